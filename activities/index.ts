@@ -1,0 +1,33 @@
+import type { Sql } from 'postgres';
+import { Context } from '@temporalio/activity';
+import type { Logger } from '../infra/logger';
+
+export interface ActivityDeps {
+  sql: Sql;
+  log: Logger;
+}
+
+/**
+ * Every side effect the workflows may cause, built from explicit dependencies so tests hand
+ * in a real database of their own and workflows type their proxies from this factory.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const { sql } = deps;
+  return {
+    /** Writes one audit row and reads it back: the ledger is reachable and writable. */
+    async checkLedger(input: { event: string; workflowId: string }): Promise<{ auditId: string; serverVersion: string; migrations: number }> {
+      const info = Context.current().info;
+      const log = deps.log.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType });
+      const [row] = await sql<{ id: string }[]>`
+        insert into audit_log (event, actor, payload)
+        values (${input.event}, ${'workflow:' + input.workflowId}, ${sql.json({ attempt: info.attempt })})
+        returning id::text as id`;
+      const [v] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+      const [m] = await sql<{ n: number }[]>`select count(*)::int as n from schema_migrations`;
+      log.debug({ auditId: row.id }, 'ledger check');
+      return { auditId: row.id, serverVersion: v.version, migrations: m.n };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,84 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, describeConfig, loadConfig } from '../infra/config';
+import { UsageError } from './errors';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
+export const EXIT_BAD_INPUT = 2;
+
+
+export function buildProgram(): Command {
+  const program = new Command('trader')
+    .description('durable-trader: an AI crypto-trading bot on Temporal')
+    .showHelpAfterError('(run `trader --help` for usage)')
+    .exitOverride();
+
+  program
+    .command('up')
+    .description('start the local stack (PostgreSQL, Temporal dev server with Web UI, workers) and the trading workflows')
+    .action(async () => {
+      const cfg = loadConfig();
+      // Commands load their heavy modules (Temporal, PostgreSQL, ccxt) only when they run.
+      const { runUp } = await import('./commands/up');
+      await runUp(cfg);
+    });
+
+  program
+    .command('worker')
+    .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
+    .addOption(new Option('--queue <name>', 'which worker').choices(['trading']).default('trading'))
+    .action(async (opts: { queue: 'trading' }) => {
+      const cfg = loadConfig();
+      const { runWorker } = await import('./commands/worker');
+      await runWorker(cfg, opts.queue);
+    });
+
+  const config = program.command('config').description('configuration');
+  config
+    .command('check')
+    .description('validate the environment and .env; print the resolved configuration with secrets hidden')
+    .action(() => {
+      const cfg = loadConfig();
+      console.log(JSON.stringify(describeConfig(cfg), null, 2));
+    });
+
+  registerOptionalCommands(program);
+  return program;
+}
+
+/**
+ * Commands that live in their own modules. Each exports `register...Command(program)`;
+ * a module that fails to load is a bug and is reported as such, not silently skipped.
+ */
+function registerOptionalCommands(program: Command): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { registerFeaturesCommand } = require('./commands/features') as typeof import('./commands/features');
+  registerFeaturesCommand(program);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+/** Prints an error for a person and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version are not errors.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return EXIT_BAD_INPUT;
+  }
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    return EXIT_BAD_INPUT;
+  }
+  if (err instanceof UsageError) {
+    console.error(`error: ${err.message}`);
+    return EXIT_BAD_INPUT;
+  }
+  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+}

@@ -1,0 +1,16 @@
+import type { AppConfig } from '../../infra/config';
+import { UsageError } from '../errors';
+import { onShutdownSignal, openStack, processLogger, startTradingWorker } from '../stack';
+
+/** One worker process against an external cluster and database (docker-compose services). */
+export async function runWorker(cfg: AppConfig, queue: 'trading'): Promise<void> {
+  if (!cfg.temporal.address || !cfg.databaseUrl) {
+    throw new UsageError('`trader worker` joins an existing stack: set TEMPORAL_ADDRESS and DATABASE_URL (or use `trader up` for the embedded stack)');
+  }
+  const log = processLogger(cfg).child({ worker: queue });
+  const stopSignal = onShutdownSignal(log);
+  const stack = await openStack(cfg, log);
+  const worker = await startTradingWorker(stack, stopSignal);
+  log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address }, 'worker running');
+  await worker.untilStopped();
+}

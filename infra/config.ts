@@ -1,0 +1,354 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import dotenv from 'dotenv';
+
+/**
+ * The one configuration loader. Variable names are those of the Python bot this project
+ * succeeds (see README), so an operator's existing `.env` keeps working; a few aliases the
+ * older docs used (API_KEY, API_SECRET, USE_ENSEMBLE) are accepted too.
+ *
+ * Every problem is collected and reported at once, with secrets masked, and the caller exits
+ * with code 2 before anything starts: a half-valid config must never reach a trading loop.
+ */
+
+export const TIMEFRAMES = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d'] as const;
+export const STRATEGIES = ['rules', 'ensemble', 'ppo', 'hybrid'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** Python's logging names, which the old bot's users have in their .env. */
+const LOG_LEVEL_ALIASES: Record<string, (typeof LOG_LEVELS)[number]> = { warning: 'warn', critical: 'fatal' };
+
+export const SECRET_VARS = ['EXCHANGE_API_KEY', 'EXCHANGE_SECRET_KEY', 'API_KEY', 'API_SECRET', 'TELEGRAM_BOT_TOKEN', 'INFLUXDB_TOKEN', 'DATABASE_URL'] as const;
+
+const TRUE = ['true', '1', 'yes', 'on'];
+const FALSE = ['false', '0', 'no', 'off'];
+
+const bool = (def: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const s = v.trim().toLowerCase();
+      if (TRUE.includes(s)) return true;
+      if (FALSE.includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: 'expected true or false' });
+      return z.NEVER;
+    });
+
+const num = (def: number, min: number, max: number, what: string, opts: { minExclusive?: boolean } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v.trim());
+      const tooLow = opts.minExclusive ? n <= min : n < min;
+      if (!Number.isFinite(n) || tooLow || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected ${what}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v.trim());
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const url = (protocols: string[]) =>
+  optionalText.superRefine((v, ctx) => {
+    if (v === undefined) return;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected a URL (${protocols.join(' or ')})` });
+      return;
+    }
+    if (!protocols.includes(u.protocol.replace(/:$/, ''))) {
+      ctx.addIssue({ code: 'custom', message: `expected a URL starting with ${protocols.map((p) => p + '://').join(' or ')}` });
+    }
+  });
+
+/** BASE/QUOTE, optionally BASE/QUOTE:SETTLE (ccxt's unified symbol for derivatives). */
+const SYMBOL_RE = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$/;
+
+const symbols = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const raw = v === undefined || v.trim() === '' ? 'BTC/USDT,ETH/USDT' : v;
+    const list = raw.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '');
+    const bad = list.filter((s) => !SYMBOL_RE.test(s));
+    if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one symbol, e.g. BTC/USDT,ETH/USDT' });
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `expected symbols as BASE/QUOTE separated by commas (bad: ${bad.join(', ')})` });
+    const dupes = list.filter((s, i) => list.indexOf(s) !== i);
+    if (dupes.length > 0) ctx.addIssue({ code: 'custom', message: `symbol listed twice: ${[...new Set(dupes)].join(', ')}` });
+    return list;
+  });
+
+const adminIds = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return [] as number[];
+    const parts = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const bad = parts.filter((p) => !/^\d{1,15}$/.test(p));
+    if (bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `expected numeric Telegram user ids separated by commas (bad: ${bad.join(', ')})` });
+      return z.NEVER;
+    }
+    return parts.map(Number);
+  });
+
+const hostPort = optionalText.superRefine((v, ctx) => {
+  if (v !== undefined && !/^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$/.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. localhost:7233' });
+  }
+});
+
+const EnvSchema = z.object({
+  EXCHANGE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'binance' : v.trim().toLowerCase()))
+    .pipe(z.string().regex(/^[a-z0-9]+$/, 'expected a ccxt exchange id such as binance, kraken, bybit')),
+  EXCHANGE_API_KEY: optionalText,
+  EXCHANGE_SECRET_KEY: optionalText,
+  API_KEY: optionalText,
+  API_SECRET: optionalText,
+  SANDBOX: bool(false),
+  DRY_RUN: bool(true),
+  SYMBOLS: symbols,
+  TIMEFRAME: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? '1h' : v.trim()))
+    .pipe(z.enum(TIMEFRAMES, { error: `expected one of ${TIMEFRAMES.join(', ')}` })),
+  STRATEGY: optionalText.pipe(z.enum(STRATEGIES, { error: `expected one of ${STRATEGIES.join(', ')}` }).optional()),
+  USE_ENSEMBLE: bool(false),
+  INITIAL_CAPITAL: num(10_000, 0, 1e12, 'a positive amount of quote currency, e.g. 10000', { minExclusive: true }),
+  MAX_POSITION_SIZE: num(0.05, 0, 1, 'a fraction of equity above 0 and at most 1, e.g. 0.05 for 5%', { minExclusive: true }),
+  STOP_LOSS_PCT: num(0.02, 0, 0.99, 'a fraction above 0 and below 1, e.g. 0.02 for 2%', { minExclusive: true }),
+  TAKE_PROFIT_PCT: num(0.04, 0, 100, 'a fraction above 0, e.g. 0.04 for 4%', { minExclusive: true }),
+  MAX_DRAWDOWN: num(0.15, 0, 1, 'a fraction above 0 and at most 1, e.g. 0.15 for 15%', { minExclusive: true }),
+  INFLUXDB_URL: url(['http', 'https']),
+  INFLUXDB_TOKEN: optionalText,
+  INFLUXDB_ORG: optionalText,
+  INFLUXDB_BUCKET: optionalText,
+  TELEGRAM_BOT_TOKEN: optionalText.superRefine((v, ctx) => {
+    if (v !== undefined && !/^\d{3,15}:[A-Za-z0-9_-]{20,}$/.test(v)) {
+      ctx.addIssue({ code: 'custom', message: 'expected a BotFather token like 123456789:AA... (digits, colon, at least 20 characters)' });
+    }
+  }),
+  TELEGRAM_ADMIN_IDS: adminIds,
+  TELEGRAM_API_ROOT: url(['http', 'https']),
+  LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((v) => {
+      const s = v === undefined || v.trim() === '' ? 'info' : v.trim().toLowerCase();
+      return LOG_LEVEL_ALIASES[s] ?? s;
+    })
+    .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')} (case-insensitive)` })),
+  TEMPORAL_ADDRESS: hostPort,
+  TEMPORAL_NAMESPACE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'default' : v.trim()))
+    .pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected a Temporal namespace name (letters, digits, . _ -)')),
+  TEMPORAL_TASK_QUEUE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'trading' : v.trim())),
+  TEMPORAL_CLI_PATH: optionalText,
+  TEMPORAL_PORT: int(7233, 1, 65535),
+  TEMPORAL_UI_PORT: int(8233, 1, 65535),
+  DATABASE_URL: url(['postgres', 'postgresql']),
+  POSTGRES_PORT: int(54329, 1, 65535),
+  TRADER_HOME: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? './.data' : v.trim())),
+});
+
+/** ccxt's list of exchange ids, loaded on first use (ccxt takes ~0.5 s to load). */
+let exchangeIds: string[] | undefined;
+function knownExchangeIds(): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  exchangeIds ??= (require('ccxt') as { exchanges: string[] }).exchanges;
+  return exchangeIds;
+}
+
+export interface AppConfig {
+  exchange: { id: string; apiKey?: string; secret?: string; sandbox: boolean };
+  dryRun: boolean;
+  mode: 'paper' | 'live';
+  symbols: string[];
+  timeframe: (typeof TIMEFRAMES)[number];
+  strategy: (typeof STRATEGIES)[number];
+  risk: { initialCapital: number; maxPositionSize: number; stopLossPct: number; takeProfitPct: number; maxDrawdown: number };
+  influx?: { url: string; token: string; org: string; bucket: string };
+  telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
+  logLevel: (typeof LOG_LEVELS)[number];
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number };
+  databaseUrl?: string;
+  postgresPort: number;
+  home: string;
+}
+
+export interface ConfigProblem {
+  variable: string;
+  value: string | undefined;
+  expected: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(formatProblems(problems));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Shows enough of a secret to recognise a typo, never enough to use it. */
+export function maskValue(variable: string, value: string | undefined): string {
+  if (value === undefined) return '(unset)';
+  if (!(SECRET_VARS as readonly string[]).includes(variable)) return JSON.stringify(value);
+  if (variable === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@'));
+  return `"${value.length > 8 ? value.slice(0, 2) : ''}***" (${value.length} characters, hidden)`;
+}
+
+export function formatProblems(problems: ConfigProblem[]): string {
+  const lines = problems.map((p) => `  - ${p.variable}=${maskValue(p.variable, p.value)}: ${p.expected}`);
+  return `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}\nNothing was started. See .env.example for every variable.`;
+}
+
+/**
+ * Reads `.env` (if present) under the process environment: a variable already set in the
+ * environment wins, as with docker-compose and systemd.
+ */
+export function readEnvironment(opts: { cwd?: string; envFile?: string; env?: NodeJS.ProcessEnv } = {}): Record<string, string | undefined> {
+  const env = opts.env ?? process.env;
+  const file = opts.envFile ?? env.ENV_FILE ?? path.join(opts.cwd ?? process.cwd(), '.env');
+  let fromFile: Record<string, string> = {};
+  if (fs.existsSync(file)) fromFile = dotenv.parse(fs.readFileSync(file));
+  else if (opts.envFile ?? env.ENV_FILE) {
+    throw new ConfigError([{ variable: 'ENV_FILE', value: file, expected: 'an existing .env file' }]);
+  }
+  return { ...fromFile, ...env };
+}
+
+export function parseConfig(env: Record<string, string | undefined>): AppConfig {
+  const parsed = EnvSchema.safeParse(env);
+  const problems: ConfigProblem[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? '?');
+      problems.push({ variable, value: env[variable], expected: issue.message });
+    }
+  }
+  const e = parsed.success ? parsed.data : undefined;
+  // Cross-field rules are checked on the raw values too, so that they are reported together
+  // with the per-variable problems instead of one round of fixes at a time.
+  const raw = (k: string) => (env[k] === undefined || env[k]!.trim() === '' ? undefined : env[k]!.trim());
+  const apiKey = raw('EXCHANGE_API_KEY') ?? raw('API_KEY');
+  const secret = raw('EXCHANGE_SECRET_KEY') ?? raw('API_SECRET');
+  const dryRunRaw = (raw('DRY_RUN') ?? 'true').toLowerCase();
+  if (FALSE.includes(dryRunRaw)) {
+    if (!apiKey) problems.push({ variable: 'EXCHANGE_API_KEY', value: undefined, expected: 'required when DRY_RUN=false (live trading needs exchange keys)' });
+    if (!secret) problems.push({ variable: 'EXCHANGE_SECRET_KEY', value: undefined, expected: 'required when DRY_RUN=false (live trading needs exchange keys)' });
+  }
+  if ((apiKey && !secret) || (!apiKey && secret)) {
+    const missing = apiKey ? 'EXCHANGE_SECRET_KEY' : 'EXCHANGE_API_KEY';
+    if (!problems.some((p) => p.variable === missing)) {
+      problems.push({ variable: missing, value: undefined, expected: 'exchange keys come in pairs: set both EXCHANGE_API_KEY and EXCHANGE_SECRET_KEY, or neither' });
+    }
+  }
+  if (raw('INFLUXDB_URL')) {
+    for (const k of ['INFLUXDB_TOKEN', 'INFLUXDB_ORG'] as const) {
+      if (!raw(k)) problems.push({ variable: k, value: undefined, expected: 'required when INFLUXDB_URL is set (metrics need a token and an organisation)' });
+    }
+  }
+  if (raw('TELEGRAM_BOT_TOKEN') && !raw('TELEGRAM_ADMIN_IDS')) {
+    problems.push({ variable: 'TELEGRAM_ADMIN_IDS', value: undefined, expected: 'required when TELEGRAM_BOT_TOKEN is set: the numeric user ids allowed to control the bot (nobody else can)' });
+  }
+  if (e && e.STOP_LOSS_PCT !== undefined && e.TAKE_PROFIT_PCT !== undefined && e.TAKE_PROFIT_PCT <= e.STOP_LOSS_PCT / 10) {
+    problems.push({ variable: 'TAKE_PROFIT_PCT', value: env.TAKE_PROFIT_PCT, expected: `must be more than a tenth of STOP_LOSS_PCT (${e.STOP_LOSS_PCT}); a target that small is almost certainly a typo` });
+  }
+  if (e && !knownExchangeIds().includes(e.EXCHANGE)) {
+    problems.push({ variable: 'EXCHANGE', value: env.EXCHANGE, expected: `expected a ccxt exchange id such as binance, kraken, bybit, okx (${knownExchangeIds().length} are known)` });
+  }
+  if (e && e.TEMPORAL_PORT === e.TEMPORAL_UI_PORT) {
+    problems.push({ variable: 'TEMPORAL_UI_PORT', value: env.TEMPORAL_UI_PORT, expected: 'must differ from TEMPORAL_PORT' });
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+
+  const strategy = e.STRATEGY ?? (e.USE_ENSEMBLE ? 'ensemble' : 'rules');
+  return {
+    exchange: { id: e.EXCHANGE, apiKey, secret, sandbox: e.SANDBOX },
+    dryRun: e.DRY_RUN,
+    mode: e.DRY_RUN ? 'paper' : 'live',
+    symbols: e.SYMBOLS,
+    timeframe: e.TIMEFRAME,
+    strategy,
+    risk: {
+      initialCapital: e.INITIAL_CAPITAL,
+      maxPositionSize: e.MAX_POSITION_SIZE,
+      stopLossPct: e.STOP_LOSS_PCT,
+      takeProfitPct: e.TAKE_PROFIT_PCT,
+      maxDrawdown: e.MAX_DRAWDOWN,
+    },
+    influx: e.INFLUXDB_URL
+      ? { url: e.INFLUXDB_URL, token: e.INFLUXDB_TOKEN!, org: e.INFLUXDB_ORG!, bucket: e.INFLUXDB_BUCKET ?? 'trading_bot' }
+      : undefined,
+    telegram: e.TELEGRAM_BOT_TOKEN ? { botToken: e.TELEGRAM_BOT_TOKEN, adminIds: e.TELEGRAM_ADMIN_IDS, apiRoot: e.TELEGRAM_API_ROOT } : undefined,
+    logLevel: e.LOG_LEVEL,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      cliPath: e.TEMPORAL_CLI_PATH,
+      port: e.TEMPORAL_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+    },
+    databaseUrl: e.DATABASE_URL,
+    postgresPort: e.POSTGRES_PORT,
+    home: path.resolve(e.TRADER_HOME),
+  };
+}
+
+/** Environment plus `.env`, validated. Throws ConfigError listing every problem. */
+export function loadConfig(opts: Parameters<typeof readEnvironment>[0] = {}): AppConfig {
+  return parseConfig(readEnvironment(opts));
+}
+
+/** The secrets of a config, so the logger can mask them wherever they appear. */
+export function secretsOf(cfg: AppConfig): string[] {
+  return [cfg.exchange.apiKey, cfg.exchange.secret, cfg.telegram?.botToken, cfg.influx?.token].filter((s): s is string => !!s);
+}
+
+/** The config as an operator may see it: secrets reduced to whether they are set. */
+export function describeConfig(cfg: AppConfig): Record<string, unknown> {
+  return {
+    ...cfg,
+    exchange: { ...cfg.exchange, apiKey: cfg.exchange.apiKey ? '(set)' : '(unset)', secret: cfg.exchange.secret ? '(set)' : '(unset)' },
+    telegram: cfg.telegram ? { ...cfg.telegram, botToken: '(set)' } : undefined,
+    influx: cfg.influx ? { ...cfg.influx, token: '(set)' } : undefined,
+    databaseUrl: cfg.databaseUrl ? cfg.databaseUrl.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@') : undefined,
+  };
+}

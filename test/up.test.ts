@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const REPO = path.resolve(__dirname, '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Run {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+function startUp(env: Record<string, string>): Run {
+  let out = '';
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'up'], {
+    cwd: env.TRADER_HOME,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor(run: Run, re: RegExp, ms: number): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const m = run.output().match(re);
+    if (m) return m;
+    if (run.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`did not see ${re} in time; output:\n${run.output()}`);
+}
+
+describe('trader up (npm start)', function () {
+  this.timeout(240_000);
+  let home: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-up-'));
+    env = {
+      TRADER_HOME: home,
+      TEMPORAL_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      POSTGRES_PORT: String(await freePort()),
+    };
+    delete process.env.TEMPORAL_ADDRESS;
+    delete process.env.DATABASE_URL;
+  });
+  after(() => fs.rmSync(home, { recursive: true, force: true }));
+
+  it('starts the embedded stack, stops cleanly on Ctrl-C and resumes on the next start', async () => {
+    const first = startUp(env);
+    const m1 = await waitFor(first, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
+    assert.match(first.output(), new RegExp(`Temporal Web UI: http://localhost:${env.TEMPORAL_UI_PORT}`));
+    // The UI really answers on that port.
+    const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
+    assert.equal(ui.status, 200);
+    first.child.kill('SIGINT');
+    assert.equal(await first.exited, 0, first.output());
+    assert.ok(fs.existsSync(path.join(home, 'temporal', 'temporal.sqlite')));
+    assert.ok(fs.existsSync(path.join(home, 'postgres')));
+
+    const second = startUp(env);
+    const m2 = await waitFor(second, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
+    assert.notEqual(m1[1], m2[1]);
+    // The ledger kept the first run's rows: its identity sequence went on instead of restarting.
+    assert.ok(Number(m2[2]) > Number(m1[3]), `audit ids restarted: ${m1[0]} / ${m2[0]}`);
+    // The first run's workflow is still in the persisted Temporal history.
+    const { Connection, Client } = await import('@temporalio/client');
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_PORT}` });
+    try {
+      const desc = await new Client({ connection }).workflow.getHandle(m1[1]).describe();
+      assert.equal(desc.status.name, 'COMPLETED');
+    } finally {
+      await connection.close();
+    }
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0, second.output());
+  });
+});
