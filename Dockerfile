@@ -5,7 +5,8 @@ ENV NODE_ENV=production TRADER_HOME=/data
 COPY package.json package-lock.json .npmrc ./
 COPY scripts ./scripts
 # The Temporal binaries are only for the embedded stack; compose runs a real cluster.
-RUN npm ci --omit=dev --ignore-scripts && npm rebuild @swc/core esbuild bufferutil protobufjs
+# npm install, not npm ci: see .ci/run.
+RUN npm install --omit=dev --ignore-scripts && npm rebuild @swc/core esbuild bufferutil protobufjs
 COPY . .
 VOLUME ["/data"]
 ENTRYPOINT ["node", "bin/trader.js"]
