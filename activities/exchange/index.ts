@@ -1,0 +1,36 @@
+import { CcxtExchangeAdapter, type CcxtExchangeOptions } from './ccxt-adapter';
+import { PaperExchange, type PaperExchangeOptions } from './paper-exchange';
+import type { ResilienceOptions } from './resilience';
+import type { ExchangeAdapter } from './types';
+
+export * from './types';
+export * from './errors';
+export { CcxtExchangeAdapter, createCcxtExchange, type CcxtExchangeOptions, type CcxtAdapterOptions } from './ccxt-adapter';
+export { PaperExchange, type PaperExchangeOptions } from './paper-exchange';
+export { InMemoryPaperStateStore, type PaperStateStore, type PaperAccountState, type PaperStateChange, PaperFill } from './paper-state';
+export { ReplayMarketData, type ReplayFile } from './replay-source';
+export { StaticMarketCatalog, spotMarket } from './markets';
+export { ExchangeResilience, resilienceFor, breakerStates, type BreakerStatus, type ResilienceOptions } from './resilience';
+
+export interface TradingExchangeConfig {
+  exchange: { id: string; apiKey?: string; secret?: string; password?: string; sandbox: boolean };
+  /** true: orders go to the paper exchange; market data and market rules still come from the venue. */
+  dryRun: boolean;
+  resilience?: ResilienceOptions;
+  /** Required with dryRun. */
+  paper?: Omit<PaperExchangeOptions, 'marketData' | 'markets'>;
+}
+
+/**
+ * The adapter the trading activities use. In DRY_RUN the venue is still asked for candles and
+ * market rules (public endpoints, no keys needed) so paper orders obey the real precision and
+ * minimums; only orders and balances are simulated.
+ */
+export function createTradingExchange(cfg: TradingExchangeConfig): ExchangeAdapter {
+  const ccxtOpts: CcxtExchangeOptions = { exchangeId: cfg.exchange.id, sandbox: cfg.exchange.sandbox };
+  if (!cfg.dryRun) Object.assign(ccxtOpts, { apiKey: cfg.exchange.apiKey, secret: cfg.exchange.secret, password: cfg.exchange.password });
+  const live = CcxtExchangeAdapter.create(ccxtOpts, { resilience: cfg.resilience });
+  if (!cfg.dryRun) return live;
+  if (!cfg.paper) throw new Error('DRY_RUN needs paper exchange options (account, store, timeframe, initial balances)');
+  return new PaperExchange({ ...cfg.paper, marketData: live, markets: live });
+}

@@ -1,0 +1,453 @@
+import { timeframeToMs, type Candle } from '../../lib/candles';
+import {
+  FeeSchedule,
+  SlippageModel,
+  applyFill,
+  feeRate,
+  immediateFill,
+  matchCandle,
+  stopWouldTrigger,
+  type Fill,
+  type FillRules,
+  type MarketCash,
+  type WorkingOrder,
+} from '../../lib/fill-model';
+import { decAdd, decCmp, decMul, decSub, fitOrder, toDecimalString } from '../../lib/precision';
+import { logger, type Logger } from '../../infra/logger';
+import {
+  ExchangeUnavailableError,
+  InsufficientFundsError,
+  InvalidOrderError,
+  OrderBelowMinimumError,
+  OrderNotFoundError,
+  PaperStateConflictError,
+} from './errors';
+import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from './paper-state';
+import type { BreakerStatus } from './resilience';
+import {
+  OrderRequest,
+  type Balances,
+  type ExchangeAdapter,
+  type ExchangeOrder,
+  type MarketCatalog,
+  type MarketDataSource,
+  type MarketInfo,
+  type OrderRef,
+  type Trade,
+} from './types';
+
+/**
+ * The exchange of DRY_RUN: a cash account that fills orders against candles (lib/fill-model.ts)
+ * with maker/taker fees and slippage, fitted to the market's precision and minimums like the real
+ * venue. Market data comes from any MarketDataSource (the replay source, or the live exchange's
+ * public candles), so the same code paper-trades live and replays history.
+ *
+ * Time: resting orders are matched lazily, on every call, against the candles that closed since
+ * the last match, so the account is always up to date "as of now" and nothing fills on a candle
+ * that has not closed. A candle can fill an order only if it had not closed when the order was
+ * placed: with decisions on candle closes, that is the next candle. Match against a short
+ * timeframe (1m) when paper trading live, so that the part of a candle that came before the order
+ * matters little.
+ *
+ * Stop and target for one position are both accepted (as an OCO pair would be): whichever fills
+ * first spends the coins, and the other is canceled when touched, for lack of balance. When both
+ * are touched inside one candle, the fill model keeps the worse one.
+ */
+
+export interface PaperExchangeOptions {
+  /** Key of this account in the store. */
+  account: string;
+  store: PaperStateStore;
+  marketData: MarketDataSource;
+  markets: MarketCatalog & { loadMarkets?(reload?: boolean): Promise<string[]> };
+  /** Timeframe of the candles orders are matched against. */
+  timeframe: string;
+  /** Balances of a new account (ignored once the account is stored). */
+  initialBalances: Record<string, number | string>;
+  /** Default: 0.1 % maker and taker (Binance spot's base rate). */
+  fees?: FeeSchedule;
+  slippage?: Partial<SlippageModel>;
+  limitFill?: FillRules['limitFill'];
+  now?: () => number;
+  exchangeId?: string;
+  log?: Logger;
+}
+
+/** Candles asked per page while catching up (most venues cap a page at 500-1000). */
+const PAGE = 500;
+const COMMIT_TRIES = 5;
+
+// One queue per store and account: two calls in this process never interleave their read-modify-write.
+const queues = new WeakMap<PaperStateStore, Map<string, Promise<unknown>>>();
+
+function serialize<T>(store: PaperStateStore, account: string, fn: () => Promise<T>): Promise<T> {
+  let byAccount = queues.get(store);
+  if (!byAccount) queues.set(store, (byAccount = new Map()));
+  const prev = byAccount.get(account) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  byAccount.set(account, next.catch(() => undefined));
+  return next;
+}
+
+/** A loaded account being changed by one operation. */
+class Working {
+  readonly balances: Record<string, string>;
+  readonly cursors: Record<string, number>;
+  nextId: number;
+  readonly orders: ExchangeOrder[];
+  readonly fills: PaperFill[];
+  private readonly changed = new Set<string>();
+  private readonly newFills: PaperFill[] = [];
+  private touched: boolean;
+
+  constructor(readonly loaded: PaperAccountState) {
+    this.balances = { ...loaded.balances };
+    this.cursors = { ...loaded.cursors };
+    this.nextId = loaded.nextId;
+    this.orders = [...loaded.orders];
+    this.fills = [...loaded.fills];
+    this.touched = loaded.version === 0;
+  }
+
+  get dirty(): boolean {
+    return this.touched || this.changed.size > 0 || this.newFills.length > 0;
+  }
+
+  markTouched(): void {
+    this.touched = true;
+  }
+
+  upsert(order: ExchangeOrder): void {
+    const i = this.orders.findIndex((o) => o.id === order.id);
+    if (i < 0) this.orders.push(order);
+    else this.orders[i] = order;
+    this.changed.add(order.id);
+    this.touched = true;
+  }
+
+  addFill(fill: PaperFill): void {
+    this.fills.push(fill);
+    this.newFills.push(fill);
+  }
+
+  balance(currency: string): string {
+    return this.balances[currency] ?? '0';
+  }
+
+  change(): PaperStateChange {
+    return {
+      balances: this.balances,
+      cursors: this.cursors,
+      nextId: this.nextId,
+      orders: this.orders.filter((o) => this.changed.has(o.id)),
+      fills: this.newFills,
+    };
+  }
+}
+
+export class PaperExchange implements ExchangeAdapter {
+  readonly exchangeId: string;
+  private readonly opts: PaperExchangeOptions;
+  private readonly tfMs: number;
+  private readonly fees: FeeSchedule;
+  private readonly slippage: SlippageModel;
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(opts: PaperExchangeOptions) {
+    this.opts = opts;
+    this.exchangeId = opts.exchangeId ?? 'paper';
+    this.tfMs = timeframeToMs(opts.timeframe);
+    this.fees = FeeSchedule.parse(opts.fees ?? { maker: 0.001, taker: 0.001 });
+    this.slippage = SlippageModel.parse(opts.slippage ?? {});
+    this.now = opts.now ?? Date.now;
+    this.log = (opts.log ?? logger()).child({ exchangeId: this.exchangeId, account: opts.account });
+  }
+
+  /** In DRY_RUN over live market data, the live venue's breaker still matters. */
+  breakerState(): BreakerStatus | undefined {
+    const source = this.opts.marketData as Partial<Pick<ExchangeAdapter, 'breakerState'>>;
+    return source.breakerState?.();
+  }
+
+  // --- market data: straight through -----------------------------------------------------------
+
+  async loadMarkets(reload?: boolean): Promise<string[]> {
+    return this.opts.markets.loadMarkets ? this.opts.markets.loadMarkets(reload) : [];
+  }
+
+  market(symbol: string): Promise<MarketInfo> {
+    return this.opts.markets.market(symbol);
+  }
+
+  fetchCandles(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
+    return this.opts.marketData.fetchCandles(symbol, timeframe, since, limit);
+  }
+
+  // --- account ---------------------------------------------------------------------------------
+
+  async fetchBalance(): Promise<Balances> {
+    return this.transact(async (w) => {
+      const used: Record<string, string> = {};
+      for (const o of w.orders) {
+        if (o.status !== 'open') continue;
+        const m = await this.market(o.symbol);
+        if (o.side === 'sell') used[m.base] = decAdd(used[m.base] ?? '0', o.qty);
+        else used[m.quote] = decAdd(used[m.quote] ?? '0', this.reserve(o));
+      }
+      const out: Balances = {};
+      for (const [currency, total] of Object.entries(w.balances)) {
+        // Exit orders may share the same coins (stop and target), so what is reserved is capped at what is held.
+        const reserved = used[currency] === undefined ? '0' : decCmp(used[currency], total) < 0 ? used[currency] : total;
+        out[currency] = { total: Number(total), used: Number(reserved), free: Number(decSub(total, reserved)) };
+      }
+      return out;
+    });
+  }
+
+  async createOrder(request: OrderRequest): Promise<ExchangeOrder> {
+    const parsed = OrderRequest.safeParse(request);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new InvalidOrderError(`order request ${i.path.join('.')}: ${i.message}`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol: request?.symbol });
+    }
+    const req = parsed.data;
+    const ctx = { exchangeId: this.exchangeId, operation: 'createOrder', symbol: req.symbol };
+    return this.transact(async (w) => {
+      const existing = w.orders.find((o) => o.clientOrderId === req.clientOrderId);
+      if (existing) {
+        const same = existing.symbol === req.symbol && existing.side === req.side && existing.type === req.type;
+        if (!same) this.log.warn({ clientOrderId: req.clientOrderId, existing: existing.id }, 'client order id reused for a different order; returning the first one');
+        return existing;
+      }
+      const market = await this.market(req.symbol);
+      const last = await this.lastClosed(req.symbol);
+      const fit = fitOrder(market, {
+        amount: req.qty,
+        price: req.type === 'limit' ? req.price : undefined,
+        stopPrice: req.stopPrice,
+        referencePrice: last.close,
+      });
+      if (!fit.ok) throw new OrderBelowMinimumError(`${this.exchangeId} ${fit.message}`, fit.reason, ctx);
+      if (req.type === 'stop_market' && stopWouldTrigger(req.side, fit.stopPrice as number, last.close)) {
+        throw new InvalidOrderError(`${this.exchangeId} ${req.symbol}: ${req.side} stop at ${fit.stopPrice} would trigger immediately (last price ${last.close})`, ctx);
+      }
+      const now = this.now();
+      const order: ExchangeOrder = {
+        id: `${this.exchangeId}-${w.nextId}`,
+        clientOrderId: req.clientOrderId,
+        symbol: req.symbol,
+        side: req.side,
+        type: req.type,
+        status: 'open',
+        qty: fit.amount,
+        filledQty: 0,
+        price: fit.price,
+        stopPrice: fit.stopPrice,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const rules = this.rules(market);
+      const fill = req.type === 'stop_market' ? undefined : immediateFill({ key: req.clientOrderId, side: req.side, type: req.type, qty: fit.amount, price: fit.price }, last.close, last, rules);
+      const cash = this.cash(w, market);
+      if (fill) {
+        const after = applyFill(cash, fill);
+        if (!after) throw this.unfunded(market, order, fill.price, this.fees.taker, cash, ctx);
+        w.nextId++;
+        this.record(w, market, order, fill, after, now);
+      } else {
+        const price = (req.type === 'limit' ? fit.price : fit.stopPrice) as number;
+        const rate = req.type === 'limit' ? this.fees.maker : this.fees.taker;
+        const affordable = req.side === 'sell' ? decCmp(cash.base, fit.amount) >= 0 : decCmp(cash.quote, decMul(decMul(fit.amount, price), 1 + rate)) >= 0;
+        if (!affordable) throw this.unfunded(market, order, price, rate, cash, ctx);
+        w.nextId++;
+        w.upsert(order);
+        this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, stopPrice: order.stopPrice }, 'paper order resting');
+      }
+      return w.orders.find((o) => o.id === order.id) as ExchangeOrder;
+    });
+  }
+
+  async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
+    return this.transact(async (w) => w.orders.find((o) => o.symbol === symbol && o.clientOrderId === clientOrderId) ?? null);
+  }
+
+  async cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
+    return this.transact(async (w) => {
+      const order = w.orders.find((o) => o.symbol === symbol && (ref.id ? o.id === ref.id : o.clientOrderId === ref.clientOrderId));
+      if (!order) throw new OrderNotFoundError(`${this.exchangeId}: no order ${ref.id ?? ref.clientOrderId} on ${symbol}`, { exchangeId: this.exchangeId, operation: 'cancelOrder', symbol });
+      if (order.status !== 'open') return order;
+      const canceled: ExchangeOrder = { ...order, status: 'canceled', updatedAt: this.now(), reason: 'canceled on request' };
+      w.upsert(canceled);
+      this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol }, 'paper order canceled');
+      return canceled;
+    });
+  }
+
+  async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+    return this.transact(async (w) => w.orders.filter((o) => o.status === 'open' && (symbol === undefined || o.symbol === symbol)));
+  }
+
+  async fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+    return this.transact(async (w) => {
+      const trades = w.fills
+        .filter((f) => f.symbol === symbol && (since === undefined || f.timestamp >= since))
+        .map(
+          (f): Trade => ({
+            id: f.id,
+            orderId: f.orderId,
+            clientOrderId: f.clientOrderId,
+            symbol: f.symbol,
+            side: f.side,
+            price: f.price,
+            qty: f.qty,
+            cost: Number(f.cost),
+            fee: { cost: Number(f.fee), currency: f.feeCurrency },
+            liquidity: f.liquidity,
+            timestamp: f.timestamp,
+          }),
+        );
+      return limit === undefined ? trades : trades.slice(0, limit);
+    });
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  /** Load, catch up with the candles closed since, run `fn`, commit; redone if another writer got in first. */
+  private transact<T>(fn: (w: Working) => Promise<T>): Promise<T> {
+    const { store, account } = this.opts;
+    return serialize(store, account, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const loaded = (await store.load(account)) ?? this.newAccount();
+        const w = new Working(loaded);
+        await this.catchUp(w);
+        const result = await fn(w);
+        if (!w.dirty) return result;
+        try {
+          await store.commit(account, loaded.version, w.change());
+          return result;
+        } catch (err) {
+          if (!(err instanceof PaperStateConflictError) || attempt >= COMMIT_TRIES) throw err;
+          this.log.debug({ attempt }, 'paper account changed by another writer; redoing');
+        }
+      }
+    });
+  }
+
+  private newAccount(): PaperAccountState {
+    const balances: Record<string, string> = {};
+    for (const [c, v] of Object.entries(this.opts.initialBalances)) balances[c] = toDecimalString(v);
+    return { balances, orders: [], fills: [], cursors: {}, nextId: 1, version: 0 };
+  }
+
+  private rules(market: MarketInfo): FillRules {
+    return { fees: this.fees, slippage: this.slippage, pricePrecision: market.pricePrecision, limitFill: this.opts.limitFill };
+  }
+
+  private cash(w: Working, market: MarketInfo): MarketCash {
+    return { base: w.balance(market.base), quote: w.balance(market.quote) };
+  }
+
+  /** Quote a resting buy would need if it filled now. */
+  private reserve(o: ExchangeOrder): string {
+    const price = o.type === 'limit' ? o.price : o.stopPrice;
+    const rate = o.type === 'limit' ? this.fees.maker : this.fees.taker;
+    return price === undefined ? '0' : decMul(decMul(o.qty, price), 1 + rate);
+  }
+
+  private unfunded(market: MarketInfo, order: ExchangeOrder, price: number, rate: number, cash: MarketCash, ctx: { exchangeId: string; operation: string; symbol: string }): InsufficientFundsError {
+    const need = order.side === 'buy' ? `${decMul(decMul(order.qty, price), 1 + rate)} ${market.quote}` : `${order.qty} ${market.base}`;
+    const have = order.side === 'buy' ? `${cash.quote} ${market.quote}` : `${cash.base} ${market.base}`;
+    return new InsufficientFundsError(`${this.exchangeId} ${order.symbol}: ${order.side} ${order.qty} at ~${price} needs ${need}, account has ${have}`, ctx);
+  }
+
+  private async lastClosed(symbol: string): Promise<Candle> {
+    const [last] = await this.opts.marketData.fetchCandles(symbol, this.opts.timeframe, undefined, 1);
+    if (!last) throw new ExchangeUnavailableError(`${this.exchangeId} ${symbol}: no closed ${this.opts.timeframe} candle yet, no price to trade at`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol });
+    const age = this.now() - (last.timestamp + this.tfMs);
+    if (age > 3 * this.tfMs) this.log.warn({ symbol, lastCandle: new Date(last.timestamp).toISOString(), ageMs: age }, 'paper price is stale: trading at the last known close');
+    return last;
+  }
+
+  /** Applies a fill to the order, the balances and the fill log. */
+  private record(w: Working, market: MarketInfo, order: ExchangeOrder, fill: Fill, after: MarketCash, at: number, candleTs?: number): void {
+    w.balances[market.base] = after.base;
+    w.balances[market.quote] = after.quote;
+    const filled: ExchangeOrder = {
+      ...order,
+      status: 'closed',
+      filledQty: fill.qty,
+      avgFillPrice: fill.price,
+      cost: Number(fill.cost),
+      fee: { cost: Number(fill.fee), currency: market.quote },
+      updatedAt: at,
+    };
+    w.upsert(filled);
+    w.addFill({
+      id: `${order.id}-1`,
+      orderId: order.id,
+      clientOrderId: order.clientOrderId as string,
+      symbol: order.symbol,
+      side: fill.side,
+      qty: fill.qty,
+      price: fill.price,
+      cost: fill.cost,
+      fee: fill.fee,
+      feeCurrency: market.quote,
+      liquidity: fill.liquidity,
+      timestamp: at,
+      candleTs,
+    });
+    this.log.info(
+      { orderId: order.id, clientOrderId: order.clientOrderId, symbol: order.symbol, side: fill.side, qty: fill.qty, price: fill.price, liquidity: fill.liquidity, fee: fill.fee, feeRate: feeRate(this.fees, fill.liquidity) },
+      'paper fill',
+    );
+  }
+
+  /** Matches open orders against every candle closed since the last match. */
+  private async catchUp(w: Working): Promise<void> {
+    const symbols = [...new Set(w.orders.filter((o) => o.status === 'open').map((o) => o.symbol))].sort();
+    for (const symbol of symbols) {
+      const market = await this.market(symbol);
+      const rules = this.rules(market);
+      const openHere = () => w.orders.filter((o) => o.symbol === symbol && o.status === 'open');
+      // The first candle that can fill an order is the one that had not closed when it was placed.
+      const earliest = Math.min(...openHere().map((o) => (o.createdAt ?? 0) - this.tfMs + 1));
+      let since = Math.max((w.cursors[symbol] ?? -Infinity) + 1, earliest);
+      for (;;) {
+        const batch = await this.opts.marketData.fetchCandles(symbol, this.opts.timeframe, since, PAGE);
+        for (const candle of batch) {
+          if (candle.timestamp <= (w.cursors[symbol] ?? -Infinity)) continue;
+          const close = candle.timestamp + this.tfMs;
+          const eligible = openHere().filter((o) => (o.createdAt ?? 0) < close);
+          w.cursors[symbol] = candle.timestamp;
+          w.markTouched();
+          if (eligible.length === 0) continue;
+          const working: WorkingOrder[] = eligible.map((o) => ({
+            key: o.clientOrderId as string,
+            side: o.side,
+            type: o.type === 'limit' ? 'limit' : 'stop_market',
+            qty: o.qty,
+            price: o.price,
+            stopPrice: o.stopPrice,
+          }));
+          const match = matchCandle(working, candle, this.cash(w, market), rules);
+          let cash = this.cash(w, market);
+          for (const fill of match.fills) {
+            const order = eligible.find((o) => o.clientOrderId === fill.key) as ExchangeOrder;
+            cash = applyFill(cash, fill) as MarketCash;
+            this.record(w, market, order, fill, cash, close, candle.timestamp);
+          }
+          for (const key of match.unfunded) {
+            const order = eligible.find((o) => o.clientOrderId === key) as ExchangeOrder;
+            const have = order.side === 'sell' ? `${cash.base} ${market.base}` : `${cash.quote} ${market.quote}`;
+            w.upsert({ ...order, status: 'canceled', updatedAt: close, reason: `triggered in the ${new Date(candle.timestamp).toISOString()} candle but the account no longer had the funds (${have}): an earlier fill used them` });
+            this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol }, 'paper order canceled: funds used by an earlier fill');
+          }
+        }
+        if (batch.length < PAGE || openHere().length === 0) break;
+        since = batch[batch.length - 1].timestamp + 1;
+      }
+    }
+  }
+}

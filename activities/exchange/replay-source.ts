@@ -1,0 +1,156 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { timeframeToMs, type Candle } from '../../lib/candles';
+import { parseCandleFileName, readCandleCsv, type CandleFileOverrides } from '../../lib/candle-csv';
+import { BadSymbolError } from './errors';
+import type { MarketDataSource } from './types';
+
+/**
+ * Market data replayed from recorded candle CSVs, as of a moving "now": fetchCandles answers
+ * only with candles that had closed by then (open time + timeframe <= now), so code driven by it
+ * cannot see the future, exactly as with a live exchange. Files are read on first use.
+ */
+
+export interface ReplayFile extends CandleFileOverrides {
+  path: string;
+}
+
+interface Series {
+  symbol: string;
+  timeframe: string;
+  tfMs: number;
+  source?: ReplayFile;
+  candles?: Candle[];
+  /** Other recordings of the same series found in a directory: using it is refused until one is chosen. */
+  alsoIn?: string[];
+}
+
+export interface ReplayOptions {
+  /** The clock deciding what has closed. Default: an internal clock set with setNow(), starting at Date.now(). */
+  now?: () => number;
+}
+
+const key = (symbol: string, timeframe: string) => `${symbol}|${timeframe}`;
+
+export class ReplayMarketData implements MarketDataSource {
+  private readonly series = new Map<string, Series>();
+  private readonly clock?: () => number;
+  private current = Date.now();
+
+  /** Files named `<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`, or with symbol/timeframe given. */
+  static fromFiles(files: Array<string | ReplayFile>, opts: ReplayOptions = {}): ReplayMarketData {
+    const r = new ReplayMarketData(opts);
+    for (const f of files) r.addFile(typeof f === 'string' ? { path: f } : f);
+    return r;
+  }
+
+  /**
+   * Every conventionally named CSV in `dir`; with `exchange`, only that venue's files. Without it,
+   * a symbol and timeframe recorded by two venues is ambiguous and refused when asked for.
+   */
+  static fromDirectory(dir: string, opts: ReplayOptions & { exchange?: string } = {}): ReplayMarketData {
+    const r = new ReplayMarketData(opts);
+    for (const name of readdirSync(dir).sort()) {
+      const parsed = parseCandleFileName(name);
+      if (!parsed || (opts.exchange && parsed.exchange !== opts.exchange)) continue;
+      r.addFile({ path: join(dir, name) }, 'mark');
+    }
+    return r;
+  }
+
+  constructor(opts: ReplayOptions = {}) {
+    this.clock = opts.now;
+  }
+
+  /** Registers a file (read lazily). A second file for the same series throws, or with 'mark' makes the series unusable. */
+  addFile(file: ReplayFile, onDuplicate: 'throw' | 'mark' = 'throw'): this {
+    const fromName = parseCandleFileName(file.path);
+    const symbol = file.symbol ?? fromName?.symbol;
+    const timeframe = file.timeframe ?? fromName?.timeframe;
+    if (!symbol || !timeframe) throw new BadSymbolError(`${file.path}: cannot tell symbol and timeframe from the file name; give them explicitly`);
+    const k = key(symbol, timeframe);
+    const prev = this.series.get(k);
+    if (prev) {
+      const paths = [prev.source?.path ?? 'in memory', ...(prev.alsoIn ?? []), file.path];
+      if (onDuplicate === 'throw') throw new BadSymbolError(`two recordings of ${symbol} ${timeframe}: ${paths.join(' and ')}; choose one (e.g. by exchange)`);
+      prev.alsoIn = paths.slice(1);
+      return this;
+    }
+    this.series.set(k, { symbol, timeframe, tfMs: timeframeToMs(timeframe), source: { ...file, symbol, timeframe } });
+    return this;
+  }
+
+  /** Registers candles already in memory. */
+  addCandles(symbol: string, timeframe: string, candles: Candle[]): this {
+    this.series.set(key(symbol, timeframe), { symbol, timeframe, tfMs: timeframeToMs(timeframe), candles: checkedOrder([...candles], `${symbol} ${timeframe}`) });
+    return this;
+  }
+
+  now(): number {
+    return this.clock ? this.clock() : this.current;
+  }
+
+  setNow(ms: number): void {
+    if (this.clock) throw new Error('this replay follows an external clock; move that clock instead');
+    this.current = ms;
+  }
+
+  /** Symbols and timeframes on offer. */
+  listSeries(): Array<{ symbol: string; timeframe: string }> {
+    return [...this.series.values()].map((s) => ({ symbol: s.symbol, timeframe: s.timeframe }));
+  }
+
+  /** Every recorded candle of a series regardless of now (for setting up a replay, not for decisions). */
+  recorded(symbol: string, timeframe: string): readonly Candle[] {
+    return this.load(symbol, timeframe).candles as Candle[];
+  }
+
+  async fetchCandles(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
+    const s = this.load(symbol, timeframe);
+    const candles = s.candles as Candle[];
+    // Candles [0, end) have closed by now.
+    const end = upperBound(candles, (c) => c.timestamp + s.tfMs <= this.now());
+    if (since === undefined) return candles.slice(limit === undefined ? 0 : Math.max(0, end - limit), end);
+    const start = upperBound(candles, (c) => c.timestamp < since);
+    return candles.slice(start, limit === undefined ? end : Math.min(end, start + limit));
+  }
+
+  private load(symbol: string, timeframe: string): Series {
+    const s = this.series.get(key(symbol, timeframe));
+    if (!s) {
+      const offered = this.listSeries().map((x) => `${x.symbol} ${x.timeframe}`).join(', ') || 'none';
+      throw new BadSymbolError(`no recorded candles for ${symbol} ${timeframe} (recorded: ${offered})`, { exchangeId: 'replay', operation: 'fetchCandles', symbol });
+    }
+    if (s.alsoIn) {
+      throw new BadSymbolError(`${symbol} ${timeframe} is recorded in several files (${[s.source?.path, ...s.alsoIn].join(', ')}); pick the exchange`, { exchangeId: 'replay', operation: 'fetchCandles', symbol });
+    }
+    if (!s.candles) {
+      const src = s.source as ReplayFile;
+      s.candles = checkedOrder(readCandleCsv(src.path, src).candles, src.path);
+    }
+    return s;
+  }
+}
+
+/** Sorted ascending with unique timestamps, or a clear error: a replay must not reorder history silently. */
+function checkedOrder(candles: Candle[], label: string): Candle[] {
+  for (let i = 1; i < candles.length; i++) {
+    if (candles[i].timestamp <= candles[i - 1].timestamp) {
+      const what = candles[i].timestamp === candles[i - 1].timestamp ? 'duplicate' : 'out-of-order';
+      throw new BadSymbolError(`${label}: ${what} candle at ${new Date(candles[i].timestamp).toISOString()} (row ${i + 1}); clean the file first`);
+    }
+  }
+  return candles;
+}
+
+/** Index of the first element for which `before` is false (`before` must be true-then-false). */
+function upperBound<T>(items: T[], before: (x: T) => boolean): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(items[mid])) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,446 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { readCandleCsv } from '../../lib/candle-csv';
+import type { Candle } from '../../lib/candles';
+
+/**
+ * A local stand-in of Binance's spot REST API, enough for a real, unmodified ccxt `binance`
+ * instance pointed at it (urls.api rewritten to http://127.0.0.1:<port>/...): exchangeInfo for
+ * loadMarkets, klines served from whatever candle CSVs it is given, and a small account with
+ * orders, balances and trades. Faults are injected per request (status codes, raw bodies, delays,
+ * dropped connections) and every request is logged with its arrival time, so tests can see
+ * retries, backoff and the rate limiter from the outside.
+ *
+ * It is not an exchange simulator: market orders fill at the last closed price, marketable limits
+ * fill at once, everything else rests. Signatures are not checked; the API key header is.
+ */
+
+export interface StandinMarket {
+  /** A candle CSV; symbol and timeframe from its name (<exchange>_<BASE>-<QUOTE>_<tf>.csv) unless given. */
+  csvPath: string;
+  symbol?: string;
+  timeframe?: string;
+  tickSize?: string;
+  stepSize?: string;
+  minQty?: string;
+  minNotional?: string;
+}
+
+export type Fault =
+  | { kind: 'status'; status: number; body?: string }
+  | { kind: 'body'; status?: number; body: string }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'drop' }
+  /** Carry the request out, then cut the connection before answering: a response lost on the way back. */
+  | { kind: 'lose-response' };
+
+export interface FaultRule {
+  /** Matched against the path (no query), e.g. '/api/v3/klines'; all paths when absent. */
+  path?: string | RegExp;
+  method?: string;
+  /** How many matching requests get the fault (default 1). */
+  times?: number;
+  fault: Fault;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  at: number;
+  faulted?: Fault['kind'];
+}
+
+interface Market {
+  id: string;
+  symbol: string;
+  base: string;
+  quote: string;
+  interval: string;
+  tfMs: number;
+  candles: Candle[];
+  tickSize: string;
+  stepSize: string;
+  minQty: string;
+  minNotional: string;
+}
+
+interface StandinOrder {
+  symbol: string;
+  orderId: number;
+  clientOrderId: string;
+  price: string;
+  origQty: string;
+  executedQty: string;
+  cummulativeQuoteQty: string;
+  status: 'NEW' | 'FILLED' | 'CANCELED';
+  timeInForce: string;
+  type: string;
+  side: 'BUY' | 'SELL';
+  stopPrice: string;
+  time: number;
+  updateTime: number;
+  isWorking: boolean;
+  origQuoteOrderQty: string;
+  workingTime: number;
+  selfTradePreventionMode: string;
+}
+
+const FEE_RATE = 0.001;
+
+/** What Binance (or the load balancer in front of it) sends with these statuses. */
+function defaultErrorBody(status: number): string {
+  if (status === 429) return '{"code":-1003,"msg":"Too many requests; current limit of IP is 6000 requests per minute."}';
+  if (status === 418) return '{"code":-1003,"msg":"Way too many requests; IP banned until 1700000000000."}';
+  if (status >= 500) return `<html><head><title>${status}</title></head><body><center><h1>${status}</h1></center></body></html>`;
+  return JSON.stringify({ code: -1100, msg: `stand-in fault ${status}` });
+}
+
+function decimalsOf(values: number[]): number {
+  let max = 0;
+  for (const v of values) {
+    const s = String(v);
+    const i = s.indexOf('.');
+    if (i >= 0) max = Math.max(max, s.length - i - 1);
+  }
+  return Math.min(max, 8);
+}
+
+const step = (decimals: number) => (decimals === 0 ? '1' : `0.${'0'.repeat(decimals - 1)}1`);
+
+export interface StandinOptions {
+  markets: StandinMarket[];
+  /** Stand-in clock (epoch ms); default: one hour after the last candle of the first market opened. */
+  now?: number;
+  balances?: Record<string, string>;
+  /** The API key private calls must carry (header X-MBX-APIKEY). */
+  apiKey?: string;
+}
+
+export class ExchangeStandin {
+  readonly requests: LoggedRequest[] = [];
+  now: number;
+  private readonly markets = new Map<string, Market>();
+  private readonly faults: Array<Required<Omit<FaultRule, 'path' | 'method'>> & FaultRule> = [];
+  private readonly orders: StandinOrder[] = [];
+  private readonly trades: Array<Record<string, unknown>> = [];
+  private readonly balances = new Map<string, number>();
+  private nextOrderId = 1000;
+  private server?: http.Server;
+  private readonly sockets = new Set<import('node:net').Socket>();
+  url = '';
+
+  constructor(private readonly opts: StandinOptions) {
+    for (const m of opts.markets) {
+      const file = readCandleCsv(m.csvPath, { symbol: m.symbol, timeframe: m.timeframe });
+      const [base, quote] = file.symbol.split('/');
+      const priceDecimals = decimalsOf(file.candles.slice(-500).flatMap((c) => [c.open, c.high, c.low, c.close]));
+      const volumeDecimals = decimalsOf(file.candles.slice(-500).map((c) => c.volume));
+      const stepSize = m.stepSize ?? step(Math.max(volumeDecimals, 5));
+      this.markets.set(base + quote, {
+        id: base + quote,
+        symbol: file.symbol,
+        base,
+        quote,
+        interval: file.timeframe,
+        tfMs: file.timeframeMs,
+        candles: file.candles,
+        tickSize: m.tickSize ?? step(priceDecimals),
+        stepSize,
+        minQty: m.minQty ?? stepSize,
+        minNotional: m.minNotional ?? (['USDT', 'USDC', 'BUSD', 'USD', 'TUSD', 'FDUSD'].includes(quote) ? '5' : '0.0001'),
+      });
+    }
+    const first = [...this.markets.values()][0];
+    this.now = opts.now ?? (first ? first.candles[first.candles.length - 1].timestamp + first.tfMs : Date.now());
+    for (const [asset, amount] of Object.entries(opts.balances ?? {})) this.balances.set(asset, Number(amount));
+  }
+
+  static async start(opts: StandinOptions): Promise<ExchangeStandin> {
+    const s = new ExchangeStandin(opts);
+    await s.listen();
+    return s;
+  }
+
+  private listen(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        if (!res.headersSent) this.send(res, 500, { code: -1000, msg: String(err) });
+      });
+    });
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    return new Promise((resolve) => {
+      this.server?.listen(0, '127.0.0.1', () => {
+        this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}`;
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  inject(rule: FaultRule): void {
+    this.faults.push({ times: 1, ...rule });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  clearLog(): void {
+    this.requests.length = 0;
+  }
+
+  /** Requests whose path matches, e.g. calls('/api/v3/klines'). */
+  calls(path: string): LoggedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  balance(asset: string): number {
+    return this.balances.get(asset) ?? 0;
+  }
+
+  /** The last price at the stand-in's now: close of the last closed candle. */
+  lastPrice(symbolId: string): number {
+    const m = this.markets.get(symbolId);
+    if (!m) throw new Error(`no market ${symbolId}`);
+    const closed = m.candles.filter((c) => c.timestamp + m.tfMs <= this.now);
+    const last = closed[closed.length - 1] ?? m.candles[0];
+    return last.close;
+  }
+
+  // --- HTTP ----------------------------------------------------------------------------------
+
+  private send(res: http.ServerResponse, status: number, body: unknown): void {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(text);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://standin');
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const query: Record<string, string> = Object.fromEntries(url.searchParams);
+    const body = Buffer.concat(chunks).toString('utf8');
+    if (body) Object.assign(query, Object.fromEntries(new URLSearchParams(body)));
+    const method = (req.method ?? 'GET').toUpperCase();
+    const logged: LoggedRequest = { method, path: url.pathname, query, at: Date.now() };
+    this.requests.push(logged);
+
+    const rule = this.faults.find((f) => f.times > 0 && (!f.method || f.method === method) && (f.path === undefined || (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname))));
+    if (rule) {
+      rule.times--;
+      logged.faulted = rule.fault.kind;
+      const f = rule.fault;
+      if (f.kind === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      if (f.kind === 'lose-response') {
+        const sink = Object.assign(Object.create(res) as http.ServerResponse, { writeHead: () => sink, end: () => req.socket.destroy() });
+        this.route(method, url.pathname, query, req, sink);
+        return;
+      }
+      if (f.kind === 'delay') {
+        await new Promise((r) => setTimeout(r, f.ms));
+        if (res.destroyed || req.socket.destroyed) return;
+      } else {
+        res.writeHead(f.kind === 'status' ? f.status : (f.status ?? 200), { 'Content-Type': 'application/json' });
+        res.end(f.kind === 'status' ? (f.body ?? defaultErrorBody(f.status)) : f.body);
+        return;
+      }
+    }
+    this.route(method, url.pathname, query, req, res);
+  }
+
+  private route(method: string, path: string, q: Record<string, string>, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const key = `${method} ${path}`;
+    switch (key) {
+      case 'GET /api/v3/ping':
+        return this.send(res, 200, {});
+      case 'GET /api/v3/time':
+        return this.send(res, 200, { serverTime: this.now });
+      case 'GET /api/v3/exchangeInfo':
+        return this.send(res, 200, this.exchangeInfo());
+      case 'GET /fapi/v1/exchangeInfo':
+      case 'GET /dapi/v1/exchangeInfo':
+        // Derivatives are not served: an empty listing keeps ccxt's default loadMarkets working.
+        return this.send(res, 200, { timezone: 'UTC', serverTime: this.now, rateLimits: [], exchangeFilters: [], symbols: [] });
+      case 'GET /sapi/v1/capital/config/getall':
+      case 'GET /sapi/v1/margin/allPairs':
+      case 'GET /sapi/v1/margin/isolated/allPairs':
+        // With keys ccxt also asks for currencies and margin pairs; none here.
+        return this.send(res, 200, []);
+      case 'GET /api/v3/klines':
+        return this.klines(q, res);
+    }
+    if (path.startsWith('/api/v3/') && !['/api/v3/klines', '/api/v3/exchangeInfo'].includes(path)) {
+      if (this.opts.apiKey && req.headers['x-mbx-apikey'] !== this.opts.apiKey) {
+        return this.send(res, 401, { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' });
+      }
+      switch (key) {
+        case 'GET /api/v3/account':
+          return this.send(res, 200, this.account());
+        case 'POST /api/v3/order':
+          return this.placeOrder(q, res);
+        case 'GET /api/v3/order':
+        case 'DELETE /api/v3/order': {
+          const o = this.findOrder(q);
+          if (!o) return this.send(res, 400, method === 'GET' ? { code: -2013, msg: 'Order does not exist.' } : { code: -2011, msg: 'Unknown order sent.' });
+          if (method === 'DELETE') {
+            if (o.status !== 'NEW') return this.send(res, 400, { code: -2011, msg: 'Unknown order sent.' });
+            o.status = 'CANCELED';
+            o.updateTime = this.now;
+          }
+          return this.send(res, 200, o);
+        }
+        case 'GET /api/v3/openOrders':
+          return this.send(res, 200, this.orders.filter((o) => o.status === 'NEW' && (!q.symbol || o.symbol === q.symbol)));
+        case 'GET /api/v3/allOrders':
+          return this.send(res, 200, this.orders.filter((o) => o.symbol === q.symbol));
+        case 'GET /api/v3/myTrades':
+          return this.send(res, 200, this.trades.filter((t) => t.symbol === q.symbol));
+      }
+    }
+    this.send(res, 404, { code: -1, msg: `stand-in does not serve ${key}` });
+  }
+
+  private exchangeInfo(): unknown {
+    return {
+      timezone: 'UTC',
+      serverTime: this.now,
+      rateLimits: [{ rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 6000 }],
+      exchangeFilters: [],
+      symbols: [...this.markets.values()].map((m) => ({
+        symbol: m.id,
+        status: 'TRADING',
+        baseAsset: m.base,
+        baseAssetPrecision: 8,
+        quoteAsset: m.quote,
+        quotePrecision: 8,
+        quoteAssetPrecision: 8,
+        baseCommissionPrecision: 8,
+        quoteCommissionPrecision: 8,
+        orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET', 'STOP_LOSS', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT', 'TAKE_PROFIT_LIMIT'],
+        icebergAllowed: true,
+        ocoAllowed: true,
+        quoteOrderQtyMarketAllowed: true,
+        allowTrailingStop: true,
+        cancelReplaceAllowed: true,
+        isSpotTradingAllowed: true,
+        isMarginTradingAllowed: false,
+        filters: [
+          { filterType: 'PRICE_FILTER', minPrice: m.tickSize, maxPrice: '1000000.00000000', tickSize: m.tickSize },
+          { filterType: 'LOT_SIZE', minQty: m.minQty, maxQty: '9000.00000000', stepSize: m.stepSize },
+          { filterType: 'NOTIONAL', minNotional: m.minNotional, applyMinToMarket: true, maxNotional: '9000000.00000000', applyMaxToMarket: false, avgPriceMins: 5 },
+        ],
+        permissions: [],
+        permissionSets: [['SPOT']],
+        defaultSelfTradePreventionMode: 'EXPIRE_MAKER',
+        allowedSelfTradePreventionModes: ['EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'],
+      })),
+    };
+  }
+
+  private klines(q: Record<string, string>, res: http.ServerResponse): void {
+    const m = this.markets.get(q.symbol);
+    if (!m) return this.send(res, 400, { code: -1121, msg: 'Invalid symbol.' });
+    if (q.interval !== m.interval) return this.send(res, 400, { code: -1120, msg: 'Invalid interval.' });
+    const limit = Math.min(Number(q.limit ?? 500), 1000);
+    // Up to now, including the candle still forming (as the real API does), shown as just opened.
+    const visible = m.candles.filter((c) => c.timestamp <= this.now && (q.endTime === undefined || c.timestamp <= Number(q.endTime)));
+    let rows = q.startTime !== undefined ? visible.filter((c) => c.timestamp >= Number(q.startTime)).slice(0, limit) : visible.slice(-limit);
+    rows = rows.map((c) => (c.timestamp + m.tfMs > this.now ? { ...c, high: c.open, low: c.open, close: c.open, volume: 0 } : c));
+    this.send(
+      res,
+      200,
+      rows.map((c) => [c.timestamp, String(c.open), String(c.high), String(c.low), String(c.close), String(c.volume), c.timestamp + m.tfMs - 1, '0', 0, '0', '0', '0']),
+    );
+  }
+
+  private account(): unknown {
+    return {
+      makerCommission: 10,
+      takerCommission: 10,
+      canTrade: true,
+      canWithdraw: true,
+      canDeposit: true,
+      updateTime: this.now,
+      accountType: 'SPOT',
+      balances: [...this.balances.entries()].map(([asset, free]) => ({ asset, free: free.toFixed(8), locked: '0.00000000' })),
+      permissions: ['SPOT'],
+    };
+  }
+
+  private findOrder(q: Record<string, string>): StandinOrder | undefined {
+    return this.orders.find((o) => o.symbol === q.symbol && (q.orderId ? String(o.orderId) === q.orderId : o.clientOrderId === q.origClientOrderId));
+  }
+
+  private placeOrder(q: Record<string, string>, res: http.ServerResponse): void {
+    const m = this.markets.get(q.symbol);
+    if (!m) return this.send(res, 400, { code: -1121, msg: 'Invalid symbol.' });
+    if (this.orders.some((o) => o.status === 'NEW' && o.clientOrderId === q.newClientOrderId)) {
+      return this.send(res, 400, { code: -2010, msg: 'Duplicate order sent.' });
+    }
+    const qty = Number(q.quantity);
+    const last = this.lastPrice(m.id);
+    const price = q.type === 'LIMIT' ? Number(q.price) : q.type === 'MARKET' ? last : Number(q.stopPrice);
+    if (qty * price < Number(m.minNotional)) return this.send(res, 400, { code: -1013, msg: 'Filter failure: NOTIONAL' });
+    const need = q.side === 'BUY' ? qty * price * (1 + FEE_RATE) : qty;
+    const asset = q.side === 'BUY' ? m.quote : m.base;
+    if (this.balance(asset) < need) return this.send(res, 400, { code: -2010, msg: 'Account has insufficient balance for requested action.' });
+    const fillsNow = q.type === 'MARKET' || (q.type === 'LIMIT' && (q.side === 'BUY' ? price >= last : price <= last));
+    const fillPrice = q.type === 'MARKET' ? last : price;
+    const order: StandinOrder = {
+      symbol: m.id,
+      orderId: this.nextOrderId++,
+      clientOrderId: q.newClientOrderId,
+      price: q.type === 'LIMIT' ? q.price : '0.00000000',
+      origQty: q.quantity,
+      executedQty: fillsNow ? q.quantity : '0.00000000',
+      cummulativeQuoteQty: fillsNow ? String(qty * fillPrice) : '0.00000000',
+      status: fillsNow ? 'FILLED' : 'NEW',
+      timeInForce: q.timeInForce ?? 'GTC',
+      type: q.type,
+      side: q.side as 'BUY' | 'SELL',
+      stopPrice: q.stopPrice ?? '0.00000000',
+      time: this.now,
+      updateTime: this.now,
+      isWorking: q.type !== 'STOP_LOSS',
+      origQuoteOrderQty: '0.00000000',
+      workingTime: this.now,
+      selfTradePreventionMode: 'EXPIRE_MAKER',
+    };
+    this.orders.push(order);
+    const fills: unknown[] = [];
+    if (fillsNow) {
+      const cost = qty * fillPrice;
+      const fee = cost * FEE_RATE;
+      if (q.side === 'BUY') {
+        this.balances.set(m.quote, this.balance(m.quote) - cost - fee);
+        this.balances.set(m.base, this.balance(m.base) + qty);
+      } else {
+        this.balances.set(m.base, this.balance(m.base) - qty);
+        this.balances.set(m.quote, this.balance(m.quote) + cost - fee);
+      }
+      const trade = { symbol: m.id, id: this.trades.length + 1, orderId: order.orderId, orderListId: -1, price: String(fillPrice), qty: q.quantity, quoteQty: String(cost), commission: String(fee), commissionAsset: m.quote, time: this.now, isBuyer: q.side === 'BUY', isMaker: false, isBestMatch: true };
+      this.trades.push(trade);
+      fills.push({ price: String(fillPrice), qty: q.quantity, commission: String(fee), commissionAsset: m.quote, tradeId: trade.id });
+    }
+    this.send(res, 200, { ...order, transactTime: this.now, fills });
+  }
+}
+
+/** The shared recorded candles (read in place, never copied): $SHARED_DATA_DIR/ohlcv or ../shared/data/ohlcv. */
+export function recordedCandlesDir(): string {
+  const root = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', '..', 'shared', 'data');
+  return path.join(root, 'ohlcv');
+}
