@@ -18,7 +18,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const cfg = loadConfig();
       // Commands load their heavy modules (Temporal, PostgreSQL, ccxt) only when they run.
-      const { runUp } = await import('./commands/up');
+      const { runUp } = require('./commands/up') as typeof import('./commands/up');
       await runUp(cfg);
     });
 
@@ -28,7 +28,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--queue <name>', 'which worker').choices(['trading']).default('trading'))
     .action(async (opts: { queue: 'trading' }) => {
       const cfg = loadConfig();
-      const { runWorker } = await import('./commands/worker');
+      const { runWorker } = require('./commands/worker') as typeof import('./commands/worker');
       await runWorker(cfg, opts.queue);
     });
 

@@ -73,8 +73,9 @@ export function onShutdownSignal(log: Logger): Promise<NodeJS.Signals> {
  * end (a shutdown signal or a worker failure), drains it and closes the stack.
  */
 export async function startTradingWorker(stack: Stack, stopSignal: Promise<NodeJS.Signals>): Promise<{ untilStopped(): Promise<void> }> {
-  const { createActivities } = await import('../activities');
-  const { createTradingWorker } = await import('../workers/trading');
+  // Lazy require, not import(): under tsx's CommonJS hook a relative import() of a .ts file fails on Node 20.
+  const { createActivities } = require('../activities') as typeof import('../activities');
+  const { createTradingWorker } = require('../workers/trading') as typeof import('../workers/trading');
   const worker = await createTradingWorker({
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,

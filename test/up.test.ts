@@ -55,6 +55,8 @@ describe('trader up (npm start)', function () {
 
   before(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-up-'));
+    // mkdtemp makes it 0700; the embedded PostgreSQL runs as `postgres` when we are root and must reach it.
+    fs.chmodSync(home, 0o755);
     env = {
       TRADER_HOME: home,
       TEMPORAL_PORT: String(await freePort()),
