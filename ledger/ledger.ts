@@ -24,6 +24,8 @@ type Row = Record<string, unknown>;
 
 /** First key of pg_advisory_xact_lock(int, int): per-market serialization of fills. */
 const MARKET_LOCK_NS = 7_361_001;
+/** Same, for auditOnce: per-event serialization of its check-then-insert. */
+const AUDIT_ONCE_LOCK_NS = 7_361_002;
 
 const TERMINAL_SQL = ['filled', 'canceled', 'rejected', 'expired'];
 
@@ -51,12 +53,20 @@ export interface FillResult {
 export class Ledger {
   constructor(
     readonly sql: postgres.Sql,
-    private readonly opts: { actor?: string; log?: Logger } = {},
+    private readonly opts: { actor?: string; log?: Logger; context?: Record<string, unknown> } = {},
   ) {}
 
   /** The same ledger writing audit rows under another actor (e.g. `workflow:<id>`, `cli`). */
   withActor(actor: string): Ledger {
     return new Ledger(this.sql, { ...this.opts, actor });
+  }
+
+  /**
+   * The same ledger adding `context` (e.g. `{ mode: 'paper' }`) to the payload of every audit row
+   * it writes; keys of the row's own payload win. Contexts of chained calls merge.
+   */
+  withAuditContext(context: Record<string, unknown>): Ledger {
+    return new Ledger(this.sql, { ...this.opts, context: { ...this.opts.context, ...context } });
   }
 
   async recordOrderIntent(input: OrderIntent): Promise<{ order: Order; created: boolean }> {
@@ -384,6 +394,30 @@ export class Ledger {
     return transaction(this.sql, (tx) => this.auditTx(tx, event, payload));
   }
 
+  /**
+   * Writes an audit row unless this actor already wrote one with the same event and payload:
+   * for findings that an activity retry would otherwise record again.
+   */
+  async auditOnce(event: string, payload: Record<string, unknown> = {}): Promise<{ entry: AuditEntry; created: boolean }> {
+    return transaction(this.sql, async (tx) => {
+      await tx`select pg_advisory_xact_lock(${AUDIT_ONCE_LOCK_NS}, hashtext(${event}))`;
+      const full = { ...this.opts.context, ...payload };
+      const [existing] = await tx<Row[]>`
+        select * from audit_log
+        where event = ${event} and actor is not distinct from ${this.opts.actor ?? null} and payload = ${tx.json(full as postgres.JSONValue)}::jsonb
+        order by id limit 1`;
+      if (existing) return { entry: toAudit(existing), created: false };
+      return { entry: await this.auditTx(tx, event, payload), created: true };
+    });
+  }
+
+  /** Which of these exchange fill ids (trade ids) the ledger has recorded for `exchange`: what reconciliation checks. */
+  async knownFillIds(exchange: string, fillIds: readonly string[]): Promise<Set<string>> {
+    if (fillIds.length === 0) return new Set();
+    const rows = await this.sql<{ fill_id: string }[]>`select fill_id from fills where exchange = ${exchange} and fill_id = any(${[...fillIds]})`;
+    return new Set(rows.map((r) => r.fill_id));
+  }
+
   async auditTrail(opts: { event?: string; since?: Date; limit?: number } = {}): Promise<AuditEntry[]> {
     const rows = await this.sql<Row[]>`
       select * from audit_log
@@ -394,7 +428,7 @@ export class Ledger {
 
   private async auditTx(tx: Tx, event: string, payload: Record<string, unknown>): Promise<AuditEntry> {
     const [row] = await tx<Row[]>`
-      insert into audit_log (event, actor, payload) values (${event}, ${this.opts.actor ?? null}, ${tx.json(payload as postgres.JSONValue)})
+      insert into audit_log (event, actor, payload) values (${event}, ${this.opts.actor ?? null}, ${tx.json({ ...this.opts.context, ...payload } as postgres.JSONValue)})
       returning *`;
     return toAudit(row);
   }
