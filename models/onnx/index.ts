@@ -1,0 +1,2 @@
+export * from './graph';
+export { DATA_TYPE, type ElemType } from './schema';
