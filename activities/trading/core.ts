@@ -1,0 +1,325 @@
+import { z } from 'zod';
+import { timeframeToMs, type Candle } from '../../lib/candles';
+import { checkCandles } from '../../lib/candle-hygiene';
+import { FEATURE_SCHEMA } from '../../lib/features';
+import { classifyRegime, REGIMES, type Regime } from '../../lib/regime';
+import { clientOrderIdPrefix, parseClientOrderId } from '../../lib/engine/ids';
+import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, OrderTag, PreparedCandle } from '../../lib/engine';
+import { ExchangeError } from '../exchange/errors';
+import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } from '../exchange/types';
+import type { FeatureCache } from './feature-cache';
+
+/**
+ * The side of one candle step that touches the world, as plain async functions: the trading
+ * activities wrap them for the workflow, and the backtester calls them directly, against the same
+ * paper exchange, so both see the same candles, vectors and fills.
+ */
+
+export type SignalFn = (symbol: string, features: number[], candle: Candle) => Promise<ModelSignal>;
+
+/** Replay and backtest: the recorded series and the simulated clock the exchange and market data read. */
+export interface ReplayFeed {
+  /** Every recorded candle of the series, whatever the clock says (to find the next one). */
+  candles(symbol: string, timeframe: string): readonly Candle[];
+  /** Moves the simulated clock to `ms` (the close of the candle about to be processed). */
+  setNow(ms: number): void;
+}
+
+export interface PrepareDeps {
+  exchange: ExchangeAdapter;
+  features: FeatureCache;
+  signal?: SignalFn;
+  /** Set in replay/backtest; absent live. */
+  replay?: ReplayFeed;
+  /** Live clock (default Date.now), for the closed-candle and staleness checks. */
+  now?: () => number;
+  /**
+   * Where fills of resting orders (stops, targets, limits) are recorded as they are found: the
+   * ledger must see a protective exit even though no executeIntents call placed it this candle.
+   */
+  recorder?: TradeRecorder;
+}
+
+export interface PrepareArgs {
+  /** Fills are attributed to the workflow by the client order id prefix derived from it. */
+  workflowId: string;
+  symbol: string;
+  timeframe: string;
+  /** Open time of the last processed candle, null before the first. */
+  after: number | null;
+  /** Fills at or after this time are returned (the engine ignores the ones it already applied). */
+  fillsSince: number;
+}
+
+const NO_REGIME: Regime = { label: 'sideways', confidence: 0, code: REGIMES.indexOf('sideways') };
+
+/**
+ * The next closed candle after `args.after`, with its feature vector, regime and model signal, and
+ * the fills of this workflow's orders since `fillsSince`.
+ *
+ * Which candle: in a replay, the next recorded one (the first decision is on the first candle
+ * that has a full feature vector, FEATURE_SCHEMA.warmup candles into the file), and the simulated
+ * clock is moved to its close before anything else is asked, so resting orders are matched exactly
+ * up to it. Live, the newest closed candle: if the worker fell behind, the candles in between are
+ * reported and not decided on (an order sent now at a decision taken on an old candle would trade
+ * today's price on yesterday's reasons); their fills are still collected.
+ */
+export async function prepareCandle(deps: PrepareDeps, args: PrepareArgs): Promise<PreparedCandle> {
+  const { exchange, replay } = deps;
+  const { symbol, timeframe, after } = args;
+  const tfMs = timeframeToMs(timeframe);
+  const problems: string[] = [];
+  const none = (done: boolean): PreparedCandle => ({ done, fills: [], fillsSince: args.fillsSince, problems });
+
+  let candle: Candle;
+  let previous: Candle | undefined;
+  let nowMs: number;
+  if (replay) {
+    const recorded = replay.candles(symbol, timeframe);
+    const i = nextReplayIndex(recorded, after);
+    if (i >= recorded.length) {
+      if (after === null) problems.push(`${symbol} ${timeframe}: ${recorded.length} recorded candle(s); the features need ${FEATURE_SCHEMA.warmup + 1} before a first decision`);
+      return none(true);
+    }
+    candle = recorded[i];
+    previous = i > 0 ? recorded[i - 1] : undefined;
+    nowMs = candle.timestamp + tfMs;
+    replay.setNow(nowMs);
+  } else {
+    nowMs = (deps.now ?? Date.now)();
+    const recent = (await exchange.fetchCandles(symbol, timeframe, undefined, 2)).filter((c) => c.timestamp + tfMs <= nowMs);
+    const newest = recent[recent.length - 1];
+    if (!newest || (after !== null && newest.timestamp <= after)) return none(false);
+    candle = newest;
+    previous = recent.length > 1 ? recent[recent.length - 2] : undefined;
+    if (after !== null && candle.timestamp - after > tfMs) {
+      const skipped = Math.round((candle.timestamp - after) / tfMs) - 1;
+      problems.push(`${skipped} closed candle(s) since ${new Date(after).toISOString()} were not decided on (the worker was behind); deciding on ${new Date(candle.timestamp).toISOString()}`);
+    }
+  }
+
+  // Hygiene of the decision candle, judged against the one before it (a gap, bad values, stale).
+  const check = checkCandles(previous ? [previous, candle] : [candle], tfMs, { nowMs });
+  const last = check.candles.length - 1;
+  const lastIsOurs = last >= 0 && check.candles[last].timestamp === candle.timestamp;
+  let tradable = lastIsOurs && check.tradable[last];
+  for (const issue of check.issues) if (!issue.repaired && issue.timestamp === candle.timestamp) problems.push(`${issue.kind}: ${issue.message}`);
+
+  const fills = await ourFills(exchange, args, args.fillsSince, replay ? nowMs : Infinity, deps.recorder);
+  const fillsSince = fills.reduce((t, f) => Math.max(t, f.time), args.fillsSince);
+
+  const vector = await deps.features.vectorAt(symbol, timeframe, candle, previous?.timestamp);
+  if (!vector) {
+    tradable = false;
+    problems.push(`features warming up: a first vector needs ${FEATURE_SCHEMA.warmup + 1} candles of history`);
+  }
+  const features = vector ? Array.from(vector) : [];
+  const regime = vector ? classifyRegime(vector) : NO_REGIME;
+
+  const input: NonNullable<PreparedCandle['input']> = { candle, features, regime, tradable, problems };
+  if (deps.signal && vector) {
+    try {
+      input.model = await deps.signal(symbol, features, candle);
+    } catch (err) {
+      input.model = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  return { done: false, input, fills, fillsSince, problems };
+}
+
+/**
+ * Replay and backtest: index in the recorded series of the candle to decide on after `after`
+ * (>= length at the end of the data). The first decision is on the first candle with a full
+ * feature vector (index FEATURE_SCHEMA.warmup): stepping through the warm-up would cost history
+ * events and decide nothing. The trading venue and the backtester both use this, so a replay and
+ * a backtest start on the same candle.
+ */
+export function nextReplayIndex(candles: readonly Candle[], after: number | null): number {
+  return after === null ? FEATURE_SCHEMA.warmup : firstAfter(candles, after);
+}
+
+/** Index of the first candle opening after `t`. */
+function firstAfter(candles: readonly Candle[], t: number): number {
+  let lo = 0;
+  let hi = candles.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (candles[mid].timestamp <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** This workflow's fills since `since`, one per order (a live venue may split an order into several trades). */
+async function ourFills(exchange: ExchangeAdapter, args: { workflowId: string; symbol: string }, since: number, until: number, recorder?: TradeRecorder): Promise<EngineFill[]> {
+  const prefix = clientOrderIdPrefix(args.workflowId);
+  const trades = (await exchange.fetchMyTrades(args.symbol, since)).filter((t) => t.clientOrderId?.startsWith(prefix) && t.timestamp <= until);
+  if (recorder) {
+    // As executeIntents does: the order's state first, then its fills. Idempotent per trade id
+    // (the cursor is inclusive, so a fill may be seen twice).
+    const ids = [...new Set(trades.map((t) => t.clientOrderId as string))];
+    for (const id of ids) {
+      const order = await exchange.fetchOrderByClientId(args.symbol, id);
+      if (order) await recorder.recordOrder(id, order);
+      for (const t of trades.filter((x) => x.clientOrderId === id)) {
+        const [f] = toEngineFills([t], args.symbol);
+        if (f) await recorder.recordFill(id, { ...f, tradeId: t.id });
+      }
+    }
+  }
+  return toEngineFills(trades, args.symbol);
+}
+
+function toEngineFills(trades: Trade[], symbol: string, tagOf?: (id: string) => OrderTag | undefined): EngineFill[] {
+  const base = symbol.split('/')[0];
+  const byOrder = new Map<string, EngineFill & { cost: number }>();
+  for (const t of trades) {
+    const id = t.clientOrderId as string;
+    const tag = tagOf?.(id) ?? parseClientOrderId(id)?.tag;
+    if (!tag) continue;
+    // Fees are kept in the quote currency; a venue charging the base asset is converted at the fill price.
+    const fee = t.fee === undefined ? 0 : t.fee.currency === base ? t.fee.cost * t.price : t.fee.cost;
+    const prev = byOrder.get(id);
+    if (!prev) {
+      byOrder.set(id, { clientOrderId: id, tag, side: t.side, qty: t.qty, price: t.price, fee, time: t.timestamp, cost: t.qty * t.price });
+    } else {
+      prev.qty += t.qty;
+      prev.cost += t.qty * t.price;
+      prev.price = prev.cost / prev.qty;
+      prev.fee += fee;
+      prev.time = Math.max(prev.time, t.timestamp);
+    }
+  }
+  return [...byOrder.values()].map(({ cost: _cost, ...f }) => f);
+}
+
+// --- executeIntents -------------------------------------------------------------------------------
+
+/** Where orders and fills are written as they happen (the ledger). Every call is idempotent per client order id. */
+export interface TradeRecorder {
+  /** Called BEFORE the order is sent, so an order can never exist on the exchange without a row. */
+  recordIntent(i: {
+    clientOrderId: string;
+    symbol: string;
+    side: 'buy' | 'sell';
+    type: 'market' | 'stop_market' | 'limit';
+    qty: number;
+    price?: number;
+    stopPrice?: number;
+    decisionSeq?: number;
+    reason: string;
+  }): Promise<void>;
+  recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<void>;
+  recordFill(clientOrderId: string, fill: EngineFill & { tradeId: string }): Promise<void>;
+  recordRejection(clientOrderId: string, reason: string): Promise<void>;
+}
+
+export interface ExecuteDeps {
+  exchange: ExchangeAdapter;
+  recorder?: TradeRecorder;
+}
+
+export interface ExecuteArgs {
+  symbol: string;
+  intents: OrderIntent[];
+}
+
+/** An intent that cannot be sent as it is: an engine bug, never retried. */
+export class InvalidIntentError extends Error {
+  override name = 'InvalidIntentError';
+}
+
+const IntentSchema = z.discriminatedUnion('tag', [
+  z.object({ tag: z.literal('cancel'), clientOrderId: z.string().min(1), cancelClientOrderId: ClientOrderId }).loose(),
+  ...(['entry', 'exit', 'stop', 'target'] as const).map((tag) =>
+    z
+      .object({
+        tag: z.literal(tag),
+        side: z.enum(['buy', 'sell']),
+        type: z.enum(['market', 'stop_market', 'limit']),
+        qty: z.number().positive().finite(),
+        price: z.number().positive().finite().optional(),
+        stopPrice: z.number().positive().finite().optional(),
+        reason: z.string(),
+        clientOrderId: ClientOrderId,
+      })
+      .loose(),
+  ),
+]);
+
+/**
+ * Sends intents in order, exactly once each: the client order id is looked up on the exchange
+ * first and an order found there is used as it is (a retry after a crash that happened after the
+ * exchange accepted the order), then createOrder, itself idempotent per id. Permanent exchange
+ * errors (refused, unfunded, below minimum, unknown order) come back as `rejected`; transient ones
+ * are thrown for the activity's retry policy, and the retry finds what the first attempt placed.
+ */
+export async function executeIntents(deps: ExecuteDeps, args: ExecuteArgs): Promise<ExecutionReport> {
+  const { exchange, recorder } = deps;
+  const { symbol } = args;
+  const report: ExecutionReport = { fills: [], orders: [], rejected: [] };
+  for (const raw of args.intents) {
+    const parsed = IntentSchema.safeParse(raw);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new InvalidIntentError(`${symbol}: intent ${JSON.stringify(raw)}: ${i.path.join('.')}: ${i.message}`);
+    }
+    const intent = raw;
+    const id = intent.tag === 'cancel' ? (intent.cancelClientOrderId as string) : intent.clientOrderId;
+    try {
+      if (intent.tag === 'cancel') {
+        const order = await exchange.cancelOrder(symbol, { clientOrderId: id });
+        await recorder?.recordOrder(id, order);
+        report.orders.push({ clientOrderId: id, status: order.status, exchangeOrderId: order.id });
+        // Lost the race: it filled before the cancel arrived; that fill must reach the engine.
+        if (order.filledQty > 0) await collectFills(exchange, recorder, symbol, order, report);
+        continue;
+      }
+      const decisionSeq = parseClientOrderId(id)?.seq;
+      await recorder?.recordIntent({
+        clientOrderId: id,
+        symbol,
+        side: intent.side,
+        type: intent.type,
+        qty: intent.qty,
+        price: intent.price,
+        stopPrice: intent.stopPrice,
+        decisionSeq,
+        reason: intent.reason,
+      });
+      const order =
+        (await exchange.fetchOrderByClientId(symbol, id)) ??
+        (await exchange.createOrder({
+          clientOrderId: id,
+          symbol,
+          side: intent.side,
+          type: intent.type,
+          qty: intent.qty,
+          price: intent.type === 'stop_market' ? undefined : intent.price,
+          stopPrice: intent.type === 'stop_market' ? intent.stopPrice : undefined,
+        }));
+      await recorder?.recordOrder(id, order);
+      report.orders.push({ clientOrderId: id, status: order.status, exchangeOrderId: order.id });
+      if (order.filledQty > 0) await collectFills(exchange, recorder, symbol, order, report, intent.tag);
+    } catch (err) {
+      if (err instanceof ExchangeError && !err.retryable) {
+        await recorder?.recordRejection(id, err.message);
+        report.rejected.push({ clientOrderId: id, reason: `${err.name}: ${err.message}` });
+        continue;
+      }
+      throw err;
+    }
+  }
+  return report;
+}
+
+async function collectFills(exchange: ExchangeAdapter, recorder: TradeRecorder | undefined, symbol: string, order: ExchangeOrder, report: ExecutionReport, tag?: OrderTag): Promise<void> {
+  const id = order.clientOrderId as string;
+  const trades = (await exchange.fetchMyTrades(symbol, order.createdAt)).filter((t) => t.clientOrderId === id || (t.orderId !== undefined && t.orderId === order.id));
+  const withId = trades.map((t) => ({ ...t, clientOrderId: id }));
+  for (const t of withId) {
+    const [f] = toEngineFills([t], symbol, () => tag);
+    if (f) await recorder?.recordFill(id, { ...f, tradeId: t.id });
+  }
+  report.fills.push(...toEngineFills(withId, symbol, () => tag));
+}

@@ -1,0 +1,129 @@
+import { timeframeToMs, type Candle } from '../../lib/candles';
+import { createFeatureStream, InvalidCandleError, type FeatureStream } from '../../lib/features';
+import type { MarketDataSource } from '../exchange/types';
+
+/**
+ * Feature vectors for the trading loop without recomputing history every candle: per symbol, a
+ * streaming feature state (lib/features createFeatureStream) advanced one closed candle at a time.
+ *
+ * When the asked candle is not the next one (worker restarted, cache cold, candles skipped) the
+ * state is rebuilt by streaming from the start of the available history: the whole recorded file
+ * in a replay (so a replay's vectors equal computeFeatureMatrix over the file, bit for bit), or the
+ * last `warmupCandles` candles live. Live vectors therefore depend a little on where the window
+ * starts; FEATURE_SCHEMA.historyBars (801) candles settle every recursive average to 1e-6, and the
+ * default window of 1,000 is above it.
+ *
+ * Process memory only: losing it costs one rebuild, never a wrong vector.
+ */
+
+export interface FeatureCacheOptions {
+  source: MarketDataSource;
+  /** 'all': stream from the first candle the source has (replay). Default: the last 1,000 candles. */
+  history?: 'all' | { candles: number };
+  /** Candles asked per request while rebuilding (most venues cap a page at 1,000). */
+  pageSize?: number;
+}
+
+interface Entry {
+  stream: FeatureStream;
+  vector: Float64Array | null;
+  /** Candles the maths refused while streaming (they are skipped, as computeFeatureMatrix would refuse them). */
+  skipped: number;
+}
+
+export interface FeatureCacheStats {
+  pushes: number;
+  rebuilds: number;
+  skipped: number;
+}
+
+export class FeatureCacheError extends Error {
+  override name = 'FeatureCacheError';
+}
+
+export const DEFAULT_WARMUP_CANDLES = 1000;
+
+export class FeatureCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly history: 'all' | { candles: number };
+  private readonly pageSize: number;
+  readonly stats: FeatureCacheStats = { pushes: 0, rebuilds: 0, skipped: 0 };
+
+  constructor(private readonly opts: FeatureCacheOptions) {
+    this.history = opts.history ?? { candles: DEFAULT_WARMUP_CANDLES };
+    if (this.history !== 'all' && !(Number.isInteger(this.history.candles) && this.history.candles > 0)) {
+      throw new RangeError(`feature cache history must be 'all' or a positive number of candles, got ${JSON.stringify(this.history)}`);
+    }
+    this.pageSize = opts.pageSize ?? 1000;
+  }
+
+  /**
+   * The vector of `candle` (closed), or null while the history is too short for a first vector.
+   * `previous` is the open time of the candle before it in the series, when the caller knows it:
+   * then the common case (the next candle) costs no request at all.
+   */
+  async vectorAt(symbol: string, timeframe: string, candle: Candle, previous?: number): Promise<Float64Array | null> {
+    const key = `${symbol}|${timeframe}`;
+    const e = this.entries.get(key);
+    if (e && e.stream.lastTimestamp === candle.timestamp) return e.vector && Float64Array.from(e.vector);
+    if (e && previous !== undefined && e.stream.lastTimestamp === previous) {
+      this.push(e, candle);
+      return e.vector && Float64Array.from(e.vector);
+    }
+    const built = await this.rebuild(symbol, timeframe, candle);
+    this.entries.set(key, built);
+    return built.vector && Float64Array.from(built.vector);
+  }
+
+  /** Forgets a symbol (e.g. after its data source changed). */
+  drop(symbol: string, timeframe: string): void {
+    this.entries.delete(`${symbol}|${timeframe}`);
+  }
+
+  private push(e: Entry, c: Candle): void {
+    try {
+      e.vector = e.stream.push(c);
+      this.stats.pushes++;
+    } catch (err) {
+      if (!(err instanceof InvalidCandleError)) throw err;
+      e.skipped++;
+      this.stats.skipped++;
+      e.vector = null;
+    }
+  }
+
+  private async rebuild(symbol: string, timeframe: string, target: Candle): Promise<Entry> {
+    this.stats.rebuilds++;
+    const tfMs = timeframeToMs(timeframe);
+    const e: Entry = { stream: createFeatureStream(), vector: null, skipped: 0 };
+    const window = this.history === 'all' ? undefined : this.history.candles;
+    // A window counts candles, not hours: ask for a margin more time than N candles span, so gaps
+    // in the data still leave N candles to stream.
+    let since = window === undefined ? 0 : target.timestamp - Math.ceil(window * 1.25 + 10) * tfMs;
+    const kept: Candle[] = [];
+    let last = -Infinity;
+    let found = false;
+    for (;;) {
+      const page = await this.opts.source.fetchCandles(symbol, timeframe, since, this.pageSize);
+      let reached = false;
+      for (const c of page) {
+        if (c.timestamp > target.timestamp) {
+          reached = true;
+          break;
+        }
+        if (c.timestamp <= last) continue;
+        last = c.timestamp;
+        if (window === undefined) this.push(e, c);
+        else kept.push(c);
+        if (c.timestamp === target.timestamp) reached = found = true;
+      }
+      if (reached || page.length < this.pageSize) break;
+      since = page[page.length - 1].timestamp + 1;
+    }
+    if (!found) {
+      throw new FeatureCacheError(`${symbol} ${timeframe}: candle ${new Date(target.timestamp).toISOString()} is not in the market data (last seen: ${Number.isFinite(last) ? new Date(last).toISOString() : 'none'})`);
+    }
+    if (window !== undefined) for (const c of kept.slice(-window)) this.push(e, c);
+    return e;
+  }
+}

@@ -1,0 +1,225 @@
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import type { AppConfig } from '../../infra/config';
+import { loadConfig } from '../../infra/config';
+import type { SignalFn } from '../../activities/trading/core';
+import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, isBacktestInputError, runBacktest, type BacktestResult } from '../../lib/backtest';
+import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
+import { UsageError } from '../errors';
+
+/**
+ * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--initial-capital N]
+ *  [--fee-bps N] [--slippage-bps N] [--models DIR] [--account-gates]`
+ *
+ * Runs lib/backtest over recorded candle files (one symbol per file, named
+ * `<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`) and prints a summary. Defaults come from the
+ * configuration (INITIAL_CAPITAL, MAX_POSITION_SIZE, STOP_LOSS_PCT, TAKE_PROFIT_PCT, MAX_DRAWDOWN,
+ * STRATEGY); flags override. Fees and slippage default to the paper exchange's own (10 bps, 0 bps),
+ * so that `trader up --replay` over the same files trades the same.
+ *
+ * `--json OUT` writes:
+ *   {
+ *     trades:        [{ symbol, side: 'long', qty, entryTime, entryPrice, exitTime, exitPrice,
+ *                       fees, pnl, exitReason, entryOrderId, exitOrderId }]   times in epoch ms,
+ *                     prices and money in the quote currency, fees and pnl after both fees;
+ *                     exitReason: stop_loss | take_profit | trailing_stop | signal | emergency
+ *     metrics:       { totalReturn, annualizedReturn, sharpe, sortino, calmar, maxDrawdown,
+ *                       profitFactor, expectancy, winRate, trades, wins, losses, exposure,
+ *                       buyAndHoldReturn, totalFees, initialEquity, finalEquity, bars, ... }
+ *                     fractions (0.05 = 5 %), null when undefined (see lib/backtest/metrics.ts)
+ *     openPositions: [{ symbol, side, qty, entryTime, entryPrice, markTime, markPrice,
+ *                       unrealizedPnl, stopPrice, targetPrice }]   left open at the end of data
+ *     config:        { files, symbols, strategy, initialCapital, sleeveCapital, fees, slippage,
+ *                       risk, accountGates, featureSchema }
+ *     symbols:       per-symbol summary;  equityCurve: [{ time, equity }];  rejected: [...]
+ *   }
+ */
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+const numberOption = (flag: string, check: (n: number) => boolean, expected: string) =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const n = typeof v === 'number' ? v : NUMBER.test(v.trim()) ? Number(v.trim()) : NaN;
+      if (!Number.isFinite(n) || !check(n)) {
+        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected ${expected}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+export const BacktestCommandOptions = z.object({
+  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file'),
+  strategy: z.string().optional(),
+  json: z.string().min(1).optional(),
+  initialCapital: numberOption('--initial-capital', (n) => n > 0 && n <= 1e12, 'a positive amount of quote currency, e.g. 10000'),
+  feeBps: numberOption('--fee-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 10 for 0.1 %'),
+  slippageBps: numberOption('--slippage-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 5'),
+  models: z.string().min(1).optional(),
+  accountGates: z.boolean().optional(),
+});
+export type BacktestCommandOptions = z.input<typeof BacktestCommandOptions>;
+
+export interface BacktestCommandIo {
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+/** Turns a model directory into a signal function; the models issue provides the real one. */
+export type ModelSignalLoader = (dir: string, strategy: StrategyName) => Promise<SignalFn>;
+
+export interface BacktestCommandDeps {
+  /** Default: loadConfig() (environment and .env). */
+  config?: () => Pick<AppConfig, 'risk' | 'strategy'>;
+  loadSignal?: ModelSignalLoader;
+}
+
+const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) => console.error(l) };
+
+/** Until the models issue lands: there is no model to load, whatever the directory holds. */
+export const noModelLoader: ModelSignalLoader = async (dir) => {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--models ${dir}: no such directory`);
+  throw new UsageError(`no model in ${dir}; run trader train`);
+};
+
+export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = consoleIo, deps: BacktestCommandDeps = {}): Promise<BacktestResult> {
+  const parsed = BacktestCommandOptions.safeParse(raw);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `--${i.path.join('.')}: ${i.message}`)).join('; '));
+  const opts = parsed.data;
+  const cfg = (deps.config ?? loadConfig)();
+  const strategy = opts.strategy ?? cfg.strategy;
+  if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy '${strategy}': expected one of ${STRATEGY_NAMES.join(', ')}`);
+  const name = strategy as StrategyName;
+  for (const f of opts.data) {
+    if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
+    if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
+  }
+  if (opts.json !== undefined && opts.data.includes(opts.json)) throw new UsageError('--json is one of the input files; refusing to overwrite candles');
+
+  let signal: SignalFn | undefined;
+  if (name !== 'rules') {
+    if (opts.models === undefined) throw new UsageError(`strategy ${name} needs a trained model: --models DIR (run trader train first)`);
+    signal = await (deps.loadSignal ?? noModelLoader)(opts.models, name);
+  }
+
+  const feeBps = opts.feeBps ?? DEFAULT_FEE_BPS;
+  const initialCapital = opts.initialCapital ?? cfg.risk.initialCapital;
+  let result: BacktestResult;
+  try {
+    result = await runBacktest({
+      files: opts.data,
+      strategy: name,
+      initialCapital,
+      fees: { maker: feeBps / 10_000, taker: feeBps / 10_000 },
+      slippage: { bps: opts.slippageBps ?? DEFAULT_SLIPPAGE_BPS },
+      risk: {
+        maxPositionSize: cfg.risk.maxPositionSize,
+        stopLossPct: cfg.risk.stopLossPct,
+        takeProfitPct: cfg.risk.takeProfitPct,
+        maxDrawdown: cfg.risk.maxDrawdown,
+      },
+      signal,
+      accountGates: opts.accountGates === true,
+    });
+  } catch (err) {
+    if (isBacktestInputError(err)) throw new UsageError((err as Error).message);
+    throw err;
+  }
+
+  if (opts.json !== undefined) {
+    const { config, trades, metrics, openPositions, symbols, equityCurve, rejected } = result;
+    writeAtomically(opts.json, JSON.stringify({ trades, metrics, openPositions, config, symbols, equityCurve, rejected }, null, 2) + '\n');
+  }
+  for (const line of summaryLines(result, feeBps, opts.slippageBps ?? DEFAULT_SLIPPAGE_BPS)) io.info(line);
+  for (const s of result.symbols) if (s.decisions === 0) io.warn(`note: ${s.symbol}: no decision (${s.candles} candles; the features need more than ${s.candles})`);
+  if (result.rejected.length > 0) io.warn(`note: ${result.rejected.length} order(s) refused by the paper exchange (first: ${result.rejected[0].symbol} ${result.rejected[0].reason})`);
+  if (opts.json !== undefined) io.info(`wrote ${opts.json}`);
+  return result;
+}
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 16).replace('T', ' '));
+const pct = (x: number | null) => (x === null ? 'n/a' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)} %`);
+const num = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d));
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
+}
+
+export function summaryLines(r: BacktestResult, feeBps: number, slippageBps: number): string[] {
+  const m = r.metrics;
+  const first = Math.min(...r.symbols.map((s) => s.firstDecisionTime ?? Infinity));
+  const last = Math.max(...r.symbols.map((s) => s.lastCandleTime ?? -Infinity));
+  const series = r.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ');
+  const out = [
+    `Backtest '${r.config.strategy}' over ${series}`,
+    `${Number.isFinite(first) ? iso(first) : '-'} .. ${Number.isFinite(last) ? iso(last) : '-'} UTC, ${m.bars} bars; capital ${num(r.config.initialCapital)} in ${r.symbols.length} sleeve(s) of ${num(r.config.sleeveCapital)}; fees ${feeBps} bps, slippage ${slippageBps} bps`,
+    '',
+    ...table([
+      ['metric', 'value'],
+      ['total return', pct(m.totalReturn)],
+      ['buy and hold', pct(m.buyAndHoldReturn)],
+      ['annualized return', pct(m.annualizedReturn)],
+      ['max drawdown', pct(m.maxDrawdown === 0 ? 0 : -m.maxDrawdown)],
+      ['sharpe', num(m.sharpe)],
+      ['sortino', num(m.sortino)],
+      ['calmar', num(m.calmar)],
+      ['trades', String(m.trades)],
+      ['win rate', m.winRate === null ? 'n/a' : `${(m.winRate * 100).toFixed(1)} %`],
+      ['profit factor', num(m.profitFactor)],
+      ['expectancy / trade', num(m.expectancy, 4)],
+      ['fees paid', num(m.totalFees)],
+      ['exposure', `${(m.exposure * 100).toFixed(1)} %`],
+      ['final equity', num(m.finalEquity)],
+    ]),
+    '',
+    ...table([
+      ['symbol', 'decisions', 'trades', 'realized pnl', 'fees', 'buy and hold'],
+      ...r.symbols.map((s) => [s.symbol, String(s.decisions), String(s.trades), num(s.realizedPnl), num(s.feesPaid), pct(s.buyAndHoldReturn)]),
+    ]),
+  ];
+  const reasons = new Map<string, number>();
+  for (const t of r.trades) reasons.set(t.exitReason, (reasons.get(t.exitReason) ?? 0) + 1);
+  if (reasons.size > 0) out.push('', `exits: ${[...reasons].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(
+    '',
+    r.openPositions.length === 0
+      ? 'open positions at the end of data: none'
+      : `open positions at the end of data (left open, not counted as trades): ${r.openPositions.map((p) => `${p.symbol} ${p.qty} @ ${p.entryPrice} (mark ${p.markPrice}, uPnL ${num(p.unrealizedPnl)})`).join('; ')}`,
+  );
+  return out;
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new UsageError(`cannot write ${path}: ${why}`);
+  }
+}
+
+export function registerBacktestCommand(program: Command): void {
+  program
+    .command('backtest')
+    .description('replay recorded candles through the trading engine and the paper exchange; print metrics, optionally write trades and metrics as JSON')
+    .requiredOption('--data <files...>', 'candle CSV file(s), one symbol each, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default: STRATEGY from the config, else rules)`)
+    .option('--json <file>', 'write { trades, metrics, openPositions, config, symbols, equityCurve, rejected } to this file')
+    .option('--initial-capital <n>', 'starting cash in the quote currency, split evenly between the symbols (default: INITIAL_CAPITAL)')
+    .option('--fee-bps <n>', `maker and taker fee in basis points (default: ${DEFAULT_FEE_BPS})`)
+    .option('--slippage-bps <n>', `adverse slippage on market and stop fills, basis points (default: ${DEFAULT_SLIPPAGE_BPS})`)
+    .option('--models <dir>', 'model directory for ensemble, ppo and hybrid')
+    .option('--account-gates', 'also apply the account-wide entry gates (max concurrent positions, total exposure, drawdown, daily loss); a replay through Temporal does not, so trades may then differ from `trader up --replay`')
+    .action(async (opts: BacktestCommandOptions) => {
+      await runBacktestCommand(opts);
+    });
+}

@@ -1,0 +1,384 @@
+import { z } from 'zod';
+import type { Candle } from '../candles';
+import { CandleCsvError, readCandleCsv, type CandleFile } from '../candle-csv';
+import { inferTimeframeMs } from '../candle-hygiene';
+import { msToTimeframe } from '../candles';
+import { FEATURE_SCHEMA } from '../features';
+import { FeeSchedule, SlippageModel } from '../fill-model';
+import { RiskConfig, type RiskConfigInput } from '../risk';
+import {
+  engineConfig,
+  initialSymbolState,
+  markAccount,
+  runCandleStep,
+  sleeveEquity,
+  StrategyName,
+  type AccountMarks,
+  type ClosedTrade,
+  type EngineConfig,
+  type OrderRejection,
+  type PortfolioView,
+  type StepCursor,
+  type StepPorts,
+  type SymbolState,
+} from '../engine';
+import { createLogger } from '../../infra/logger';
+import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '../../activities/trading/core';
+import { FeatureCache } from '../../activities/trading/feature-cache';
+import { ExchangeError } from '../../activities/exchange/errors';
+import { spotMarket, StaticMarketCatalog } from '../../activities/exchange/markets';
+import { PaperExchange } from '../../activities/exchange/paper-exchange';
+import type { PaperStateStore } from '../../activities/exchange/paper-state';
+import { ReplayMarketData, type ReplayFile } from '../../activities/exchange/replay-source';
+import { symbolWorkflowId } from '../../workflows/messages';
+import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
+import { FrozenPaperStateStore } from './paper-store';
+
+/**
+ * The backtester: for every candle time in order, and every symbol closing then in sorted order,
+ * exactly the step the SymbolTraderWorkflow runs (lib/engine runCandleStep: prepareCandle ->
+ * fills -> decide -> executeIntents), against the same PaperExchange, fed candle by candle with a
+ * simulated clock at each candle's close. Orders placed at a close fill on later candles by the
+ * paper exchange's own fill model (fees, slippage, stop and target in one candle resolved against
+ * us), so a replay through Temporal over the same files gives the same trades.
+ *
+ * Each symbol trades its own sleeve (INITIAL_CAPITAL / number of symbols) in its own paper account,
+ * so no symbol's fills depend on another's. The account-wide entry gates (concurrent positions,
+ * total exposure, drawdown, daily loss) are off by default, as in `trader up --replay`, where each
+ * symbol workflow replays at its own pace and no consistent account view exists; with
+ * `accountGates` they read the account as the sum of the sleeves (lib/engine markAccount), updated
+ * after every symbol's step: symbols closing at the same time decide in symbol order, each seeing
+ * the entries of those before it, so a limit of N positions is never exceeded. Deterministic, but
+ * with no replay counterpart.
+ *
+ * At the end of the data, open positions stay open and are reported as `openPositions`, marked at
+ * the last close: the workflow cannot know that data ended either, and closing them at an
+ * invented exit would add trades that a replay does not have.
+ */
+
+export const DEFAULT_FEE_BPS = 10; // the paper exchange's default: 0.1 % maker and taker (Binance spot base rate)
+export const DEFAULT_SLIPPAGE_BPS = 0; // the paper exchange's default
+
+export class BacktestInputError extends Error {
+  override name = 'BacktestInputError';
+}
+
+export const BacktestOptionsSchema = z.object({
+  files: z.array(z.union([z.string().min(1), z.object({ path: z.string().min(1), symbol: z.string().optional(), timeframe: z.string().optional(), exchange: z.string().optional() })])).min(1, 'at least one candle file'),
+  strategy: StrategyName,
+  risk: z.record(z.string(), z.unknown()).optional(),
+  initialCapital: z.number().positive().finite(),
+  fees: FeeSchedule.optional(),
+  slippage: SlippageModel.partial().optional(),
+  accountGates: z.boolean().optional(),
+});
+
+export interface BacktestOptions {
+  files: Array<string | ReplayFile>;
+  strategy: StrategyName;
+  risk?: RiskConfigInput;
+  initialCapital: number;
+  /** Fractions (0.001 = 10 bps). Default DEFAULT_FEE_BPS both sides. */
+  fees?: FeeSchedule;
+  slippage?: Partial<SlippageModel>;
+  /** Model signal for ensemble/ppo/hybrid (the models issue provides it). */
+  signal?: SignalFn;
+  /** Also apply the account-wide entry gates (see above). Default false, for parity with a replay. */
+  accountGates?: boolean;
+  /** Where the paper accounts live. Default: FrozenPaperStateStore (same contract as InMemoryPaperStateStore, faster). */
+  paperStore?: PaperStateStore;
+}
+
+export interface OpenPositionReport {
+  symbol: string;
+  side: 'long';
+  qty: number;
+  entryTime: number;
+  entryPrice: number;
+  markTime: number | null;
+  markPrice: number | null;
+  /** At the mark, after the entry fee (no exit fee). */
+  unrealizedPnl: number | null;
+  stopPrice: number | null;
+  targetPrice: number | null;
+}
+
+export interface SymbolSummary {
+  symbol: string;
+  exchange: string;
+  timeframe: string;
+  file: string;
+  candles: number;
+  decisions: number;
+  untradableCandles: number;
+  firstDecisionTime: number | null;
+  lastCandleTime: number | null;
+  trades: number;
+  realizedPnl: number;
+  feesPaid: number;
+  buyAndHoldReturn: number | null;
+}
+
+export interface BacktestResult {
+  config: {
+    files: string[];
+    symbols: string[];
+    strategy: StrategyName;
+    initialCapital: number;
+    sleeveCapital: number;
+    fees: FeeSchedule;
+    slippage: SlippageModel;
+    risk: RiskConfig;
+    accountGates: boolean;
+    featureSchema: { version: number; hash: string };
+  };
+  trades: ClosedTrade[];
+  openPositions: OpenPositionReport[];
+  metrics: BacktestMetrics;
+  equityCurve: EquityPoint[];
+  symbols: SymbolSummary[];
+  rejected: Array<OrderRejection & { symbol: string; time: number }>;
+  /** Equity from the paper accounts' own balances at the end; equals metrics.finalEquity up to float rounding. */
+  exchangeEquity: number;
+}
+
+interface Runner {
+  file: CandleFile;
+  cfg: EngineConfig;
+  state: SymbolState;
+  cursor: StepCursor;
+  ports: StepPorts;
+  exchange: PaperExchange;
+  quote: string;
+  base: string;
+  done: boolean;
+  mark: number | null;
+  markTime: number | null;
+  firstDecision: Candle | null;
+  decisions: number;
+  untradable: number;
+}
+
+export async function runBacktest(options: BacktestOptions): Promise<BacktestResult> {
+  const parsed = BacktestOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new BacktestInputError(`backtest options: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  const riskParsed = RiskConfig.safeParse(options.risk ?? {});
+  if (!riskParsed.success) {
+    const i = riskParsed.error.issues[0];
+    throw new BacktestInputError(`risk config: ${i.path.join('.')}: ${i.message}`);
+  }
+  const risk = riskParsed.data;
+  const fees = FeeSchedule.parse(options.fees ?? { maker: DEFAULT_FEE_BPS / 10_000, taker: DEFAULT_FEE_BPS / 10_000 });
+  const slippage = SlippageModel.parse({ bps: DEFAULT_SLIPPAGE_BPS, ...options.slippage });
+  const files = options.files.map(loadFile);
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    const prev = seen.get(f.symbol);
+    if (prev) throw new BacktestInputError(`${f.symbol} is given twice (${prev} and ${f.path}); one file per symbol`);
+    seen.set(f.symbol, f.path);
+  }
+  files.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+
+  const sleeveCapital = options.initialCapital / files.length;
+  const store = options.paperStore ?? new FrozenPaperStateStore();
+  const log = createLogger({ level: 'silent' });
+  let view: PortfolioView | undefined;
+
+  const runners: Runner[] = files.map((file) => {
+    const { symbol, timeframe, timeframeMs, candles } = file;
+    let now = 0;
+    let data: ReplayMarketData;
+    try {
+      data = new ReplayMarketData({ now: () => now }).addCandles(symbol, timeframe, candles);
+    } catch (err) {
+      throw new BacktestInputError(`${file.path}: ${(err as Error).message}`);
+    }
+    const market = spotMarket(symbol);
+    const exchange = new PaperExchange({
+      account: `backtest/${symbol}`,
+      store,
+      marketData: data,
+      markets: new StaticMarketCatalog([market]),
+      timeframe,
+      initialBalances: { [market.quote]: sleeveCapital },
+      fees,
+      slippage,
+      now: () => now,
+      log,
+    });
+    const features = new FeatureCache({ source: data, history: 'all' });
+    const workflowId = symbolWorkflowId(file.exchange, symbol);
+    const cfg = engineConfig({ symbol, strategy: options.strategy, risk, timeframeMs, sleeveCapital, feeRate: fees.taker });
+    const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
+    const ports: StepPorts = {
+      prepare: (cursor) => prepareCandle({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
+      execute: (intents) => executeIntents({ exchange }, { symbol, intents }),
+      portfolio: () => (options.accountGates ? view : undefined),
+    };
+    return {
+      file, cfg, ports, exchange,
+      state: initialSymbolState(cfg),
+      cursor: { after: null, fillsSince: 0 },
+      quote: market.quote, base: market.base,
+      done: false, mark: null, markTime: null, firstDecision: null, decisions: 0, untradable: 0,
+    };
+  });
+
+  const trades: ClosedTrade[] = [];
+  const rejected: BacktestResult['rejected'] = [];
+  const equityCurve: EquityPoint[] = [];
+  const minTf = Math.min(...runners.map((r) => r.file.timeframeMs));
+  let marks: AccountMarks | null = null;
+  let exposed = 0;
+  let started = 0;
+
+  for (;;) {
+    // The next close time of each symbol, as prepareCandle will pick it.
+    let t = Infinity;
+    const due: Array<[Runner, number]> = [];
+    for (const r of runners) {
+      if (r.done) continue;
+      const next = nextCandle(r);
+      if (!next) {
+        r.done = true;
+        continue;
+      }
+      const close = next.timestamp + r.file.timeframeMs;
+      due.push([r, close]);
+      t = Math.min(t, close);
+    }
+    if (t === Infinity) break;
+    if (equityCurve.length === 0) {
+      const first = markAccount(runners.map(sleeveOf), t - minTf, null);
+      marks = first.marks;
+      view = first.view;
+      equityCurve.push({ time: t - minTf, equity: first.view.equity });
+    }
+    for (const [r, close] of due) {
+      if (close !== t) continue;
+      const out = await runCandleStep(r.state, r.cursor, r.ports, r.cfg, { workflowId: symbolWorkflowId(r.file.exchange, r.file.symbol) });
+      r.state = out.state;
+      r.cursor = out.cursor;
+      trades.push(...out.closed);
+      for (const rej of out.rejected) rejected.push({ ...rej, symbol: r.file.symbol, time: t });
+      if (out.done) r.done = true;
+      if (out.candle) {
+        r.mark = out.candle.close;
+        if (options.accountGates) view = markAccount(runners.map(sleeveOf), t, marks).view;
+        r.markTime = out.candle.timestamp;
+        r.firstDecision ??= out.candle;
+        r.decisions++;
+        if (out.tradable === false) r.untradable++;
+      }
+    }
+    const m = markAccount(runners.map(sleeveOf), t, marks);
+    marks = m.marks;
+    view = m.view;
+    equityCurve.push({ time: t, equity: m.view.equity });
+    for (const r of runners) {
+      if (r.firstDecision === null) continue;
+      started++;
+      if (r.state.position) exposed++;
+    }
+  }
+
+  const bh = runners.filter((r) => r.firstDecision && r.mark !== null).map((r) => (r.mark as number) / (r.firstDecision as Candle).close - 1);
+  const metrics = computeMetrics({
+    equity: equityCurve.length > 0 ? equityCurve : [{ time: 0, equity: options.initialCapital }],
+    trades,
+    timeframeMs: minTf,
+    exposure: started > 0 ? exposed / started : 0,
+    buyAndHoldReturn: bh.length > 0 ? bh.reduce((a, b) => a + b, 0) / bh.length : null,
+  });
+
+  let exchangeEquity = 0;
+  for (const r of runners) {
+    const bal = await r.exchange.fetchBalance();
+    exchangeEquity += (bal[r.quote]?.total ?? 0) + (bal[r.base]?.total ?? 0) * (r.mark ?? 0);
+  }
+
+  return {
+    config: {
+      files: files.map((f) => f.path),
+      symbols: files.map((f) => f.symbol),
+      strategy: options.strategy,
+      initialCapital: options.initialCapital,
+      sleeveCapital,
+      fees,
+      slippage,
+      risk,
+      accountGates: options.accountGates === true,
+      featureSchema: { version: FEATURE_SCHEMA.version, hash: FEATURE_SCHEMA.hash },
+    },
+    trades,
+    openPositions: runners.filter((r) => r.state.position).map(openPositionOf),
+    metrics,
+    equityCurve,
+    symbols: runners.map((r) => ({
+      symbol: r.file.symbol,
+      exchange: r.file.exchange,
+      timeframe: r.file.timeframe,
+      file: r.file.path,
+      candles: r.file.candles.length,
+      decisions: r.decisions,
+      untradableCandles: r.untradable,
+      firstDecisionTime: r.firstDecision?.timestamp ?? null,
+      lastCandleTime: r.markTime,
+      trades: r.state.tradesClosed,
+      realizedPnl: r.state.realizedPnl,
+      feesPaid: r.state.feesPaid,
+      buyAndHoldReturn: r.firstDecision && r.mark !== null ? r.mark / r.firstDecision.close - 1 : null,
+    })),
+    rejected,
+    exchangeEquity,
+  };
+}
+
+function sleeveOf(r: Runner) {
+  return { state: r.state, sleeveCapital: r.cfg.sleeveCapital, mark: r.mark };
+}
+
+/** The candle prepareCandle will pick next. */
+function nextCandle(r: Runner): Candle | undefined {
+  return r.file.candles[nextReplayIndex(r.file.candles, r.cursor.after)];
+}
+
+function openPositionOf(r: Runner): OpenPositionReport {
+  const p = r.state.position as NonNullable<SymbolState['position']>;
+  return {
+    symbol: r.file.symbol,
+    side: 'long',
+    qty: p.qty,
+    entryTime: p.entryTime,
+    entryPrice: p.entryPrice,
+    markTime: r.markTime,
+    markPrice: r.mark,
+    unrealizedPnl: r.mark === null ? null : sleeveEquity(r.state, r.cfg, r.mark) - sleeveEquity(r.state, r.cfg),
+    stopPrice: p.stopPrice,
+    targetPrice: p.targetPrice,
+  };
+}
+
+function loadFile(f: string | ReplayFile): CandleFile {
+  const spec = typeof f === 'string' ? { path: f } : f;
+  let file: CandleFile;
+  try {
+    file = readCandleCsv(spec.path, spec);
+  } catch (err) {
+    if (err instanceof CandleCsvError) throw new BacktestInputError(err.missing ? `${err.message} (give --${err.missing})` : err.message);
+    throw err;
+  }
+  const spacing = inferTimeframeMs(file.candles);
+  if (spacing !== undefined && spacing !== file.timeframeMs) {
+    throw new BacktestInputError(`${file.path}: candles are mostly ${msToTimeframe(spacing)} apart but the timeframe is ${file.timeframe}`);
+  }
+  return file;
+}
+
+/** Errors a caller should show as bad input (exit 2) rather than as a failure. */
+export function isBacktestInputError(err: unknown): boolean {
+  return err instanceof BacktestInputError || (err instanceof ExchangeError && err.name === 'BadSymbolError');
+}

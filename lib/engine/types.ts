@@ -1,0 +1,202 @@
+import { z } from 'zod';
+import type { Candle } from '../candles';
+import type { Regime } from '../regime';
+import { RiskConfig, type StopOutState, type TradingStatus } from '../risk';
+import type { DecisionView } from '../../workflows/messages';
+
+/**
+ * The trading engine's shapes. Everything here is plain JSON (numbers, strings, arrays), because
+ * the state travels through Temporal's history and continue-as-new, and the inputs and intents
+ * are activity payloads.
+ */
+
+export const StrategyName = z.enum(['rules', 'ensemble', 'ppo', 'hybrid']);
+export type StrategyName = z.infer<typeof StrategyName>;
+export const STRATEGY_NAMES: readonly StrategyName[] = StrategyName.options;
+
+/** What a model says about the candle that just closed. `ok: false` (or no signal at all) means: no new entries. */
+export interface ModelSignal {
+  ok: boolean;
+  /** Ensemble: probability that price goes up over the model's horizon. */
+  probUp?: number;
+  /** In [0, 1]; scales the position size. */
+  confidence?: number;
+  /** PPO: the policy's action. */
+  action?: 'long' | 'flat';
+  version?: string;
+  error?: string;
+}
+
+export const ModelThresholds = z.object({
+  /** Ensemble: enter at or above this probability of a rise... */
+  enterProb: z.number().gt(0).lt(1).default(0.55),
+  /** ...and leave at or below this one. The gap between them keeps a position from flapping. */
+  exitProb: z.number().gt(0).lt(1).default(0.45),
+});
+
+export const EngineConfigSchema = z
+  .object({
+    symbol: z.string().min(1),
+    strategy: StrategyName,
+    risk: RiskConfig,
+    timeframeMs: z.number().int().positive(),
+    /** INITIAL_CAPITAL / number of symbols: the slice of the account this symbol sizes from. */
+    sleeveCapital: z.number().positive(),
+    /** Taker fee rate, so an entry never needs more cash than the sleeve holds. */
+    feeRate: z.number().min(0).max(0.1).default(0.001),
+    model: ModelThresholds.default({ enterProb: 0.55, exitProb: 0.45 }),
+    /**
+     * A trailing stop is re-placed on the exchange only when it has moved up by at least this
+     * fraction: each move is a cancel plus a new order, and a 0.01 % move is not worth two calls.
+     */
+    trailReplaceMinPct: z.number().min(0).max(0.5).default(0.001),
+  })
+  .refine((c) => c.model.exitProb < c.model.enterProb, { message: 'model.exitProb must be below model.enterProb', path: ['model', 'exitProb'] });
+export type EngineConfig = z.infer<typeof EngineConfigSchema>;
+export type EngineConfigInput = z.input<typeof EngineConfigSchema>;
+
+/** Validates and fills defaults (risk included); throws a ZodError naming the bad field. */
+export function engineConfig(input: EngineConfigInput): EngineConfig {
+  return EngineConfigSchema.parse(input);
+}
+
+/** The account as the PortfolioWorkflow (or the backtester) sees it when a decision is taken. */
+export interface PortfolioView {
+  openPositions: number;
+  /** Sum of open position notionals at mark, quote currency. */
+  totalExposure: number;
+  equity: number;
+  peakEquity: number;
+  dayStartEquity: number;
+  dailyPnl: number;
+}
+
+export interface DecisionInput {
+  /** The candle that just closed. */
+  candle: Candle;
+  /** FEATURE_SCHEMA order; empty while the features are warming up. */
+  features: number[];
+  regime: Regime;
+  model?: ModelSignal;
+  /**
+   * Account-wide numbers for the entry gate (max concurrent positions, total exposure, drawdown,
+   * daily loss). Without it only this symbol's own gates apply (status, cooldown, stoploss guard)
+   * and sizing still uses the sleeve.
+   */
+  portfolio?: PortfolioView;
+  /** False when the candle failed hygiene (gap, bad values, stale): nothing is decided on it. Default true. */
+  tradable?: boolean;
+  problems?: string[];
+}
+
+export type OrderTag = 'entry' | 'exit' | 'stop' | 'target' | 'cancel';
+
+export interface OrderIntent {
+  tag: OrderTag;
+  side: 'buy' | 'sell';
+  type: 'market' | 'stop_market' | 'limit';
+  qty: number;
+  /** Limit price; for a market order the reference price (the decision candle's close). */
+  price?: number;
+  stopPrice?: number;
+  reason: string;
+  clientOrderId: string;
+  /** For tag 'cancel': the client order id of the order to cancel. */
+  cancelClientOrderId?: string;
+}
+
+/** One fill of one of our orders, fee in the quote currency. `time` is when it happened (paper: the candle's close). */
+export interface EngineFill {
+  clientOrderId: string;
+  tag: OrderTag;
+  side: 'buy' | 'sell';
+  qty: number;
+  price: number;
+  fee: number;
+  time: number;
+}
+
+export interface OrderRejection {
+  clientOrderId: string;
+  reason: string;
+}
+
+export const EXIT_REASONS = ['stop_loss', 'take_profit', 'trailing_stop', 'signal', 'emergency', 'end_of_data'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+export interface ClosedTrade {
+  symbol: string;
+  side: 'long';
+  qty: number;
+  entryTime: number;
+  entryPrice: number;
+  exitTime: number;
+  exitPrice: number;
+  /** Entry plus exit fee, quote currency. */
+  fees: number;
+  /** After fees, quote currency. */
+  pnl: number;
+  exitReason: ExitReason;
+  entryOrderId: string;
+  exitOrderId: string;
+}
+
+/** An order we sent and whose outcome (fill, cancel, refusal) is still to be seen. */
+export interface PendingOrder {
+  clientOrderId: string;
+  tag: Exclude<OrderTag, 'cancel'>;
+  /** Decision sequence it belongs to. */
+  seq: number;
+  /** Exits: what closing the position with it will be called. */
+  exitReason?: ExitReason;
+  /** Entries: the ATR at decision time, for ATR-based stops. */
+  atr?: number;
+}
+
+export interface PositionState {
+  qty: number;
+  entryPrice: number;
+  entryTime: number;
+  /** Quote currency. */
+  entryFee: number;
+  entryOrderId: string;
+  /** The initial stop loss (never moves). */
+  initialStopPrice: number;
+  /** The stop resting on the exchange now (the initial one or a trailing replacement). */
+  stopPrice: number | null;
+  targetPrice: number | null;
+  /** lib/risk's trailing level; the resting stop follows it in steps of trailReplaceMinPct. */
+  trailingStopPrice: number | null;
+  /** Highest high since entry. */
+  bestPrice: number;
+  stopOrderId: string | null;
+  targetOrderId: string | null;
+}
+
+export interface SymbolState {
+  symbol: string;
+  /** Decision sequence: +1 per decision; client order ids derive from it. */
+  seq: number;
+  /** Bar index (open time / timeframe) of the last decision. */
+  bar: number | null;
+  lastCandleTime: number | null;
+  lastClose: number | null;
+  tradingStatus: TradingStatus;
+  statusReason: string | null;
+  position: PositionState | null;
+  pending: PendingOrder[];
+  /**
+   * Protective orders we asked to cancel, last few: on a live venue a cancel can lose the race
+   * with a fill, and that fill must still close the position.
+   */
+  recentlyCanceled: PendingOrder[];
+  stopOuts: StopOutState;
+  realizedPnl: number;
+  feesPaid: number;
+  tradesClosed: number;
+  lastDecision: DecisionView | null;
+}
+
+export interface EngineContext {
+  workflowId: string;
+}
