@@ -1,10 +1,13 @@
 import type { Sql } from 'postgres';
 import { Context } from '@temporalio/activity';
 import type { Logger } from '../infra/logger';
+import { createTradingActivities, TRADING_ACTIVITY_NAMES, type TradingActivities, type TradingDeps } from './trading';
 
 export interface ActivityDeps {
   sql: Sql;
   log: Logger;
+  /** The trading activities' dependencies; without them only the system check is registered. */
+  trading?: TradingDeps;
 }
 
 /**
@@ -13,7 +16,11 @@ export interface ActivityDeps {
  */
 export function createActivities(deps: ActivityDeps) {
   const { sql } = deps;
+  // Workflows type their proxies from this object; a worker without trading deps answers a
+  // trading activity with a clear failure rather than "activity not registered".
+  const trading: TradingActivities = deps.trading ? createTradingActivities(deps.trading) : missingTrading();
   return {
+    ...trading,
     /** Writes one audit row and reads it back: the ledger is reachable and writable. */
     async checkLedger(input: { event: string; workflowId: string }): Promise<{ auditId: string; serverVersion: string; migrations: number }> {
       const info = Context.current().info;
@@ -31,3 +38,10 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+function missingTrading(): TradingActivities {
+  const fail = async (): Promise<never> => {
+    throw new Error('this worker was started without trading dependencies (venue, ledger); start it with `trader up` or `trader worker`');
+  };
+  return Object.fromEntries(TRADING_ACTIVITY_NAMES.map((n) => [n, fail])) as unknown as TradingActivities;
+}

@@ -1,10 +1,17 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig } from '../infra/config';
 import { UsageError } from './errors';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
 
+
+function parseSpeed(v: string): 'max' | number {
+  if (v === 'max') return 'max';
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected "max" or a positive number of simulated seconds per real second, got "${v}"`);
+  return n;
+}
 
 export function buildProgram(): Command {
   const program = new Command('trader')
@@ -15,11 +22,16 @@ export function buildProgram(): Command {
   program
     .command('up')
     .description('start the local stack (PostgreSQL, Temporal dev server with Web UI, workers) and the trading workflows')
-    .action(async () => {
+    .option('--replay <file...>', 'replay recorded candle CSVs through the same workflows (paper exchange, simulated clock)')
+    .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
+    .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
+    .option('--exit-when-done', 'replay: stop everything once every file is exhausted')
+    .action(async (opts: { replay?: string[]; strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; speed?: 'max' | number; exitWhenDone?: boolean }) => {
+      if (!opts.replay && (opts.speed !== undefined || opts.exitWhenDone)) throw new UsageError('--speed and --exit-when-done go with --replay');
       const cfg = loadConfig();
       // Commands load their heavy modules (Temporal, PostgreSQL, ccxt) only when they run.
       const { runUp } = require('./commands/up') as typeof import('./commands/up');
-      await runUp(cfg);
+      await runUp(cfg, opts);
     });
 
   program
@@ -53,6 +65,12 @@ function registerOptionalCommands(program: Command): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { registerFeaturesCommand } = require('./commands/features') as typeof import('./commands/features');
   registerFeaturesCommand(program);
+  const { registerOpsCommands } = require('./commands/ops') as typeof import('./commands/ops');
+  registerOpsCommands(program);
+  const { registerBacktestCommand } = require('./commands/backtest') as typeof import('./commands/backtest');
+  registerBacktestCommand(program);
+  const { registerHistoryCommands } = require('./commands/history') as typeof import('./commands/history');
+  registerHistoryCommands(program);
 }
 
 export async function main(argv: string[]): Promise<void> {

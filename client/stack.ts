@@ -25,8 +25,8 @@ export function processLogger(cfg: AppConfig): Logger {
  * The ledger and Temporal, embedded or external as the config says. Closed in reverse order
  * of opening; a failure half-way closes what was already open.
  */
-export async function openStack(cfg: AppConfig, log: Logger): Promise<Stack> {
-  const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: log.child({ component: 'postgres' }) });
+export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?: string; fresh?: boolean } = {}): Promise<Stack> {
+  const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: log.child({ component: 'postgres' }), ...dbOpts });
   let temporal: TemporalStack;
   try {
     installTemporalRuntime(log);
@@ -72,7 +72,11 @@ export function onShutdownSignal(log: Logger): Promise<NodeJS.Signals> {
  * Starts the trading worker on the stack; returns a function that waits for the worker to
  * end (a shutdown signal or a worker failure), drains it and closes the stack.
  */
-export async function startTradingWorker(stack: Stack, stopSignal: Promise<NodeJS.Signals>): Promise<{ untilStopped(): Promise<void> }> {
+export async function startTradingWorker(
+  stack: Stack,
+  stopSignal: Promise<NodeJS.Signals>,
+  trading?: import('../activities/trading').TradingDeps,
+): Promise<{ untilStopped(): Promise<void> }> {
   // Lazy require, not import(): under tsx's CommonJS hook a relative import() of a .ts file fails on Node 20.
   const { createActivities } = require('../activities') as typeof import('../activities');
   const { createTradingWorker } = require('../workers/trading') as typeof import('../workers/trading');
@@ -80,7 +84,7 @@ export async function startTradingWorker(stack: Stack, stopSignal: Promise<NodeJ
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
     taskQueue: stack.cfg.temporal.taskQueue,
-    activities: createActivities({ sql: stack.db.sql, log: stack.log }),
+    activities: createActivities({ sql: stack.db.sql, log: stack.log, trading }),
   });
   const running = worker.run();
   return {

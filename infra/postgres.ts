@@ -30,6 +30,13 @@ export interface Database {
 
 export interface OpenDatabaseOptions {
   databaseUrl?: string;
+  /**
+   * Use this database on the same server instead of the default one (`ledger` embedded, the
+   * URL's own otherwise), creating it if needed: replays keep their ledger apart this way.
+   */
+  database?: string;
+  /** With `database`: drop it first (a fresh replay). */
+  fresh?: boolean;
   home: string;
   port?: number;
   log?: Logger;
@@ -59,8 +66,10 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   const log = opts.log ?? logger().child({ component: 'postgres' });
   if (opts.databaseUrl) {
     registerSecret(safePassword(opts.databaseUrl));
-    const url = maskUrl(opts.databaseUrl);
-    const sql = connect(opts.databaseUrl, log);
+    let target = opts.databaseUrl;
+    if (opts.database) target = await ensureDatabase(opts.databaseUrl, opts.database, log, opts.fresh);
+    const url = maskUrl(target);
+    const sql = connect(target, log);
     try {
       await sql`select 1`;
     } catch (err) {
@@ -80,7 +89,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   });
   let url: string;
   try {
-    url = await ensureDatabase(server.url, EMBEDDED_DATABASE, log);
+    url = await ensureDatabase(server.url, opts.database ?? EMBEDDED_DATABASE, log, opts.database !== undefined && opts.fresh);
   } catch (err) {
     await server.stop().catch(() => undefined);
     throw err;
@@ -89,9 +98,14 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
 }
 
 /** The ledger gets its own database rather than the `postgres` maintenance one. */
-async function ensureDatabase(serverUrl: string, name: string, log: Logger): Promise<string> {
+async function ensureDatabase(serverUrl: string, name: string, log: Logger, fresh = false): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`'${name}' is not a usable database name (lowercase letters, digits, _)`);
   const admin = connect(serverUrl, log, { max: 1 });
   try {
+    if (fresh) {
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      log.info({ database: name }, 'dropped the database for a fresh start');
+    }
     const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
     if (!exists) {
       // Two processes starting together may both get here: the loser sees duplicate_database.

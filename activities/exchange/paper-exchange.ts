@@ -234,7 +234,7 @@ export class PaperExchange implements ExchangeAdapter {
       }
       const now = this.now();
       const order: ExchangeOrder = {
-        id: `${this.exchangeId}-${w.nextId}`,
+        id: `${this.exchangeId}-${this.opts.account}-${w.nextId}`, // unique across accounts sharing one ledger
         clientOrderId: req.clientOrderId,
         symbol: req.symbol,
         side: req.side,

@@ -106,10 +106,23 @@ export class ReplayMarketData implements MarketDataSource {
   }
 
   async fetchCandles(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
+    return this.fetchCandlesAt(this.now(), symbol, timeframe, since, limit);
+  }
+
+  /**
+   * A view of the same recordings frozen at `now`: what a replayed activity sees while it
+   * processes the candle closing at `now`, whatever other symbols' activities are doing.
+   */
+  at(now: number | (() => number)): MarketDataSource {
+    const clock = typeof now === 'number' ? () => now : now;
+    return { fetchCandles: async (symbol, timeframe, since, limit) => this.fetchCandlesAt(clock(), symbol, timeframe, since, limit) };
+  }
+
+  private fetchCandlesAt(now: number, symbol: string, timeframe: string, since?: number, limit?: number): Candle[] {
     const s = this.load(symbol, timeframe);
     const candles = s.candles as Candle[];
     // Candles [0, end) have closed by now.
-    const end = upperBound(candles, (c) => c.timestamp + s.tfMs <= this.now());
+    const end = upperBound(candles, (c) => c.timestamp + s.tfMs <= now);
     if (since === undefined) return candles.slice(limit === undefined ? 0 : Math.max(0, end - limit), end);
     const start = upperBound(candles, (c) => c.timestamp < since);
     return candles.slice(start, limit === undefined ? end : Math.min(end, start + limit));

@@ -1,39 +1,221 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { AppConfig } from '../../infra/config';
-import { onShutdownSignal, openStack, processLogger, startTradingWorker } from '../stack';
+import { timeframeToMs } from '../../lib/candles';
+import { RiskConfig } from '../../lib/risk';
+import { DEFAULT_FEE_BPS } from '../../lib/backtest/run';
+import { engineConfig, type EngineConfig, type StrategyName } from '../../lib/engine';
+import { Ledger } from '../../ledger';
+import { PostgresPaperStateStore } from '../../activities/exchange/paper-state-pg';
+import { LedgerTradeRecorder } from '../../activities/trading/recorder';
+import { exchangeVenue, replayVenue } from '../../activities/trading/venue';
+import { FeatureCache } from '../../activities/trading/feature-cache';
+import type { Venue } from '../../activities/trading';
+import { portfolioWorkflowId, symbolWorkflowId } from '../../workflows/messages';
+import type { PortfolioInput } from '../../workflows/portfolio';
+import type { SymbolTraderInput } from '../../workflows/symbol-trader';
+import { onShutdownSignal, openStack, processLogger, startTradingWorker, type Stack } from '../stack';
+import { UsageError } from '../errors';
+
+export interface UpOptions {
+  replay?: string[];
+  strategy?: StrategyName;
+  /** 'max' or simulated seconds per real second. */
+  speed?: 'max' | number;
+  exitWhenDone?: boolean;
+}
+
+/** What the last `trader up` ran, so `trader trades` after it has exited reads the right ledger. */
+export interface LastRun {
+  mode: 'paper' | 'live' | 'replay';
+  database: string | null;
+  account: string;
+  exchange: string;
+  symbols: string[];
+  startedAt: string;
+  finishedAt?: string;
+}
+
+export const REPLAY_DATABASE = 'ledger_replay';
+
+export function lastRunFile(home: string): string {
+  return path.join(home, 'last-run.json');
+}
+
+export function readLastRun(home: string): LastRun | null {
+  try {
+    return JSON.parse(fs.readFileSync(lastRunFile(home), 'utf8')) as LastRun;
+  } catch {
+    return null;
+  }
+}
+
+function writeLastRun(home: string, run: LastRun): void {
+  fs.mkdirSync(home, { recursive: true });
+  fs.writeFileSync(lastRunFile(home), JSON.stringify(run, null, 2) + '\n');
+}
+
+/** One engine configuration per symbol, from the environment's risk settings. */
+export function engineConfigs(cfg: AppConfig, symbols: string[], timeframe: string, strategy: StrategyName): EngineConfig[] {
+  const risk = RiskConfig.parse({
+    maxPositionSize: cfg.risk.maxPositionSize,
+    stopLossPct: cfg.risk.stopLossPct,
+    takeProfitPct: cfg.risk.takeProfitPct,
+    maxDrawdown: cfg.risk.maxDrawdown,
+  });
+  return symbols.map((symbol) =>
+    engineConfig({
+      symbol,
+      strategy,
+      risk,
+      timeframeMs: timeframeToMs(timeframe),
+      sleeveCapital: cfg.risk.initialCapital / symbols.length,
+      // The paper exchange's taker fee, as the backtester passes it.
+      feeRate: DEFAULT_FEE_BPS / 10_000,
+    }),
+  );
+}
 
 /**
- * `trader up` (what `npm start` runs): the embedded stack, the trading worker, and a system
- * check through Temporal. Later issues add the trading workflows per symbol.
+ * `trader up` (what `npm start` runs): the embedded (or configured) stack, the trading worker,
+ * the portfolio workflow and through it one SymbolTraderWorkflow per symbol. With `--replay`,
+ * the same workflows over recorded candles on a simulated clock and the paper exchange, in a
+ * ledger database of their own (`ledger_replay`, fresh each time).
  */
-export async function runUp(cfg: AppConfig): Promise<void> {
+export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void> {
   const log = processLogger(cfg);
-  if (cfg.mode === 'live') {
+  const replay = opts.replay && opts.replay.length > 0;
+  if (replay) {
+    for (const f of opts.replay!) if (!fs.existsSync(f)) throw new UsageError(`--replay: no such file: ${f}`);
+  }
+  if (!replay && cfg.mode === 'live') {
     const banner = `LIVE TRADING: DRY_RUN=false, real orders on ${cfg.exchange.id}${cfg.exchange.sandbox ? ' (sandbox)' : ''} for ${cfg.symbols.join(', ')}`;
     console.error(`\n${'!'.repeat(banner.length)}\n${banner}\n${'!'.repeat(banner.length)}\n`);
     log.warn({ exchange: cfg.exchange.id, symbols: cfg.symbols, sandbox: cfg.exchange.sandbox }, banner);
   }
   const stopSignal = onShutdownSignal(log);
-  const stack = await openStack(cfg, log);
+  const stack = await openStack(cfg, log, replay ? { database: REPLAY_DATABASE, fresh: true } : {});
   const { temporal, db } = stack;
-  const worker = await startTradingWorker(stack, stopSignal);
+  const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
+  const ledger = new Ledger(db.sql, { actor: 'trader', log });
+  const store = new PostgresPaperStateStore(db.sql);
+  const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
+  const account = replay ? 'replay' : `${cfg.mode}-${cfg.exchange.id}`;
+  const mode: SymbolTraderInput['mode'] = replay ? 'replay' : cfg.mode;
 
-  const check = await temporal.client.workflow.execute('systemCheckWorkflow', {
-    taskQueue: cfg.temporal.taskQueue,
-    workflowId: `system-check/${new Date().toISOString()}`,
-    args: [{ pause: '1 second' }],
+  let venue: Venue;
+  let symbols: string[];
+  let timeframe: string;
+  let features: FeatureCache;
+  if (replay) {
+    const rv = replayVenue({ files: opts.replay!, store, account, initialCapital: cfg.risk.initialCapital, log });
+    venue = rv;
+    symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
+    timeframe = rv.series[0].timeframe;
+    // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
+    features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
+  } else {
+    venue = exchangeVenue(cfg, store, account, log);
+    symbols = cfg.symbols;
+    timeframe = cfg.timeframe;
+    features = new FeatureCache({ source: venue.adapter(null) });
+  }
+  writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
+
+  const worker = await startTradingWorker(stack, stopSignal, {
+    log,
+    ledger,
+    venue,
+    features,
+    recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
+    initialCapital: cfg.risk.initialCapital,
+    client: temporal.client,
   });
+
+  const engines = engineConfigs(cfg, symbols, timeframe, strategy);
+  const inputs: SymbolTraderInput[] = engines.map((engine) => ({
+    symbol: engine.symbol,
+    exchange: exchangeLabel,
+    account,
+    mode,
+    timeframe,
+    timeframeMs: engine.timeframeMs,
+    engine,
+    candleDelayMs: 5_000,
+    speed: replay ? (opts.speed ?? 'max') : undefined,
+  }));
+  const client = temporal.client;
+  const portfolioId = portfolioWorkflowId(account);
+  if (replay) await terminateLeftovers(stack, [portfolioId, ...inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol))]);
+  const portfolioInput: PortfolioInput = {
+    account,
+    exchange: exchangeLabel,
+    mode,
+    symbols: inputs,
+    taskQueue: cfg.temporal.taskQueue,
+    limits: { maxDrawdown: cfg.risk.maxDrawdown, dailyLossLimit: RiskConfig.parse({}).dailyLossLimit },
+    checkEveryMs: replay ? 5_000 : 60_000,
+  };
+  await client.workflow.start('portfolioWorkflow', {
+    workflowId: portfolioId,
+    taskQueue: cfg.temporal.taskQueue,
+    args: [portfolioInput],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    staticSummary: `Portfolio ${account}: ${symbols.join(', ')} (${mode})`,
+  });
+
   console.log(
     [
       '',
-      `durable-trader is up (${cfg.mode} mode, ${cfg.exchange.id}, ${cfg.symbols.join(', ')}, ${cfg.timeframe})`,
+      `durable-trader is up (${mode} mode, ${exchangeLabel}, ${symbols.join(', ')}, ${timeframe}, strategy ${strategy})`,
       `  Temporal Web UI: ${temporal.uiUrl ?? '(external cluster: use its UI)'}   server ${temporal.address}, namespace ${temporal.namespace}`,
+      `  Workflows: ${portfolioId} and ${inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol)).join(', ')}`,
+      `  Paused symbols are one query away in the UI: TradingStatus = "paused"`,
       `  PostgreSQL ledger: ${db.url}${db.embedded ? ' (embedded)' : ''}`,
       `  State under: ${cfg.home}`,
-      `  System check: workflow ${check.workflowId} wrote audit rows ${check.first.auditId} and ${check.second.auditId} (PostgreSQL ${check.second.serverVersion})`,
-      '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
+      replay ? `  Replaying ${opts.replay!.length} file(s) at speed ${opts.speed ?? 'max'}${opts.exitWhenDone ? '; exits when the data is exhausted' : ''}` : '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
+      `  In another terminal: npx trader status | positions | trades | stop [SYMBOL] | resume [SYMBOL] | emergency --yes`,
       '',
     ].join('\n'),
   );
 
+  if (replay && opts.exitWhenDone) {
+    // The portfolio starts the symbol workflows; wait for each to exist, then for its result.
+    const finished = Promise.all(
+      inputs.map(async (i) => {
+        const handle = client.workflow.getHandle(symbolWorkflowId(i.exchange, i.symbol));
+        for (let waited = 0; ; waited += 250) {
+          try {
+            await handle.describe();
+            break;
+          } catch (err) {
+            if (waited > 120_000) throw err;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+        return handle.result();
+      }),
+    );
+    const outcome = await Promise.race([finished.then((r) => ({ kind: 'done' as const, r })), stopSignal.then(() => ({ kind: 'signal' as const }))]);
+    if (outcome.kind === 'done') {
+      await client.workflow.getHandle(portfolioId).terminate('replay finished').catch(() => undefined);
+      const trades = await ledger.trades();
+      console.log(`Replay finished: ${outcome.r.map((r) => `${r.symbol} ${r.decisions} decisions, ${r.tradesClosed} trades`).join('; ')}. ${trades.length} trades in the ledger (npx trader trades).`);
+      writeLastRun(cfg.home, { ...readLastRun(cfg.home)!, finishedAt: new Date().toISOString() });
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }
   await worker.untilStopped();
+}
+
+async function terminateLeftovers(stack: Stack, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    try {
+      const d = await stack.temporal.client.workflow.getHandle(id).describe();
+      if (d.status.name === 'RUNNING') await stack.temporal.client.workflow.getHandle(id).terminate('a new replay starts');
+    } catch {
+      // not found: nothing to do
+    }
+  }
 }

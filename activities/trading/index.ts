@@ -1,0 +1,208 @@
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { Logger } from '../../infra/logger';
+import type { Ledger } from '../../ledger';
+import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle } from '../../lib/engine';
+import { timeframeToMs, type Candle } from '../../lib/candles';
+import { emergencyCloseUpdate, type EmergencyCloseResult, type MessageOrigin } from '../../workflows/messages';
+import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
+import type { SymbolTraderInput } from '../../workflows/symbol-trader';
+import type { ExchangeAdapter } from '../exchange';
+import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from './core';
+import type { FeatureCache } from './feature-cache';
+
+/**
+ * The trading activities: thin Temporal wrappers over activities/trading/core.ts (the code the
+ * backtester runs too) plus the portfolio's supervision calls. Everything here is idempotent:
+ * a retry after a crash sees the same exchange and ledger state and does nothing twice.
+ */
+
+/** Where orders go and candles come from, for one process. */
+export interface Venue {
+  mode: 'paper' | 'live' | 'replay';
+  exchangeId: string;
+  /**
+   * The adapter for `symbol`; replay: on the given clock (the close of the candle being
+   * processed), live/paper: the wall clock (clock null).
+   */
+  adapter(clock: (() => number) | null, symbol?: string): ExchangeAdapter;
+  /** Replay: every recorded candle of a series. */
+  replayCandles?(symbol: string, timeframe: string): Candle[];
+}
+
+export type SignalSource = (symbol: string, features: number[], candle: Candle, opts: { version?: string | null; reload?: boolean }) => Promise<ModelSignal>;
+
+export interface TradingDeps {
+  log: Logger;
+  ledger: Ledger;
+  venue: Venue;
+  features: FeatureCache;
+  /** The recorder that writes orders and fills to the ledger for one workflow. */
+  recorder(workflowId: string): TradeRecorder;
+  signal?: SignalSource;
+  initialCapital: number;
+  /** The Temporal client the portfolio's supervision activities use (the worker's own, by default). */
+  client?: Client;
+}
+
+export interface PrepareArgs {
+  workflowId: string;
+  symbol: string;
+  timeframe: string;
+  mode: 'paper' | 'live' | 'replay';
+  after: number | null;
+  fillsSince: number;
+  modelVersion: string | null;
+  reloadModel: boolean;
+  requestedModelVersion?: string;
+}
+
+export interface PrepareResult extends PreparedCandle {
+  /** The account as the ledger shows it, for the entry gates (max positions, exposure, drawdown, daily loss). */
+  portfolio?: PortfolioView;
+  modelVersion?: string | null;
+}
+
+export interface ExecuteArgs {
+  workflowId: string;
+  symbol: string;
+  mode: 'paper' | 'live' | 'replay';
+  intents: OrderIntent[];
+  asOf: number | null;
+}
+
+export interface PortfolioSnapshot {
+  equity: number;
+  openPositions: number;
+  /** Sum of open notionals at mark, quote currency (the engine divides by equity). */
+  totalExposure: number;
+  dayStartEquity: number;
+  dailyPnl: number;
+}
+
+function activityLog(deps: TradingDeps, extra: Record<string, unknown>): Logger {
+  const info = Context.current().info;
+  return deps.log.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType, ...extra });
+}
+
+export function createTradingActivities(deps: TradingDeps) {
+  const client = (): Client => deps.client ?? Context.current().client;
+
+  async function portfolioSnapshot(args: { account: string; symbols: string[] }): Promise<PortfolioSnapshot> {
+    const trades = await deps.ledger.trades();
+    const open = await deps.ledger.openPositions();
+    const realized = trades.reduce((s, t) => s + Number(t.pnl), 0);
+    const dayStart = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+    const dailyPnl = trades.filter((t) => t.exitTime.getTime() >= dayStart).reduce((s, t) => s + Number(t.pnl), 0);
+    let unrealized = 0;
+    let exposure = 0;
+    for (const p of open) {
+      const qty = Number(p.qty);
+      const entry = Number(p.avgEntryPrice ?? 0);
+      let mark = entry;
+      if (deps.venue.mode !== 'replay') {
+        try {
+          const [last] = await deps.venue.adapter(null, p.symbol).fetchCandles(p.symbol, '1m', undefined, 1);
+          if (last) mark = last.close;
+        } catch {
+          // Marking at entry is the safe fallback: the drawdown check then sees realized losses only.
+        }
+      }
+      unrealized += (mark - entry) * qty;
+      exposure += mark * qty;
+    }
+    const equity = deps.initialCapital + realized + unrealized;
+    return { equity, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
+  }
+
+  return {
+    async prepareCandle(args: PrepareArgs): Promise<PrepareResult> {
+      const log = activityLog(deps, { symbol: args.symbol });
+      let exchange: ExchangeAdapter;
+      let replay: ReplayFeed | undefined;
+      if (deps.venue.mode === 'replay') {
+        let now = 0;
+        exchange = deps.venue.adapter(() => now, args.symbol);
+        replay = { candles: (s, tf) => deps.venue.replayCandles!(s, tf), setNow: (ms) => void (now = Math.max(now, ms)) };
+      } else {
+        exchange = deps.venue.adapter(null, args.symbol);
+      }
+      const signal = deps.signal;
+      const res = await prepareCore(
+        {
+          exchange,
+          features: deps.features,
+          replay,
+          recorder: deps.recorder(args.workflowId),
+          signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.requestedModelVersion ?? args.modelVersion, reload: args.reloadModel }) : undefined,
+        },
+        { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
+      );
+      if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
+      if (!res.input || deps.venue.mode === 'replay') {
+        // Replay: the account view comes from the sleeves alone (as in the backtester), not from a
+        // ledger that other symbols, replayed at their own pace, are writing ahead or behind.
+        return { ...res, modelVersion: res.input?.model?.version ?? args.modelVersion };
+      }
+      const snap = await portfolioSnapshot({ account: deps.venue.exchangeId, symbols: [args.symbol] });
+      const portfolio: PortfolioView = { ...snap, peakEquity: Math.max(snap.equity, deps.initialCapital) };
+      return { ...res, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion };
+    },
+
+    async executeIntents(args: ExecuteArgs): Promise<ExecutionReport> {
+      const log = activityLog(deps, { symbol: args.symbol });
+      const asOf = args.asOf;
+      const exchange = deps.venue.adapter(asOf === null ? null : () => asOf, args.symbol);
+      const res = await executeCore({ exchange, recorder: deps.recorder(args.workflowId) }, { symbol: args.symbol, intents: args.intents });
+      log.info({ intents: args.intents.map((i) => `${i.tag}:${i.side}:${i.qty}`), fills: res.fills.length, rejected: res.rejected.length }, 'orders executed');
+      return res;
+    },
+
+    portfolioSnapshot,
+
+    async startSymbolWorkflows(args: { workflows: SymbolTraderInput[]; taskQueue: string }): Promise<{ started: string[] }> {
+      const c = client();
+      const started: string[] = [];
+      for (const input of args.workflows) {
+        const workflowId = `trader/${input.exchange}/${input.symbol}`;
+        await c.workflow.start('symbolTraderWorkflow', {
+          workflowId,
+          taskQueue: args.taskQueue,
+          args: [input],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+          typedSearchAttributes: [
+            { key: SymbolKey, value: input.symbol },
+            { key: ExchangeKey, value: input.exchange },
+            { key: ModeKey, value: input.mode },
+            { key: TradingStatusKey, value: 'active' },
+          ],
+          staticSummary: `${input.symbol} ${input.timeframe} on ${input.exchange} (${input.mode}, strategy ${input.engine.strategy})`,
+          staticDetails: `Trades ${input.symbol} on ${input.exchange} in ${input.mode} mode with strategy \`${input.engine.strategy}\` on ${input.timeframe} candles. Sleeve ${input.engine.sleeveCapital}.`,
+        });
+        started.push(workflowId);
+      }
+      return { started };
+    },
+
+    async emergencyCloseSymbols(args: { account: string; workflowIds: string[]; origin: MessageOrigin; alert?: string }): Promise<EmergencyCloseResult[]> {
+      const log = activityLog(deps, {});
+      const c = client();
+      const results = await Promise.all(
+        args.workflowIds.map(async (id): Promise<EmergencyCloseResult> => {
+          try {
+            return await c.workflow.getHandle(id).executeUpdate(emergencyCloseUpdate, { args: [args.origin] });
+          } catch (err) {
+            log.error({ err, workflowId: id }, 'emergency close of a symbol failed');
+            return { symbol: id.split('/').slice(2).join('/'), closed: [], canceledOrders: 0, tradingStatus: 'halted', error: String((err as Error).message ?? err) } as EmergencyCloseResult;
+          }
+        }),
+      );
+      await deps.ledger.audit('killswitch.emergency_close', { by: args.origin.by, reason: args.origin.reason, results });
+      return results;
+    },
+  };
+}
+
+export type TradingActivities = ReturnType<typeof createTradingActivities>;
+export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'startSymbolWorkflows', 'emergencyCloseSymbols'] as const satisfies readonly (keyof TradingActivities)[];

@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { Command } from 'commander';
+import { loadConfig } from '../../infra/config';
+
+/**
+ * `trader history export --out DIR [--query Q]`: every matching workflow's event history as
+ * one JSON file (the format the Temporal CLI and UI export, which the SDK's replayer reads).
+ * This is how test/histories/ was filled: record real runs, commit them, and CI replays them
+ * against the current workflow code so a non-deterministic change fails before it ships.
+ */
+
+export interface ExportedHistory {
+  workflowId: string;
+  runId: string;
+  type: string;
+  file: string;
+  events: number;
+}
+
+export async function exportHistories(client: Client, opts: { out: string; query?: string; limit?: number }): Promise<ExportedHistory[]> {
+  fs.mkdirSync(opts.out, { recursive: true });
+  const done: ExportedHistory[] = [];
+  for await (const wf of client.workflow.list({ query: opts.query })) {
+    if (opts.limit !== undefined && done.length >= opts.limit) break;
+    const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+    const history = await handle.fetchHistory();
+    const file = path.join(opts.out, `${wf.workflowId.replace(/[^A-Za-z0-9._-]+/g, '_')}__${wf.runId}.json`);
+    fs.writeFileSync(file, historyToJSON(history));
+    done.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, file, events: history.events?.length ?? 0 });
+  }
+  return done;
+}
+
+export function registerHistoryCommands(program: Command): void {
+  const history = program.command('history').description('workflow histories');
+  history
+    .command('export')
+    .description('write the event history of every matching workflow as JSON (replayable with the SDK replayer)')
+    .requiredOption('--out <dir>', 'directory to write into')
+    .option('--query <visibility query>', 'e.g. \'WorkflowType = "symbolTraderWorkflow" AND ExecutionStatus = "Completed"\'')
+    .option('--limit <n>', 'at most this many', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`--limit: expected a positive integer, got ${v}`);
+      return n;
+    })
+    .action(async (o: { out: string; query?: string; limit?: number }) => {
+      const cfg = loadConfig();
+      const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
+      const connection = await Connection.connect({ address, connectTimeout: '5 seconds' }).catch((err: Error) => {
+        throw new Error(`no Temporal server at ${address} (${err.message}); is \`trader up\` running?`);
+      });
+      try {
+        const out = await exportHistories(new Client({ connection, namespace: cfg.temporal.namespace }), o);
+        for (const h of out) console.log(`${h.type} ${h.workflowId} (${h.events} events) -> ${h.file}`);
+        console.log(`${out.length} histories written to ${o.out}`);
+      } finally {
+        await connection.close();
+      }
+    });
+}

@@ -1,0 +1,181 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Command } from 'commander';
+import os from 'node:os';
+import { loadConfig, type AppConfig } from '../../infra/config';
+import { createLogger } from '../../infra/logger';
+import { openDatabase } from '../../infra/postgres';
+import { Ledger } from '../../ledger';
+import type { Trade } from '../../ledger/types';
+import { TradingControl, UnknownSymbolError, type TradingStatusReport } from '../control';
+import { UsageError } from '../errors';
+import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
+
+/**
+ * The operator's commands against a running stack (`trader up` in another terminal, or the
+ * cluster TEMPORAL_ADDRESS names): status, positions, stop, resume, reduce-only, emergency; and
+ * `trades`, which reads the ledger and so works after `up` has exited.
+ */
+
+function who(): string {
+  return `cli:${os.userInfo().username}`;
+}
+
+function target(cfg: AppConfig): { run: LastRun | null; account: string; exchange: string } {
+  const run = readLastRun(cfg.home);
+  return {
+    run,
+    account: run?.account ?? `${cfg.mode}-${cfg.exchange.id}`,
+    exchange: run?.exchange ?? cfg.exchange.id,
+  };
+}
+
+async function withControl<T>(cfg: AppConfig, fn: (control: TradingControl) => Promise<T>): Promise<T> {
+  const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
+  } catch (err) {
+    throw new Error(`no Temporal server at ${address} (${(err as Error).message}); is \`trader up\` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.`);
+  }
+  try {
+    const t = target(cfg);
+    const control = new TradingControl(new Client({ connection, namespace: cfg.temporal.namespace }), { account: t.account, exchange: t.exchange });
+    return await fn(control);
+  } catch (err) {
+    if (err instanceof UnknownSymbolError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await connection.close();
+  }
+}
+
+function printStatus(r: TradingStatusReport): void {
+  const ks = r.portfolio?.killSwitch;
+  console.log(`account ${r.account} on ${r.exchange}; kill switch: ${ks ? (ks.tripped ? `TRIPPED (${ks.reason})` : 'armed') : `unknown (${r.portfolioError})`}`);
+  if (r.portfolio?.equity != null) {
+    console.log(`equity ${r.portfolio.equity.toFixed(2)}, peak ${r.portfolio.peakEquity?.toFixed(2)}, drawdown ${((r.portfolio.drawdown ?? 0) * 100).toFixed(2)} %`);
+  }
+  const rows = r.symbols.map((s) => [
+    s.symbol,
+    s.tradingStatus,
+    s.position ? `long ${s.position.qty} @ ${s.position.entryPrice}` : 'flat',
+    s.lastDecision ? `${s.lastDecision.action} (${s.lastDecision.reason})` : '-',
+    s.realizedPnl.toFixed(2),
+    String(s.tradesClosed),
+  ]);
+  table(['symbol', 'status', 'position', 'last decision', 'realized', 'trades'], rows);
+  for (const u of r.unreachable) console.log(`${u.symbol}: no answer (${u.error})`);
+  if (r.symbols.length === 0 && r.unreachable.length === 0) console.log('no symbol workflow is running');
+}
+
+function table(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+}
+
+export function tradeJson(t: Trade) {
+  return {
+    symbol: t.symbol,
+    side: t.side,
+    qty: Number(t.qty),
+    entryTime: t.entryTime.getTime(),
+    entryPrice: Number(t.entryPrice),
+    exitTime: t.exitTime.getTime(),
+    exitPrice: Number(t.exitPrice),
+    fees: Number(t.fees),
+    pnl: Number(t.pnl),
+    exitReason: t.exitReason,
+  };
+}
+
+export function registerOpsCommands(program: Command): void {
+  program
+    .command('status')
+    .description('every symbol: trading status, position, last decision, PnL; the kill switch')
+    .option('--json', 'machine-readable: an array with one object per symbol (symbol, tradingStatus, ...)')
+    .action(async (o: { json?: boolean }) => {
+      const cfg = loadConfig();
+      const r = await withControl(cfg, (c) => c.status());
+      if (o.json) {
+        console.log(JSON.stringify(r.symbols.map((s) => ({ ...s, killSwitch: r.portfolio?.killSwitch ?? null })), null, 2));
+      } else printStatus(r);
+    });
+
+  program
+    .command('positions')
+    .description('open positions, from the symbol workflows')
+    .option('--json', 'machine-readable')
+    .action(async (o: { json?: boolean }) => {
+      const cfg = loadConfig();
+      const p = await withControl(cfg, (c) => c.positions());
+      if (o.json) console.log(JSON.stringify(p, null, 2));
+      else if (p.length === 0) console.log('no open positions');
+      else table(['symbol', 'qty', 'entry', 'stop', 'target', 'mark', 'uPnL'], p.map((x) => [x.symbol, String(x.qty), String(x.entryPrice), String(x.stopPrice ?? '-'), String(x.targetPrice ?? '-'), String(x.markPrice ?? '-'), x.unrealizedPnl?.toFixed(2) ?? '-']));
+    });
+
+  program
+    .command('trades')
+    .description('closed trades from the ledger (works after `up` has exited: the last run\'s ledger)')
+    .option('--json', 'machine-readable: an array of trades (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason)')
+    .option('--replay', 'the ledger of the last replay, whatever ran last')
+    .action(async (o: { json?: boolean; replay?: boolean }) => {
+      const cfg = loadConfig();
+      const run = readLastRun(cfg.home);
+      const database = o.replay || run?.database === REPLAY_DATABASE ? REPLAY_DATABASE : undefined;
+      const log = createLogger({ level: 'warn' });
+      const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log, database });
+      try {
+        const trades = (await new Ledger(db.sql).trades()).map(tradeJson).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
+        if (o.json) console.log(JSON.stringify(trades, null, 2));
+        else if (trades.length === 0) console.log('no closed trades');
+        else {
+          table(
+            ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason'],
+            trades.map((t) => [t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-']),
+          );
+          console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
+        }
+      } finally {
+        await db.close();
+      }
+    });
+
+  for (const [name, action, desc] of [
+    ['stop', 'pause', 'no new entries on SYMBOL (or every symbol); protective exits keep working'],
+    ['resume', 'resume', 'back to active (without SYMBOL: every symbol, and re-arms a tripped kill switch)'],
+    ['reduce-only', 'reduceOnly', 'exits only on SYMBOL (or every symbol)'],
+  ] as const) {
+    program
+      .command(`${name} [symbol]`)
+      .description(desc)
+      .option('--reason <text>', 'recorded in the audit trail and the workflow history')
+      .action(async (symbol: string | undefined, o: { reason?: string }) => {
+        const cfg = loadConfig();
+        await withControl(cfg, async (c) => {
+          const res = await c[action](symbol, { by: who(), reason: o.reason });
+          const want = action === 'pause' ? 'paused' : action === 'resume' ? 'active' : 'reduce-only';
+          const seen = await c.waitForStatus(res.symbols, want, 15_000);
+          for (const s of res.symbols) console.log(`${s}: ${seen[s] ?? 'unknown'}`);
+          const late = res.symbols.filter((s) => seen[s] !== want);
+          if (late.length > 0) throw new Error(`not confirmed within 15 s for ${late.join(', ')} (the signal is recorded; check \`trader status\`)`);
+        });
+      });
+  }
+
+  program
+    .command('emergency')
+    .description('close every position at market, cancel working orders, halt every symbol (trips the kill switch)')
+    .option('--yes', 'required: you mean it')
+    .option('--reason <text>', 'recorded in the audit trail')
+    .action(async (o: { yes?: boolean; reason?: string }) => {
+      if (!o.yes) throw new UsageError('emergency closes every position at market: add --yes to confirm');
+      const cfg = loadConfig();
+      const results = await withControl(cfg, (c) => c.emergency({ by: who(), reason: o.reason ?? 'emergency from the CLI' }));
+      for (const r of results) {
+        const closed = r.closed.map((p) => `closed ${p.qty} @ ${p.exitPrice} (pnl ${p.pnl.toFixed(2)})`).join(', ') || 'nothing open';
+        console.log(`${r.symbol}: ${closed}; ${r.canceledOrders} orders canceled; now ${r.tradingStatus}`);
+      }
+    });
+}
