@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres';
 import { Context } from '@temporalio/activity';
 import type { Logger } from '../infra/logger';
+import { createAlertActivities, createAlertDispatcher, type AlertDispatcher } from './alerts';
 import { createTradingActivities, TRADING_ACTIVITY_NAMES, type TradingActivities, type TradingDeps } from './trading';
 
 export interface ActivityDeps {
@@ -8,6 +9,8 @@ export interface ActivityDeps {
   log: Logger;
   /** The trading activities' dependencies; without them only the system check is registered. */
   trading?: TradingDeps;
+  /** Where sendAlert puts alerts (logged only without Telegram); default: log-only. */
+  alerts?: AlertDispatcher;
 }
 
 /**
@@ -21,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
   const trading: TradingActivities = deps.trading ? createTradingActivities(deps.trading) : missingTrading();
   return {
     ...trading,
+    ...createAlertActivities(deps.alerts ?? createAlertDispatcher({}, deps.log)),
     /** Writes one audit row and reads it back: the ledger is reachable and writable. */
     async checkLedger(input: { event: string; workflowId: string }): Promise<{ auditId: string; serverVersion: string; migrations: number }> {
       const info = Context.current().info;

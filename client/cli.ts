@@ -37,8 +37,8 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
-    .addOption(new Option('--queue <name>', 'which worker').choices(['trading']).default('trading'))
-    .action(async (opts: { queue: 'trading' }) => {
+    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram']).default('trading'))
+    .action(async (opts: { queue: 'trading' | 'telegram' }) => {
       const cfg = loadConfig();
       const { runWorker } = require('./commands/worker') as typeof import('./commands/worker');
       await runWorker(cfg, opts.queue);

@@ -76,6 +76,7 @@ export async function startTradingWorker(
   stack: Stack,
   stopSignal: Promise<NodeJS.Signals>,
   trading?: import('../activities/trading').TradingDeps,
+  alerts?: import('../activities/alerts').AlertDispatcher,
 ): Promise<{ untilStopped(): Promise<void> }> {
   // Lazy require, not import(): under tsx's CommonJS hook a relative import() of a .ts file fails on Node 20.
   const { createActivities } = require('../activities') as typeof import('../activities');
@@ -84,7 +85,7 @@ export async function startTradingWorker(
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
     taskQueue: stack.cfg.temporal.taskQueue,
-    activities: createActivities({ sql: stack.db.sql, log: stack.log, trading }),
+    activities: createActivities({ sql: stack.db.sql, log: stack.log, trading, alerts }),
   });
   const running = worker.run();
   return {

@@ -48,6 +48,26 @@ async function waitFor(run: Run, re: RegExp, ms: number): Promise<RegExpMatchArr
   throw new Error(`did not see ${re} in time; output:\n${run.output()}`);
 }
 
+/** `trader status --json` against the running stack, retried while the symbol workflows start. */
+async function statusJson(env: Record<string, string>): Promise<Array<{ symbol: string; tradingStatus: string }>> {
+  const { execFile } = await import('node:child_process');
+  let last = '';
+  for (let i = 0; i < 60; i++) {
+    const out = await new Promise<string>((resolve) => {
+      execFile(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'status', '--json'], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, cwd: env.TRADER_HOME }, (_err, stdout, stderr) => resolve(stdout + stderr));
+    });
+    last = out;
+    try {
+      const parsed = JSON.parse(out) as Array<{ symbol: string; tradingStatus: string }>;
+      if (parsed.length >= 2) return parsed;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`trader status --json never listed the symbols; last output:\n${last}`);
+}
+
 describe('trader up (npm start)', function () {
   this.timeout(240_000);
   let home: string;
@@ -62,6 +82,7 @@ describe('trader up (npm start)', function () {
       TEMPORAL_PORT: String(await freePort()),
       TEMPORAL_UI_PORT: String(await freePort()),
       POSTGRES_PORT: String(await freePort()),
+      SYMBOLS: 'BTC/USDT,ETH/USDT',
     };
     delete process.env.TEMPORAL_ADDRESS;
     delete process.env.DATABASE_URL;
@@ -75,6 +96,11 @@ describe('trader up (npm start)', function () {
     // The UI really answers on that port.
     const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
     assert.equal(ui.status, 200);
+    // One trading workflow per configured symbol, started by the portfolio, answering `trader status`
+    // (offline here: the exchange is unreachable, so they wait for candles; status still answers).
+    const status = await statusJson(env);
+    assert.deepEqual(status.map((s) => s.symbol).sort(), ['BTC/USDT', 'ETH/USDT'], JSON.stringify(status));
+    assert.ok(status.every((s) => s.tradingStatus === 'active'), JSON.stringify(status));
     first.child.kill('SIGINT');
     assert.equal(await first.exited, 0, first.output());
     assert.ok(fs.existsSync(path.join(home, 'temporal', 'temporal.sqlite')));

@@ -11,6 +11,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TradingActivities } from '../activities/trading';
+import type { AlertActivities } from '../activities/alerts';
+import { drawdownWarningAlert, killSwitchTrippedAlert } from '../lib/alerts';
 import {
   pauseSignal,
   portfolioEmergencyUpdate,
@@ -62,6 +64,10 @@ interface PortfolioCarried {
 const { startSymbolWorkflows, emergencyCloseSymbols } = proxyActivities<TradingActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const { sendAlert } = proxyActivities<AlertActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 3 },
 });
 const { portfolioSnapshot } = proxyLocalActivities<TradingActivities>({
   startToCloseTimeout: '30 seconds',
@@ -157,6 +163,8 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
       for (const s of symbols) c.requestedStatus[s] = 'halted';
       publish();
       log.error('kill switch tripped: closing every position', { reason, by });
+      // Alerting never blocks the kill switch: the activity only enqueues, and a failure is logged.
+      await sendAlert(killSwitchTrippedAlert({ account: input.account, reason, by })).catch((err: unknown) => log.warn('could not raise the kill-switch alert', { error: String(err) }));
       return await emergencyCloseSymbols({ account: input.account, workflowIds: [...ids.values()], origin: { by, reason }, alert: `Kill switch tripped: ${reason}` });
     } finally {
       busy = false;
@@ -182,6 +190,9 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
     const dd = c.peakEquity > 0 ? (c.peakEquity - snap.equity) / c.peakEquity : 0;
     const daily = snap.dayStartEquity > 0 ? -snap.dailyPnl / snap.dayStartEquity : 0;
     publish();
+    if (!c.killSwitch.tripped && dd >= 0.8 * input.limits.maxDrawdown && dd < input.limits.maxDrawdown) {
+      await sendAlert(drawdownWarningAlert({ account: input.account, drawdown: dd, limit: input.limits.maxDrawdown })).catch(() => undefined);
+    }
     if (!c.killSwitch.tripped && dd >= input.limits.maxDrawdown) {
       await trip(`drawdown ${(dd * 100).toFixed(2)} % reached MAX_DRAWDOWN ${(input.limits.maxDrawdown * 100).toFixed(2)} %`, 'portfolio');
     } else if (!c.killSwitch.tripped && daily >= input.limits.dailyLossLimit) {

@@ -28,6 +28,8 @@ import {
   type SymbolState,
 } from '../lib/engine';
 import type { TradingActivities } from '../activities/trading';
+import type { AlertActivities } from '../activities/alerts';
+import { tradeClosedAlert, tradeOpenedAlert } from '../lib/alerts';
 import {
   emergencyCloseUpdate,
   lastDecisionQuery,
@@ -121,6 +123,7 @@ const executeOptions: ActivityOptions = {
 };
 
 const { prepareCandle } = proxyLocalActivities<TradingActivities>(prepareOptions);
+const { sendAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } });
 const { executeIntents } = proxyActivities<TradingActivities>(executeOptions);
 
 export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<SymbolTraderResult> {
@@ -295,6 +298,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
         stepCandle = prep.input?.candle.timestamp ?? null;
         return prep;
       };
+      const state0 = state;
       const out = await runCandleStep(state, c.cursor, p, input.engine, ctx);
       state = out.state;
       c.cursor = out.cursor;
@@ -303,6 +307,15 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
         c.decisions++;
       }
       for (const t of out.closed) log.info('trade closed', { symbol: input.symbol, pnl: t.pnl, exitReason: t.exitReason });
+      if (input.mode !== 'replay') {
+        // Operators' Telegram feed; enqueue-only, and a failure never stops trading.
+        const opened = out.state.position && out.state.position.entryOrderId !== state0?.position?.entryOrderId ? out.state.position : null;
+        const alerts = [
+          ...out.closed.map((t) => tradeClosedAlert({ symbol: input.symbol, qty: t.qty, entryPrice: t.entryPrice, exitPrice: t.exitPrice, pnl: t.pnl, reason: t.exitReason, clientOrderId: t.exitOrderId, mode: input.mode })),
+          ...(opened ? [tradeOpenedAlert({ symbol: input.symbol, qty: opened.qty, price: opened.entryPrice, stopPrice: opened.stopPrice, targetPrice: opened.targetPrice, clientOrderId: opened.entryOrderId, mode: input.mode })] : []),
+        ];
+        for (const a of alerts) await sendAlert(a).catch((err: unknown) => log.warn('alert not sent', { error: String(err) }));
+      }
       if (out.problems.length > 0) log.warn('candle problems', { symbol: input.symbol, problems: out.problems });
       if (out.decision) setCurrentDetails(details());
       return out.done;

@@ -11,7 +11,9 @@ import { PostgresPaperStateStore } from '../../activities/exchange/paper-state-p
 import { LedgerTradeRecorder } from '../../activities/trading/recorder';
 import { exchangeVenue, replayVenue } from '../../activities/trading/venue';
 import { FeatureCache } from '../../activities/trading/feature-cache';
-import type { Venue } from '../../activities/trading';
+import type { TradingDeps, Venue } from '../../activities/trading';
+import { createAlertDispatcher, type AlertDispatcher } from '../../activities/alerts';
+import type { Logger } from '../../infra/logger';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../workflows/messages';
 import type { PortfolioInput } from '../../workflows/portfolio';
 import type { SymbolTraderInput } from '../../workflows/symbol-trader';
@@ -38,6 +40,76 @@ export interface LastRun {
 }
 
 export const REPLAY_DATABASE = 'ledger_replay';
+
+/** The paper/live account `trader up` trades (and the CLI and Telegram bot address by default). */
+export function accountName(cfg: Pick<AppConfig, 'mode' | 'exchange'>): string {
+  return `${cfg.mode}-${cfg.exchange.id}`;
+}
+
+export interface TradingSetup {
+  deps: TradingDeps;
+  venue: Venue;
+  ledger: Ledger;
+  symbols: string[];
+  timeframe: string;
+  account: string;
+  exchangeLabel: string;
+  mode: SymbolTraderInput['mode'];
+}
+
+/**
+ * What a trading worker needs, for `trader up` and `trader worker`: the venue (replay files, or
+ * the configured exchange in paper or live mode), the feature cache, the ledger recorder.
+ */
+export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFiles?: string[]): TradingSetup {
+  const replay = replayFiles !== undefined && replayFiles.length > 0;
+  const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
+  const store = new PostgresPaperStateStore(stack.db.sql);
+  const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
+  const account = replay ? 'replay' : accountName(cfg);
+  const mode: SymbolTraderInput['mode'] = replay ? 'replay' : cfg.mode;
+  let venue: Venue;
+  let symbols: string[];
+  let timeframe: string;
+  let features: FeatureCache;
+  if (replay) {
+    const rv = replayVenue({ files: replayFiles, store, account, initialCapital: cfg.risk.initialCapital, log });
+    venue = rv;
+    symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
+    timeframe = rv.series[0].timeframe;
+    // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
+    features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
+  } else {
+    venue = exchangeVenue(cfg, store, account, log);
+    symbols = cfg.symbols;
+    timeframe = cfg.timeframe;
+    features = new FeatureCache({ source: venue.adapter(null) });
+  }
+  const deps: TradingDeps = {
+    log,
+    ledger,
+    venue,
+    features,
+    recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
+    initialCapital: cfg.risk.initialCapital,
+    client: stack.temporal.client,
+  };
+  return { deps, venue, ledger, symbols, timeframe, account, exchangeLabel, mode };
+}
+
+/** The Telegram bot inside `trader up`; a bot that cannot start is logged, never fatal to trading. */
+async function startBot(cfg: AppConfig, stack: Stack, account: string, exchange: string, ledger: Ledger, alerts: AlertDispatcher, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+  const { startTelegramBot } = require('../../workers/telegram') as typeof import('../../workers/telegram');
+  const { TradingControl } = require('../control') as typeof import('../control');
+  try {
+    const bot = await startTelegramBot({ cfg, control: new TradingControl(stack.temporal.client, { account, exchange }), log: log.child({ worker: 'telegram' }), ledger, alerts });
+    log.info({ bot: bot.username }, 'Telegram bot running');
+    return bot;
+  } catch (err) {
+    log.error({ err }, 'the Telegram bot could not start (check TELEGRAM_BOT_TOKEN / TELEGRAM_API_ROOT); trading continues without it');
+    return null;
+  }
+}
 
 export function lastRunFile(home: string): string {
   return path.join(home, 'last-run.json');
@@ -98,40 +170,13 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const stack = await openStack(cfg, log, replay ? { database: REPLAY_DATABASE, fresh: true } : {});
   const { temporal, db } = stack;
   const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
-  const ledger = new Ledger(db.sql, { actor: 'trader', log });
-  const store = new PostgresPaperStateStore(db.sql);
-  const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
-  const account = replay ? 'replay' : `${cfg.mode}-${cfg.exchange.id}`;
-  const mode: SymbolTraderInput['mode'] = replay ? 'replay' : cfg.mode;
-
-  let venue: Venue;
-  let symbols: string[];
-  let timeframe: string;
-  let features: FeatureCache;
-  if (replay) {
-    const rv = replayVenue({ files: opts.replay!, store, account, initialCapital: cfg.risk.initialCapital, log });
-    venue = rv;
-    symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
-    timeframe = rv.series[0].timeframe;
-    // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
-    features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
-  } else {
-    venue = exchangeVenue(cfg, store, account, log);
-    symbols = cfg.symbols;
-    timeframe = cfg.timeframe;
-    features = new FeatureCache({ source: venue.adapter(null) });
-  }
+  const t = buildTrading(cfg, stack, log, opts.replay);
+  const { venue, symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
-  const worker = await startTradingWorker(stack, stopSignal, {
-    log,
-    ledger,
-    venue,
-    features,
-    recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
-    initialCapital: cfg.risk.initialCapital,
-    client: temporal.client,
-  });
+  const alerts = createAlertDispatcher(cfg, log);
+  const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
+  const bot = cfg.telegram && !replay ? await startBot(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
 
   const engines = engineConfigs(cfg, symbols, timeframe, strategy);
   const inputs: SymbolTraderInput[] = engines.map((engine) => ({
@@ -165,6 +210,12 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
     staticSummary: `Portfolio ${account}: ${symbols.join(', ')} (${mode})`,
   });
 
+  // The whole stack end to end before trading starts: a workflow, a durable timer, the ledger.
+  const check = await client.workflow.execute('systemCheckWorkflow', {
+    taskQueue: cfg.temporal.taskQueue,
+    workflowId: `system-check/${new Date().toISOString()}`,
+    args: [{ pause: '1 second' }],
+  });
   console.log(
     [
       '',
@@ -174,6 +225,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       `  Paused symbols are one query away in the UI: TradingStatus = "paused"`,
       `  PostgreSQL ledger: ${db.url}${db.embedded ? ' (embedded)' : ''}`,
       `  State under: ${cfg.home}`,
+      `  System check: workflow ${check.workflowId} wrote audit rows ${check.first.auditId} and ${check.second.auditId} (PostgreSQL ${check.second.serverVersion})`,
       replay ? `  Replaying ${opts.replay!.length} file(s) at speed ${opts.speed ?? 'max'}${opts.exitWhenDone ? '; exits when the data is exhausted' : ''}` : '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
       `  In another terminal: npx trader status | positions | trades | stop [SYMBOL] | resume [SYMBOL] | emergency --yes`,
       '',
@@ -207,6 +259,8 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
     }
   }
   await worker.untilStopped();
+  await bot?.stop().catch(() => undefined);
+  await alerts.stop();
 }
 
 async function terminateLeftovers(stack: Stack, ids: string[]): Promise<void> {

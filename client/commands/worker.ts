@@ -3,14 +3,21 @@ import { UsageError } from '../errors';
 import { onShutdownSignal, openStack, processLogger, startTradingWorker } from '../stack';
 
 /** One worker process against an external cluster and database (docker-compose services). */
-export async function runWorker(cfg: AppConfig, queue: 'trading'): Promise<void> {
+export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram'): Promise<void> {
+  if (queue === 'telegram') {
+    const { runTelegramWorker } = require('../../workers/telegram') as typeof import('../../workers/telegram');
+    const { accountName } = require('./up') as typeof import('./up');
+    return runTelegramWorker(cfg, { account: accountName(cfg) });
+  }
   if (!cfg.temporal.address || !cfg.databaseUrl) {
     throw new UsageError('`trader worker` joins an existing stack: set TEMPORAL_ADDRESS and DATABASE_URL (or use `trader up` for the embedded stack)');
   }
   const log = processLogger(cfg).child({ worker: queue });
   const stopSignal = onShutdownSignal(log);
   const stack = await openStack(cfg, log);
-  const worker = await startTradingWorker(stack, stopSignal);
+  const { buildTrading } = require('./up') as typeof import('./up');
+  const { createAlertDispatcher } = require('../../activities/alerts') as typeof import('../../activities/alerts');
+  const worker = await startTradingWorker(stack, stopSignal, buildTrading(cfg, stack, log).deps, createAlertDispatcher(cfg, log));
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address }, 'worker running');
   await worker.untilStopped();
 }

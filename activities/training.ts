@@ -1,0 +1,278 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type postgres from 'postgres';
+import type { Logger } from '../infra/logger';
+import { readCandleCsv, CandleCsvError } from '../lib/candle-csv';
+import { checkCandles } from '../lib/candle-hygiene';
+import type { StrategyName } from '../lib/engine/types';
+import type { RiskConfigInput } from '../lib/risk';
+import { buildDataset } from '../models/dataset';
+import { auc, logLoss } from '../models/ensemble/metrics';
+import { loadEnsemble } from '../models/inference';
+import { championModelVersion, getModelVersion, promoteModelVersion, readManifest, registerModelVersion, sha256Hex } from '../models/registry';
+import { createModelSignalSource, evictSignalCache } from '../models/signal';
+import { backtestStrategies, mergeDatasets, TRAIN_STAGES, trainModelVersion, TrainingInputError, writeHeldOutFiles, type TrainReport, type TrainStage } from '../models/train';
+import { reloadModelSignal, type MessageOrigin } from '../workflows/messages';
+import type { GateEvaluation, ModelScore, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../workflows/retrain';
+
+/**
+ * The RetrainWorkflow's activities, on the `training` task queue (workers/training.ts): gather
+ * the candles, train a challenger (long, heartbeating, resumable), score it and the champion on
+ * the challenger's held-out period, promote, tell the traders. Every one is safe to retry.
+ *
+ * Files: a run keeps its data snapshot and training checkpoints under
+ * `<workRoot>/<workflow id>/<run id>/`, so a retried activity finds them (and the candles it
+ * trains on cannot change under it); the last activity removes them.
+ */
+
+export interface TrainingDeps {
+  sql: postgres.Sql;
+  log: Logger;
+  /** Version directories are created here (`<TRADER_HOME>/models`). */
+  modelsRoot: string;
+  /** Run snapshots and checkpoints (`<TRADER_HOME>/training`). */
+  workRoot: string;
+  /** Candle CSVs used when a retrain names no data (`<TRADER_HOME>/training-data`). */
+  dataDir?: string;
+  /** Risk settings for the evaluation backtests (the traders' own; default lib/risk defaults). */
+  risk?: RiskConfigInput;
+  /** The client reloadTraders signals with (default: the worker's). */
+  client?: Client;
+  /** Called after each training stage is saved, with the attempt number (tests inject failures here). */
+  afterStage?: (stage: TrainStage, attempt: number) => void | Promise<void>;
+}
+
+export const SYMBOL_TRADER_TYPE = 'symbolTraderWorkflow';
+
+function runDir(root: string): string {
+  const wf = Context.current().info.workflowExecution;
+  if (!wf) throw new Error('training activities run inside a workflow (no workflow execution in the activity info)');
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+  return path.join(root, safe(wf.workflowId), safe(wf.runId));
+}
+
+const nonRetryable = (err: unknown): never => {
+  if (err instanceof TrainingInputError || err instanceof CandleCsvError) throw ApplicationFailure.nonRetryable(err.message, 'TrainingInputError');
+  throw err;
+};
+
+function activityLog(deps: TrainingDeps): Logger {
+  const info = Context.current().info;
+  return deps.log.child({ workflowId: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
+}
+
+/** Dataset rows of `files` decided at or after `from`, in model input layout, with labels. */
+function heldOutRows(files: string[], from: number, labels: { horizon: number; roundTripCost: number }): { rows: Float32Array[]; y: Uint8Array } {
+  const parts = files.map((f) => {
+    const file = readCandleCsv(f);
+    return buildDataset(checkCandles(file.candles, file.timeframeMs).candles, file.timeframeMs, labels);
+  });
+  const ds = mergeDatasets(parts);
+  const rows: Float32Array[] = [];
+  const y: number[] = [];
+  for (let r = 0; r < ds.rows; r++) {
+    if (ds.timestamps[r] < from) continue;
+    rows.push(ds.X.slice(r * ds.width, (r + 1) * ds.width));
+    y.push(ds.y[r]);
+  }
+  return { rows, y: Uint8Array.from(y) };
+}
+
+export function createTrainingActivities(deps: TrainingDeps) {
+  const client = (): Client => deps.client ?? Context.current().client;
+
+  /** Scores one version directory on the held-out rows and by an out-of-sample backtest. */
+  async function score(id: string, dir: string, heldOut: { rows: Float32Array[]; y: Uint8Array }, files: string[], from: number, strategy: StrategyName): Promise<ModelScore> {
+    const ready = await createModelSignalSource({ dir, strategy }).ready();
+    if (!ready.ok) throw new Error(ready.error);
+    const model = await loadEnsemble(dir);
+    const out = await model.run(heldOut.rows);
+    const btFiles = writeHeldOutFiles(
+      files.map((f) => {
+        const file = readCandleCsv(f);
+        return { spec: { path: f, symbol: file.symbol, timeframe: file.timeframe, exchange: file.exchange }, candles: checkCandles(file.candles, file.timeframeMs).candles };
+      }),
+      from,
+      path.join(runDir(deps.workRoot), 'gate', id),
+    );
+    const bt = await backtestStrategies(dir, btFiles, { initialCapital: 10_000, feeBps: 10, slippageBps: 0, risk: deps.risk }, [strategy]);
+    const b = bt.strategies[0];
+    return { id, auc: auc(out.probUp, heldOut.y), logLoss: logLoss(out.probUp, heldOut.y), backtestReturn: b.totalReturn, maxDrawdown: b.maxDrawdown, trades: b.trades, buyAndHold: bt.buyAndHold };
+  }
+
+  return {
+    /**
+     * Copies the candle files into the run's snapshot (validated: readable, named, one timeframe),
+     * so every later attempt trains and scores on the same bytes.
+     */
+    async gatherTrainingData(args: { data: string[] }): Promise<GatheredData> {
+      const log = activityLog(deps);
+      let files = args.data ?? [];
+      if (files.length === 0) {
+        const dir = deps.dataDir;
+        const listed = dir && fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.csv')).sort().map((f) => path.join(dir, f)) : [];
+        if (listed.length === 0) {
+          throw ApplicationFailure.nonRetryable(`no training data: the retrain names no files and ${dir ?? 'no data directory'} holds no candle CSV`, 'TrainingInputError');
+        }
+        files = listed;
+      }
+      const snapshot = path.join(runDir(deps.workRoot), 'data');
+      fs.mkdirSync(snapshot, { recursive: true });
+      const out: GatheredData['files'] = [];
+      for (const f of files) {
+        let file;
+        try {
+          file = readCandleCsv(f);
+        } catch (err) {
+          return nonRetryable(err);
+        }
+        const bytes = fs.readFileSync(f);
+        const copy = path.join(snapshot, path.basename(f));
+        if (out.some((o) => o.path === copy)) throw ApplicationFailure.nonRetryable(`two data files are named ${path.basename(f)}`, 'TrainingInputError');
+        fs.writeFileSync(copy, bytes);
+        const candles = checkCandles(file.candles, file.timeframeMs).candles;
+        out.push({
+          source: path.resolve(f),
+          path: copy,
+          sha256: sha256Hex(bytes),
+          symbol: file.symbol,
+          timeframe: file.timeframe,
+          candles: candles.length,
+          from: candles.length ? new Date(candles[0].timestamp).toISOString() : null,
+          to: candles.length ? new Date(candles[candles.length - 1].timestamp).toISOString() : null,
+        });
+      }
+      log.info({ files: out.map((f) => `${f.symbol} ${f.timeframe} ${f.candles}`) }, 'training data gathered');
+      return { files: out };
+    },
+
+    /**
+     * Trains one model version into `<modelsRoot>/<id>` and registers it as a challenger.
+     * Heartbeats carry the progress and the last completed stage; a retry resumes after it.
+     */
+    async trainChallenger(args: { files: string[]; settings: RetrainSettings; created: string }): Promise<TrainedChallenger> {
+      const ctx = Context.current();
+      const log = activityLog(deps);
+      const last = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+      const resumeAfter = TRAIN_STAGES.find((s) => s === last?.completed);
+      if (resumeAfter) log.info({ resumeAfter }, 'resuming training after the last completed stage');
+      let completed: TrainStage | null = resumeAfter ?? null;
+      const beat = (b: Omit<TrainHeartbeat, 'completed'>) => ctx.heartbeat({ ...b, completed } satisfies TrainHeartbeat);
+      const { extra, ...rest } = args.settings;
+      let result;
+      try {
+        result = await trainModelVersion(args.files, {
+          ...(extra ?? {}),
+          ...rest,
+          modelsRoot: deps.modelsRoot,
+          created: new Date(args.created),
+          workDir: path.join(runDir(deps.workRoot), 'train'),
+          resumeAfter,
+          backtest: { initialCapital: 10_000, feeBps: 10, slippageBps: 0, risk: deps.risk as Record<string, unknown> | undefined },
+          signal: ctx.cancellationSignal,
+          onProgress: (p) => {
+            if (p.completed) completed = p.completed;
+            beat({ stage: p.stage, done: p.done, total: p.total, detail: p.detail });
+          },
+          afterStage: async (stage) => {
+            completed = stage;
+            beat({ stage, done: 1, total: 1, detail: 'saved' });
+            await deps.afterStage?.(stage, ctx.info.attempt);
+          },
+        });
+      } catch (err) {
+        return nonRetryable(err);
+      }
+      const existing = await getModelVersion(deps.sql, result.manifest.id);
+      if (!existing) await registerModelVersion(deps.sql, result.dir);
+      log.info({ id: result.manifest.id, stagesRun: result.stagesRun }, 'challenger trained and registered');
+      const r: TrainReport = result.report;
+      return {
+        id: result.manifest.id,
+        dir: result.dir,
+        heldOutFrom: r.heldOut.from,
+        stagesRun: result.stagesRun,
+        resumedAfter: resumeAfter ?? null,
+        auc: r.classifiers.test.ensemble?.auc ?? null,
+        backtests: Object.fromEntries(r.backtests.strategies.map((b) => [b.strategy, b.totalReturn])),
+        buyAndHold: r.backtests.buyAndHold,
+        trainingMs: r.timings.totalMs,
+      };
+    },
+
+    /**
+     * The challenger and the champion scored on the same rows and period: the challenger's
+     * held-out period, which the challenger never trained on (the champion, trained earlier,
+     * may have: then its score is optimistic and the gate only harder to pass).
+     */
+    async evaluateChallenger(args: { challengerId: string; files: string[]; strategy: StrategyName }): Promise<GateEvaluation> {
+      const log = activityLog(deps);
+      const row = await getModelVersion(deps.sql, args.challengerId);
+      if (!row) throw ApplicationFailure.nonRetryable(`challenger ${args.challengerId} is not in the registry`, 'TrainingInputError');
+      const manifest = readManifest(row.artifactPath);
+      const report = JSON.parse(fs.readFileSync(path.join(row.artifactPath, 'report.json'), 'utf8')) as TrainReport;
+      const from = Date.parse(report.heldOut.from);
+      const heldOut = heldOutRows(args.files, from, manifest.labels);
+      if (heldOut.rows.length < 20) throw ApplicationFailure.nonRetryable(`only ${heldOut.rows.length} held-out rows to compare models on`, 'TrainingInputError');
+      Context.current().heartbeat({ stage: 'challenger' });
+      const challenger = await score(row.id, row.artifactPath, heldOut, args.files, from, args.strategy);
+      const championRow = await championModelVersion(deps.sql, row.kind);
+      let champion: ModelScore | null = null;
+      let championProblem: string | undefined;
+      if (championRow && championRow.id !== row.id) {
+        Context.current().heartbeat({ stage: 'champion' });
+        try {
+          champion = await score(championRow.id, championRow.artifactPath, heldOut, args.files, from, args.strategy);
+        } catch (err) {
+          championProblem = `champion ${championRow.id} cannot be scored: ${(err as Error).message}`;
+        } finally {
+          await evictSignalCache(championRow.artifactPath);
+        }
+      }
+      await evictSignalCache(row.artifactPath);
+      const ev: GateEvaluation = {
+        strategy: args.strategy,
+        heldOut: { from: report.heldOut.from, to: report.heldOut.to, rows: heldOut.rows.length },
+        challenger,
+        champion,
+        championId: championRow?.id ?? null,
+        ...(championProblem ? { championProblem } : {}),
+      };
+      log.info({ challenger: challenger.id, champion: champion?.id, championProblem }, 'models scored on the held-out period');
+      return ev;
+    },
+
+    async promoteChallenger(args: { id: string }): Promise<{ champion: string; retired: string | null }> {
+      const r = await promoteModelVersion(deps.sql, args.id);
+      activityLog(deps).info({ champion: r.champion.id, retired: r.retired?.id }, 'model promoted');
+      return { champion: r.champion.id, retired: r.retired?.id ?? null };
+    },
+
+    /** Sends reloadModel(version) to every running SymbolTraderWorkflow (found by visibility). */
+    async reloadTraders(args: { version: string; origin: MessageOrigin }): Promise<{ signaled: string[]; failed: { workflowId: string; error: string }[] }> {
+      const c = client();
+      const signaled: string[] = [];
+      const failed: { workflowId: string; error: string }[] = [];
+      for await (const wf of c.workflow.list({ query: `WorkflowType = '${SYMBOL_TRADER_TYPE}' AND ExecutionStatus = 'Running'` })) {
+        try {
+          await c.workflow.getHandle(wf.workflowId).signal(reloadModelSignal, { version: args.version, ...args.origin });
+          signaled.push(wf.workflowId);
+        } catch (err) {
+          failed.push({ workflowId: wf.workflowId, error: (err as Error).message });
+        }
+      }
+      activityLog(deps).info({ version: args.version, signaled, failed }, 'traders told to reload the model');
+      return { signaled, failed };
+    },
+
+    /** Removes the run's snapshot and checkpoints (the version directory stays). */
+    async discardRunFiles(): Promise<void> {
+      fs.rmSync(runDir(deps.workRoot), { recursive: true, force: true });
+    },
+  };
+}
+
+export type TrainingActivities = ReturnType<typeof createTrainingActivities>;
