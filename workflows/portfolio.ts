@@ -3,6 +3,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -49,6 +50,8 @@ export interface PortfolioInput {
   limits: { maxDrawdown: number; dailyLossLimit: number };
   /** How often equity is checked (ms). */
   checkEveryMs: number;
+  /** Reconcile the ledger with the exchange at start and every this many checks (default 15). */
+  reconcileEveryChecks?: number;
   continueAsNewAfterEvents?: number;
   carried?: PortfolioCarried;
 }
@@ -59,8 +62,14 @@ interface PortfolioCarried {
   equity: number | null;
   requestedStatus: Record<string, TradingStatus>;
   started: boolean;
+  /** Symbols the daily loss limit paused, and the UTC day it happened: they resume the next day. */
+  dailyPaused?: { day: number; symbols: string[] };
 }
 
+const { reconcileAccount } = proxyActivities<TradingActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+});
 const { startSymbolWorkflows, emergencyCloseSymbols } = proxyActivities<TradingActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -183,7 +192,24 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   }
   publish();
 
-  for (;;) {
+  const reconcileNow = async (): Promise<void> => {
+    try {
+      const r = await reconcileAccount({ symbols });
+      if (!r.ok) {
+        const text = `Reconciliation for ${input.account}: ${r.differences.length} difference(s) between the ledger and the exchange (nothing was changed): ${r.differences
+          .slice(0, 5)
+          .map((d) => d.message)
+          .join('; ')}`;
+        await sendAlert({ severity: 'warning', key: `reconcile/${input.account}`, text: text.slice(0, 3900) }).catch(() => undefined);
+      }
+    } catch (err) {
+      log.warn('reconciliation failed', { error: String(err) });
+    }
+  };
+  const reconciles = patched('reconcile-on-timer');
+  if (reconciles) await reconcileNow();
+  for (let checks = 1; ; checks++) {
+    if (reconciles && checks % (input.reconcileEveryChecks ?? 15) === 0) await reconcileNow();
     const snap = await portfolioSnapshot({ account: input.account, symbols });
     c.equity = snap.equity;
     c.peakEquity = Math.max(c.peakEquity ?? snap.equity, snap.equity);
@@ -195,9 +221,16 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
     }
     if (!c.killSwitch.tripped && dd >= input.limits.maxDrawdown) {
       await trip(`drawdown ${(dd * 100).toFixed(2)} % reached MAX_DRAWDOWN ${(input.limits.maxDrawdown * 100).toFixed(2)} %`, 'portfolio');
-    } else if (!c.killSwitch.tripped && daily >= input.limits.dailyLossLimit) {
+    } else if (!c.killSwitch.tripped && daily >= input.limits.dailyLossLimit && !c.dailyPaused) {
       // The daily loss limit pauses entries until the next UTC day rather than closing everything.
-      for (const s of symbols) if (c.requestedStatus[s] === 'active') fanOut(s, 'paused', { by: 'portfolio', reason: `daily loss ${(daily * 100).toFixed(2)} %` });
+      const paused = symbols.filter((s) => c.requestedStatus[s] === 'active');
+      for (const s of paused) fanOut(s, 'paused', { by: 'portfolio', reason: `daily loss ${(daily * 100).toFixed(2)} % reached the limit` });
+      c.dailyPaused = { day: Math.floor(Date.now() / 86_400_000), symbols: paused };
+    }
+    if (c.dailyPaused && Math.floor(Date.now() / 86_400_000) !== c.dailyPaused.day) {
+      // A new UTC day: what the daily limit paused (and nobody changed since) trades again.
+      for (const s of c.dailyPaused.symbols) if (c.requestedStatus[s] === 'paused' && !c.killSwitch.tripped) fanOut(s, 'active', { by: 'portfolio', reason: 'new UTC day after the daily loss limit' });
+      c.dailyPaused = undefined;
     }
     await Promise.all(signals.splice(0));
     await sleep(input.checkEveryMs);

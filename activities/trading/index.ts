@@ -11,6 +11,7 @@ import type { SymbolTraderInput } from '../../workflows/symbol-trader';
 import type { ExchangeAdapter } from '../exchange';
 import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from './core';
 import type { FeatureCache } from './feature-cache';
+import { reconcile } from './reconcile';
 
 /**
  * The trading activities: thin Temporal wrappers over activities/trading/core.ts (the code the
@@ -185,6 +186,24 @@ export function createTradingActivities(deps: TradingDeps) {
       return { started };
     },
 
+    /**
+     * Compares the ledger with the exchange for every symbol and reports differences (one audit
+     * row each, see reconcile.ts); it never overwrites the ledger. Not in replay: there the
+     * exchange's clock is each symbol's own candle, and asking it "now" would fill resting
+     * orders against candles the workflow has not reached.
+     */
+    async reconcileAccount(args: { symbols: string[] }): Promise<{ ok: boolean; skipped?: string; differences: { symbol: string; kind: string; message: string }[] }> {
+      const log = activityLog(deps, {});
+      if (deps.venue.mode === 'replay') return { ok: true, skipped: 'replay', differences: [] };
+      const differences: { symbol: string; kind: string; message: string }[] = [];
+      for (const symbol of args.symbols) {
+        const res = await reconcile(deps.ledger, deps.venue.adapter(null, symbol), [symbol], { ledgerExchange: deps.venue.exchangeId });
+        differences.push(...res.differences.map((d) => ({ symbol: d.symbol, kind: d.kind, message: d.message })));
+      }
+      if (differences.length > 0) log.warn({ differences }, 'reconciliation found differences between the ledger and the exchange');
+      return { ok: differences.length === 0, differences };
+    },
+
     async emergencyCloseSymbols(args: { account: string; workflowIds: string[]; origin: MessageOrigin; alert?: string }): Promise<EmergencyCloseResult[]> {
       const log = activityLog(deps, {});
       const c = client();
@@ -205,4 +224,4 @@ export function createTradingActivities(deps: TradingDeps) {
 }
 
 export type TradingActivities = ReturnType<typeof createTradingActivities>;
-export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'startSymbolWorkflows', 'emergencyCloseSymbols'] as const satisfies readonly (keyof TradingActivities)[];
+export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'startSymbolWorkflows', 'emergencyCloseSymbols', 'reconcileAccount'] as const satisfies readonly (keyof TradingActivities)[];
