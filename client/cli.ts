@@ -26,7 +26,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
     .option('--exit-when-done', 'replay: stop everything once every file is exhausted')
-    .action(async (opts: { replay?: string[]; strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; speed?: 'max' | number; exitWhenDone?: boolean }) => {
+    .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
+    .action(async (opts: { replay?: string[]; strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; speed?: 'max' | number; exitWhenDone?: boolean; telegram: boolean }) => {
       if (!opts.replay && (opts.speed !== undefined || opts.exitWhenDone)) throw new UsageError('--speed and --exit-when-done go with --replay');
       const cfg = loadConfig();
       // Commands load their heavy modules (Temporal, PostgreSQL, ccxt) only when they run.

@@ -23,7 +23,9 @@ describe('docker-compose.yml', () => {
     const env = compose.services['trading-worker'].environment;
     assert.equal(env.TEMPORAL_ADDRESS, 'temporal:7233');
     assert.match(env.DATABASE_URL, /^postgres:\/\/trader:.*@ledger-db:5432\/trader$/);
-    assert.deepEqual(compose.services['trading-worker'].command, ['worker', '--queue', 'trading']);
+    assert.deepEqual(compose.services['trading-worker'].command, ['up', '--no-telegram']);
+    assert.deepEqual(compose.services['telegram-bot'].command, ['worker', '--queue', 'telegram']);
+    assert.equal(compose.services['telegram-bot'].environment.TEMPORAL_ADDRESS, 'temporal:7233');
   });
 
   it('starts services after the ones they need are healthy', () => {

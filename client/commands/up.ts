@@ -26,6 +26,8 @@ export interface UpOptions {
   /** 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
   exitWhenDone?: boolean;
+  /** false: never start the Telegram bot in this process. */
+  telegram?: boolean;
 }
 
 /** What the last `trader up` ran, so `trader trades` after it has exited reads the right ledger. */
@@ -176,7 +178,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
 
   const alerts = createAlertDispatcher(cfg, log);
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
-  const bot = cfg.telegram && !replay ? await startBot(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
+  const bot = cfg.telegram && !replay && opts.telegram !== false ? await startBot(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
 
   const engines = engineConfigs(cfg, symbols, timeframe, strategy);
   const inputs: SymbolTraderInput[] = engines.map((engine) => ({
