@@ -58,6 +58,8 @@ export interface SymbolStateView {
   /** Replay only: true once the recorded data is exhausted. */
   done: boolean;
   modelVersion?: string | null;
+  /** The exchange's circuit breaker as last seen by this symbol ('closed' = healthy). */
+  exchangeBreaker?: { state: string; since: number; consecutiveFailures: number; lastFailure?: string } | null;
 }
 
 /** What an emergency close did: one entry per position it closed (empty when flat). */

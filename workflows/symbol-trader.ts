@@ -29,7 +29,7 @@ import {
 } from '../lib/engine';
 import type { TradingActivities } from '../activities/trading';
 import type { AlertActivities } from '../activities/alerts';
-import { tradeClosedAlert, tradeOpenedAlert } from '../lib/alerts';
+import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert } from '../lib/alerts';
 import {
   emergencyCloseUpdate,
   lastDecisionQuery,
@@ -138,6 +138,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   };
   let state = c.state;
   let lastDecision: DecisionView | null = state.lastDecision ?? null;
+  let breaker: SymbolStateView['exchangeBreaker'] = null;
   let busy = false;
   let done = false;
   let pendingReload: string | undefined | null = null;
@@ -176,6 +177,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
     lastCandleTime: state.lastCandleTime,
     done,
     modelVersion: c.modelVersion,
+    exchangeBreaker: breaker,
   });
 
   const details = (): string => {
@@ -236,6 +238,13 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
       pendingReload = null;
       if (prep.modelVersion !== undefined) c.modelVersion = prep.modelVersion;
       lastPortfolio = prep.portfolio;
+      if (prep.breaker !== undefined) {
+        if (prep.breaker && prep.breaker.state !== 'closed' && breaker?.state !== prep.breaker.state && input.mode !== 'replay') {
+          const b = prep.breaker;
+          await sendAlert(circuitBreakerOpenAlert({ exchange: input.exchange, operation: `breaker ${b.state} after ${b.consecutiveFailures} failures`, error: b.lastFailure ?? 'unknown' })).catch(() => undefined);
+        }
+        breaker = prep.breaker;
+      }
       return prep;
     },
     execute: (intents: OrderIntent[], why: string) =>

@@ -60,6 +60,8 @@ export interface PrepareArgs {
 }
 
 export interface PrepareResult extends PreparedCandle {
+  /** The venue's circuit breaker (live and paper over live market data). */
+  breaker?: { state: string; since: number; consecutiveFailures: number; lastFailure?: string } | null;
   /** The account as the ledger shows it, for the entry gates (max positions, exposure, drawdown, daily loss). */
   portfolio?: PortfolioView;
   modelVersion?: string | null;
@@ -141,14 +143,16 @@ export function createTradingActivities(deps: TradingDeps) {
         { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
       );
       if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
+      const b = exchange.breakerState?.();
+      const breaker = b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
       if (!res.input || deps.venue.mode === 'replay') {
         // Replay: the account view comes from the sleeves alone (as in the backtester), not from a
         // ledger that other symbols, replayed at their own pace, are writing ahead or behind.
-        return { ...res, modelVersion: res.input?.model?.version ?? args.modelVersion };
+        return { ...res, breaker, modelVersion: res.input?.model?.version ?? args.modelVersion };
       }
       const snap = await portfolioSnapshot({ account: deps.venue.exchangeId, symbols: [args.symbol] });
       const portfolio: PortfolioView = { ...snap, peakEquity: Math.max(snap.equity, deps.initialCapital) };
-      return { ...res, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion };
+      return { ...res, breaker, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion };
     },
 
     async executeIntents(args: ExecuteArgs): Promise<ExecutionReport> {

@@ -64,6 +64,8 @@ function printStatus(r: TradingStatusReport): void {
     String(s.tradesClosed),
   ]);
   table(['symbol', 'status', 'position', 'last decision', 'realized', 'trades'], rows);
+  const b = r.symbols.find((x) => x.exchangeBreaker)?.exchangeBreaker;
+  if (b) console.log(`exchange circuit breaker: ${b.state}${b.state === 'closed' ? '' : ` since ${new Date(b.since).toISOString()} after ${b.consecutiveFailures} failures (${b.lastFailure ?? '-'})`}`);
   for (const u of r.unreachable) console.log(`${u.symbol}: no answer (${u.error})`);
   if (r.symbols.length === 0 && r.unreachable.length === 0) console.log('no symbol workflow is running');
 }
