@@ -139,6 +139,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   let state = c.state;
   let lastDecision: DecisionView | null = state.lastDecision ?? null;
   let breaker: SymbolStateView['exchangeBreaker'] = null;
+  let late = false;
   let busy = false;
   let done = false;
   let pendingReload: string | undefined | null = null;
@@ -327,9 +328,13 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
       }
       if (out.problems.length > 0) log.warn('candle problems', { symbol: input.symbol, problems: out.problems });
       if (out.decision) setCurrentDetails(details());
+      late = !out.done && !out.candle;
       return out.done;
     });
     if (stepDone) break;
+    // Live: the exchange has not published the closed candle yet. Ask again shortly rather than
+    // spinning (the due time computed above is already past).
+    if (late && input.mode !== 'replay') await sleep(Math.max(5_000, input.candleDelayMs));
 
     if (workflowInfo().historyLength > (input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AFTER) || workflowInfo().continueAsNewSuggested) {
       await condition(() => !busy);
