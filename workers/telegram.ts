@@ -450,12 +450,16 @@ export async function startTelegramBot(opts: TelegramBotOptions): Promise<Telegr
       description: 'equity and cash (ledger snapshot), against the initial capital',
       args: NoArgs,
       run: async (c) => {
-        const l = await ledgerOrSay(c.reply, '/balance');
-        if (!l) return;
-        const curve = await l.equityCurve({ since: new Date(now() - 30 * 86_400_000) });
-        const last = curve.at(-1);
         const initial = cfg.risk.initialCapital;
-        if (!last) return c.reply(`No equity snapshot in the ledger yet. Initial capital: ${money(initial)}.`);
+        const last = ledger ? (await ledger.equityCurve({ since: new Date(now() - 30 * 86_400_000) })).at(-1) : undefined;
+        if (!last) {
+          // No ledger snapshot: the portfolio workflow's equity (from the ledger's trades) is the answer.
+          const p = await control.portfolioState().catch(() => null);
+          if (p?.equity == null) return c.reply(`No equity figure yet (no ledger snapshot; portfolio ${p ? 'has not checked yet' : 'not running'}). Initial capital: ${money(initial)}.`);
+          return c.reply(
+            [`💰 Equity ${money(p.equity)} (portfolio workflow; peak ${money(p.peakEquity ?? p.equity)}, drawdown ${pct(p.drawdown ?? 0)})`, `Initial capital ${money(initial)}: ${signed(p.equity - initial)} (${pct((p.equity - initial) / initial)})`].join('\n'),
+          );
+        }
         const eq = Number(last.equity);
         return c.reply(
           [`💰 Equity ${money(eq)}, cash ${money(Number(last.cash))} (snapshot ${utc(last.ts.getTime())})`, `Initial capital ${money(initial)}: ${signed(eq - initial)} (${pct((eq - initial) / initial)})`].join('\n'),

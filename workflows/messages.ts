@@ -77,6 +77,8 @@ export interface EmergencyCloseResult {
   closed: ClosedPositionView[];
   canceledOrders: number;
   tradingStatus: TradingStatus;
+  /** Set when this symbol could not be closed (its workflow did not answer). */
+  error?: string;
 }
 
 // --- SymbolTraderWorkflow ---------------------------------------------------------------------
