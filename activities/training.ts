@@ -81,6 +81,25 @@ function heldOutRows(files: string[], from: number, labels: { horizon: number; r
   return { rows, y: Uint8Array.from(y) };
 }
 
+export interface ReloadOutcome {
+  signaled: string[];
+  failed: { workflowId: string; error: string }[];
+}
+
+/** reloadModel(version) to every running SymbolTraderWorkflow of the client's namespace. */
+export async function signalTradersToReload(c: Client, version: string, origin: MessageOrigin): Promise<ReloadOutcome> {
+  const out: ReloadOutcome = { signaled: [], failed: [] };
+  for await (const wf of c.workflow.list({ query: `WorkflowType = '${SYMBOL_TRADER_TYPE}' AND ExecutionStatus = 'Running'` })) {
+    try {
+      await c.workflow.getHandle(wf.workflowId).signal(reloadModelSignal, { version, ...origin });
+      out.signaled.push(wf.workflowId);
+    } catch (err) {
+      out.failed.push({ workflowId: wf.workflowId, error: (err as Error).message });
+    }
+  }
+  return out;
+}
+
 export function createTrainingActivities(deps: TrainingDeps) {
   const client = (): Client => deps.client ?? Context.current().client;
 
@@ -252,20 +271,10 @@ export function createTrainingActivities(deps: TrainingDeps) {
     },
 
     /** Sends reloadModel(version) to every running SymbolTraderWorkflow (found by visibility). */
-    async reloadTraders(args: { version: string; origin: MessageOrigin }): Promise<{ signaled: string[]; failed: { workflowId: string; error: string }[] }> {
-      const c = client();
-      const signaled: string[] = [];
-      const failed: { workflowId: string; error: string }[] = [];
-      for await (const wf of c.workflow.list({ query: `WorkflowType = '${SYMBOL_TRADER_TYPE}' AND ExecutionStatus = 'Running'` })) {
-        try {
-          await c.workflow.getHandle(wf.workflowId).signal(reloadModelSignal, { version: args.version, ...args.origin });
-          signaled.push(wf.workflowId);
-        } catch (err) {
-          failed.push({ workflowId: wf.workflowId, error: (err as Error).message });
-        }
-      }
-      activityLog(deps).info({ version: args.version, signaled, failed }, 'traders told to reload the model');
-      return { signaled, failed };
+    async reloadTraders(args: { version: string; origin: MessageOrigin }): Promise<ReloadOutcome> {
+      const r = await signalTradersToReload(client(), args.version, args.origin);
+      activityLog(deps).info({ version: args.version, ...r }, 'traders told to reload the model');
+      return r;
     },
 
     /** Removes the run's snapshot and checkpoints (the version directory stays). */

@@ -38,8 +38,8 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
-    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram']).default('trading'))
-    .action(async (opts: { queue: 'trading' | 'telegram' }) => {
+    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training']).default('trading'))
+    .action(async (opts: { queue: 'trading' | 'telegram' | 'training' }) => {
       const cfg = loadConfig();
       const { runWorker } = require('./commands/worker') as typeof import('./commands/worker');
       await runWorker(cfg, opts.queue);
@@ -70,6 +70,10 @@ function registerOptionalCommands(program: Command): void {
   registerOpsCommands(program);
   const { registerBacktestCommand } = require('./commands/backtest') as typeof import('./commands/backtest');
   registerBacktestCommand(program);
+  const { registerTrainCommand } = require('./commands/train') as typeof import('./commands/train');
+  registerTrainCommand(program);
+  const { registerScheduleCommand } = require('./commands/schedule') as typeof import('./commands/schedule');
+  registerScheduleCommand(program);
   const { registerHistoryCommands } = require('./commands/history') as typeof import('./commands/history');
   registerHistoryCommands(program);
 }

@@ -3,3 +3,4 @@
 export { systemCheckWorkflow } from './system-check';
 export { symbolTraderWorkflow } from './symbol-trader';
 export { portfolioWorkflow } from './portfolio';
+export { retrainWorkflow } from './retrain';

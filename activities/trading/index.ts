@@ -138,7 +138,7 @@ export function createTradingActivities(deps: TradingDeps) {
           features: deps.features,
           replay,
           recorder: deps.recorder(args.workflowId),
-          signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.requestedModelVersion ?? args.modelVersion, reload: args.reloadModel }) : undefined,
+          signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
         },
         { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
       );

@@ -1,4 +1,5 @@
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
@@ -6,6 +7,7 @@ import { loadConfig } from '../../infra/config';
 import type { SignalFn } from '../../activities/trading/core';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, isBacktestInputError, runBacktest, type BacktestResult } from '../../lib/backtest';
 import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
+import { MANIFEST_FILE } from '../../models/registry';
 import { UsageError } from '../errors';
 
 /**
@@ -69,7 +71,7 @@ export interface BacktestCommandIo {
   warn(line: string): void;
 }
 
-/** Turns a model directory into a signal function; the models issue provides the real one. */
+/** Turns a model directory into a signal function (default: modelDirLoader). */
 export type ModelSignalLoader = (dir: string, strategy: StrategyName) => Promise<SignalFn>;
 
 export interface BacktestCommandDeps {
@@ -80,10 +82,20 @@ export interface BacktestCommandDeps {
 
 const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) => console.error(l) };
 
-/** Until the models issue lands: there is no model to load, whatever the directory holds. */
-export const noModelLoader: ModelSignalLoader = async (dir) => {
+/**
+ * A model version directory (written by `trader train`) served through models/signal.ts, the
+ * source the live traders use. Checked up front: a backtest of a model that cannot load would
+ * only report that nothing was traded.
+ */
+export const modelDirLoader: ModelSignalLoader = async (dir, strategy) => {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--models ${dir}: no such directory`);
-  throw new UsageError(`no model in ${dir}; run trader train`);
+  if (!existsSync(join(dir, MANIFEST_FILE))) throw new UsageError(`no model in ${dir}; run trader train`);
+  // Loaded here, not at the top: every `trader` command would otherwise load ONNX Runtime.
+  const { createModelSignalSource } = require('../../models/signal') as typeof import('../../models/signal');
+  const source = createModelSignalSource({ dir, strategy });
+  const ready = await source.ready();
+  if (!ready.ok) throw new UsageError(`--models ${dir}: ${ready.error}`);
+  return source.backtest;
 };
 
 export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = consoleIo, deps: BacktestCommandDeps = {}): Promise<BacktestResult> {
@@ -103,7 +115,7 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   let signal: SignalFn | undefined;
   if (name !== 'rules') {
     if (opts.models === undefined) throw new UsageError(`strategy ${name} needs a trained model: --models DIR (run trader train first)`);
-    signal = await (deps.loadSignal ?? noModelLoader)(opts.models, name);
+    signal = await (deps.loadSignal ?? modelDirLoader)(opts.models, name);
   }
 
   const feeBps = opts.feeBps ?? DEFAULT_FEE_BPS;

@@ -63,7 +63,7 @@ export interface TradingSetup {
  * What a trading worker needs, for `trader up` and `trader worker`: the venue (replay files, or
  * the configured exchange in paper or live mode), the feature cache, the ledger recorder.
  */
-export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFiles?: string[]): TradingSetup {
+export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFiles?: string[], opts: { strategy?: StrategyName; alerts?: AlertDispatcher } = {}): TradingSetup {
   const replay = replayFiles !== undefined && replayFiles.length > 0;
   const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
   const store = new PostgresPaperStateStore(stack.db.sql);
@@ -96,7 +96,42 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFi
     initialCapital: cfg.risk.initialCapital,
     client: stack.temporal.client,
   };
+  const strategy = opts.strategy ?? (cfg.strategy as StrategyName);
+  if (strategy !== 'rules') {
+    // Models: the registry's champion (or the version a reload names), else the committed
+    // bootstrap model. A missing or broken model never throws into trading: the signal says
+    // ok:false (no new entries, protective exits continue) and an alert goes out.
+    const { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR } = require('../../models/signal') as typeof import('../../models/signal');
+    const { modelsDir } = require('../../models/registry') as typeof import('../../models/registry');
+    deps.signal = createModelSignalSource({
+      strategy,
+      resolver: registryResolver(stack.db.sql),
+      modelsRoot: modelsDir(cfg.home),
+      fallbackDir: BOOTSTRAP_MODEL_DIR,
+      onProblem: (p) => {
+        log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
+        opts.alerts?.enqueue({ severity: 'warning', key: p.key, text: p.text });
+      },
+    });
+  }
   return { deps, venue, ledger, symbols, timeframe, account, exchangeLabel, mode };
+}
+
+/** The training worker (task queue `training`): one activity at a time, so training never starves trading of CPU for long. */
+export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Logger): Promise<{ shutdown(): void; done: Promise<void> }> {
+  const { createTrainingWorker, trainingActivitiesFor } = require('../../workers/training') as typeof import('../../workers/training');
+  const worker = await createTrainingWorker({
+    connection: stack.temporal.nativeConnection,
+    namespace: stack.temporal.namespace,
+    activities: trainingActivitiesFor(cfg, stack.db.sql, log),
+  });
+  const done = worker.run().catch((err: unknown) => log.error({ err }, 'the training worker stopped with an error'));
+  return {
+    shutdown: () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    },
+    done: done.then(() => undefined),
+  };
 }
 
 /** The Telegram bot inside `trader up`; a bot that cannot start is logged, never fatal to trading. */
@@ -172,12 +207,14 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const stack = await openStack(cfg, log, replay ? { database: REPLAY_DATABASE, fresh: true } : {});
   const { temporal, db } = stack;
   const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
-  const t = buildTrading(cfg, stack, log, opts.replay);
+  const alerts = createAlertDispatcher(cfg, log);
+  const t = buildTrading(cfg, stack, log, opts.replay, { strategy, alerts });
   const { venue, symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
-  const alerts = createAlertDispatcher(cfg, log);
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
+  // The training task queue (RetrainWorkflow, `trader schedule retrain`) runs in this process too.
+  const training = replay ? null : await startTrainingWorker(cfg, stack, log);
   const bot = cfg.telegram && !replay && opts.telegram !== false ? await startBot(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
 
   const engines = engineConfigs(cfg, symbols, timeframe, strategy);
@@ -260,7 +297,9 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       process.kill(process.pid, 'SIGTERM');
     }
   }
+  training?.shutdown();
   await worker.untilStopped();
+  await training?.done;
   await bot?.stop().catch(() => undefined);
   await alerts.stop();
 }

@@ -1,0 +1,223 @@
+import { existsSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import type { AppConfig } from '../../infra/config';
+import { loadConfig } from '../../infra/config';
+import { createLogger } from '../../infra/logger';
+import type { Database } from '../../infra/postgres';
+import type { ModelVersionRow } from '../../models/registry';
+import type { TrainProgress, TrainResult, TrainSettingsInput } from '../../models/train';
+import { UsageError } from '../errors';
+
+/**
+ * `trader train --data FILE... [--out DIR] [--seed N] [--ppo-steps N] [--promote]`
+ *
+ * Trains one model version (the ensemble members and the PPO policy as .onnx files, a manifest,
+ * report.json and report.md with the held-out evaluation; see models/train.ts) from recorded
+ * candle CSVs, with a progress bar per stage.
+ *
+ * With `--out DIR`, DIR is the version directory (it must not exist) and nothing else is touched:
+ * `trader backtest --models DIR` reads it. Without it, the version goes under
+ * `<TRADER_HOME>/models/<id>` and is registered in PostgreSQL (DATABASE_URL, or the embedded
+ * server under TRADER_HOME) as a challenger; `--promote` also makes it the champion the traders
+ * load (a scheduled retrain promotes only through its out-of-sample gate).
+ */
+
+const INT = /^\d+$/;
+const intOption = (flag: string, min: number, max: number) =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+export const TrainCommandOptions = z.object({
+  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file'),
+  out: z.string().min(1).optional(),
+  seed: intOption('--seed', 0, 2 ** 31 - 1),
+  ppoSteps: intOption('--ppo-steps', 64, 50_000_000),
+  promote: z.boolean().optional(),
+});
+export type TrainCommandOptions = z.input<typeof TrainCommandOptions>;
+
+export interface TrainCommandIo {
+  info(line: string): void;
+  warn(line: string): void;
+  /** Draw progress bars (on stderr) rather than one line per finished stage. Default: stderr is a TTY. */
+  bars?: boolean;
+}
+
+export interface TrainCommandDeps {
+  config?: () => Pick<AppConfig, 'home' | 'databaseUrl' | 'postgresPort' | 'risk'> & Partial<Pick<AppConfig, 'temporal'>>;
+  /** Extra trainer settings (tests: smaller forests and PPO rollouts). */
+  settings?: Partial<TrainSettingsInput>;
+}
+
+export interface TrainCommandResult extends TrainResult {
+  registered?: ModelVersionRow;
+  promoted: boolean;
+  /** --promote: the running traders told to reload, or why none could be. */
+  reloaded?: string[];
+  reloadProblem?: string;
+}
+
+const consoleIo: TrainCommandIo = { info: (l) => console.log(l), warn: (l) => console.error(l) };
+
+function progressReporter(io: TrainCommandIo): { onProgress(p: TrainProgress): void; stop(): void } {
+  if (io.bars ?? process.stderr.isTTY) {
+    const multi = new MultiBar(
+      { format: ' {stage} [{bar}] {percentage}% {detail}', hideCursor: true, clearOnComplete: false, stopOnComplete: false, stream: process.stderr, barsize: 30 },
+      Presets.shades_classic,
+    );
+    const bars = new Map<string, SingleBar>();
+    return {
+      onProgress(p) {
+        let bar = bars.get(p.stage);
+        if (!bar) {
+          bar = multi.create(p.total, 0, { stage: p.stage.padEnd(10), detail: '' });
+          bars.set(p.stage, bar);
+        }
+        bar.setTotal(p.total);
+        bar.update(p.done, { stage: p.stage.padEnd(10), detail: (p.detail ?? '').slice(0, 50) });
+      },
+      stop: () => multi.stop(),
+    };
+  }
+  let lastStage = '';
+  return {
+    onProgress(p) {
+      if (p.done === p.total && p.detail === 'done' && p.stage !== lastStage) {
+        lastStage = p.stage;
+        io.warn(`${p.stage}: done`);
+      }
+    },
+    stop: () => undefined,
+  };
+}
+
+export async function runTrainCommand(raw: unknown, io: TrainCommandIo = consoleIo, deps: TrainCommandDeps = {}): Promise<TrainCommandResult> {
+  const parsed = TrainCommandOptions.safeParse(raw);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `--${i.path.join('.')}: ${i.message}`)).join('; '));
+  const opts = parsed.data;
+  for (const f of opts.data) {
+    if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
+    if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
+  }
+  if (opts.out !== undefined && existsSync(opts.out)) throw new UsageError(`--out ${opts.out} already exists: a model version is written once; choose a new directory`);
+  if (opts.out !== undefined && opts.promote) throw new UsageError('--promote registers the version as the champion; it does not go with --out (train into the registry instead)');
+
+  const cfg = (deps.config ?? loadConfig)();
+  // Heavy modules (ONNX Runtime, PostgreSQL) load when the command runs, not with every `trader` call.
+  const { openDatabase } = require('../../infra/postgres') as typeof import('../../infra/postgres');
+  const { modelsDir, promoteModelVersion, registerModelVersion } = require('../../models/registry') as typeof import('../../models/registry');
+  const { trainModelVersion } = require('../../models/train') as typeof import('../../models/train');
+  // Open the registry first: a run of minutes must not end in "cannot reach PostgreSQL".
+  let db: Database | undefined;
+  if (opts.out === undefined) {
+    db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: createLogger({ level: 'warn', name: 'train' }) });
+  }
+  const reporter = progressReporter(io);
+  try {
+    let result: TrainResult;
+    try {
+      result = await trainModelVersion(opts.data, {
+        ...deps.settings,
+        seed: opts.seed ?? deps.settings?.seed ?? 1,
+        ppoSteps: opts.ppoSteps ?? deps.settings?.ppoSteps,
+        ...(opts.out !== undefined ? { out: path.resolve(opts.out) } : { modelsRoot: modelsDir(cfg.home) }),
+        backtest: {
+          initialCapital: cfg.risk.initialCapital,
+          feeBps: 10,
+          slippageBps: 0,
+          risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
+          ...deps.settings?.backtest,
+        },
+        onProgress: (p) => reporter.onProgress(p),
+      });
+    } catch (err) {
+      if ((err as Error)?.name === 'TrainingInputError') throw new UsageError((err as Error).message);
+      throw err;
+    } finally {
+      reporter.stop();
+    }
+    let registered: ModelVersionRow | undefined;
+    let promoted = false;
+    let reload: { reloaded?: string[]; reloadProblem?: string } = {};
+    if (db) {
+      registered = await registerModelVersion(db.sql, result.dir);
+      if (opts.promote) {
+        registered = (await promoteModelVersion(db.sql, result.manifest.id)).champion;
+        promoted = true;
+        reload = await reloadTraders(cfg, result.manifest.id);
+      }
+    }
+    for (const line of summaryLines(result, registered, promoted)) io.info(line);
+    if (reload.reloaded) io.info(`told ${reload.reloaded.length} running trader(s) to reload ${result.manifest.id}`);
+    if (reload.reloadProblem) io.warn(`note: ${reload.reloadProblem}; running traders keep their model until they restart or are told to reload`);
+    return { ...result, registered, promoted, ...reload };
+  } finally {
+    await db?.close();
+  }
+}
+
+/** Best effort after --promote: the traders of a running stack reload now rather than at their next start. */
+async function reloadTraders(cfg: Partial<Pick<AppConfig, 'temporal'>>, version: string): Promise<{ reloaded?: string[]; reloadProblem?: string }> {
+  if (!cfg.temporal) return { reloadProblem: 'no Temporal configuration' };
+  const { Client, Connection } = require('@temporalio/client') as typeof import('@temporalio/client');
+  const { signalTradersToReload } = require('../../activities/training') as typeof import('../../activities/training');
+  const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
+  let connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: '3 seconds' });
+  } catch {
+    return { reloadProblem: `no Temporal server at ${address}` };
+  }
+  try {
+    const r = await signalTradersToReload(new Client({ connection, namespace: cfg.temporal.namespace }), version, { by: `cli:${os.userInfo().username}`, reason: 'trader train --promote' });
+    return r.failed.length > 0 ? { reloaded: r.signaled, reloadProblem: `${r.failed.length} trader(s) could not be signalled (${r.failed[0].error})` } : { reloaded: r.signaled };
+  } catch (err) {
+    return { reloadProblem: `could not reach the traders: ${(err as Error).message}` };
+  } finally {
+    await connection.close();
+  }
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)} %`);
+
+export function summaryLines(r: TrainResult, registered: ModelVersionRow | undefined, promoted: boolean): string[] {
+  const rep = r.report;
+  const c = rep.classifiers.test;
+  const out = [
+    `model ${r.manifest.id} -> ${r.dir}`,
+    `held out ${rep.heldOut.from.slice(0, 16)} .. ${rep.heldOut.to.slice(0, 16)} UTC`,
+    `AUC ${Object.entries(c).map(([k, m]) => `${k} ${m.auc.toFixed(4)}`).join(', ')}; ensemble accuracy ${c.ensemble?.accuracy.toFixed(4)}, log loss ${c.ensemble?.logLoss.toFixed(4)}, ECE ${c.ensemble?.ece.toFixed(4)}`,
+    `backtests: ${rep.backtests.strategies.map((b) => `${b.strategy} ${pct(b.totalReturn)} (${b.trades} trades)`).join(', ')}; buy and hold ${pct(rep.backtests.buyAndHold)}`,
+    `training ${(rep.timings.totalMs / 1000).toFixed(1)} s; report: ${path.join(r.dir, 'report.md')}`,
+  ];
+  if (registered) out.push(`registered as ${registered.role}${promoted ? '' : '; promote it with --promote, or let a scheduled retrain decide'}`);
+  return out;
+}
+
+export function registerTrainCommand(program: Command): void {
+  program
+    .command('train')
+    .description('train one model version (ensemble + PPO, exported to ONNX) from candle CSVs, with an out-of-sample evaluation report')
+    .requiredOption('--data <files...>', 'candle CSV file(s), one symbol each, one timeframe, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .option('--out <dir>', 'write the version into this new directory instead of TRADER_HOME/models (and do not register it)')
+    .option('--seed <n>', 'random seed (same data + seed = same model, bit for bit); default 1')
+    .option('--ppo-steps <n>', 'PPO environment steps (default 100000)')
+    .option('--promote', 'make the new version the champion the traders load')
+    .action(async (opts: TrainCommandOptions) => {
+      await runTrainCommand(opts);
+    });
+}

@@ -1,0 +1,677 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { readCandleCsv, CandleCsvError } from '../lib/candle-csv';
+import { checkCandles } from '../lib/candle-hygiene';
+import type { Candle } from '../lib/candles';
+import { FEATURE_SCHEMA } from '../lib/features';
+import { runBacktest, type BacktestMetrics, type BacktestResult } from '../lib/backtest';
+import type { StrategyName } from '../lib/engine/types';
+import type { RiskConfigInput } from '../lib/risk';
+import type { ReplayFile } from '../activities/exchange/replay-source';
+import { buildDataset, DEFAULT_LABELS, splitDataset, type Dataset } from './dataset';
+import { exportEnsemble, metricsSummary, trainEnsemble, type EnsembleMetrics, type ClassifierMetrics, type TrainEnsembleOptions } from './ensemble';
+import { exportPolicy, loadPolicyManifest, trainPpo, type PpoMetrics, type PpoOptionsInput, type PpoPolicy } from './ppo';
+import { MANIFEST_FILE, parseManifest, readManifest, sha256Hex, VersionId, type ModelManifest } from './registry';
+import { createModelSignalSource, evictSignalCache } from './signal';
+
+/**
+ * `trainModelVersion(files, opts)`: candle files in, one model version directory out:
+ *
+ *   manifest.json                          registry manifest (models/registry.ts), ppo entry included
+ *   logistic.onnx random_forest.onnx gbt.onnx   the ensemble members
+ *   ppo.onnx ppo.manifest.json             the PPO policy
+ *   report.json report.md                  the evaluation, held-out period only
+ *
+ * Data. Every file is one symbol on one timeframe (all files the same timeframe). The ensemble
+ * learns from the rows of every file pooled and sorted by time, split train / validation / test
+ * by time with purge gaps (models/dataset.ts); the test split is the held-out period. PPO learns
+ * from the FIRST file's candles before the held-out period (its environment is one series).
+ * Nothing trained or calibrated reads a candle of the held-out period.
+ *
+ * Evaluation. Per member and for the ensemble on the held-out rows: accuracy, AUC, log loss,
+ * Brier, calibration (ECE and a reliability table), and walk-forward folds (every member
+ * retrained per fold). Then the strategies rules / ensemble / ppo / hybrid are backtested over
+ * the held-out period with lib/backtest, the model strategies through the very signal source
+ * the live traders use (ONNX Runtime over the files just written), against buy-and-hold.
+ *
+ * Stages and resuming. ensemble -> ppo -> evaluation -> write. Each stage leaves its result in
+ * `workDir`; with `resumeAfter: stage`, the stages up to it are read back instead of recomputed
+ * (training is deterministic, so this only saves time). A work dir made for other inputs is
+ * wiped. The version directory appears only at the end, by one rename.
+ */
+
+export const TRAIN_STAGES = ['ensemble', 'ppo', 'evaluation', 'write'] as const;
+export type TrainStage = (typeof TRAIN_STAGES)[number];
+
+export class TrainingInputError extends Error {
+  override name = 'TrainingInputError';
+}
+
+export const TrainSettings = z
+  .object({
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+    /** The version directory to create (must not exist). */
+    out: z.string().min(1).optional(),
+    /** Or: create `<modelsRoot>/<version id>`. */
+    modelsRoot: z.string().min(1).optional(),
+    id: VersionId.optional(),
+    created: z.date().optional(),
+    ppoSteps: z.number().int().min(64).max(50_000_000).default(100_000),
+    horizon: z.number().int().min(1).max(500).default(DEFAULT_LABELS.horizon),
+    roundTripCost: z.number().min(0).lt(0.2).default(DEFAULT_LABELS.roundTripCost),
+    walkForwardFolds: z.number().int().min(0).max(10).default(3),
+    /** Held-out (test) and validation fractions of the dataset rows. */
+    testFraction: z.number().gt(0).lt(0.5).default(0.2),
+    validationFraction: z.number().gt(0).lt(0.5).default(0.2),
+    ensemble: z.object({ forest: z.record(z.string(), z.number()).optional(), boosting: z.record(z.string(), z.number()).optional(), logistic: z.record(z.string(), z.number()).optional() }).default({}),
+    /** Extra PPO options (rolloutSteps, episodeLength, ...); seed, steps and evalFrom are set here. */
+    ppo: z.record(z.string(), z.unknown()).default({}),
+    backtest: z
+      .object({
+        initialCapital: z.number().positive().default(10_000),
+        feeBps: z.number().min(0).max(1000).default(10),
+        slippageBps: z.number().min(0).max(1000).default(0),
+        risk: z.record(z.string(), z.unknown()).optional(),
+      })
+      .default({ initialCapital: 10_000, feeBps: 10, slippageBps: 0 }),
+    /** Checkpoints for resuming (default: `<version dir or models root>.work-<input digest>`). */
+    workDir: z.string().min(1).optional(),
+    resumeAfter: z.enum(TRAIN_STAGES).optional(),
+  })
+  .refine((s) => (s.out === undefined) !== (s.modelsRoot === undefined), { message: 'give exactly one of out (the version directory) or modelsRoot' })
+  .refine((s) => s.testFraction + s.validationFraction < 0.8, { message: 'testFraction + validationFraction must leave at least 20 % of the rows for training', path: ['testFraction'] });
+export type TrainSettingsInput = z.input<typeof TrainSettings>;
+
+export interface TrainProgress {
+  stage: 'data' | TrainStage;
+  done: number;
+  total: number;
+  detail?: string;
+  /** The last stage whose result is in the work dir (what a retry may resume after). */
+  completed: TrainStage | null;
+}
+
+export interface TrainOptions extends TrainSettingsInput {
+  onProgress?: (p: TrainProgress) => void;
+  /** Called after each stage's result is saved, before the next starts (heartbeats, tests). */
+  afterStage?: (stage: TrainStage) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface SourceFile {
+  path: string;
+  symbol: string;
+  exchange: string;
+  timeframe: string;
+  candles: number;
+  from: string;
+  to: string;
+  sha256: string;
+}
+
+export interface StrategyBacktest {
+  strategy: StrategyName;
+  totalReturn: number;
+  annualizedReturn: number | null;
+  maxDrawdown: number;
+  sharpe: number | null;
+  trades: number;
+  winRate: number | null;
+  profitFactor: number | null;
+  exposure: number;
+  totalFees: number;
+  finalEquity: number;
+  openPositions: number;
+  /** Model strategies: decisions whose model signal was not ok (should be 0). */
+  modelErrors?: number;
+}
+
+export type ClassifierSummary = Pick<ClassifierMetrics, 'rows' | 'positiveRate' | 'accuracy' | 'auc' | 'logLoss' | 'brier' | 'ece' | 'reliability'>;
+
+export interface TrainReport {
+  formatVersion: 1;
+  id: string;
+  created: string;
+  featureSchema: { version: number; hash: string };
+  data: { timeframe: string; files: SourceFile[]; rows: number; labels: { horizon: number; roundTripCost: number } };
+  splits: EnsembleMetrics['splits'];
+  heldOut: { from: string; to: string };
+  classifiers: {
+    /** Held-out rows: calibrated members and the soft-voting ensemble. */
+    test: Record<string, ClassifierSummary>;
+    /** Held-out rows, members before calibration. */
+    testRaw: Record<string, ClassifierSummary>;
+    walkForward: { fold: number; from: string; to: string; rows: number; auc: Record<string, number>; logLoss: Record<string, number>; accuracy: Record<string, number> }[];
+  };
+  ppo: {
+    trainedOn: string;
+    steps: number;
+    iterations: number;
+    trainSeconds: number;
+    /** The PPO environment's own greedy run (fees and slippage of the env) on the held-out rows. */
+    heldOut: PpoMetrics['eval'];
+  };
+  backtests: {
+    from: string;
+    to: string;
+    settings: { initialCapital: number; feeBps: number; slippageBps: number };
+    buyAndHold: number | null;
+    strategies: StrategyBacktest[];
+  };
+  timings: { ensembleMs: number; ppoMs: number; evaluationMs: number; totalMs: number; resumedAfter: TrainStage | null };
+  settings: Record<string, unknown>;
+}
+
+export interface TrainResult {
+  dir: string;
+  manifest: ModelManifest;
+  report: TrainReport;
+  /** Stages actually computed by this call (the others were read back from the work dir). */
+  stagesRun: TrainStage[];
+}
+
+const WORK_STATE = 'inputs.json';
+const STAGED = 'version';
+const PPO_FILE = 'ppo.onnx';
+const REPORT_JSON = 'report.json';
+const REPORT_MD = 'report.md';
+const EVALUATION = 'evaluation.json';
+
+interface LoadedFile {
+  spec: ReplayFile;
+  source: SourceFile;
+  candles: Candle[];
+  timeframeMs: number;
+}
+
+function loadFiles(files: ReadonlyArray<string | ReplayFile>): LoadedFile[] {
+  if (!Array.isArray(files) || files.length === 0) throw new TrainingInputError('no data: give at least one candle CSV file');
+  const out: LoadedFile[] = [];
+  for (const f of files) {
+    const spec = typeof f === 'string' ? { path: f } : f;
+    let file;
+    try {
+      file = readCandleCsv(spec.path, spec);
+    } catch (err) {
+      if (err instanceof CandleCsvError) throw new TrainingInputError(err.message);
+      throw err;
+    }
+    const candles = checkCandles(file.candles, file.timeframeMs).candles;
+    if (candles.length === 0) throw new TrainingInputError(`${spec.path}: no usable candles`);
+    out.push({
+      spec: { path: path.resolve(spec.path), symbol: file.symbol, timeframe: file.timeframe, exchange: file.exchange },
+      candles,
+      timeframeMs: file.timeframeMs,
+      source: {
+        path: path.resolve(spec.path),
+        symbol: file.symbol,
+        exchange: file.exchange,
+        timeframe: file.timeframe,
+        candles: candles.length,
+        from: new Date(candles[0].timestamp).toISOString(),
+        to: new Date(candles[candles.length - 1].timestamp).toISOString(),
+        sha256: sha256Hex(fs.readFileSync(spec.path)),
+      },
+    });
+  }
+  const tfs = new Set(out.map((f) => f.source.timeframe));
+  if (tfs.size > 1) throw new TrainingInputError(`all files must share one timeframe; got ${[...tfs].join(', ')}`);
+  const symbols = new Set<string>();
+  for (const f of out) {
+    if (symbols.has(f.source.symbol)) throw new TrainingInputError(`${f.source.symbol} is given twice; one file per symbol`);
+    symbols.add(f.source.symbol);
+  }
+  return out;
+}
+
+/** Rows of several series as one dataset, sorted by decision time (stable: file order on ties). */
+export function mergeDatasets(parts: Dataset[]): Dataset {
+  if (parts.length === 1) return parts[0];
+  const index: Array<[number, number]> = [];
+  parts.forEach((d, p) => {
+    for (let r = 0; r < d.rows; r++) index.push([p, r]);
+  });
+  index.sort((a, b) => parts[a[0]].timestamps[a[1]] - parts[b[0]].timestamps[b[1]] || a[0] - b[0] || a[1] - b[1]);
+  const first = parts[0];
+  const n = index.length;
+  const w = first.width;
+  const X = new Float32Array(n * w);
+  const y = new Uint8Array(n);
+  const fwd = new Float64Array(n);
+  const ts = new Float64Array(n);
+  const end = new Float64Array(n);
+  index.forEach(([p, r], i) => {
+    const d = parts[p];
+    X.set(d.X.subarray(r * w, (r + 1) * w), i * w);
+    y[i] = d.y[r];
+    fwd[i] = d.forwardLogReturn[r];
+    ts[i] = d.timestamps[r];
+    end[i] = d.labelEnd[r];
+  });
+  return { ...first, rows: n, X, y, forwardLogReturn: fwd, timestamps: ts, labelEnd: end };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function summarize(m: ClassifierMetrics): ClassifierSummary {
+  return { rows: m.rows, positiveRate: m.positiveRate, accuracy: m.accuracy, auc: m.auc, logLoss: m.logLoss, brier: m.brier, ece: m.ece, reliability: m.reliability };
+}
+
+function strategyBacktest(strategy: StrategyName, r: BacktestResult, modelErrors?: number): StrategyBacktest {
+  const m: BacktestMetrics = r.metrics;
+  return {
+    strategy,
+    totalReturn: m.totalReturn,
+    annualizedReturn: m.annualizedReturn,
+    maxDrawdown: m.maxDrawdown,
+    sharpe: m.sharpe,
+    trades: m.trades,
+    winRate: m.winRate,
+    profitFactor: m.profitFactor,
+    exposure: m.exposure,
+    totalFees: m.totalFees,
+    finalEquity: m.finalEquity,
+    openPositions: r.openPositions.length,
+    ...(modelErrors === undefined ? {} : { modelErrors }),
+  };
+}
+
+/**
+ * Writes each file's candles from `from` on, preceded by the feature warm-up, so that a backtest
+ * over them makes its first decision on the first candle at or after `from` (lib/backtest
+ * decides from candle index FEATURE_SCHEMA.warmup on).
+ */
+export function writeHeldOutFiles(files: readonly { spec: ReplayFile; candles: readonly Candle[] }[], from: number, dir: string): ReplayFile[] {
+  fs.mkdirSync(dir, { recursive: true });
+  return files.map((f, k) => {
+    const i0 = f.candles.findIndex((c) => c.timestamp >= from);
+    if (i0 < 0) throw new TrainingInputError(`${f.spec.path}: no candle in the held-out period (from ${iso(from)})`);
+    const start = Math.max(0, i0 - FEATURE_SCHEMA.warmup);
+    const lines = ['timestamp,open,high,low,close,volume'];
+    for (let i = start; i < f.candles.length; i++) {
+      const c = f.candles[i];
+      lines.push(`${c.timestamp},${c.open},${c.high},${c.low},${c.close},${c.volume}`);
+    }
+    const file = path.join(dir, `${k}-${path.basename(f.spec.path)}`);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    return { path: file, symbol: f.spec.symbol, timeframe: f.spec.timeframe, exchange: f.spec.exchange };
+  });
+}
+
+function digestOf(value: unknown): string {
+  return sha256Hex(Buffer.from(JSON.stringify(value))).slice(0, 16);
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('training aborted');
+}
+
+/** Backtests (rules, ensemble, ppo, hybrid) of one version directory over held-out files. */
+export async function backtestStrategies(
+  versionDir: string,
+  heldOut: ReplayFile[],
+  settings: { initialCapital: number; feeBps: number; slippageBps: number; risk?: RiskConfigInput },
+  strategies: readonly StrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'],
+  onDone?: (done: number, total: number, strategy: StrategyName) => void,
+): Promise<{ buyAndHold: number | null; strategies: StrategyBacktest[] }> {
+  const out: StrategyBacktest[] = [];
+  let buyAndHold: number | null = null;
+  for (const [k, strategy] of strategies.entries()) {
+    let errors = 0;
+    const source = strategy === 'rules' ? undefined : createModelSignalSource({ dir: versionDir, strategy });
+    const signal = source
+      ? async (...args: Parameters<typeof source.backtest>) => {
+          const s = await source.backtest(...args);
+          if (!s.ok) errors++;
+          return s;
+        }
+      : undefined;
+    const r = await runBacktest({
+      files: heldOut,
+      strategy,
+      initialCapital: settings.initialCapital,
+      fees: { maker: settings.feeBps / 10_000, taker: settings.feeBps / 10_000 },
+      slippage: { bps: settings.slippageBps },
+      risk: settings.risk,
+      signal,
+    });
+    buyAndHold = r.metrics.buyAndHoldReturn;
+    out.push(strategyBacktest(strategy, r, source ? errors : undefined));
+    onDone?.(k + 1, strategies.length, strategy);
+  }
+  return { buyAndHold, strategies: out };
+}
+
+export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile>, options: TrainOptions): Promise<TrainResult> {
+  const { onProgress, afterStage, signal, ...raw } = options;
+  const parsed = TrainSettings.safeParse(raw);
+  if (!parsed.success) throw new TrainingInputError(`training options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  const s = parsed.data;
+  const started = performance.now();
+  let completed: TrainStage | null = null;
+  const progress = (stage: TrainProgress['stage'], done: number, total: number, detail?: string) => onProgress?.({ stage, done, total, detail, completed });
+  const finishStage = async (stage: TrainStage) => {
+    completed = stage;
+    progress(stage, 1, 1, 'done');
+    await afterStage?.(stage);
+  };
+
+  progress('data', 0, 1, 'reading candles');
+  const loaded = loadFiles(files);
+  const timeframeMs = loaded[0].timeframeMs;
+  const created = s.created ?? new Date();
+  const settingsRecord = { ...s, created: created.toISOString(), workDir: undefined, resumeAfter: undefined, out: undefined, modelsRoot: undefined };
+  const inputDigest = digestOf({ files: loaded.map((f) => f.source), settings: settingsRecord, schema: FEATURE_SCHEMA.hash });
+  const base = path.resolve(s.out ?? s.modelsRoot!);
+  const workDir = path.resolve(s.workDir ?? (s.out ? `${base}.work-${inputDigest}` : path.join(base, `.work-${inputDigest}`)));
+  const staged = path.join(workDir, STAGED);
+
+  // A work dir from other inputs (or none) starts over; a matching one may be resumed.
+  const statePath = path.join(workDir, WORK_STATE);
+  let resumeAfter: TrainStage | null = s.resumeAfter ?? null;
+  const state = fs.existsSync(statePath) ? (JSON.parse(fs.readFileSync(statePath, 'utf8')) as { digest?: string }) : undefined;
+  if (state?.digest !== inputDigest) {
+    fs.rmSync(workDir, { recursive: true, force: true });
+    resumeAfter = null;
+  }
+  fs.mkdirSync(workDir, { recursive: true });
+  fs.writeFileSync(statePath, `${JSON.stringify({ digest: inputDigest, files: loaded.map((f) => f.source), settings: settingsRecord }, null, 2)}\n`);
+  const resumable = (stage: TrainStage) => resumeAfter !== null && TRAIN_STAGES.indexOf(stage) <= TRAIN_STAGES.indexOf(resumeAfter);
+  const stagesRun: TrainStage[] = [];
+
+  const datasets = loaded.map((f) => {
+    try {
+      return buildDataset(f.candles, timeframeMs, { horizon: s.horizon, roundTripCost: s.roundTripCost });
+    } catch (err) {
+      throw new TrainingInputError(`${f.source.path}: ${(err as Error).message}`);
+    }
+  });
+  const ds = mergeDatasets(datasets);
+  // The held-out period is known before anything trains: refuse data that cannot be evaluated now, not after minutes.
+  let testFrom: number;
+  try {
+    testFrom = ds.timestamps[splitDataset(ds, { validation: s.validationFraction, test: s.testFraction }).test.start];
+  } catch (err) {
+    throw new TrainingInputError(`not enough data to train: ${(err as Error).message}`);
+  }
+  for (const f of loaded) {
+    if (f.candles[f.candles.length - 1].timestamp < testFrom) {
+      throw new TrainingInputError(`${f.source.path} ends ${f.source.to}, before the held-out period starts (${iso(testFrom)}): give files that cover the same period`);
+    }
+  }
+  progress('data', 1, 1, `${ds.rows} rows from ${loaded.length} file(s)`);
+  checkAborted(signal);
+
+  // --- ensemble ---
+  let manifest: ModelManifest | undefined;
+  let ensembleMs = 0;
+  if (resumable('ensemble') && fs.existsSync(path.join(staged, MANIFEST_FILE))) {
+    try {
+      manifest = readManifest(staged);
+    } catch {
+      manifest = undefined;
+    }
+  }
+  if (!manifest) {
+    stagesRun.push('ensemble');
+    fs.rmSync(staged, { recursive: true, force: true });
+    const t0 = performance.now();
+    const folds = s.walkForwardFolds;
+    const fits = 1 + folds;
+    const weights: Record<string, [number, number]> = { logistic: [0, 0.05], random_forest: [0.05, 0.35], gbt: [0.35, 0.95], calibration: [0.95, 1] };
+    const opts: TrainEnsembleOptions = {
+      seed: s.seed,
+      splits: { validation: s.validationFraction, test: s.testFraction },
+      forest: s.ensemble.forest,
+      boosting: s.ensemble.boosting,
+      logistic: s.ensemble.logistic,
+      walkForward: folds > 0 ? { folds } : undefined,
+      onProgress: (p) => {
+        const fold = /^fold (\d+)\/\d+ (.*)$/.exec(p.stage);
+        const fit = fold ? Number(fold[1]) : 0;
+        const sub = fold ? fold[2] : p.stage;
+        const [lo, hi] = weights[sub] ?? [0, 1];
+        const within = lo + (hi - lo) * (p.total > 0 ? p.done / p.total : 1);
+        progress('ensemble', Math.round((1000 * (fit + within)) / fits), 1000, fold ? `walk-forward fold ${fold[1]}/${folds}: ${sub}` : sub);
+      },
+    };
+    let trained;
+    try {
+      trained = trainEnsemble(ds, opts);
+    } catch (err) {
+      if (err instanceof RangeError || (err as Error).name === 'DatasetError') throw new TrainingInputError(`not enough data to train: ${(err as Error).message}`);
+      throw err;
+    }
+    manifest = exportEnsemble(trained.models, staged, { id: s.id, created, metrics: trained.metrics, sources: loaded.map((f) => path.basename(f.source.path)) });
+    ensembleMs = Math.round(performance.now() - t0);
+    await finishStage('ensemble');
+  } else {
+    completed = 'ensemble';
+  }
+  checkAborted(signal);
+  const metrics = manifest.metrics as unknown as EnsembleMetrics & { summary: Record<string, unknown> };
+  const heldOutFrom = metrics.splits.test.from;
+
+  // --- ppo ---
+  const ppoPath = path.join(staged, PPO_FILE);
+  let policy: PpoPolicy | undefined;
+  let ppoMetrics: PpoMetrics | undefined;
+  let ppoMs = 0;
+  if (resumable('ppo')) {
+    try {
+      const back = loadPolicyManifest(ppoPath);
+      policy = back.policy;
+      ppoMetrics = back.manifest.metrics as unknown as PpoMetrics;
+    } catch {
+      policy = undefined;
+    }
+  }
+  if (!policy || !ppoMetrics) {
+    stagesRun.push('ppo');
+    const t0 = performance.now();
+    const ppoOpts = { ...(s.ppo as Partial<PpoOptionsInput>), seed: s.seed, steps: s.ppoSteps, evalFrom: heldOutFrom } as PpoOptionsInput;
+    let r;
+    try {
+      r = await trainPpo(loaded[0].candles, ppoOpts, (p) => progress('ppo', p.iteration, p.iterations, `${p.steps}/${p.totalSteps} steps`), signal);
+    } catch (err) {
+      if ((err as Error).name === 'PpoDataError' || (err instanceof RangeError && /PPO options/.test((err as Error).message))) throw new TrainingInputError(`PPO: ${(err as Error).message}`);
+      throw err;
+    }
+    policy = r.policy;
+    ppoMetrics = { ...r.metrics, history: r.metrics.history.slice(-5) };
+    exportPolicy(policy, ppoPath, ppoMetrics);
+    ppoMs = Math.round(performance.now() - t0);
+    await finishStage('ppo');
+  } else {
+    completed = 'ppo';
+  }
+  checkAborted(signal);
+  const ppoSha = sha256Hex(fs.readFileSync(ppoPath));
+  // The staged version names its policy, so the signal source can serve it for the backtests.
+  const stagedManifest = parseManifest({ ...manifest, ppo: { file: PPO_FILE, sha256: ppoSha, manifest: path.basename(ppoPath).replace(/\.onnx$/, '.manifest.json') } });
+  fs.writeFileSync(path.join(staged, MANIFEST_FILE), `${JSON.stringify(stagedManifest, null, 2)}\n`);
+
+  // --- evaluation ---
+  const evalPath = path.join(workDir, EVALUATION);
+  let evaluation: TrainReport['backtests'] | undefined;
+  let evaluationMs = 0;
+  if (resumable('evaluation') && fs.existsSync(evalPath)) {
+    evaluation = JSON.parse(fs.readFileSync(evalPath, 'utf8')) as TrainReport['backtests'];
+  }
+  if (!evaluation) {
+    stagesRun.push('evaluation');
+    const t0 = performance.now();
+    const heldOut = writeHeldOutFiles(loaded, heldOutFrom, path.join(workDir, 'held-out'));
+    const bt = { initialCapital: s.backtest.initialCapital, feeBps: s.backtest.feeBps, slippageBps: s.backtest.slippageBps };
+    progress('evaluation', 0, 4, 'backtests over the held-out period');
+    try {
+      const r = await backtestStrategies(staged, heldOut, { ...bt, risk: s.backtest.risk as RiskConfigInput | undefined }, undefined, (d, t, name) => progress('evaluation', d, t, `backtest ${name}`));
+      evaluation = { from: iso(heldOutFrom), to: loaded.map((f) => f.source.to).sort().at(-1)!, settings: bt, buyAndHold: r.buyAndHold, strategies: r.strategies };
+    } finally {
+      await evictSignalCache(staged);
+    }
+    fs.writeFileSync(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
+    evaluationMs = Math.round(performance.now() - t0);
+    await finishStage('evaluation');
+  } else {
+    completed = 'evaluation';
+  }
+  checkAborted(signal);
+
+  // --- write ---
+  stagesRun.push('write');
+  const report: TrainReport = {
+    formatVersion: 1,
+    id: manifest.id,
+    created: manifest.created,
+    featureSchema: { version: FEATURE_SCHEMA.version, hash: FEATURE_SCHEMA.hash },
+    // File names, not paths: a report travels with its version (and the bootstrap one is committed).
+    data: { timeframe: loaded[0].source.timeframe, files: loaded.map((f) => ({ ...f.source, path: path.basename(f.source.path) })), rows: ds.rows, labels: { horizon: s.horizon, roundTripCost: s.roundTripCost } },
+    splits: metrics.splits,
+    heldOut: { from: iso(heldOutFrom), to: evaluation.to },
+    classifiers: {
+      test: Object.fromEntries(Object.entries(metrics.test).map(([k, v]) => [k, summarize(v)])),
+      testRaw: Object.fromEntries(Object.entries(metrics.testRaw).map(([k, v]) => [k, summarize(v)])),
+      walkForward: (metrics.walkForward ?? []).map((f) => ({
+        fold: f.fold,
+        from: iso(f.test.from),
+        to: iso(f.test.to),
+        rows: f.test.end - f.test.start,
+        auc: Object.fromEntries(Object.entries(f.metrics).map(([k, v]) => [k, v.auc])),
+        logLoss: Object.fromEntries(Object.entries(f.metrics).map(([k, v]) => [k, v.logLoss])),
+        accuracy: Object.fromEntries(Object.entries(f.metrics).map(([k, v]) => [k, v.accuracy])),
+      })),
+    },
+    ppo: { trainedOn: path.basename(loaded[0].source.path), steps: ppoMetrics.steps, iterations: ppoMetrics.iterations, trainSeconds: ppoMetrics.trainSeconds, heldOut: ppoMetrics.eval },
+    backtests: evaluation,
+    timings: { ensembleMs, ppoMs, evaluationMs, totalMs: Math.round(performance.now() - started), resumedAfter: resumeAfter },
+    settings: settingsRecord,
+  };
+  const headline = Object.fromEntries(evaluation.strategies.map((b) => [b.strategy, { totalReturn: b.totalReturn, maxDrawdown: b.maxDrawdown, trades: b.trades }]));
+  const finalManifest = parseManifest({
+    ...stagedManifest,
+    metrics: {
+      ...stagedManifest.metrics,
+      summary: { ...metricsSummary(metrics), heldOutBacktest: { from: iso(heldOutFrom), buyAndHold: evaluation.buyAndHold, ...headline } },
+      ppo: { steps: ppoMetrics.steps, trainSeconds: ppoMetrics.trainSeconds, heldOut: ppoMetrics.eval },
+    },
+  });
+  fs.writeFileSync(path.join(staged, REPORT_JSON), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(path.join(staged, REPORT_MD), renderReport(report));
+  fs.writeFileSync(path.join(staged, MANIFEST_FILE), `${JSON.stringify(finalManifest, null, 2)}\n`);
+
+  const target = s.out ? base : path.join(base, finalManifest.id);
+  if (fs.existsSync(target)) {
+    // A retry that already renamed: the same version is there.
+    const there = (() => {
+      try {
+        return readManifest(target);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (there?.id !== finalManifest.id || there.members.some((m, i) => m.sha256 !== finalManifest.members[i]?.sha256)) {
+      throw new TrainingInputError(`${target} already exists: model versions are immutable; choose another --out`);
+    }
+  } else {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.renameSync(staged, target);
+  }
+  fs.rmSync(workDir, { recursive: true, force: true });
+  progress('write', 1, 1, target);
+  completed = 'write';
+  await afterStage?.('write');
+  return { dir: target, manifest: readManifest(target), report, stagesRun };
+}
+
+// --- report.md -------------------------------------------------------------------------------------
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)} %`);
+const f4 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(4));
+const f2 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(2));
+
+function mdTable(head: string[], rows: string[][]): string[] {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+
+export function renderReport(r: TrainReport): string {
+  const models = Object.keys(r.classifiers.test);
+  const lines = [
+    `# Model ${r.id}`,
+    '',
+    `Created ${r.created}. Feature schema v${r.featureSchema.version} (${r.featureSchema.hash.slice(0, 12)}).`,
+    `Data: ${r.data.files.map((f) => `${f.symbol} ${f.timeframe} (${f.candles} candles, ${f.from.slice(0, 10)} .. ${f.to.slice(0, 10)})`).join(', ')}; ${r.data.rows} dataset rows.`,
+    `Label: long over ${r.data.labels.horizon} candles beats a round trip of ${(r.data.labels.roundTripCost * 100).toFixed(2)} %.`,
+    `Splits by time (purged): train ${r.splits.train.end - r.splits.train.start} rows to ${iso(r.splits.train.to).slice(0, 16)}, validation ${r.splits.validation.end - r.splits.validation.start} rows, held-out test ${r.splits.test.end - r.splits.test.start} rows from ${r.heldOut.from.slice(0, 16)}.`,
+    '',
+    '## Classifiers on the held-out rows',
+    '',
+    'Calibrated (Platt on the validation split) members and the soft-voting ensemble. Accuracy at 0.5; ECE over 10 bins.',
+    '',
+    ...mdTable(
+      ['model', 'rows', 'positive rate', 'accuracy', 'AUC', 'log loss', 'Brier', 'ECE'],
+      models.map((k) => {
+        const m = r.classifiers.test[k];
+        return [k, String(m.rows), f4(m.positiveRate), f4(m.accuracy), f4(m.auc), f4(m.logLoss), f4(m.brier), f4(m.ece)];
+      }),
+    ),
+    '',
+    'Members before calibration:',
+    '',
+    ...mdTable(
+      ['model', 'accuracy', 'AUC', 'log loss', 'ECE'],
+      Object.entries(r.classifiers.testRaw).map(([k, m]) => [k, f4(m.accuracy), f4(m.auc), f4(m.logLoss), f4(m.ece)]),
+    ),
+    '',
+    '### Calibration of the ensemble (held-out)',
+    '',
+    ...mdTable(
+      ['P(up) bin', 'rows', 'mean predicted', 'observed rate'],
+      (r.classifiers.test.ensemble?.reliability ?? []).filter((b) => b.count > 0).map((b) => [`${b.lo.toFixed(1)}-${b.hi.toFixed(1)}`, String(b.count), f4(b.meanPredicted), f4(b.observedRate)]),
+    ),
+    '',
+  ];
+  if (r.classifiers.walkForward.length > 0) {
+    lines.push(
+      '### Walk-forward (every member retrained per fold, expanding window)',
+      '',
+      ...mdTable(
+        ['fold', 'test period', 'rows', ...models.map((m) => `AUC ${m}`)],
+        r.classifiers.walkForward.map((f) => [String(f.fold + 1), `${f.from.slice(0, 10)} .. ${f.to.slice(0, 10)}`, String(f.rows), ...models.map((m) => f4(f.auc[m]))]),
+      ),
+      '',
+    );
+  }
+  const b = r.backtests;
+  lines.push(
+    '## Out-of-sample backtests',
+    '',
+    `Held-out period ${b.from.slice(0, 16)} .. ${b.to.slice(0, 16)} UTC; lib/backtest (paper exchange, risk module), capital ${b.settings.initialCapital}, fees ${b.settings.feeBps} bps, slippage ${b.settings.slippageBps} bps. Model strategies served by ONNX Runtime through models/signal.ts.`,
+    `Buy and hold (before fees): ${pct(b.buyAndHold)}.`,
+    '',
+    ...mdTable(
+      ['strategy', 'return', 'max drawdown', 'sharpe', 'trades', 'win rate', 'exposure', 'fees', 'vs buy and hold'],
+      b.strategies.map((s) => [
+        s.strategy,
+        pct(s.totalReturn),
+        pct(-s.maxDrawdown),
+        f2(s.sharpe),
+        String(s.trades),
+        s.winRate === null ? 'n/a' : `${(s.winRate * 100).toFixed(1)} %`,
+        `${(s.exposure * 100).toFixed(1)} %`,
+        f2(s.totalFees),
+        b.buyAndHold === null ? 'n/a' : pct(s.totalReturn - b.buyAndHold),
+      ]),
+    ),
+    '',
+    `PPO policy (${r.ppo.steps} steps, ${r.ppo.trainSeconds.toFixed(1)} s, trained on ${r.ppo.trainedOn} before the held-out period), in its own environment over the held-out rows: ` +
+      (r.ppo.heldOut
+        ? `policy ${pct(r.ppo.heldOut.policy.totalReturn)} (max drawdown ${pct(-r.ppo.heldOut.policy.maxDrawdown)}, ${r.ppo.heldOut.policy.trades} position changes, exposure ${(r.ppo.heldOut.policy.exposure * 100).toFixed(1)} %) vs buy and hold ${pct(r.ppo.heldOut.buyHold.totalReturn)}, fees and slippage included.`
+        : 'no held-out rows.'),
+    '',
+    `Timings: ensemble ${(r.timings.ensembleMs / 1000).toFixed(1)} s, PPO ${(r.timings.ppoMs / 1000).toFixed(1)} s, evaluation ${(r.timings.evaluationMs / 1000).toFixed(1)} s, total ${(r.timings.totalMs / 1000).toFixed(1)} s${r.timings.resumedAfter ? ` (resumed after ${r.timings.resumedAfter})` : ''}.`,
+    '',
+  );
+  return lines.join('\n');
+}

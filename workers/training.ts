@@ -1,0 +1,47 @@
+import path from 'node:path';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { AppConfig } from '../infra/config';
+import type { Logger } from '../infra/logger';
+import type postgres from 'postgres';
+import { createTrainingActivities, type TrainingActivities } from '../activities/training';
+import { modelsDir } from '../models/registry';
+import { TRAINING_TASK_QUEUE } from '../workflows/retrain';
+
+export interface TrainingWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  /** Default `training`. */
+  taskQueue?: string;
+  activities: TrainingActivities;
+}
+
+/**
+ * The training worker: RetrainWorkflow and its activities on the `training` task queue. One
+ * activity at a time: training is CPU-bound and single-threaded, and two at once on a small
+ * machine would only make both late (and starve the trading worker beside it).
+ */
+export async function createTrainingWorker(opts: TrainingWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue ?? TRAINING_TASK_QUEUE,
+    workflowsPath: require.resolve('../workflows/retrain'),
+    activities: opts.activities,
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+}
+
+/** Where a deployment keeps model versions, run checkpoints and default training data. */
+export function trainingPaths(home: string): { modelsRoot: string; workRoot: string; dataDir: string } {
+  return { modelsRoot: modelsDir(home), workRoot: path.join(home, 'training'), dataDir: path.join(home, 'training-data') };
+}
+
+/** The activities as a deployment wires them: TRADER_HOME paths, the ledger's database, the configured risk. */
+export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql: postgres.Sql, log: Logger): TrainingActivities {
+  return createTrainingActivities({
+    sql,
+    log: log.child({ worker: 'training' }),
+    ...trainingPaths(cfg.home),
+    risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
+  });
+}
