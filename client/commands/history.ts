@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { withTemporalClient } from '../connect';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { Command } from 'commander';
 import { loadConfig } from '../../infra/config';
@@ -48,16 +49,10 @@ export function registerHistoryCommands(program: Command): void {
     })
     .action(async (o: { out: string; query?: string; limit?: number }) => {
       const cfg = loadConfig();
-      const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
-      const connection = await Connection.connect({ address, connectTimeout: '5 seconds' }).catch((err: Error) => {
-        throw new Error(`no Temporal server at ${address} (${err.message}); is \`trader up\` running?`);
-      });
-      try {
-        const out = await exportHistories(new Client({ connection, namespace: cfg.temporal.namespace }), o);
+      await withTemporalClient(cfg, async (client) => {
+        const out = await exportHistories(client, o);
         for (const h of out) console.log(`${h.type} ${h.workflowId} (${h.events} events) -> ${h.file}`);
         console.log(`${out.length} histories written to ${o.out}`);
-      } finally {
-        await connection.close();
-      }
+      });
     });
 }

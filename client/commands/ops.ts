@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import os from 'node:os';
 import { loadConfig, type AppConfig } from '../../infra/config';
@@ -8,6 +7,7 @@ import { Ledger } from '../../ledger';
 import type { Trade } from '../../ledger/types';
 import { TradingControl, UnknownSymbolError, type TradingStatusReport } from '../control';
 import { UsageError } from '../errors';
+import { withTemporalClient } from '../connect';
 import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
 
 /**
@@ -30,23 +30,15 @@ function target(cfg: AppConfig): { run: LastRun | null; account: string; exchang
 }
 
 async function withControl<T>(cfg: AppConfig, fn: (control: TradingControl) => Promise<T>): Promise<T> {
-  const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
-  } catch (err) {
-    throw new Error(`no Temporal server at ${address} (${(err as Error).message}); is \`trader up\` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.`);
-  }
-  try {
-    const t = target(cfg);
-    const control = new TradingControl(new Client({ connection, namespace: cfg.temporal.namespace }), { account: t.account, exchange: t.exchange });
-    return await fn(control);
-  } catch (err) {
-    if (err instanceof UnknownSymbolError) throw new UsageError(err.message);
-    throw err;
-  } finally {
-    await connection.close();
-  }
+  return withTemporalClient(cfg, async (client) => {
+    try {
+      const t = target(cfg);
+      return await fn(new TradingControl(client, { account: t.account, exchange: t.exchange }));
+    } catch (err) {
+      if (err instanceof UnknownSymbolError) throw new UsageError(err.message);
+      throw err;
+    }
+  });
 }
 
 function printStatus(r: TradingStatusReport): void {

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Client, Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import type { Command } from 'commander';
+import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig, type AppConfig } from '../../infra/config';
 import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../workflows/retrain';
@@ -134,20 +135,7 @@ export function retrainScheduleFromOptions(raw: unknown): RetrainScheduleOptions
   return { scheduleId: o.id, everyMs, input: { data, settings } };
 }
 
-async function withClient<T>(cfg: AppConfig, fn: (client: Client) => Promise<T>): Promise<T> {
-  const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
-  } catch (err) {
-    throw new Error(`no Temporal server at ${address} (${(err as Error).message}); is \`trader up\` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.`);
-  }
-  try {
-    return await fn(new Client({ connection, namespace: cfg.temporal.namespace }));
-  } finally {
-    await connection.close();
-  }
-}
+const withClient = withTemporalClient;
 
 export function registerScheduleCommand(program: Command): void {
   const schedule = program.command('schedule').description('Temporal Schedules: periodic retraining');
