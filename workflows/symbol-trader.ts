@@ -57,8 +57,9 @@ import { TradingStatusKey } from './search-attributes';
  * events, and nothing large: a candle and ~40 numbers), then the PURE decision (lib/engine, the
  * same code the backtester runs) here in workflow code, then, only when there is something to
  * send, one REGULAR activity that places the orders (idempotent per client order id, looked up
- * before it is sent) and records them in the ledger. A candle without orders costs 6 history
- * events; one with orders 12 (bench: decision-latency).
+ * before it is sent) and records them in the ledger. A candle without orders costs
+ * about 6 history events, an entry about 18 (the entry, then its stop and target); measured
+ * 6.59 events per candle on average by `npm run bench -- decision-latency`.
  *
  * State (position, protective orders, stop-out counters, decision sequence, status) lives in
  * the engine's SymbolState and carries across continue-as-new.
@@ -87,6 +88,7 @@ interface Carried {
   cursor: StepCursor;
   decisions: number;
   modelVersion: string | null;
+  pendingReload?: { version?: string } | null;
 }
 
 export interface SymbolTraderResult {
@@ -142,7 +144,8 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   let late = false;
   let busy = false;
   let done = false;
-  let pendingReload: string | undefined | null = null;
+  // A reload asked for and not yet passed to a candle read; carried across continue-as-new.
+  let pendingReload: { version?: string } | null = c.pendingReload ?? null;
 
   const status = (): TradingStatus => state.tradingStatus;
   const publish = (): void => {
@@ -213,7 +216,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   setHandler(resumeSignal, (o) => changeStatus('active', o));
   setHandler(reduceOnlySignal, (o) => changeStatus('reduce-only', o));
   setHandler(reloadModelSignal, (o) => {
-    pendingReload = o.version;
+    pendingReload = o.version === undefined ? {} : { version: o.version };
   });
   setHandler(stateQuery, view);
   setHandler(lastDecisionQuery, () => lastDecision);
@@ -234,7 +237,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
         fillsSince: cursor.fillsSince,
         modelVersion: c.modelVersion,
         reloadModel: pendingReload !== null,
-        requestedModelVersion: pendingReload ?? undefined,
+        requestedModelVersion: pendingReload?.version,
       });
       pendingReload = null;
       if (prep.modelVersion !== undefined) c.modelVersion = prep.modelVersion;
@@ -339,7 +342,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
     if (workflowInfo().historyLength > (input.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AFTER) || workflowInfo().continueAsNewSuggested) {
       await condition(() => !busy);
       await condition(() => true); // let in-flight handlers settle
-      return continueAsNew<typeof symbolTraderWorkflow>({ ...input, carried: { ...c, state } });
+      return continueAsNew<typeof symbolTraderWorkflow>({ ...input, carried: { ...c, state, pendingReload } });
     }
   }
 

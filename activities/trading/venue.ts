@@ -94,7 +94,7 @@ export function exchangeVenue(cfg: AppConfig, store: PaperStateStore, account: s
   return {
     mode: cfg.mode === 'live' ? 'live' : 'paper',
     // The adapter's own id: what the ledger records orders and positions under.
-    exchangeId: cfg.mode === 'live' ? cfg.exchange.id : `paper-${cfg.exchange.id}`,
+    exchangeId: cfg.mode === 'live' ? cfg.exchange.id : 'paper',
     adapter(): ExchangeAdapter {
       cached ??= createTradingExchange({
         exchange: { id: cfg.exchange.id, apiKey: cfg.exchange.apiKey, secret: cfg.exchange.secret, sandbox: cfg.exchange.sandbox },
@@ -104,7 +104,7 @@ export function exchangeVenue(cfg: AppConfig, store: PaperStateStore, account: s
           store,
           timeframe: '1m',
           initialBalances: { [quote]: cfg.risk.initialCapital },
-          exchangeId: `paper-${cfg.exchange.id}`,
+          exchangeId: 'paper',
           log,
         },
       });

@@ -1,0 +1,271 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
+import type { TradingDeps } from '../activities/trading';
+import { FeatureCache } from '../activities/trading/feature-cache';
+import { LedgerTradeRecorder } from '../activities/trading/recorder';
+import { replayVenue } from '../activities/trading/venue';
+import { engineConfigs } from '../client/commands/up';
+import { Ledger } from '../ledger';
+import { runBacktest } from '../lib/backtest';
+import { timeframeToMs } from '../lib/candles';
+import { FEATURE_SCHEMA } from '../lib/features';
+import type { SymbolTraderInput, SymbolTraderResult } from '../workflows/symbol-trader';
+import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
+import { startSymbolTrader } from './helpers/symbol-workflows';
+import { benchLog, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
+
+/**
+ * Decision latency of the SymbolTraderWorkflow: from the moment a candle is due (its durable
+ * timer fired) to the moment its order is recorded (the executeIntents activity that placed it
+ * completed: on the paper exchange and in the PostgreSQL ledger), on a real Temporal dev server,
+ * plus the history events each candle costs. Goals: p99 < 150 ms, <= 10 events per candle.
+ *
+ * Method: `trader up --replay` wiring (replay venue = the paper exchange over recorded candles,
+ * PG paper accounts and ledger, FeatureCache, LedgerTradeRecorder) with a speed factor, so every
+ * candle waits on a real durable timer; afterwards the histories are read back and every figure
+ * is a difference of server-side event times (bench/helpers/history.ts). By default the nine
+ * Binance spot 1h series run side by side (their timers fire together, as a live bot's do at
+ * each close), over the first --candles decided candles of each. The run is checked against
+ * `trader backtest` on the same candles (decisions and trades per symbol must match), so the
+ * bench cannot time a workflow that trades differently.
+ *
+ * Second run, same candles: prepareCandle as a REGULAR activity instead of a local one (the
+ * workflow bundled with bench/helpers/regular-prepare-shim.ts; product code unchanged), to show
+ * what the local-activity choice buys. Skip it with --no-compare.
+ *
+ *   npm run bench -- decision-latency [--candles 300] [--speed 3600] [--files a.csv,b.csv] [--no-compare]
+ *     [--dynamic-config KEY=VALUE,...]   (experiments: dev server dynamic config, e.g. system.enableActivityEagerExecution=true)
+ */
+
+const args = parseArgs(process.argv.slice(2), { candles: 'value', speed: 'value', files: 'value', 'no-compare': 'flag', 'dynamic-config': 'value' });
+const CANDLES = numberArg(args, 'candles', 300, (x) => Number.isInteger(x) && x >= 10);
+// 3600: one simulated hour per real second, so each 1h candle waits a 1 s durable timer. The dev
+// server fires timers on a ~1 s tick (a 10 ms timer takes ~1 s), so a higher speed only misleads.
+const SPEED = numberArg(args, 'speed', 3600);
+const OHLCV = path.join(DATA_DIR, 'ohlcv');
+// Default: the nine Binance spot 1h series (same period, aligned): nine workflows in parallel get
+// >= 50 orders in a few minutes, where two would need a quarter of an hour per run.
+const FILES =
+  (args.get('files') as string | undefined)?.split(',') ??
+  (fs.existsSync(OHLCV) ? fs.readdirSync(OHLCV).filter((f) => /^binance_[A-Z]+-USDT_1h\.csv$/.test(f)).sort().map((f) => path.join(OHLCV, f)) : []);
+const COMPARE = !args.has('no-compare');
+
+// Experiments only: the reported figures are with the stock dev server unless this is given (it is printed).
+const DYNAMIC_CONFIG = (args.get('dynamic-config') as string | undefined)?.split(',').filter(Boolean) ?? [];
+const log = benchLog();
+const cfg = defaultConfig();
+
+/** The first `warmup + CANDLES` rows of each file, in the bench's temp dir (the recordings stay in ../shared). */
+function subsetFiles(dir: string): string[] {
+  if (FILES.length === 0) throw new Error(`no binance_*-USDT_1h.csv files under ${OHLCV} (set SHARED_DATA_DIR or pass --files)`);
+  fs.mkdirSync(dir, { recursive: true });
+  return FILES.map((f) => {
+    if (!fs.existsSync(f)) throw new Error(`no such candle file: ${f}`);
+    const lines = fs.readFileSync(f, 'utf8').split('\n');
+    const rows = FEATURE_SCHEMA.warmup + CANDLES;
+    if (lines.length - 1 < rows) throw new Error(`${f}: ${lines.length - 1} rows, the bench needs ${rows} (warm-up ${FEATURE_SCHEMA.warmup} + --candles ${CANDLES})`);
+    const out = path.join(dir, path.basename(f));
+    fs.writeFileSync(out, lines.slice(0, rows + 1).join('\n') + '\n');
+    return out;
+  });
+}
+
+interface VariantResult {
+  kind: PrepareKind;
+  wallS: number;
+  results: SymbolTraderResult[];
+  runs: RunHistory[][];
+  steps: CandleStep[];
+  ledgerTrades: number;
+  /** Time inside the activity functions, measured in the worker: where a step's time goes. */
+  activityMs: { prepareCandle: number[]; executeIntents: number[] };
+}
+
+async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[]): Promise<VariantResult> {
+  const db = await stack.freshDatabase();
+  const ledger = new Ledger(db.sql, { actor: 'trader', log });
+  const store = new PostgresPaperStateStore(db.sql);
+  const venue = replayVenue({ files, store, account: `bench-${kind}`, initialCapital: cfg.risk.initialCapital, log });
+  const symbols = [...new Set(venue.series.map((s) => s.symbol))].sort();
+  const timeframe = venue.series[0].timeframe;
+  const trading: TradingDeps = {
+    log,
+    ledger,
+    venue,
+    features: new FeatureCache({ source: venue.data.at(Number.MAX_SAFE_INTEGER), history: 'all' }),
+    recorder: (workflowId) => new LedgerTradeRecorder(ledger, { workflowId, mode: 'replay', exchange: venue.exchangeId }),
+    initialCapital: cfg.risk.initialCapital,
+    client: stack.env.client,
+  };
+  const taskQueue = `bench-latency-${kind}-${process.pid}`;
+  const activityMs: VariantResult['activityMs'] = { prepareCandle: [], executeIntents: [] };
+  const timed =
+    <A extends unknown[], R>(name: keyof typeof activityMs, fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      const t = process.hrtime.bigint();
+      try {
+        return await fn(...a);
+      } finally {
+        activityMs[name].push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    };
+  const worker = await tradingWorker(stack, {
+    taskQueue,
+    sql: db.sql,
+    log,
+    trading,
+    prepare: kind,
+    observe: (a) => ({ ...a, prepareCandle: timed('prepareCandle', a.prepareCandle), executeIntents: timed('executeIntents', a.executeIntents) }),
+  });
+  const exchange = `replay${kind}`;
+  const inputs: SymbolTraderInput[] = engineConfigs(cfg, symbols, timeframe, 'rules').map((engine) => ({
+    symbol: engine.symbol,
+    exchange,
+    account: `bench-${kind}`,
+    mode: 'replay',
+    timeframe,
+    timeframeMs: engine.timeframeMs,
+    engine,
+    candleDelayMs: 5_000,
+    speed: SPEED,
+  }));
+  const t0 = Date.now();
+  const results = await worker.runUntil(async () => {
+    const handles = await Promise.all(inputs.map((i) => startSymbolTrader(stack.env.client, taskQueue, i)));
+    return Promise.all(handles.map((h) => h.result() as Promise<SymbolTraderResult>));
+  });
+  const wallS = (Date.now() - t0) / 1000;
+  const runs = await Promise.all(results.map((r) => fetchRuns(stack.env.client, `trader/${exchange}/${r.symbol}`)));
+  const steps = runs.flat().flatMap(candleSteps);
+  const ledgerTrades = (await ledger.trades()).length;
+  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs };
+}
+
+interface Figures {
+  orderLatency: number[];
+  settledLatency: number[];
+  noOrderLatency: number[];
+  preparedLatency: number[];
+  decisions: number;
+  events: number;
+  runs: number;
+  eventsNoOrders: number[];
+  eventsWithOrders: number[];
+  timerActual: number[];
+  timerRequested: number;
+  /** executeIntents as the server saw it: ActivityTaskScheduled -> ActivityTaskCompleted. */
+  executeServer: number[];
+  /** Order candles: due -> the executeIntents that placed the order was scheduled (prepare + decision in the workflow). */
+  dueToOrderScheduled: number[];
+}
+
+function figures(v: VariantResult): Figures {
+  const timed = v.steps.filter((s) => decided(s) && s.dueMs !== null);
+  const withOrder = timed.filter((s) => firstOrderCall(s)?.completedMs != null);
+  const withExec = timed.filter((s) => s.executes.length > 0);
+  const noExec = timed.filter((s) => s.executes.length === 0);
+  return {
+    orderLatency: withOrder.map((s) => (firstOrderCall(s)!.completedMs as number) - (s.dueMs as number)),
+    settledLatency: withExec.map((s) => Math.max(...s.executes.map((x) => x.completedMs ?? Infinity)) - (s.dueMs as number)),
+    noOrderLatency: noExec.map((s) => (s.endMs as number) - (s.dueMs as number)),
+    preparedLatency: timed.map((s) => (s.preparedMs as number) - (s.dueMs as number)),
+    decisions: v.results.reduce((a, r) => a + r.decisions, 0),
+    events: v.runs.flat().reduce((a, r) => a + r.events.length, 0),
+    runs: v.runs.flat().length,
+    eventsNoOrders: noExec.map((s) => s.events),
+    eventsWithOrders: withExec.map((s) => s.events),
+    timerActual: timed.flatMap((s) => (s.timer ? [s.timer.actualMs] : [])),
+    timerRequested: timed.find((s) => s.timer)?.timer?.requestedMs ?? NaN,
+    executeServer: withExec.flatMap((s) => s.executes.map((x) => (x.completedMs ?? Infinity) - x.scheduledMs)),
+    dueToOrderScheduled: withOrder.map((s) => firstOrderCall(s)!.scheduledMs - (s.dueMs as number)),
+  };
+}
+
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+
+function report(v: VariantResult, f: Figures, label: string): void {
+  const orderSteps = f.orderLatency.length;
+  console.log(`  [${label}] wall ${v.wallS.toFixed(1)} s; ${f.decisions} candles decided, ${f.eventsWithOrders.length} with executeIntents, ${orderSteps} placing a new order; ${v.results.map((r) => `${r.symbol} ${r.tradesClosed} trades`).join(', ')}; ${v.ledgerTrades} trades in the ledger`);
+  console.log(`    due -> order recorded (first executeIntents placing an order completed):   ${fmtSummary(summarize(f.orderLatency))}`);
+  console.log(`    due -> every order of the candle recorded (last executeIntents completed): ${fmtSummary(summarize(f.settledLatency))}`);
+  console.log(`    due -> decision done, candles without orders (next timer started):      ${fmtSummary(summarize(f.noOrderLatency))}`);
+  console.log(`    due -> candle prepared (prepareCandle in history):                       ${fmtSummary(summarize(f.preparedLatency))}`);
+  console.log(`    order candles, due -> executeIntents scheduled: ${fmtSummary(summarize(f.dueToOrderScheduled))}; executeIntents scheduled -> completed (server): ${fmtSummary(summarize(f.executeServer))}`);
+  console.log(`    inside the activities (worker side): prepareCandle ${fmtSummary(summarize(v.activityMs.prepareCandle))}; executeIntents ${fmtSummary(summarize(v.activityMs.executeIntents))}`);
+  console.log(`    durable timer per candle: asked ${fmtMs(f.timerRequested)}, took (TimerStarted -> TimerFired, server side) ${fmtSummary(summarize(f.timerActual))}`);
+  console.log(
+    `    history: ${f.events} events in ${f.runs} runs = ${(f.events / f.decisions).toFixed(2)} per candle decided; per step (timer fired .. next timer started): ` +
+      `without orders median ${median(f.eventsNoOrders)}, with orders median ${median(f.eventsWithOrders)} (max ${f.eventsWithOrders.length ? Math.max(...f.eventsWithOrders) : '-'})`,
+  );
+}
+
+async function main(): Promise<void> {
+  const loadBefore = loadLine();
+  const stack = await openBenchStack('latency', { dynamicConfig: DYNAMIC_CONFIG });
+  try {
+    const files = subsetFiles(path.join(stack.dir, 'candles'));
+    const bt = await runBacktest({
+      files,
+      strategy: 'rules',
+      initialCapital: cfg.risk.initialCapital,
+      risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
+    });
+    const timerMs = Math.max(1, Math.round(timeframeToMs(bt.symbols[0].timeframe) / SPEED));
+    console.log(
+      `decision-latency bench: ${bt.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}, first ${CANDLES} decided candles each (after the ${FEATURE_SCHEMA.warmup}-candle warm-up), ` +
+        `replay at speed ${SPEED}${timerMs ? ` (a durable timer of ${timerMs} ms per candle)` : ''}, strategy rules, paper exchange + ledger in PostgreSQL, Temporal dev server`,
+    );
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'stock'}`);
+
+    const variants: Array<{ v: VariantResult; f: Figures }> = [];
+    for (const kind of (COMPARE ? ['local', 'regular'] : ['local']) as PrepareKind[]) {
+      const v = await runVariant(stack, kind, files);
+      // Parity with the backtester on the same candles: otherwise the timings are of something else.
+      for (const s of bt.symbols) {
+        const r = v.results.find((x) => x.symbol === s.symbol);
+        if (!r || r.decisions !== s.decisions || r.tradesClosed !== s.trades) {
+          throw new Error(`${kind}: ${s.symbol} decided ${r?.decisions} candles with ${r?.tradesClosed} trades through Temporal, the backtester ${s.decisions} with ${s.trades}`);
+        }
+      }
+      const f = figures(v);
+      const timedDecisions = v.steps.filter((s) => decided(s) && s.dueMs !== null).length;
+      if (timedDecisions !== f.decisions) throw new Error(`${kind}: ${f.decisions} decisions but ${timedDecisions} timed steps found in the histories`);
+      if (kind === 'local' && f.orderLatency.length < 50) console.log(`  note: only ${f.orderLatency.length} candles placed orders (< 50); raise --candles`);
+      variants.push({ v, f });
+    }
+    console.log(`  parity: decisions and trades per symbol equal trader backtest's on the same candles (${bt.symbols.map((s) => `${s.symbol} ${s.decisions}/${s.trades}`).join(', ')})`);
+    const labels: Record<PrepareKind, string> = { local: 'prepareCandle LOCAL (the product)', regular: 'prepareCandle REGULAR (measurement variant)' };
+    for (const { v, f } of variants) report(v, f, labels[v.kind]);
+
+    const local = variants[0].f;
+    const regular = variants[1]?.f;
+    if (regular) {
+      const d = (a: number[], b: number[], p: number) => `${fmtMs(summarize(a)[p === 50 ? 'p50' : 'p99'])} vs ${fmtMs(summarize(b)[p === 50 ? 'p50' : 'p99'])}`;
+      console.log(
+        `  local vs regular prepare: events per candle ${(local.events / local.decisions).toFixed(2)} vs ${(regular.events / regular.decisions).toFixed(2)}; ` +
+          `due -> order recorded p50 ${d(local.orderLatency, regular.orderLatency, 50)}, p99 ${d(local.orderLatency, regular.orderLatency, 99)}; ` +
+          `due -> decision without orders p50 ${d(local.noOrderLatency, regular.noOrderLatency, 50)}, p99 ${d(local.noOrderLatency, regular.noOrderLatency, 99)}`,
+      );
+    }
+    const s = summarize(local.orderLatency);
+    const eventsPerCandle = local.events / local.decisions;
+    console.log(`  goals: p99 ${fmtMs(s.p99)} (< 150 ms: ${s.p99 < 150 ? 'met' : 'MISSED'}), ${eventsPerCandle.toFixed(2)} events per candle (<= 10: ${eventsPerCandle <= 10 ? 'met' : 'MISSED'})`);
+    console.log(`  load average after ${loadLine()}`);
+    const argv = process.argv.slice(2).join(' ');
+    console.log(`  reproduce: npm run bench -- decision-latency${argv ? ` ${argv}` : ''}`);
+    console.log(JSON.stringify({ p50_ms: round1(s.p50), p99_ms: round1(s.p99), events_per_candle: Number(eventsPerCandle.toFixed(2)) }));
+  } finally {
+    await stack.close();
+  }
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);

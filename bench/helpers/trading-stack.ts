@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DefaultLogger, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type Activities } from '../../activities';
+import type { TradingDeps } from '../../activities/trading';
+import { parseConfig, type AppConfig } from '../../infra/config';
+import { createLogger, type Logger } from '../../infra/logger';
+import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
+import { executableFor, installTemporalRuntime } from '../../infra/temporal';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { freshDatabase, stopTestServer, type TestDatabase } from '../../test/helpers/db';
+
+/**
+ * What the trading benchmarks share: a real Temporal dev server (SQLite file on disk, as
+ * `trader up` runs it), a real embedded PostgreSQL with a fresh migrated database per run, and
+ * a trading worker built exactly as workers/trading.ts builds it (same options; the workflow
+ * code is bundled once per bench instead of once per worker, and optionally with the
+ * local-vs-regular measurement shim).
+ */
+
+export const DATA_DIR = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', '..', 'shared', 'data');
+
+/** Quiet by default: activity logs on stdout would bury the figures. BENCH_LOG_LEVEL=info to see them. */
+export function benchLog(): Logger {
+  return createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error', name: 'bench' });
+}
+
+/** The defaults `trader up` runs with (no .env, no environment): risk settings, capital, strategy. */
+export function defaultConfig(): AppConfig {
+  return parseConfig({});
+}
+
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model ?? 'unknown cpu'} x${cpus.length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+}
+
+export function loadLine(): string {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
+export interface BenchStack {
+  env: Env;
+  dir: string;
+  freshDatabase(): Promise<TestDatabase>;
+  close(): Promise<void>;
+}
+
+/**
+ * The dev server (its SQLite under a temp dir, as openTemporal runs it for `trader up`) and the
+ * embedded PostgreSQL, both real. `dynamicConfig` (KEY=VALUE, the CLI's --dynamic-config-value)
+ * is for experiments only; the figures a bench reports are with the stock server.
+ */
+export async function openBenchStack(name: string, opts: { dynamicConfig?: string[] } = {}): Promise<BenchStack> {
+  // Not mkdtemp's 0700: keep it readable, like TRADER_HOME, in case a server runs as another user.
+  const dir = path.join(os.tmpdir(), `dt-bench-${name}-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // The SDK runtime's logger (workflow log lines such as 'candle problems'): errors only, off stdout's figures.
+  installTemporalRuntime(createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error', name: 'bench' }));
+  const env = await Env.createLocal({
+    server: {
+      executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, path.join(os.tmpdir(), 'durable-trader-temporal')),
+      ip: '127.0.0.1',
+      dbFilename: path.join(dir, 'temporal.sqlite'),
+      searchAttributes: SEARCH_ATTRIBUTES,
+      log: { format: 'json', level: 'error' },
+      extraArgs: (opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv]),
+    },
+  });
+  const dbs: TestDatabase[] = [];
+  return {
+    env,
+    dir,
+    async freshDatabase() {
+      const db = await freshDatabase();
+      dbs.push(db);
+      return db;
+    },
+    async close() {
+      for (const db of dbs) await db.drop().catch(() => undefined);
+      await stopTestServer().catch(() => undefined);
+      await env.teardown().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type PrepareKind = 'local' | 'regular';
+
+const bundles = new Map<PrepareKind, Promise<WorkflowBundleWithSourceMap>>();
+
+/**
+ * workflows/ bundled as the worker bundles it; 'regular' swaps `@temporalio/workflow` for the
+ * shim that turns proxyLocalActivities into proxyActivities (same options), for the comparison.
+ */
+export function workflowBundle(kind: PrepareKind): Promise<WorkflowBundleWithSourceMap> {
+  let b = bundles.get(kind);
+  if (!b) {
+    b = bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: new DefaultLogger('WARN'),
+      webpackConfigHook:
+        kind === 'regular'
+          ? (config) => {
+              const resolve = (config.resolve ??= {});
+              resolve.alias = { ...(resolve.alias as Record<string, string | false>), '@temporalio/workflow$': require.resolve('./regular-prepare-shim') };
+              return config;
+            }
+          : undefined,
+    });
+    bundles.set(kind, b);
+  }
+  return b;
+}
+
+/** workers/trading.ts createTradingWorker's options, with a prepared bundle. */
+export async function tradingWorker(
+  stack: BenchStack,
+  opts: { taskQueue: string; sql: TestDatabase['sql']; log: Logger; trading: TradingDeps; prepare: PrepareKind; observe?: (activities: Activities) => Activities },
+): Promise<Worker> {
+  const activities = createActivities({ sql: opts.sql, log: opts.log, trading: opts.trading });
+  return Worker.create({
+    connection: stack.env.nativeConnection,
+    namespace: stack.env.namespace ?? 'default',
+    taskQueue: opts.taskQueue,
+    workflowBundle: await workflowBundle(opts.prepare),
+    activities: opts.observe ? opts.observe(activities) : activities,
+  });
+}
+
+/** `--name value` and `--flag` from argv; unknown names are refused so a typo never runs the default silently. */
+export function parseArgs(argv: string[], known: Record<string, 'value' | 'flag'>): Map<string, string | true> {
+  const out = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(a);
+    if (!m || !(m[1] in known)) throw new Error(`unknown argument ${a}; known: ${Object.keys(known).map((k) => `--${k}`).join(' ')}`);
+    if (known[m[1]] === 'flag') {
+      out.set(m[1], true);
+      continue;
+    }
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) throw new Error(`--${m[1]} needs a value`);
+    out.set(m[1], v);
+  }
+  return out;
+}
+
+export function numberArg(args: Map<string, string | true>, name: string, dflt: number, check: (x: number) => boolean = (x) => Number.isFinite(x) && x > 0): number {
+  const v = args.get(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v === true || !check(n)) throw new Error(`--${name} must be a positive number, got ${String(v)}`);
+  return n;
+}
+
+/**
+ * CPU seconds used so far by this process and its descendants (the Temporal dev server, the
+ * embedded PostgreSQL and its backends), grouped by program name, from /proc (Linux). Two
+ * samples around a burst tell which part of the stack the machine's cores went to.
+ */
+export function cpuByProgram(): Map<string, number> {
+  const out = new Map<string, number>();
+  let procs: Array<{ pid: number; ppid: number; comm: string; cpuS: number }> = [];
+  try {
+    const tick = 100; // USER_HZ on Linux
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const close = stat.lastIndexOf(')');
+        const comm = stat.slice(stat.indexOf('(') + 1, close);
+        const f = stat.slice(close + 2).split(' ');
+        procs.push({ pid: Number(entry), ppid: Number(f[1]), comm, cpuS: (Number(f[11]) + Number(f[12])) / tick });
+      } catch {
+        // the process ended while we looked
+      }
+    }
+  } catch {
+    return out; // not Linux
+  }
+  const mine = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) {
+      if (!mine.has(p.pid) && mine.has(p.ppid)) {
+        mine.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  procs = procs.filter((p) => mine.has(p.pid));
+  for (const p of procs) {
+    const name = p.pid === process.pid ? 'worker (node)' : p.comm.startsWith('postgres') ? 'postgres' : p.comm.startsWith('temporal') ? 'temporal server' : p.comm;
+    out.set(name, (out.get(name) ?? 0) + p.cpuS);
+  }
+  return out;
+}
+
+/** "worker (node) 12.3 s, temporal server 8.1 s, postgres 5.0 s" between two samples. */
+export function cpuDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after.entries()]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([, v]) => v >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+    .join(', ');
+}
