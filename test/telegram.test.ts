@@ -2,27 +2,37 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Telegram } from 'telegraf';
 import { AlertDispatcher, telegramAlertSink } from '../activities/alerts';
-import type { TradingControl } from '../client/control';
+import { TradingControl } from '../client/control';
 import { parseConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
+import type { Ledger } from '../ledger';
+import type { EmergencyCloseResult, SymbolStateView } from '../workflows/messages';
 import { CommandRateLimiter, startTelegramBot, type TelegramBot, type TelegramBotOptions } from '../workers/telegram';
 import { BotApiStandin, type BotMessage } from './helpers/bot-api-standin';
-import { freshDatabase, type TestDatabase } from './helpers/db';
 import { devServerEnv } from './helpers/temporal';
-import { startTradingFixture, type TradingFixture } from './workflows/trading-fixture';
+import { HOLDING_WINDOWS, LOSING_WINDOWS, startTradingFixture, type FixtureOptions, type TradingFixture } from './workflows/trading-fixture';
 
 /**
- * End to end: the REAL telegraf bot long-polls a local Bot API stand-in; its commands reach
- * running trading workflows on a real Temporal dev server through TradingControl; audit rows
- * land in a real PostgreSQL ledger. The workflows are the test double of
- * test/workflows/trading-double.ts unless TRADING_FIXTURE=real.
+ * End to end: the REAL telegraf bot long-polls a local Bot API stand-in; its commands reach the
+ * REAL trading workflows (portfolioWorkflow and its symbolTraderWorkflows, replaying recorded
+ * candles through the real trading activities, paper exchange and ledger on PostgreSQL) on a
+ * Temporal dev server, through TradingControl. Alerts from the workflows go through the real
+ * sendAlert activity and AlertDispatcher to the stand-in. See test/workflows/trading-fixture.ts
+ * for the replayed windows: by default BTC/USDT and ETH/USDT enter on their first decision and
+ * hold, XRP/USDT stays flat.
  */
 
 const TOKEN = '123456789:TELEGRAM_e2e_test_token_abcdefgh';
 const ADMIN = 424_242;
 const ADMIN_2 = 515_151;
 const STRANGER = 999_001;
-const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'SOL/USDT'];
+const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'XRP/USDT'];
+
+// The bot's number formats, to build the exact lines expected from what the workflows report.
+const num = (x: number) => String(Number(x.toFixed(8)));
+const money = (x: number) => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${money(x)}`;
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('CommandRateLimiter (pure)', () => {
   it('allows one command per window per user, tells once, and counts the rest', () => {
@@ -35,12 +45,11 @@ describe('CommandRateLimiter (pure)', () => {
   });
 });
 
-describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temporal dev server, PostgreSQL)', function () {
+describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real trading workflows on a Temporal dev server, PostgreSQL)', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
   let api: BotApiStandin;
-  let db: TestDatabase;
-  let fx: TradingFixture;
+  let fx: TradingFixture | undefined;
   let alerts: AlertDispatcher;
   let bot: TelegramBot | undefined;
   const controlCalls: string[] = [];
@@ -58,30 +67,30 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     lines.length = 0;
     controlCalls.length = 0;
     api = await BotApiStandin.start({ token: TOKEN });
-    db = await freshDatabase();
     alerts = new AlertDispatcher({
       log,
       sink: telegramAlertSink(new Telegram(TOKEN, { apiRoot: api.apiRoot })),
       adminIds: [ADMIN, ADMIN_2],
       queue: { sendIntervalMs: 10 },
     });
-    fx = await startTradingFixture(env, {
-      alerts,
-      symbols: [
-        { symbol: 'BTC/USDT', position: { qty: 0.01, entryPrice: 50_000, markPrice: 51_000 } },
-        { symbol: 'ETH/USDT', position: { qty: 0.5, entryPrice: 3_000, markPrice: 2_900 } },
-        { symbol: 'SOL/USDT' },
-      ],
-    });
   });
   afterEach(async () => {
     await bot?.stop();
     bot = undefined;
     await alerts.stop();
-    await fx.stop();
+    await fx?.stop();
+    fx = undefined;
     await api.stop();
-    await db.drop();
   });
+
+  /** The real workflows, replaying; the bot's ledger is theirs, as in `trader up`. */
+  const trading = async (opts: Partial<FixtureOptions> = {}): Promise<TradingFixture> => {
+    fx = await startTradingFixture(env, { alerts, ...opts });
+    const replayed = (opts.windows ?? HOLDING_WINDOWS).map((w) => w.file.split('_')[1].replace('-', '/')).sort();
+    assert.deepEqual(fx.symbols, replayed, 'one symbol workflow per replayed file');
+    return fx;
+  };
+  const ledger = (): Ledger => fx!.harness.db.ledger;
 
   /** Counts every TradingControl call: "no Temporal call" is measured, not assumed. */
   const counted = (control: TradingControl): TradingControl =>
@@ -96,14 +105,16 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
       },
     });
 
+  /** The bot on the running fixture, or (for tests that must reach no workflow) on an account nobody runs. */
   const startBot = async (opts: Partial<TelegramBotOptions> = {}) => {
     const cfg = parseConfig({
       TELEGRAM_BOT_TOKEN: TOKEN,
       TELEGRAM_ADMIN_IDS: `${ADMIN},${ADMIN_2}`,
       TELEGRAM_API_ROOT: api.apiRoot,
-      SYMBOLS: SYMBOLS.join(','),
+      SYMBOLS: (fx?.symbols ?? SYMBOLS).join(','),
     });
-    bot = await startTelegramBot({ cfg, control: counted(fx.control), log, ledger: db.ledger, alerts, rateLimitMs: 0, confirmStatusMs: 10_000, ...opts });
+    const control = fx?.control ?? new TradingControl(env.client, { account: 'nobody', exchange: 'nowhere' });
+    bot = await startTelegramBot({ cfg, control: counted(control), log, ledger: fx ? ledger() : undefined, alerts, rateLimitMs: 0, confirmStatusMs: 10_000, ...opts });
     await api.waitForPolling();
     return bot;
   };
@@ -116,9 +127,16 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     return api.waitForMessage(chat, match, { since });
   };
 
-  const statuses = async () => Object.fromEntries(await Promise.all(SYMBOLS.map(async (s) => [s, (await fx.state(s)).tradingStatus])));
-  const openPositions = async () => (await Promise.all(SYMBOLS.map((s) => fx.state(s)))).filter((s) => s.position).map((s) => s.symbol);
-  const audits = (event: string) => db.ledger.auditTrail({ event });
+  const states = () => Promise.all(fx!.symbols.map((s) => fx!.state(s)));
+  const statuses = async () => Object.fromEntries((await states()).map((s) => [s.symbol, s.tradingStatus]));
+  const allStatus = (status: string) => Object.fromEntries(fx!.symbols.map((s) => [s, status]));
+  /** Open positions as symbol -> "qty@entry": the same while nobody closes them. */
+  const positionsOf = (ss: SymbolStateView[]) => Object.fromEntries(ss.filter((s) => s.position).map((s) => [s.symbol, `${s.position!.qty}@${s.position!.entryPrice}`]));
+  const openPositions = async () => positionsOf(await states());
+  const audits = (event: string) => ledger().auditTrail({ event });
+  /** The line the bot writes for each position an emergency close closed. */
+  const closedLines = (results: EmergencyCloseResult[]) =>
+    results.flatMap((r) => r.closed).map((c) => `• ${c.symbol}: sold ${num(c.qty)} @ ${num(c.exitPrice)} (entry ${num(c.entryPrice)}), PnL ${signed(c.pnl)} [${c.clientOrderId}]`);
 
   it('starts against the configured API root, registers its command menu and answers /help', async () => {
     const b = await startBot();
@@ -131,25 +149,31 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     const help = await ask(ADMIN, '/help', /kill switch/);
     assert.match(help.text, /\/emergency — close EVERY position/);
     assert.match(help.text, /You are admin 424242/);
+    assert.deepEqual(controlCalls, [], '/help needs no Temporal call');
   });
 
   it("an admin's /stop pauses every symbol (checked by query) and /resume resumes them", async () => {
+    await trading();
     await startBot();
     const stop = await ask(ADMIN, '/stop', /All symbols paused/);
-    assert.match(stop.text, /BTC\/USDT, ETH\/USDT, SOL\/USDT confirmed/);
-    assert.match(stop.text, /protective|stop-loss and take-profit exits keep working/);
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'paused', 'ETH/USDT': 'paused', 'SOL/USDT': 'paused' });
-    assert.match((await fx.state('ETH/USDT')).statusReason ?? '', /by telegram:424242/, 'the workflow knows who stopped it');
+    assert.match(stop.text, /BTC\/USDT, ETH\/USDT, XRP\/USDT confirmed/);
+    assert.match(stop.text, /stop-loss and take-profit exits keep working/);
+    assert.deepEqual(await statuses(), allStatus('paused'));
+    assert.match((await fx!.state('ETH/USDT')).statusReason ?? '', /by telegram:424242/, 'the workflow knows who stopped it');
+    // Paused is not halted: the symbols keep taking candles (protective exits need them).
+    const before = await states();
+    await fx!.waitFor('a candle processed while paused', async () => (await states()).every((s, i) => s.decisions > before[i].decisions && s.tradingStatus === 'paused'));
 
     await ask(ADMIN, '/resume', /All symbols resumed/);
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'active', 'SOL/USDT': 'active' });
+    assert.deepEqual(await statuses(), allStatus('active'));
 
     const one = await ask(ADMIN, '/stop ethusdt', /ETH\/USDT paused/);
     assert.doesNotMatch(one.text, /All symbols/);
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'paused', 'SOL/USDT': 'active' });
+    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'paused', 'XRP/USDT': 'active' });
 
     await ask(ADMIN, '/reduceonly BTC/USDT', /BTC\/USDT set to reduce-only/);
-    assert.equal((await fx.state('BTC/USDT')).tradingStatus, 'reduce-only');
+    assert.equal((await fx!.state('BTC/USDT')).tradingStatus, 'reduce-only');
+    assert.deepEqual(await fx!.portfolioSignals(), ['portfolioPause', 'portfolioResume', 'portfolioPause', 'portfolioReduceOnly'], 'every command went through the portfolio');
     const rows = await audits('telegram.command');
     assert.deepEqual(rows.map((r) => [r.payload.command, r.payload.outcome, r.actor]), [
       ['stop', 'ok', 'telegram:424242'],
@@ -160,20 +184,24 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
   });
 
   it('an unknown symbol or bad arguments get a helpful reply and change nothing', async () => {
+    await trading();
     await startBot();
     const unknown = await ask(ADMIN, '/stop DOGE/USDT', /Unknown symbol/);
-    assert.equal(unknown.text, 'Unknown symbol DOGE/USDT. Known symbols: BTC/USDT, ETH/USDT, SOL/USDT. Example: /stop BTC/USDT');
+    assert.equal(unknown.text, 'Unknown symbol DOGE/USDT. Known symbols: BTC/USDT, ETH/USDT, XRP/USDT. Example: /stop BTC/USDT');
     await ask(ADMIN, '/stop BTC/USDT ETH/USDT', /^Usage: \/stop \[SYMBOL\] — takes at most one symbol$/);
     await ask(ADMIN, '/resume $$$', /^Usage: \/resume \[SYMBOL\] — expected a symbol such as BTC\/USDT$/);
     await ask(ADMIN, '/trades many', /^Usage: \/trades \[N\] — expected a number of trades$/);
     await ask(ADMIN, '/trades 500', /^Usage: \/trades \[N\] — at most 50$/);
     await ask(ADMIN, '/launch', /^Unknown command \/launch\. Send \/help/);
     await ask(ADMIN, 'hello', /^Send \/help for the commands\.$/);
-    assert.deepEqual(await fx.portfolioSignals(), [], 'nothing reached the portfolio');
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'active', 'SOL/USDT': 'active' });
+    assert.deepEqual(await fx!.portfolioSignals(), [], 'nothing reached the portfolio');
+    assert.deepEqual(await fx!.symbolMessages(), [], 'nothing reached a symbol');
+    assert.deepEqual(await statuses(), allStatus('active'));
   });
 
   it("a stranger's /stop changes nothing, gets a refusal, is logged and audited, and causes no Temporal call", async () => {
+    await trading();
+    const held = positionsOf(await fx!.waitForPositions(['BTC/USDT', 'ETH/USDT']));
     await startBot();
     const refusal = await ask(STRANGER, '/stop', /Not authorized/);
     assert.match(refusal.text, /Your Telegram user id is 999001/);
@@ -188,9 +216,11 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     await api.waitForAllTaken();
 
     assert.deepEqual(controlCalls, [], 'no TradingControl (Temporal) call for a stranger');
-    assert.deepEqual(await fx.portfolioSignals(), []);
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'active', 'SOL/USDT': 'active' });
-    assert.deepEqual(await openPositions(), ['BTC/USDT', 'ETH/USDT']);
+    assert.deepEqual(await fx!.portfolioSignals(), [], 'no signal or update reached the portfolio');
+    assert.deepEqual(await fx!.symbolMessages(), [], 'no signal or update reached a symbol');
+    assert.deepEqual(await statuses(), allStatus('active'));
+    assert.deepEqual(await openPositions(), held, 'the positions are untouched');
+    assert.deepEqual(await fx!.killSwitchCloses(), [], 'the kill switch never ran');
     const rows = await audits('telegram.unauthorized');
     assert.deepEqual(rows.map((r) => [r.payload.userId, r.payload.chatType, r.payload.what, r.actor]), [
       [STRANGER, 'private', '/stop', 'telegram:999001'],
@@ -208,10 +238,11 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     api.sendText(ADMIN, '/stop@some_other_bot', group);
     await api.waitForAllTaken();
     assert.equal((await audits('telegram.unauthorized')).length, 3);
-    assert.deepEqual(await fx.portfolioSignals(), []);
+    assert.deepEqual(await fx!.portfolioSignals(), []);
   });
 
   it('a flood is rate-limited: one command per 5 s, one "too fast" reply, one Temporal signal', async () => {
+    await trading();
     await startBot({ rateLimitMs: 5_000 });
     // A typo first: it reaches nothing, so it does not use up the window.
     await ask(ADMIN, '/stpo', /^Unknown command \/stpo/);
@@ -223,7 +254,8 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     const replies = api.messagesTo(ADMIN).slice(since).map((m) => m.text);
     assert.equal(replies.filter((t) => /^⏳ Too fast: one command per 5 s\. \/stop was ignored; try again in [1-5] s\.$/.test(t)).length, 1, `one rate-limit reply: ${JSON.stringify(replies)}`);
     assert.equal(replies.length, 2, `exactly two replies in all: ${JSON.stringify(replies)}`);
-    assert.deepEqual(await fx.portfolioSignals(), ['portfolioPause'], 'one signal for eight commands');
+    assert.deepEqual(await fx!.portfolioSignals(), ['portfolioPause'], 'one signal for eight commands');
+    assert.deepEqual((await fx!.symbolMessages()).sort(), ['BTC/USDT:pause', 'ETH/USDT:pause', 'XRP/USDT:pause'], 'one pause per symbol, fanned out by the portfolio');
     assert.equal((await audits('telegram.command')).length, 1);
     // Another admin is limited separately.
     await ask(ADMIN_2, '/status', /Kill switch/);
@@ -238,22 +270,26 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
   });
 
   it('/emergency without confirmation closes nothing; with the button it closes every position, lists them, and a critical alert follows', async () => {
+    await trading();
+    const held = positionsOf(await fx!.waitForPositions(['BTC/USDT', 'ETH/USDT']));
+    assert.deepEqual(Object.keys(held), ['BTC/USDT', 'ETH/USDT'], 'XRP/USDT is flat in its window');
     await startBot();
     const ask1 = await ask(ADMIN, '/emergency', /EMERGENCY CLOSE/);
-    assert.match(ask1.text, /Open now: BTC\/USDT 0\.01, ETH\/USDT 0\.5\./);
+    const open = (await states()).filter((s) => s.position).map((s) => `${s.symbol} ${num(s.position!.qty)}`);
+    assert.match(ask1.text, new RegExp(esc(`Open now: ${open.join(', ')}.`)));
     const code = /send \/emergency (\d{6})/.exec(ask1.text)?.[1];
     assert.ok(code, 'the confirmation offers a code');
     const buttons = ask1.reply_markup?.inline_keyboard?.flat() ?? [];
     assert.deepEqual(buttons.map((b) => b.text), ['🚨 Confirm: close everything', 'Cancel']);
     await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(await openPositions(), ['BTC/USDT', 'ETH/USDT'], 'asking is not confirming');
+    assert.deepEqual(await openPositions(), held, 'asking is not confirming');
 
     // A wrong code cancels the confirmation; the old button is then dead too.
     const wrong = code === '000000' ? '111111' : '000000';
     await ask(ADMIN, `/emergency ${wrong}`, /Wrong confirmation: nothing was closed/);
     api.pressButton(ADMIN, ask1, buttons[0].callback_data!);
     await api.waitForMessage(ADMIN, /No emergency close is waiting for your confirmation/);
-    assert.deepEqual(await openPositions(), ['BTC/USDT', 'ETH/USDT']);
+    assert.deepEqual(await openPositions(), held);
     assert.equal(controlCalls.includes('emergency'), false, 'no emergency call was made');
 
     // In a group of admins, another admin cannot confirm someone else's request.
@@ -262,78 +298,135 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     const confirm = ask2.reply_markup!.inline_keyboard!.flat()[0].callback_data!;
     api.pressButton(ADMIN_2, ask2, confirm);
     await api.waitForMessage(group.id, /No emergency close is waiting for your confirmation/);
-    assert.deepEqual(await openPositions(), ['BTC/USDT', 'ETH/USDT']);
+    assert.deepEqual(await openPositions(), held);
+    assert.deepEqual(await fx!.killSwitchCloses(), [], 'nothing was closed before the confirmation');
+    assert.deepEqual(await fx!.symbolMessages(), [], 'no symbol saw an emergency update before the confirmation');
 
     const since = api.messagesTo(group.id).length;
     api.pressButton(ADMIN, ask2, confirm);
     const done = await api.waitForMessage(group.id, /Emergency close done/, { since });
+    // The reply lists exactly what the portfolio's kill switch closed (its audit row), and that
+    // is every position that was open.
+    const [close] = await fx!.killSwitchCloses();
+    assert.ok(close, 'the portfolio audited the emergency close');
+    assert.equal(close.by, 'telegram:424242');
+    const closed = close.results.flatMap((r) => r.closed);
+    assert.deepEqual(Object.fromEntries(closed.map((c) => [c.symbol, `${c.qty}@${c.entryPrice}`])), held, 'every open position was closed');
     assert.match(done.text, /2 positions closed/);
-    assert.match(done.text, /• BTC\/USDT: sold 0\.01 @ 51000 \(entry 50000\), PnL \+10\.00/);
-    assert.match(done.text, /• ETH\/USDT: sold 0\.5 @ 2900 \(entry 3000\), PnL -50\.00/);
-    assert.match(done.text, /Already flat: SOL\/USDT/);
-    assert.deepEqual(await openPositions(), [], 'every position is closed');
-    assert.deepEqual(await statuses(), { 'BTC/USDT': 'halted', 'ETH/USDT': 'halted', 'SOL/USDT': 'halted' });
+    for (const line of closedLines(close.results)) assert.ok(done.text.includes(line), `the reply lists ${line}:\n${done.text}`);
+    assert.match(done.text, /Already flat: XRP\/USDT/);
+    assert.deepEqual(await openPositions(), {}, 'every position is closed');
+    assert.deepEqual(await ledger().openPositions(), [], 'the ledger agrees');
+    for (const c of closed) {
+      const order = await ledger().getOrder(c.clientOrderId);
+      assert.equal(order?.status, 'filled', `the emergency exit ${c.clientOrderId} is filled in the ledger`);
+    }
+    assert.deepEqual(await statuses(), allStatus('halted'));
+    assert.deepEqual((await fx!.symbolMessages()).sort(), ['BTC/USDT:emergencyClose', 'ETH/USDT:emergencyClose', 'XRP/USDT:emergencyClose']);
     const confirmation = api.messagesTo(group.id).find((m) => m.message_id === ask2.message_id)!;
     assert.match(confirmation.text, /Confirmed by 424242 \(button\); closing…$/);
     assert.equal(confirmation.reply_markup, undefined, 'the buttons are gone');
 
     // The portfolio's kill switch raised a critical alert that reached every admin chat.
-    for (const chat of [ADMIN, ADMIN_2]) await api.waitForMessage(chat, /^🚨 CRITICAL: Kill switch tripped for /);
+    for (const chat of [ADMIN, ADMIN_2]) await api.waitForMessage(chat, new RegExp(`^🚨 CRITICAL: Kill switch tripped for ${fx!.account}: /emergency via Telegram .*\\(by telegram:424242\\)`));
     const trail = await audits('telegram.emergency');
     assert.deepEqual(trail.map((r) => r.payload.stage), ['confirmed', 'done']);
     assert.deepEqual(trail[1].payload.closed, ['BTC/USDT', 'ETH/USDT']);
   });
 
   it('/emergency confirmed by code works; an expired confirmation does nothing', async () => {
+    await trading();
+    const held = positionsOf(await fx!.waitForPositions(['BTC/USDT', 'ETH/USDT']));
     await startBot({ confirmTtlMs: 400 });
-    const first = await ask(ADMIN, '/emergency', /Confirm within 0 s|Confirm within/);
+    const first = await ask(ADMIN, '/emergency', /Confirm within/);
     await new Promise((r) => setTimeout(r, 600));
     api.pressButton(ADMIN, first, first.reply_markup!.inline_keyboard![0][0].callback_data!);
     await api.waitForMessage(ADMIN, /That confirmation expired/);
-    assert.deepEqual(await openPositions(), ['BTC/USDT', 'ETH/USDT']);
+    assert.deepEqual(await openPositions(), held);
+    assert.deepEqual(await fx!.killSwitchCloses(), []);
 
     const second = await ask(ADMIN, '/emergency', /EMERGENCY CLOSE/);
     const code = /send \/emergency (\d{6})/.exec(second.text)![1];
     const done = await ask(ADMIN, `/emergency ${code}`, /Emergency close done/);
-    assert.match(done.text, /2 positions closed/);
-    assert.deepEqual(await openPositions(), []);
+    const [close] = await fx!.killSwitchCloses();
+    assert.deepEqual(Object.fromEntries(close.results.flatMap((r) => r.closed).map((c) => [c.symbol, `${c.qty}@${c.entryPrice}`])), held);
+    for (const line of closedLines(close.results)) assert.ok(done.text.includes(line), `the reply lists ${line}`);
+    assert.deepEqual(await openPositions(), {});
     // The code is single-use.
     await ask(ADMIN, `/emergency ${code}`, /No emergency close is waiting/);
+    assert.equal((await fx!.killSwitchCloses()).length, 1, 'one emergency close in all');
+  });
+
+  it('a kill switch tripped by the portfolio (MAX_DRAWDOWN) closes every position and sends a critical alert to every admin; /resume re-arms it', async () => {
+    // ETH/USDT is stopped out at a loss on its third candle; BTC/USDT holds. A 0.01 % limit
+    // makes that loss a drawdown breach the next time the portfolio checks.
+    await trading({ windows: LOSING_WINDOWS, limits: { maxDrawdown: 0.0001 }, checkEveryMs: 300 });
+    await startBot();
+    const alert = new RegExp(`^🚨 CRITICAL: Kill switch tripped for ${fx!.account}: drawdown \\d+\\.\\d\\d % reached MAX_DRAWDOWN 0\\.01 % \\(by portfolio\\)`);
+    for (const chat of [ADMIN, ADMIN_2]) await api.waitForMessage(chat, alert, { timeoutMs: 30_000 });
+    const [loss] = await ledger().trades();
+    assert.ok(loss && loss.symbol === 'ETH/USDT' && Number(loss.pnl) < 0, `the breach came from a losing trade: ${JSON.stringify(loss)}`);
+
+    const close = await fx!.waitFor('the kill switch to close the positions', async () => (await fx!.killSwitchCloses())[0]);
+    assert.equal(close.by, 'portfolio');
+    assert.deepEqual(close.results.flatMap((r) => r.closed).map((c) => c.symbol), ['BTC/USDT'], 'the open BTC position was closed');
+    assert.deepEqual(await openPositions(), {});
+    assert.deepEqual(await ledger().openPositions(), []);
+    assert.deepEqual(await statuses(), { 'BTC/USDT': 'halted', 'ETH/USDT': 'halted' });
+    const status = await ask(ADMIN, '/status', /Kill switch/);
+    assert.match(status.text, /🛑 Kill switch TRIPPED: drawdown .* \(by portfolio, /);
+    assert.match(status.text, /🛑 BTC\/USDT: halted/);
+    assert.equal(api.messagesTo(ADMIN).filter((m) => alert.test(m.text)).length, 1, 'one alert, not one per check');
+
+    await ask(ADMIN, '/resume', /All symbols resumed/);
+    assert.deepEqual(await statuses(), { 'BTC/USDT': 'active', 'ETH/USDT': 'active' });
+    assert.equal((await fx!.control.portfolioState())?.killSwitch.tripped, false, 'the kill switch is re-armed');
   });
 
   it('/status, /positions, /metrics, /trades, /profit, /balance and /retrain answer from the workflows and the ledger', async () => {
-    // One closed round trip and an equity snapshot in the ledger.
-    const l = db.ledger;
-    await l.recordOrderIntent({ clientOrderId: 'seed-buy', exchange: 'binance', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: '0.01' });
-    await l.recordFill({ clientOrderId: 'seed-buy', fillId: 'f1', qty: '0.01', price: '40000', fee: '0', ts: new Date(Date.now() - 3_600_000) });
-    await l.recordOrderIntent({ clientOrderId: 'seed-sell', exchange: 'binance', symbol: 'BTC/USDT', side: 'sell', type: 'market', qty: '0.01', reason: 'take_profit' });
-    await l.recordFill({ clientOrderId: 'seed-sell', fillId: 'f2', qty: '0.01', price: '42000', fee: '0', ts: new Date(Date.now() - 60_000) });
-    await l.snapshotEquity({ equity: '10020', cash: '9500', ts: new Date(Date.now() - 30_000) });
+    // ETH/USDT closes a (losing) trade on its third candle while BTC/USDT holds a position.
+    await trading({ windows: LOSING_WINDOWS });
+    await fx!.waitFor('a closed ETH trade and an open BTC position', async () => {
+      const [btc, eth] = await states();
+      return btc.position !== null && eth.tradesClosed === 1 && eth.position === null;
+    });
+    // Nothing in the product writes equity snapshots yet (reported); /balance reads them.
+    await ledger().snapshotEquity({ equity: '10020', cash: '9500', ts: new Date(Date.now() - 30_000) });
     await startBot();
+    const [btc, eth] = await states();
+    const pos = btc.position!;
 
     const status = await ask(ADMIN, '/status', /Kill switch/);
-    assert.match(status.text, /🟢 BTC\/USDT: active · LONG 0\.01 @ 50000 \(uPnL \+10\.00\)/);
-    assert.match(status.text, /🟢 SOL\/USDT: active · flat/);
-    assert.match(status.text, /Equity 10,000\.00, peak 10,000\.00, drawdown 0\.00%/);
+    assert.match(status.text, /Kill switch: armed \(not tripped\)/);
+    assert.match(status.text, new RegExp(`🟢 BTC/USDT: active · LONG ${esc(num(pos.qty))} @ ${esc(num(pos.entryPrice))} \\(uPnL [+-][\\d,]+\\.\\d\\d\\) · last \\w+ `));
+    assert.match(status.text, new RegExp(`🟢 ETH/USDT: active · flat · last \\w+ .* · realized ${esc(signed(eth.realizedPnl))} over 1 trades`));
+    assert.match(status.text, /Equity [\d,]+\.\d\d, peak 10,000\.00, drawdown \d+\.\d\d%/);
 
     const positions = await ask(ADMIN, '/positions', /open positions?:/);
-    assert.match(positions.text, /^2 open positions:/);
-    assert.match(positions.text, /• ETH\/USDT: LONG 0\.5 @ 3000 .* uPnL -50\.00; stop 2940, target 3120/);
+    assert.match(positions.text, /^1 open position:/);
+    assert.match(positions.text, new RegExp(`• BTC/USDT: LONG ${esc(num(pos.qty))} @ ${esc(num(pos.entryPrice))} since .* stop ${esc(num(pos.stopPrice!))}, target ${esc(num(pos.targetPrice!))}$`, 'm'));
 
     const metrics = await ask(ADMIN, '/metrics', /Metrics/);
-    assert.match(metrics.text, /Unrealized PnL: -40\.00 on 2 open positions/);
-    assert.match(metrics.text, /Exposure: 1,960\.00 \(19\.60% of equity 10,000\.00\)/);
-    assert.match(metrics.text, /Win rate: 100\.0% \(1\/1\) \(ledger\)/);
+    assert.match(metrics.text, new RegExp(`Realized PnL: ${esc(signed(eth.realizedPnl))} over 1 closed trade\\b`));
+    assert.match(metrics.text, /Unrealized PnL: [+-][\d,]+\.\d\d on 1 open position\b/);
+    assert.match(metrics.text, /Win rate: 0\.0% \(0\/1\) \(ledger\)/);
 
+    const [trade] = await ledger().trades();
+    assert.equal(trade.symbol, 'ETH/USDT');
     const trades = await ask(ADMIN, '/trades 5', /closed trade/);
-    assert.match(trades.text, /• BTC\/USDT 0\.01: 40000 -> 42000, PnL \+20\.00/);
+    assert.match(trades.text, /^Last 1 closed trade:/);
+    assert.ok(
+      trades.text.includes(`• ETH/USDT ${num(Number(trade.qty))}: ${trade.entryPrice} -> ${trade.exitPrice}, PnL ${signed(Number(trade.pnl))} (${trade.exitReason}, `),
+      `the ledger's trade is listed:\n${trades.text}`,
+    );
     const profit = await ask(ADMIN, '/profit', /Profit/);
-    assert.match(profit.text, /All time: \+20\.00 over 1; win rate 100\.0% \(1\/1\)/);
+    assert.match(profit.text, new RegExp(`All time: ${esc(signed(Number(trade.pnl)))} over 1; win rate 0\\.0% \\(0/1\\)`));
     const balance = await ask(ADMIN, '/balance', /Equity/);
     assert.match(balance.text, /💰 Equity 10,020\.00, cash 9,500\.00/);
     assert.match(balance.text, /Initial capital 10,000\.00: \+20\.00 \(0\.20%\)/);
     await ask(ADMIN, '/retrain', /^Retraining is not available yet/);
-    assert.deepEqual(await fx.portfolioSignals(), [], 'reading changes nothing');
+    assert.deepEqual(await fx!.portfolioSignals(), [], 'reading changes nothing');
+    assert.deepEqual(await fx!.symbolMessages(), []);
   });
 
   it('a command sent while the bot was offline is not executed', async () => {
@@ -341,7 +434,7 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, Temp
     const since = api.messagesTo(ADMIN).length;
     api.sendText(ADMIN, '/stop', undefined, { date: Math.floor(Date.now() / 1000) - 600 });
     await api.waitForMessage(ADMIN, /^Ignored \/stop sent at .*: the bot was offline then/, { since });
-    assert.deepEqual(await fx.portfolioSignals(), []);
+    assert.deepEqual(controlCalls, [], 'no Temporal call');
   });
 
   it('stop() ends long polling and the bot takes no more updates', async () => {

@@ -1,0 +1,205 @@
+/**
+ * Records the workflow histories that test/replay-histories.test.ts replays, from real runs of
+ * the current workflow code with its real activities (replay venue over recorded candles, paper
+ * exchange and ledger on an embedded PostgreSQL) on a Temporal dev server, exported with the same
+ * code as `trader history export`. See README.md next to this file.
+ *
+ *   npx tsx test/histories/record.ts            (writes test/histories/*.json)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { exportHistories } from '../../client/commands/history';
+import { runBacktest } from '../../lib/backtest/run';
+import {
+  emergencyCloseUpdate,
+  pauseSignal,
+  portfolioStateQuery,
+  portfolioWorkflowId,
+  resumeSignal,
+  stateQuery,
+  type MessageOrigin,
+  type SymbolStateView,
+} from '../../workflows/messages';
+import type { PortfolioInput, portfolioWorkflow } from '../../workflows/portfolio';
+import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
+import { stopTestServer } from '../helpers/db';
+import { devServerEnv } from '../helpers/temporal';
+import { tradingHarness, tradingTmpDir, truncatedCandleFiles, type TradingHarness } from '../helpers/trading';
+
+const OUT = __dirname;
+const CAPITAL = 10_000;
+const by: MessageOrigin = { by: 'recorder', reason: 'recording test/histories' };
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The workflow ids of the recorded histories: an exported history does not name its workflow,
+ * and the replayer must run it under its own id (the client order ids derive from it).
+ */
+export const INDEX = 'index.json';
+export interface HistoryIndexEntry {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  events: number;
+  what: string;
+}
+const index: Record<string, HistoryIndexEntry> = {};
+
+/** Exports one run with the CLI's exporter and keeps it as OUT/<name>.json. */
+async function keep(env: TestWorkflowEnvironment, workflowId: string, runId: string, name: string, tmp: string, what: string): Promise<void> {
+  const dir = path.join(tmp, `export-${name}`);
+  // Visibility is eventually consistent: wait until the run is listed.
+  const exported = await until(
+    `${workflowId} in visibility`,
+    async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      return exportHistories(env.client, { out: dir, query: `WorkflowId = "${workflowId}" AND RunId = "${runId}"` });
+    },
+    (e) => e.length === 1,
+  );
+  const file = path.join(OUT, `${name}.json`);
+  fs.copyFileSync(exported[0].file, file);
+  index[`${name}.json`] = { workflowId, runId, workflowType: exported[0].type, events: exported[0].events, what };
+  console.log(`${name}.json: ${exported[0].type} ${workflowId}, ${exported[0].events} events, ${(fs.statSync(file).size / 1024).toFixed(0)} kB`);
+}
+
+async function main(): Promise<void> {
+  const env = await devServerEnv();
+  const tmp = tradingTmpDir('dt-histories-');
+  const harnesses: TradingHarness[] = [];
+  const harness = async (exchange: string, files: string[]) => {
+    const h = await tradingHarness(env, { files, initialCapital: CAPITAL, exchange });
+    harnesses.push(h);
+    return h;
+  };
+  try {
+    // BTC and ETH from the 380th recorded hour: BTC holds a position from its 3rd decision to
+    // its 15th, ETH's first trade loses on its 4th (the portfolio test's window).
+    const files = truncatedCandleFiles(tmp, [
+      { file: 'binance_BTC-USDT_1h.csv', rows: 560, from: 380 },
+      { file: 'binance_ETH-USDT_1h.csv', rows: 560, from: 380 },
+    ]);
+    const [btcFile, ethFile] = files;
+
+    // 1. A replay at a speed factor, to the end of the data: timers, candle reads, orders, fills.
+    {
+      const h = await harness('rec-replay', [ethFile]);
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+          workflowId: h.workflowId('ETH/USDT'),
+          taskQueue: h.taskQueue,
+          args: [h.symbolInput('ETH/USDT', { speed: 36_000 })],
+        });
+        await handle.result();
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-replay', tmp, 'ETH/USDT replay at speed 36000 to the end of the data');
+      });
+    }
+
+    // 2. Operator messages: pause and resume signals, an emergency close update that closes a
+    //    position, then the halted workflow is terminated.
+    {
+      const h = await harness('rec-messages', [btcFile]);
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+          workflowId: h.workflowId('BTC/USDT'),
+          taskQueue: h.taskQueue,
+          args: [h.symbolInput('BTC/USDT', { speed: 3_600 })],
+        });
+        const state = () => handle.query(stateQuery);
+        const open = await until('a position', state, (s: SymbolStateView) => s.position !== null);
+        await handle.signal(pauseSignal, by);
+        await until('two paused decisions', state, (s) => s.decisions >= open.decisions + 2);
+        await handle.signal(resumeSignal, by);
+        await until('a decision after resume', state, (s) => s.decisions >= open.decisions + 3);
+        const closed = await handle.executeUpdate(emergencyCloseUpdate, { args: [by] });
+        if (closed.closed.length !== 1) throw new Error(`the emergency close should close the open position: ${JSON.stringify(closed)}`);
+        await handle.terminate('recorded');
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-messages', tmp, 'BTC/USDT: pause, resume, emergency close update, terminated');
+      });
+    }
+
+    // 3. Continue-as-new: the first run of a chain, ending with the carried state.
+    {
+      const h = await harness('rec-continue', [btcFile]);
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+          workflowId: h.workflowId('BTC/USDT'),
+          taskQueue: h.taskQueue,
+          args: [h.symbolInput('BTC/USDT', { speed: 36_000, continueAsNewAfterEvents: 150 })],
+        });
+        await handle.result();
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-continued', tmp, 'BTC/USDT first run of a continue-as-new chain (continueAsNewAfterEvents 150)');
+      });
+    }
+
+    // 4. The portfolio: starts both symbols, checks equity, trips the kill switch on ETH's loss,
+    //    closes BTC's position through the symbols' update, then is terminated.
+    {
+      const h = await harness('rec-portfolio', files);
+      const bt = await runBacktest({ files, strategy: 'rules', initialCapital: CAPITAL });
+      let equity = CAPITAL;
+      let peak = CAPITAL;
+      let drawdown = 0;
+      for (const t of [...bt.trades].sort((a, b) => a.exitTime - b.exitTime)) {
+        equity += t.pnl;
+        peak = Math.max(peak, equity);
+        if (peak > equity) {
+          drawdown = (peak - equity) / peak;
+          break;
+        }
+      }
+      if (!(drawdown > 0)) throw new Error('no losing trade in the window');
+      const input: PortfolioInput = {
+        account: h.account,
+        exchange: h.exchange,
+        mode: 'replay',
+        symbols: h.symbols.map((s) => h.symbolInput(s, { speed: 3_600 })),
+        taskQueue: h.taskQueue,
+        limits: { maxDrawdown: drawdown / 2, dailyLossLimit: 0.5 },
+        checkEveryMs: 200,
+      };
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof portfolioWorkflow>('portfolioWorkflow', {
+          workflowId: portfolioWorkflowId(h.account),
+          taskQueue: h.taskQueue,
+          args: [input],
+        });
+        await until('the kill switch', () => handle.query(portfolioStateQuery), (v) => v.killSwitch.tripped);
+        for (const s of h.symbols) {
+          await until(`${s} halted`, () => env.client.workflow.getHandle(h.workflowId(s)).query(stateQuery), (v) => v.tradingStatus === 'halted');
+        }
+        await handle.terminate('recorded');
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'portfolio-kill-switch', tmp, 'BTC+ETH portfolio: drawdown trips the kill switch, emergency close of both symbols, terminated');
+      });
+    }
+    // Merged: recordings of older workflow code kept next to these stay listed.
+    const indexFile = path.join(OUT, INDEX);
+    const previous = fs.existsSync(indexFile) ? (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, HistoryIndexEntry>) : {};
+    fs.writeFileSync(indexFile, JSON.stringify({ ...previous, ...index }, null, 2) + '\n');
+  } finally {
+    for (const h of harnesses) await h.close().catch(() => undefined);
+    await env.teardown();
+    await stopTestServer();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
