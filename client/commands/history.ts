@@ -32,6 +32,12 @@ export async function exportHistories(client: Client, opts: { out: string; query
     fs.writeFileSync(file, historyToJSON(history));
     done.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, file, events: history.events?.length ?? 0 });
   }
+  // The replayer needs each history's original workflow id (client order ids derive from it);
+  // file names flatten it, so an index keeps it (the format test/histories/index.json uses).
+  const indexFile = path.join(opts.out, 'index.json');
+  const previous = fs.existsSync(indexFile) ? (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, unknown>) : {};
+  const entries = done.map((h) => [path.basename(h.file), { workflowId: h.workflowId, runId: h.runId, workflowType: h.type, events: h.events }]);
+  fs.writeFileSync(indexFile, JSON.stringify({ ...previous, ...Object.fromEntries(entries) }, null, 2) + '\n');
   return done;
 }
 
