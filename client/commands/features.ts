@@ -1,4 +1,4 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeAtomically } from '../files';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -117,19 +117,6 @@ export async function runFeaturesCommand(raw: unknown, io: FeaturesCommandIo = c
   return { out: opts.out, candles: check.candles.length, rows: matrix.rowCount, warmup: matrix.warmup, issues: counts };
 }
 
-/** Write then rename, so a failed run never leaves a half-written CSV that looks complete. */
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    throw new UsageError(`cannot write ${path}: ${why}`);
-  }
-}
 
 export function registerFeaturesCommand(program: Command): void {
   program

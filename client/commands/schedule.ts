@@ -4,7 +4,7 @@ import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Schedu
 import type { Command } from 'commander';
 import { withTemporalClient } from '../connect';
 import { z } from 'zod';
-import { loadConfig, type AppConfig } from '../../infra/config';
+import { loadConfig } from '../../infra/config';
 import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../workflows/retrain';
 import { UsageError } from '../errors';
 

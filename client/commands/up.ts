@@ -209,7 +209,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
   const alerts = createAlertDispatcher(cfg, log);
   const t = buildTrading(cfg, stack, log, opts.replay, { strategy, alerts });
-  const { venue, symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
+  const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { tradeJson } from '../../client/commands/ops';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -328,17 +329,7 @@ export interface TradeRow {
 export async function ledgerTrades(ledger: Ledger): Promise<TradeRow[]> {
   const trades = await ledger.trades();
   return trades
-    .map((t) => ({
-      symbol: t.symbol,
-      qty: Number(t.qty),
-      entryTime: t.entryTime.getTime(),
-      entryPrice: Number(t.entryPrice),
-      exitTime: t.exitTime.getTime(),
-      exitPrice: Number(t.exitPrice),
-      fees: Number(t.fees),
-      pnl: Number(t.pnl),
-      exitReason: t.exitReason,
-    }))
+    .map((t) => { const { side: _side, ...row } = tradeJson(t); return row; })
     .sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
 }
 
