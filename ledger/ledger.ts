@@ -338,6 +338,13 @@ export class Ledger {
     return rows.map(toTrade);
   }
 
+  /** Realized PnL of every closed trade, and of those closed at or after `since`, as exact decimals. */
+  async realizedPnl(since: Date): Promise<{ total: string; since: string }> {
+    const [r] = await this.sql<{ total: string; since: string }[]>`
+      select coalesce(sum(pnl), 0)::text as total, coalesce(sum(pnl) filter (where exit_time >= ${since}), 0)::text as since from trades`;
+    return r;
+  }
+
   /** Idempotent on ts: a retried snapshot returns the row already there. */
   async snapshotEquity(input: EquitySnapshotInput): Promise<EquitySnapshot> {
     const s = EquitySnapshotInput.parse(input);

@@ -123,11 +123,6 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
     if (!ids.has(symbol)) throw new Error(`unknown symbol ${symbol}; this portfolio trades ${symbols.join(', ')}`);
     return [symbol];
   };
-  const validateTarget = (m: { symbol?: string } & MessageOrigin): void => {
-    if (!m || typeof m.by !== 'string' || !m.by) throw new Error('a message needs { by: "<who>" }');
-    targets(m.symbol);
-  };
-
   const fanOut = (symbol: string | undefined, to: TradingStatus, origin: MessageOrigin): void => {
     let list: string[];
     try {

@@ -1,5 +1,4 @@
 import {
-  ApplicationFailure,
   condition,
   continueAsNew,
   log,
@@ -38,7 +37,6 @@ import {
   reloadModelSignal,
   resumeSignal,
   stateQuery,
-  TRADING_STATUSES,
   type ClosedPositionView,
   type DecisionView,
   type EmergencyCloseResult,
@@ -353,4 +351,3 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   return { symbol: input.symbol, decisions: c.decisions, realizedPnl: state.realizedPnl, tradesClosed: state.tradesClosed, reason: 'end_of_data' };
 }
 
-export const KNOWN_STATUSES = TRADING_STATUSES;

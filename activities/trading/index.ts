@@ -3,8 +3,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { Logger } from '../../infra/logger';
 import type { Ledger } from '../../ledger';
-import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle } from '../../lib/engine';
-import { timeframeToMs, type Candle } from '../../lib/candles';
+import type { ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle } from '../../lib/engine';
+import type { Candle } from '../../lib/candles';
 import { emergencyCloseUpdate, type EmergencyCloseResult, type MessageOrigin } from '../../workflows/messages';
 import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
 import type { SymbolTraderInput } from '../../workflows/symbol-trader';
@@ -92,31 +92,45 @@ function activityLog(deps: TradingDeps, extra: Record<string, unknown>): Logger 
 export function createTradingActivities(deps: TradingDeps) {
   const client = (): Client => deps.client ?? Context.current().client;
 
-  async function portfolioSnapshot(args: { account: string; symbols: string[] }): Promise<PortfolioSnapshot> {
-    const trades = await deps.ledger.trades();
-    const open = await deps.ledger.openPositions();
-    const realized = trades.reduce((s, t) => s + Number(t.pnl), 0);
-    const dayStart = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
-    const dailyPnl = trades.filter((t) => t.exitTime.getTime() >= dayStart).reduce((s, t) => s + Number(t.pnl), 0);
-    let unrealized = 0;
-    let exposure = 0;
-    for (const p of open) {
-      const qty = Number(p.qty);
-      const entry = Number(p.avgEntryPrice ?? 0);
-      let mark = entry;
-      if (deps.venue.mode !== 'replay') {
+  /**
+   * The account from the ledger: realized PnL (one aggregate query) plus open positions marked at
+   * the venue's last 1m close. Every symbol asks at its candle close, usually all at once: calls
+   * that arrive while one is computing share its result instead of repeating the reads.
+   */
+  let inFlight: Promise<PortfolioSnapshot> | null = null;
+  async function computeSnapshot(): Promise<PortfolioSnapshot> {
+    const now = new Date();
+    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    const [pnl, open] = await Promise.all([deps.ledger.realizedPnl(dayStart), deps.ledger.openPositions()]);
+    const marks = await Promise.all(
+      open.map(async (p) => {
+        const entry = Number(p.avgEntryPrice ?? 0);
+        if (deps.venue.mode === 'replay') return entry;
         try {
           const [last] = await deps.venue.adapter(null, p.symbol).fetchCandles(p.symbol, '1m', undefined, 1);
-          if (last) mark = last.close;
+          return last ? last.close : entry;
         } catch {
           // Marking at entry is the safe fallback: the drawdown check then sees realized losses only.
+          return entry;
         }
-      }
-      unrealized += (mark - entry) * qty;
-      exposure += mark * qty;
-    }
-    const equity = deps.initialCapital + realized + unrealized;
+      }),
+    );
+    let unrealized = 0;
+    let exposure = 0;
+    open.forEach((p, i) => {
+      const qty = Number(p.qty);
+      unrealized += (marks[i] - Number(p.avgEntryPrice ?? 0)) * qty;
+      exposure += marks[i] * qty;
+    });
+    const dailyPnl = Number(pnl.since);
+    const equity = deps.initialCapital + Number(pnl.total) + unrealized;
     return { equity, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
+  }
+  function portfolioSnapshot(_args: { account: string; symbols: string[] }): Promise<PortfolioSnapshot> {
+    inFlight ??= computeSnapshot().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
   }
 
   return {
