@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './helpers/db';
 
 /**
  * The promise of the design: a paper run through Temporal and a backtest over the same candles
@@ -18,17 +18,6 @@ const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..');
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(REPO, '..', 'shared', 'data'), 'ohlcv');
 const ROWS = 1200;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface TradeRow {
   symbol: string;

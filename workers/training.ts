@@ -6,6 +6,7 @@ import type postgres from 'postgres';
 import { createTrainingActivities, type TrainingActivities } from '../activities/training';
 import { modelsDir } from '../models/registry';
 import { TRAINING_TASK_QUEUE } from '../workflows/retrain';
+import { riskInputFromEnv } from '../lib/risk';
 
 export interface TrainingWorkerOptions {
   connection: NativeConnection;
@@ -42,6 +43,6 @@ export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql
     sql,
     log: log.child({ worker: 'training' }),
     ...trainingPaths(cfg.home),
-    risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
+    risk: riskInputFromEnv(cfg.risk),
   });
 }

@@ -10,6 +10,7 @@ import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, isBacktestInputError, runBacktes
 import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
 import { MANIFEST_FILE } from '../../models/registry';
 import { UsageError } from '../errors';
+import { riskInputFromEnv } from '../../lib/risk';
 
 /**
  * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--initial-capital N]
@@ -129,12 +130,7 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
       initialCapital,
       fees: { maker: feeBps / 10_000, taker: feeBps / 10_000 },
       slippage: { bps: opts.slippageBps ?? DEFAULT_SLIPPAGE_BPS },
-      risk: {
-        maxPositionSize: cfg.risk.maxPositionSize,
-        stopLossPct: cfg.risk.stopLossPct,
-        takeProfitPct: cfg.risk.takeProfitPct,
-        maxDrawdown: cfg.risk.maxDrawdown,
-      },
+      risk: riskInputFromEnv(cfg.risk),
       signal,
       accountGates: opts.accountGates === true,
     });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { AppConfig } from '../../infra/config';
 import { timeframeToMs } from '../../lib/candles';
-import { RiskConfig } from '../../lib/risk';
+import { RiskConfig, riskInputFromEnv } from '../../lib/risk';
 import { DEFAULT_FEE_BPS } from '../../lib/backtest/run';
 import { engineConfig, type EngineConfig, type StrategyName } from '../../lib/engine';
 import { Ledger } from '../../ledger';
@@ -167,12 +167,7 @@ function writeLastRun(home: string, run: LastRun): void {
 
 /** One engine configuration per symbol, from the environment's risk settings. */
 export function engineConfigs(cfg: AppConfig, symbols: string[], timeframe: string, strategy: StrategyName): EngineConfig[] {
-  const risk = RiskConfig.parse({
-    maxPositionSize: cfg.risk.maxPositionSize,
-    stopLossPct: cfg.risk.stopLossPct,
-    takeProfitPct: cfg.risk.takeProfitPct,
-    maxDrawdown: cfg.risk.maxDrawdown,
-  });
+  const risk = RiskConfig.parse(riskInputFromEnv(cfg.risk));
   return symbols.map((symbol) =>
     engineConfig({
       symbol,

@@ -73,3 +73,12 @@ export const RiskConfig = z
   });
 export type RiskConfig = z.infer<typeof RiskConfig>;
 export type RiskConfigInput = z.input<typeof RiskConfig>;
+
+/**
+ * The risk settings the environment names (MAX_POSITION_SIZE, STOP_LOSS_PCT, TAKE_PROFIT_PCT,
+ * MAX_DRAWDOWN), the rest at their defaults: one mapping for `trader up`, `trader backtest` and
+ * training, so a replay and a backtest of the same config cannot size differently.
+ */
+export function riskInputFromEnv(r: Pick<RiskConfig, 'maxPositionSize' | 'stopLossPct' | 'takeProfitPct' | 'maxDrawdown'>): RiskConfigInput {
+  return { maxPositionSize: r.maxPositionSize, stopLossPct: r.stopLossPct, takeProfitPct: r.takeProfitPct, maxDrawdown: r.maxDrawdown };
+}
