@@ -125,6 +125,16 @@ describe('configuration', () => {
       return { ...res, home };
     };
 
+    // Every bad configuration above, through the process: refused with its variable named, exit 2.
+    for (const c of BAD) {
+      it(`\`trader up\` refuses ${c.name} with exit code 2`, () => {
+        const r = run(['up'], c.env);
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`- ${c.variable}=`), r.stderr);
+        assert.equal(fs.existsSync(path.join(r.home, 'state')), false, 'no state may be created');
+      });
+    }
+
     it('`trader up` with a bad config exits 2, lists every problem, starts nothing', () => {
       const r = run(['up'], { DRY_RUN: 'perhaps', MAX_POSITION_SIZE: '50', EXCHANGE_API_KEY: 'AKIAsecretsecretsecret' });
       assert.equal(r.status, 2, r.stderr);
