@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import type { TradingDeps } from '../activities/trading';
-import { FeatureCache } from '../activities/trading/feature-cache';
+import { FeatureCache } from '../lib/features/cache';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { replayVenue } from '../activities/trading/venue';
 import { engineConfigs } from '../client/commands/up';

@@ -1,7 +1,7 @@
 import { InMemoryPaperStateStore, PaperExchange, StaticMarketCatalog, spotMarket, type ExchangeAdapter, type PaperStateStore } from '../activities/exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import type { PrepareArgs, PrepareResult, TradingDeps, Venue } from '../activities/trading';
-import { FeatureCache } from '../activities/trading/feature-cache';
+import { FeatureCache } from '../lib/features/cache';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { engineConfigs } from '../client/commands/up';
 import { Ledger } from '../ledger';

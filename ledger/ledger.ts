@@ -4,7 +4,7 @@ import { IllegalOrderTransition, assertTransition, isTerminalStatus, type OrderS
 import { FeeConversionRequired, FillConflict, OrderIntentConflict, OrderNotFound, OrderOverfilled } from './errors';
 import { rebuildPositions, type FillForRebuild } from './rebuild';
 import { cmp, str } from './decimal';
-import { transaction } from './transaction';
+import { transaction } from '../infra/transaction';
 import {
   EquitySnapshotInput,
   FillReport,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type postgres from 'postgres';
 import { z } from 'zod';
-import { transaction } from '../ledger/transaction';
+import { transaction } from '../infra/transaction';
 
 /**
  * Model versions. A version is a directory, immutable once written:

@@ -8,7 +8,7 @@ import { FEATURE_SCHEMA } from '../lib/features';
 import { runBacktest, type BacktestMetrics, type BacktestResult } from '../lib/backtest';
 import type { StrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
-import type { ReplayFile } from '../activities/exchange/replay-source';
+import type { ReplayFile } from '../lib/exchange/replay-market-data';
 import { buildDataset, DEFAULT_LABELS, splitDataset, type Dataset } from './dataset';
 import { exportEnsemble, metricsSummary, trainEnsemble, type EnsembleMetrics, type ClassifierMetrics, type TrainEnsembleOptions } from './ensemble';
 import { exportPolicy, loadPolicyManifest, trainPpo, type PpoMetrics, type PpoOptionsInput, type PpoPolicy } from './ppo';

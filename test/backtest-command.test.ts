@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../client/commands/backtest';
-import { UsageError } from '../client/errors';
+import { UsageError } from '../infra/errors';
 import type { ModelSignal } from '../lib/engine';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');

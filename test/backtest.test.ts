@@ -17,14 +17,14 @@ import {
   sortinoRatio,
   type BacktestResult,
 } from '../lib/backtest';
-import { FeatureCache, FeatureCacheError } from '../activities/trading/feature-cache';
-import { executeIntents, InvalidIntentError, prepareCandle, type TradeRecorder } from '../activities/trading/core';
-import { ExchangeNetworkError } from '../activities/exchange/errors';
-import { InMemoryPaperStateStore } from '../activities/exchange/paper-state';
-import { PaperExchange } from '../activities/exchange/paper-exchange';
-import { ReplayMarketData } from '../activities/exchange/replay-source';
-import { spotMarket, StaticMarketCatalog } from '../activities/exchange/markets';
-import type { ExchangeAdapter } from '../activities/exchange/types';
+import { FeatureCache, FeatureCacheError } from '../lib/features/cache';
+import { executeIntents, InvalidIntentError, prepareCandle, type TradeRecorder } from '../lib/trading/candle-io';
+import { ExchangeNetworkError } from '../lib/exchange/errors';
+import { InMemoryPaperStateStore } from '../lib/exchange/paper-state';
+import { PaperExchange } from '../lib/exchange/paper-exchange';
+import { ReplayMarketData } from '../lib/exchange/replay-market-data';
+import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
+import type { ExchangeAdapter } from '../lib/exchange/types';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ZodError } from 'zod';
 import { AlertDispatcher } from '../activities/alerts';
-import { TradingControl, UnknownSymbolError, resolveSymbolAmong } from '../client/control';
+import { TradingControl, UnknownSymbolError, resolveSymbolAmong } from '../control/trading-control';
 import { createLogger } from '../infra/logger';
 import { devServerEnv } from './helpers/temporal';
 import { startTradingFixture, type TradingFixture } from './workflows/trading-fixture';

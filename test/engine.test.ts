@@ -6,7 +6,7 @@ import type { Candle } from '../lib/candles';
 import { FEATURE_SCHEMA, featureIndex } from '../lib/features';
 import { REGIMES, type Regime, type RegimeLabel } from '../lib/regime';
 import type { RiskConfigInput } from '../lib/risk';
-import { ClientOrderId } from '../activities/exchange/types';
+import { ClientOrderId } from '../lib/exchange/types';
 import {
   applyFill,
   applyOrderStatus,

@@ -19,9 +19,9 @@ import {
   MalformedResponseError,
   OrderBelowMinimumError,
   toTemporalFailure,
-} from '../activities/exchange/errors';
+} from '../lib/exchange/errors';
 import { ExchangeResilience, type ResilienceOptions } from '../activities/exchange/resilience';
-import { lifecycleStatus } from '../activities/exchange/types';
+import { lifecycleStatus } from '../lib/exchange/types';
 import { ExchangeStandin, recordedCandlesDir } from './helpers/exchange-standin';
 
 const DIR = recordedCandlesDir();

@@ -23,7 +23,7 @@ import {
   scrubExchangeMessage,
   toExchangeError,
   toTemporalFailure,
-} from '../activities/exchange/errors';
+} from '../lib/exchange/errors';
 
 type ErrorClass = new (message: string) => Error;
 const ccxtErrors = Object.entries(ccxt as unknown as Record<string, unknown>).filter(

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readCandleCsv } from '../lib/candle-csv';
-import { BadSymbolError } from '../activities/exchange/errors';
-import { ReplayMarketData } from '../activities/exchange/replay-source';
+import { BadSymbolError } from '../lib/exchange/errors';
+import { ReplayMarketData } from '../lib/exchange/replay-market-data';
 import { recordedCandlesDir } from './helpers/exchange-standin';
 
 const DIR = recordedCandlesDir();

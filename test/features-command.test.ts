@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runFeaturesCommand, type FeaturesCommandIo } from '../client/commands/features';
-import { UsageError } from '../client/errors';
+import { UsageError } from '../infra/errors';
 import { readCandleCsv } from '../lib/candle-csv';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import { classifyRegime, REGIMES } from '../lib/regime';

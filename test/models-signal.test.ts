@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runBacktestCommand } from '../client/commands/backtest';
-import { UsageError } from '../client/errors';
+import { UsageError } from '../infra/errors';
 import { runBacktest } from '../lib/backtest';
 import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';

@@ -1,4 +1,4 @@
-import { InMemoryPaperStateStore } from '../activities/exchange/paper-state';
+import { InMemoryPaperStateStore } from '../lib/exchange/paper-state';
 import { paperExchangeScenarios } from './helpers/paper-scenarios';
 
 // The scenarios live in a helper so the PostgreSQL store runs the very same ones (test/paper-state-pg.test.ts).

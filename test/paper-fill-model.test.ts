@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Candle } from '../lib/candles';
-import { immediateFill, matchCandle, seededUniform, slippageBps, slippedPrice, SlippageModel, type FillRules, type WorkingOrder } from '../lib/fill-model';
+import { immediateFill, matchCandle, seededUniform, slippageBps, slippedPrice, SlippageModel, type FillRules, type WorkingOrder } from '../lib/exchange/fill-model';
 
 const tick = { kind: 'step' as const, step: '0.01' };
 const rules = (over: Partial<FillRules> = {}): FillRules => ({

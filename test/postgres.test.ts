@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../infra/logger';
 import { connect, openDatabase, type Database } from '../infra/postgres';
-import { MIGRATIONS_DIR, MigrationChecksumMismatch, loadMigrations, migrate } from '../ledger/migrate';
+import { MIGRATIONS_DIR, MigrationChecksumMismatch, loadMigrations, migrate } from '../infra/migrate';
 import { databaseUrl, freePort, freshDatabase, testLog, testServer, type TestDatabase } from './helpers/db';
 
 const REPO = path.resolve(__dirname, '..');

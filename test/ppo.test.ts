@@ -7,7 +7,7 @@ import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
-import { applyFill, makeFill, slippedPrice } from '../lib/fill-model';
+import { applyFill, makeFill, slippedPrice } from '../lib/exchange/fill-model';
 import {
   buildObservation, exportPolicy, fitNormalizer, loadPolicyManifest, marketFromCandles, OBSERVATION_WIDTH, PolicyArtifactError, PolicyInputError,
   policyAct, policyToOnnx, PpoAbortedError, PpoDataError, trainPpo, TradingEnv, type PpoMarket, type PpoMetrics, type PpoPolicy, type PpoProgress,

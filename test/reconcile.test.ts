@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readCandleCsv } from '../lib/candle-csv';
-import { spotMarket, StaticMarketCatalog } from '../activities/exchange/markets';
-import { PaperExchange } from '../activities/exchange/paper-exchange';
+import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
+import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import { ReplayMarketData } from '../activities/exchange/replay-source';
-import type { OrderRequest } from '../activities/exchange/types';
+import { ReplayMarketData } from '../lib/exchange/replay-market-data';
+import type { OrderRequest } from '../lib/exchange/types';
 import { reconcile, type Difference } from '../activities/trading/reconcile';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { createLogger } from '../infra/logger';

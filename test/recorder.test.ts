@@ -3,7 +3,7 @@ import { OrderIntentConflict, OrderNotFound } from '../ledger/errors';
 import { Ledger } from '../ledger/ledger';
 import { connect } from '../infra/postgres';
 import { LedgerTradeRecorder, type TradeFill, type TradeIntent } from '../activities/trading/recorder';
-import type { ExchangeOrder } from '../activities/exchange/types';
+import type { ExchangeOrder } from '../lib/exchange/types';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
 
 const T0 = Date.UTC(2024, 0, 2, 10);

@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { createTrainingActivities } from '../activities/training';
 import { runTrainCommand } from '../client/commands/train';
 import { DEFAULT_RETRAIN_SCHEDULE_ID, listSchedules, parseEvery, retrainScheduleFromOptions, upsertRetrainSchedule } from '../client/commands/schedule';
-import { UsageError } from '../client/errors';
+import { UsageError } from '../infra/errors';
 import { createLogger } from '../infra/logger';
 import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';

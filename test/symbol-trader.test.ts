@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PaperExchange, spotMarket, StaticMarketCatalog, type PaperStateStore } from '../activities/exchange';
-import type { MarketDataSource } from '../activities/exchange/types';
+import type { MarketDataSource } from '../lib/exchange/types';
 import type { PrepareResult, Venue } from '../activities/trading';
 import { readCandleCsv } from '../lib/candle-csv';
 import { timeframeToMs, type Candle } from '../lib/candles';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runTrainCommand } from '../client/commands/train';
-import { UsageError } from '../client/errors';
+import { UsageError } from '../infra/errors';
 import { loadPolicyManifest } from '../models/ppo';
 import { championModelVersion, getModelVersion, loadModelVersion, readManifest, sha256Hex } from '../models/registry';
 import { trainModelVersion, TrainingInputError, type TrainReport, type TrainStage } from '../models/train';

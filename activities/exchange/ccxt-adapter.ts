@@ -3,9 +3,9 @@ import { timeframeToMs, type Candle } from '../../lib/candles';
 import { fitOrder } from '../../lib/precision';
 import { logger, registerSecret, type Logger } from '../../infra/logger';
 import { parseBalance, parseCandles, parseFullOrder, parseMarket, parseOrder, parseOrders, parseTrades } from './ccxt-parse';
-import { BadSymbolError, ExchangeRejectedError, InvalidOrderError, MalformedResponseError, OrderBelowMinimumError, OrderNotFoundError, type ExchangeErrorContext } from './errors';
+import { BadSymbolError, ExchangeRejectedError, InvalidOrderError, MalformedResponseError, OrderBelowMinimumError, OrderNotFoundError, type ExchangeErrorContext } from '../../lib/exchange/errors';
 import { ExchangeResilience, resilienceFor, type BreakerStatus, type ResilienceOptions } from './resilience';
-import { OrderRequest, type Balances, type ExchangeAdapter, type ExchangeOrder, type MarketInfo, type OrderRef, type Trade } from './types';
+import { OrderRequest, type Balances, type ExchangeAdapter, type ExchangeOrder, type MarketInfo, type OrderRef, type Trade } from '../../lib/exchange/types';
 
 /**
  * The live exchange, through ccxt (any of its exchange ids). Public market data needs no keys;

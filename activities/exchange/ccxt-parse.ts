@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Candle } from '../../lib/candles';
 import { type PrecisionMode, precisionRule } from '../../lib/precision';
-import { MalformedResponseError, type ExchangeErrorContext } from './errors';
-import type { AssetBalance, Balances, ExchangeOrder, MarketInfo, OrderStatus, ReportedOrderType, Trade } from './types';
+import { MalformedResponseError, type ExchangeErrorContext } from '../../lib/exchange/errors';
+import type { AssetBalance, Balances, ExchangeOrder, MarketInfo, OrderStatus, ReportedOrderType, Trade } from '../../lib/exchange/types';
 
 /**
  * The edge: ccxt's unified structures (what it made of the venue's payload) are checked here,

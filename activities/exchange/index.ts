@@ -1,15 +1,15 @@
 import { CcxtExchangeAdapter, type CcxtExchangeOptions } from './ccxt-adapter';
-import { PaperExchange, type PaperExchangeOptions } from './paper-exchange';
+import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
 import type { ResilienceOptions } from './resilience';
-import type { ExchangeAdapter } from './types';
+import type { ExchangeAdapter } from '../../lib/exchange/types';
 
-export * from './types';
-export * from './errors';
+export * from '../../lib/exchange/types';
+export * from '../../lib/exchange/errors';
 export { CcxtExchangeAdapter, createCcxtExchange, type CcxtExchangeOptions, type CcxtAdapterOptions } from './ccxt-adapter';
-export { PaperExchange, type PaperExchangeOptions } from './paper-exchange';
-export { InMemoryPaperStateStore, type PaperStateStore, type PaperAccountState, type PaperStateChange, PaperFill } from './paper-state';
-export { ReplayMarketData, type ReplayFile } from './replay-source';
-export { StaticMarketCatalog, spotMarket } from './markets';
+export { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
+export { InMemoryPaperStateStore, type PaperStateStore, type PaperAccountState, type PaperStateChange, PaperFill } from '../../lib/exchange/paper-state';
+export { ReplayMarketData, type ReplayFile } from '../../lib/exchange/replay-market-data';
+export { StaticMarketCatalog, spotMarket } from '../../lib/exchange/markets';
 export { ExchangeResilience, resilienceFor, breakerStates, type BreakerStatus, type ResilienceOptions } from './resilience';
 
 export interface TradingExchangeConfig {

@@ -1,8 +1,8 @@
 import type postgres from 'postgres';
-import { transaction } from '../../ledger/transaction';
-import { PaperStateConflictError } from './errors';
-import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from './paper-state';
-import type { ExchangeOrder } from './types';
+import { transaction } from '../../infra/transaction';
+import { PaperStateConflictError } from '../../lib/exchange/errors';
+import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
+import type { ExchangeOrder } from '../../lib/exchange/types';
 
 /**
  * The paper exchange's accounts in PostgreSQL (tables of migration 0005), so DRY_RUN survives

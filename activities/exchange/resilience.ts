@@ -10,7 +10,7 @@ import {
   retry,
 } from 'cockatiel';
 import { logger, type Logger } from '../../infra/logger';
-import { ExchangeCircuitOpenError, ExchangeError, toExchangeError } from './errors';
+import { ExchangeCircuitOpenError, ExchangeError, toExchangeError } from '../../lib/exchange/errors';
 
 /**
  * Every exchange call goes through here: errors mapped to our classes once, transient ones

@@ -9,8 +9,8 @@ import { emergencyCloseUpdate, type EmergencyCloseResult, type MessageOrigin } f
 import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
 import type { SymbolTraderInput } from '../../workflows/symbol-trader';
 import type { ExchangeAdapter } from '../exchange';
-import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from './core';
-import type { FeatureCache } from './feature-cache';
+import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from '../../lib/trading/candle-io';
+import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
 
 /**

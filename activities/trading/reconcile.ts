@@ -2,7 +2,7 @@ import type { Ledger } from '../../ledger/ledger';
 import { marketCurrencies } from '../../ledger/ledger';
 import type { Order } from '../../ledger/types';
 import { decAdd, decCmp, toDecimalString } from '../../lib/precision';
-import { lifecycleStatus, type ExchangeAdapter, type ExchangeOrder } from '../exchange/types';
+import { lifecycleStatus, type ExchangeAdapter, type ExchangeOrder } from '../../lib/exchange/types';
 
 /**
  * Compares the ledger with the exchange for some symbols and reports every difference; it never

@@ -4,7 +4,7 @@ import { OrderNotFound } from '../../ledger/errors';
 import type { Order } from '../../ledger/types';
 import { canTransition, IllegalOrderTransition, isTerminalStatus, type OrderStatus } from '../../lib/order-status';
 import { toDecimalString } from '../../lib/precision';
-import { lifecycleStatus, type ExchangeOrder } from '../exchange/types';
+import { lifecycleStatus, type ExchangeOrder } from '../../lib/exchange/types';
 
 /**
  * Writes what the trading workflow does to the ledger: the intent before the exchange is called,

@@ -1,7 +1,7 @@
 import type { AppConfig } from '../../infra/config';
 import type { Logger } from '../../infra/logger';
 import { timeframeToMs, type Candle } from '../../lib/candles';
-import { FeeSchedule, SlippageModel } from '../../lib/fill-model';
+import { FeeSchedule, SlippageModel } from '../../lib/exchange/fill-model';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/run';
 import { createLogger } from '../../infra/logger';
 import {

@@ -1,15 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
-import { writeAtomically } from '../files';
+import { writeAtomically } from '../../infra/files';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
-import type { SignalFn } from '../../activities/trading/core';
+import type { SignalFn } from '../../lib/trading/candle-io';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, isBacktestInputError, runBacktest, type BacktestResult } from '../../lib/backtest';
 import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
 import { MANIFEST_FILE } from '../../models/registry';
-import { UsageError } from '../errors';
+import { UsageError } from '../../infra/errors';
 import { riskInputFromEnv } from '../../lib/risk';
 
 /**

@@ -1,4 +1,4 @@
-import { writeAtomically } from '../files';
+import { writeAtomically } from '../../infra/files';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -7,7 +7,7 @@ import { checkCandles, closedCandles, countIssues, inferTimeframeMs, type Candle
 import { MarketSymbol, msToTimeframe, Timeframe } from '../../lib/candles';
 import { computeFeatureMatrix } from '../../lib/features';
 import { classifyRegime } from '../../lib/regime';
-import { UsageError } from '../errors';
+import { UsageError } from '../../infra/errors';
 
 /**
  * `trader features --data FILE --out OUT.csv`: the feature matrix of a recorded candle file, as

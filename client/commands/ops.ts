@@ -5,8 +5,8 @@ import { createLogger } from '../../infra/logger';
 import { openDatabase } from '../../infra/postgres';
 import { Ledger } from '../../ledger';
 import type { Trade } from '../../ledger/types';
-import { TradingControl, UnknownSymbolError, type TradingStatusReport } from '../control';
-import { UsageError } from '../errors';
+import { TradingControl, UnknownSymbolError, type TradingStatusReport } from '../../control/trading-control';
+import { UsageError } from '../../infra/errors';
 import { withTemporalClient } from '../connect';
 import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
 

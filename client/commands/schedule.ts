@@ -6,7 +6,7 @@ import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig } from '../../infra/config';
 import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../workflows/retrain';
-import { UsageError } from '../errors';
+import { UsageError } from '../../infra/errors';
 
 /**
  * `trader schedule retrain --every 7d [--data FILE...] [--seed N] [--ppo-steps N] [--id ID]`

@@ -10,7 +10,7 @@ import { createLogger } from '../../infra/logger';
 import type { Database } from '../../infra/postgres';
 import type { ModelVersionRow } from '../../models/registry';
 import type { TrainProgress, TrainResult, TrainSettingsInput } from '../../models/train';
-import { UsageError } from '../errors';
+import { UsageError } from '../../infra/errors';
 
 /**
  * `trader train --data FILE... [--out DIR] [--seed N] [--ppo-steps N] [--promote]`

@@ -10,15 +10,15 @@ import { Ledger } from '../../ledger';
 import { PostgresPaperStateStore } from '../../activities/exchange/paper-state-pg';
 import { LedgerTradeRecorder } from '../../activities/trading/recorder';
 import { exchangeVenue, replayVenue } from '../../activities/trading/venue';
-import { FeatureCache } from '../../activities/trading/feature-cache';
+import { FeatureCache } from '../../lib/features/cache';
 import type { TradingDeps, Venue } from '../../activities/trading';
 import { createAlertDispatcher, type AlertDispatcher } from '../../activities/alerts';
 import type { Logger } from '../../infra/logger';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../workflows/messages';
 import type { PortfolioInput } from '../../workflows/portfolio';
 import type { SymbolTraderInput } from '../../workflows/symbol-trader';
-import { onShutdownSignal, openStack, processLogger, startTradingWorker, type Stack } from '../stack';
-import { UsageError } from '../errors';
+import { onShutdownSignal, openStack, processLogger, startTradingWorker, type Stack } from '../../infra/stack';
+import { UsageError } from '../../infra/errors';
 
 export interface UpOptions {
   replay?: string[];
@@ -136,8 +136,8 @@ export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Log
 
 /** The Telegram bot inside `trader up`; a bot that cannot start is logged, never fatal to trading. */
 async function startBot(cfg: AppConfig, stack: Stack, account: string, exchange: string, ledger: Ledger, alerts: AlertDispatcher, log: Logger): Promise<{ stop(): Promise<void> } | null> {
-  const { startTelegramBot } = require('../../workers/telegram') as typeof import('../../workers/telegram');
-  const { TradingControl } = require('../control') as typeof import('../control');
+  const { startTelegramBot } = require('../../telegram/bot') as typeof import('../../telegram/bot');
+  const { TradingControl } = require('../../control/trading-control') as typeof import('../../control/trading-control');
   try {
     const bot = await startTelegramBot({ cfg, control: new TradingControl(stack.temporal.client, { account, exchange }), log: log.child({ worker: 'telegram' }), ledger, alerts });
     log.info({ bot: bot.username }, 'Telegram bot running');

@@ -1,11 +1,11 @@
 import type { AppConfig } from '../../infra/config';
-import { UsageError } from '../errors';
-import { onShutdownSignal, openStack, processLogger, startTradingWorker } from '../stack';
+import { UsageError } from '../../infra/errors';
+import { onShutdownSignal, openStack, processLogger, startTradingWorker } from '../../infra/stack';
 
 /** One worker process against an external cluster and database (docker-compose services). */
 export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training'): Promise<void> {
   if (queue === 'telegram') {
-    const { runTelegramWorker } = require('../../workers/telegram') as typeof import('../../workers/telegram');
+    const { runTelegramWorker } = require('../../telegram/bot') as typeof import('../../telegram/bot');
     const { accountName } = require('./up') as typeof import('./up');
     return runTelegramWorker(cfg, { account: accountName(cfg) });
   }

@@ -11,4 +11,4 @@ export {
   type OpenPositionReport,
   type SymbolSummary,
 } from './run';
-export { FrozenPaperStateStore } from './paper-store';
+export { FrozenPaperStateStore } from '../exchange/frozen-paper-store';

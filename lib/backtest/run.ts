@@ -4,7 +4,7 @@ import { CandleCsvError, readCandleCsv, type CandleFile } from '../candle-csv';
 import { inferTimeframeMs } from '../candle-hygiene';
 import { msToTimeframe } from '../candles';
 import { FEATURE_SCHEMA } from '../features';
-import { FeeSchedule, SlippageModel } from '../fill-model';
+import { FeeSchedule, SlippageModel } from '../exchange/fill-model';
 import { RiskConfig, type RiskConfigInput } from '../risk';
 import {
   engineConfig,
@@ -23,16 +23,16 @@ import {
   type SymbolState,
 } from '../engine';
 import { createLogger } from '../../infra/logger';
-import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '../../activities/trading/core';
-import { FeatureCache } from '../../activities/trading/feature-cache';
-import { ExchangeError } from '../../activities/exchange/errors';
-import { spotMarket, StaticMarketCatalog } from '../../activities/exchange/markets';
-import { PaperExchange } from '../../activities/exchange/paper-exchange';
-import type { PaperStateStore } from '../../activities/exchange/paper-state';
-import { ReplayMarketData, type ReplayFile } from '../../activities/exchange/replay-source';
+import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '../trading/candle-io';
+import { FeatureCache } from '../features/cache';
+import { ExchangeError } from '../exchange/errors';
+import { spotMarket, StaticMarketCatalog } from '../exchange/markets';
+import { PaperExchange } from '../exchange/paper-exchange';
+import type { PaperStateStore } from '../exchange/paper-state';
+import { ReplayMarketData, type ReplayFile } from '../exchange/replay-market-data';
 import { symbolWorkflowId } from '../../workflows/messages';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
-import { FrozenPaperStateStore } from './paper-store';
+import { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
 
 /**
  * The backtester: for every candle time in order, and every symbol closing then in sorted order,

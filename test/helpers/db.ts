@@ -7,7 +7,7 @@ import type postgres from 'postgres';
 import { createLogger } from '../../infra/logger';
 import { connect, startEmbeddedPostgres, type EmbeddedServer } from '../../infra/postgres';
 import { Ledger } from '../../ledger/ledger';
-import { migrate } from '../../ledger/migrate';
+import { migrate } from '../../infra/migrate';
 
 /**
  * Real PostgreSQL for tests: one embedded server per mocha process, started on first use on a

@@ -10,11 +10,11 @@ import {
   OrderNotFoundError,
   PaperStateConflictError,
   toTemporalFailure,
-} from '../../activities/exchange/errors';
-import { spotMarket, StaticMarketCatalog } from '../../activities/exchange/markets';
-import { PaperExchange, type PaperExchangeOptions } from '../../activities/exchange/paper-exchange';
-import type { PaperStateChange, PaperStateStore } from '../../activities/exchange/paper-state';
-import { ReplayMarketData } from '../../activities/exchange/replay-source';
+} from '../../lib/exchange/errors';
+import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
+import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
+import type { PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
+import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import { createLogger } from '../../infra/logger';
 import { recordedCandlesDir } from './exchange-standin';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createAlertActivities, type AlertDispatcher } from '../../activities/alerts';
-import { TradingControl } from '../../client/control';
+import { TradingControl } from '../../control/trading-control';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { RiskConfig } from '../../lib/risk';
 import { portfolioWorkflowId, stateQuery, type EmergencyCloseResult, type SymbolStateView } from '../../workflows/messages';

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import type { AppConfig } from '../infra/config';
-import { secretsOf } from '../infra/config';
-import { createLogger, registerSecret, setRootLogger, type Logger } from '../infra/logger';
-import { openDatabase, type Database } from '../infra/postgres';
-import { installTemporalRuntime, openTemporal, type TemporalStack } from '../infra/temporal';
+import type { AppConfig } from './config';
+import { secretsOf } from './config';
+import { createLogger, registerSecret, setRootLogger, type Logger } from './logger';
+import { openDatabase, type Database } from './postgres';
+import { installTemporalRuntime, openTemporal, type TemporalStack } from './temporal';
 
 export interface Stack {
   cfg: AppConfig;

@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { timeframeToMs, type Candle } from '../../lib/candles';
-import { checkCandles } from '../../lib/candle-hygiene';
-import { FEATURE_SCHEMA } from '../../lib/features';
-import { classifyRegime, REGIMES, type Regime } from '../../lib/regime';
-import { clientOrderIdPrefix, parseClientOrderId } from '../../lib/engine/ids';
-import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, OrderTag, PreparedCandle } from '../../lib/engine';
+import { timeframeToMs, type Candle } from '../candles';
+import { checkCandles } from '../candle-hygiene';
+import { FEATURE_SCHEMA } from '../features';
+import { classifyRegime, REGIMES, type Regime } from '../regime';
+import { clientOrderIdPrefix, parseClientOrderId } from '../engine/ids';
+import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, OrderTag, PreparedCandle } from '../engine';
 import { ExchangeError } from '../exchange/errors';
 import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } from '../exchange/types';
-import type { FeatureCache } from './feature-cache';
+import type { FeatureCache } from '../features/cache';
 
 /**
  * The side of one candle step that touches the world, as plain async functions: the trading

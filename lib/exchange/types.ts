@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { Candle } from '../../lib/candles';
-import type { OrderStatus as LifecycleStatus } from '../../lib/order-status';
-import { MarketRules } from '../../lib/precision';
-import type { BreakerStatus } from './resilience';
+import type { Candle } from '../candles';
+import type { OrderStatus as LifecycleStatus } from '../order-status';
+import { MarketRules } from '../precision';
+import type { BreakerStatus } from '../../activities/exchange/resilience';
 
 /**
  * The one exchange interface: live ccxt, the paper exchange and (for market data) the replay

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Candle } from './candles';
-import { applyPrecision, decAdd, decCmp, decMul, decSub, type PrecisionRule } from './precision';
+import type { Candle } from '../candles';
+import { applyPrecision, decAdd, decCmp, decMul, decSub, type PrecisionRule } from '../precision';
 
 /**
  * How simulated orders fill against candles: the rules the paper exchange and the backtester

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecimalString } from '../../lib/precision';
+import { DecimalString } from '../precision';
 import { PaperStateConflictError } from './errors';
 import { ExchangeOrder, OrderSide } from './types';
 

@@ -1,5 +1,5 @@
-import { PaperStateConflictError } from '../../activities/exchange/errors';
-import type { PaperAccountState, PaperStateChange, PaperStateStore } from '../../activities/exchange/paper-state';
+import { PaperStateConflictError } from './errors';
+import type { PaperAccountState, PaperStateChange, PaperStateStore } from './paper-state';
 
 /**
  * A paper account store for backtests: the same contract as InMemoryPaperStateStore (optimistic

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { timeframeToMs, type Candle } from '../../lib/candles';
-import { parseCandleFileName, readCandleCsv, type CandleFileOverrides } from '../../lib/candle-csv';
+import { timeframeToMs, type Candle } from '../candles';
+import { parseCandleFileName, readCandleCsv, type CandleFileOverrides } from '../candle-csv';
 import { BadSymbolError } from './errors';
 import type { MarketDataSource } from './types';
 

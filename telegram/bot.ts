@@ -16,7 +16,7 @@ import {
   UnknownSymbolError,
   type StatusAction,
   type TradingStatusReport,
-} from '../client/control';
+} from '../control/trading-control';
 import type { EmergencyCloseResult, MessageOrigin, TradingStatus } from '../workflows/messages';
 
 /**
@@ -662,8 +662,8 @@ export async function startTelegramBot(opts: TelegramBotOptions): Promise<Telegr
  */
 export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string } = {}): Promise<void> {
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { UsageError } = require('../client/errors') as typeof import('../client/errors');
-  const { processLogger, onShutdownSignal } = require('../client/stack') as typeof import('../client/stack');
+  const { UsageError } = require('../infra/errors') as typeof import('../infra/errors');
+  const { processLogger, onShutdownSignal } = require('../infra/stack') as typeof import('../infra/stack');
   /* eslint-enable @typescript-eslint/no-require-imports */
   if (!cfg.telegram) throw new UsageError('the telegram worker needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS');
   if (!cfg.temporal.address) throw new UsageError('the telegram worker joins an existing stack: set TEMPORAL_ADDRESS (or use `trader up`, which starts the bot itself)');

@@ -1,4 +1,4 @@
-import { timeframeToMs, type Candle } from '../../lib/candles';
+import { timeframeToMs, type Candle } from '../candles';
 import {
   FeeSchedule,
   SlippageModel,
@@ -11,8 +11,8 @@ import {
   type FillRules,
   type MarketCash,
   type WorkingOrder,
-} from '../../lib/fill-model';
-import { decAdd, decCmp, decMul, decSub, fitOrder, toDecimalString } from '../../lib/precision';
+} from './fill-model';
+import { decAdd, decCmp, decMul, decSub, fitOrder, toDecimalString } from '../precision';
 import { logger, type Logger } from '../../infra/logger';
 import {
   ExchangeUnavailableError,
@@ -23,7 +23,7 @@ import {
   PaperStateConflictError,
 } from './errors';
 import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from './paper-state';
-import type { BreakerStatus } from './resilience';
+import type { BreakerStatus } from '../../activities/exchange/resilience';
 import {
   OrderRequest,
   type Balances,

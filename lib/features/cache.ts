@@ -1,5 +1,5 @@
-import { timeframeToMs, type Candle } from '../../lib/candles';
-import { createFeatureStream, InvalidCandleError, type FeatureStream } from '../../lib/features';
+import { timeframeToMs, type Candle } from '../candles';
+import { createFeatureStream, InvalidCandleError, type FeatureStream } from '.';
 import type { MarketDataSource } from '../exchange/types';
 
 /**

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Sql } from 'postgres';
-import type { Logger } from '../infra/logger';
+import type { Logger } from './logger';
 import { transaction } from './transaction';
 
 /**
@@ -17,7 +17,8 @@ import { transaction } from './transaction';
  * (CREATE INDEX CONCURRENTLY) are not supported.
  */
 
-export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+/** The ledger's migrations (ordered SQL files): this runner is generic, the schema is the ledger's. */
+export const MIGRATIONS_DIR = path.join(__dirname, '..', 'ledger', 'migrations');
 
 /** Arbitrary but fixed: the key every migrating process of this project waits on. */
 const MIGRATION_LOCK_KEY = 7_361_203_118_001;
