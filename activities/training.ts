@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type postgres from 'postgres';
 import type { Logger } from '../infra/logger';
-import { readCandleCsv, CandleCsvError } from '../lib/candle-csv';
+import { CandleCsvError } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { StrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
@@ -15,8 +15,10 @@ import { loadEnsemble } from '../models/inference';
 import { championModelVersion, getModelVersion, promoteModelVersion, readManifest, registerModelVersion, sha256Hex } from '../models/registry';
 import { createModelSignalSource, evictSignalCache } from '../models/signal';
 import { backtestStrategies, mergeDatasets, TRAIN_STAGES, trainModelVersion, TrainingInputError, writeHeldOutFiles, type TrainReport, type TrainStage } from '../models/train';
-import { reloadModelSignal, type MessageOrigin } from '../workflows/messages';
-import type { GateEvaluation, ModelScore, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../workflows/retrain';
+import { reloadModelSignal } from '../workflows/messages';
+import { readCandleCsv } from '../infra/candle-files';
+import { type MessageOrigin } from '../lib/contracts/trading';
+import { type GateEvaluation, type ModelScore, type TrainHeartbeat, type TrainedChallenger, type GatheredData, type RetrainSettings } from '../lib/contracts/retrain';
 
 /**
  * The RetrainWorkflow's activities, on the `training` task queue (workers/training.ts): gather

@@ -5,15 +5,15 @@ import type { TradingDeps } from '../activities/trading';
 import { FeatureCache } from '../lib/features/cache';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { replayVenue } from '../activities/trading/venue';
-import { engineConfigs } from '../client/commands/up';
 import { Ledger } from '../ledger';
-import { runBacktest } from '../lib/backtest';
 import { timeframeToMs } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
-import type { SymbolTraderInput, SymbolTraderResult } from '../workflows/symbol-trader';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { benchLog, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
+import { type SymbolTraderInput, type SymbolTraderResult } from '../lib/contracts/workflows';
+import { runBacktest } from '../backtester/run';
+import { engineConfigs } from '../control/start-trading';
 
 /**
  * Decision latency of the SymbolTraderWorkflow: from the moment a candle is due (its durable

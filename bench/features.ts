@@ -1,9 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { computeFeatureMatrix, createFeatureStream, FEATURE_SCHEMA } from '../lib/features';
 import { classifyRegime } from '../lib/regime';
+import { readCandleCsv } from '../infra/candle-files';
 
 /**
  * Feature throughput: the live stream (one closed candle in, a fresh vector out) and the batch

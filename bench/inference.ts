@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import { buildDataset, toModelRow } from '../models/dataset';
 import { exportEnsemble, trainEnsemble } from '../models/ensemble';
 import { createSignalProvider, evictModelCache, loadEnsemble } from '../models/inference';
+import { readCandleCsv } from '../infra/candle-files';
 
 /**
  * Ensemble inference through ONNX Runtime, the way the trading activity calls it.

@@ -1,16 +1,19 @@
-import { InMemoryPaperStateStore, PaperExchange, StaticMarketCatalog, spotMarket, type ExchangeAdapter, type PaperStateStore } from '../activities/exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import type { PrepareArgs, PrepareResult, TradingDeps, Venue } from '../activities/trading';
 import { FeatureCache } from '../lib/features/cache';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { engineConfigs } from '../client/commands/up';
 import { Ledger } from '../ledger';
-import type { SymbolTraderInput } from '../workflows/symbol-trader';
-import { symbolWorkflowId } from '../workflows/messages';
 import { candleSteps, fetchRuns, fmtMs, mapLimit, percentile, summarize, type CandleStep } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { SyntheticMarket, syntheticSymbols } from './helpers/synthetic-market';
 import { benchLog, cpuByProgram, cpuDelta, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack } from './helpers/trading-stack';
+import { type ExchangeAdapter } from '../lib/exchange/types';
+import { PaperExchange } from '../lib/exchange/paper-exchange';
+import { InMemoryPaperStateStore, type PaperStateStore } from '../lib/exchange/paper-state';
+import { StaticMarketCatalog, spotMarket } from '../lib/exchange/markets';
+import { symbolWorkflowId } from '../lib/contracts/trading';
+import { type SymbolTraderInput } from '../lib/contracts/workflows';
+import { engineConfigs } from '../control/start-trading';
 
 /**
  * How many SymbolTraderWorkflows one trading worker carries when every symbol's 1m candle closes

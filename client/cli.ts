@@ -1,6 +1,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig } from '../infra/config';
 import { UsageError } from '../infra/errors';
+import { runUp } from './commands/up';
+import { runWorker } from './commands/worker';
+import { registerFeaturesCommand } from './commands/features';
+import { registerOpsCommands } from './commands/ops';
+import { registerBacktestCommand } from './commands/backtest';
+import { registerTrainCommand } from './commands/train';
+import { registerScheduleCommand } from './commands/schedule';
+import { registerHistoryCommands } from './commands/history';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -30,8 +38,6 @@ export function buildProgram(): Command {
     .action(async (opts: { replay?: string[]; strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; speed?: 'max' | number; exitWhenDone?: boolean; telegram: boolean }) => {
       if (!opts.replay && (opts.speed !== undefined || opts.exitWhenDone)) throw new UsageError('--speed and --exit-when-done go with --replay');
       const cfg = loadConfig();
-      // Commands load their heavy modules (Temporal, PostgreSQL, ccxt) only when they run.
-      const { runUp } = require('./commands/up') as typeof import('./commands/up');
       await runUp(cfg, opts);
     });
 
@@ -41,7 +47,6 @@ export function buildProgram(): Command {
     .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training']).default('trading'))
     .action(async (opts: { queue: 'trading' | 'telegram' | 'training' }) => {
       const cfg = loadConfig();
-      const { runWorker } = require('./commands/worker') as typeof import('./commands/worker');
       await runWorker(cfg, opts.queue);
     });
 
@@ -58,23 +63,13 @@ export function buildProgram(): Command {
   return program;
 }
 
-/**
- * Commands that live in their own modules. Each exports `register...Command(program)`;
- * a module that fails to load is a bug and is reported as such, not silently skipped.
- */
+/** Commands that live in their own modules, each exporting `register...Command(program)`. */
 function registerOptionalCommands(program: Command): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { registerFeaturesCommand } = require('./commands/features') as typeof import('./commands/features');
   registerFeaturesCommand(program);
-  const { registerOpsCommands } = require('./commands/ops') as typeof import('./commands/ops');
   registerOpsCommands(program);
-  const { registerBacktestCommand } = require('./commands/backtest') as typeof import('./commands/backtest');
   registerBacktestCommand(program);
-  const { registerTrainCommand } = require('./commands/train') as typeof import('./commands/train');
   registerTrainCommand(program);
-  const { registerScheduleCommand } = require('./commands/schedule') as typeof import('./commands/schedule');
   registerScheduleCommand(program);
-  const { registerHistoryCommands } = require('./commands/history') as typeof import('./commands/history');
   registerHistoryCommands(program);
 }
 

@@ -1,26 +1,8 @@
 import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
-import {
-  emergencyCloseUpdate,
-  pauseSignal,
-  portfolioEmergencyUpdate,
-  portfolioPauseSignal,
-  portfolioReduceOnlySignal,
-  portfolioResumeSignal,
-  portfolioStateQuery,
-  portfolioWorkflowId,
-  reduceOnlySignal,
-  resumeSignal,
-  stateQuery,
-  symbolWorkflowId,
-  type EmergencyCloseResult,
-  type MessageOrigin,
-  type OpenPositionView,
-  type PortfolioStateView,
-  type SymbolStateView,
-  type TradingStatus,
-} from '../workflows/messages';
+import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal, stateQuery } from '../workflows/messages';
 import { ModeKey, SymbolKey, TradingStatusKey } from '../workflows/search-attributes';
+import { portfolioWorkflowId, symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin, type OpenPositionView, type PortfolioStateView, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
 
 /**
  * The Temporal client side every operator surface shares (the `trader` CLI and the Telegram

@@ -67,34 +67,3 @@ export function onShutdownSignal(log: Logger): Promise<NodeJS.Signals> {
     process.on('SIGTERM', handler);
   });
 }
-
-/**
- * Starts the trading worker on the stack; returns a function that waits for the worker to
- * end (a shutdown signal or a worker failure), drains it and closes the stack.
- */
-export async function startTradingWorker(
-  stack: Stack,
-  stopSignal: Promise<NodeJS.Signals>,
-  trading?: import('../activities/trading').TradingDeps,
-  alerts?: import('../activities/alerts').AlertDispatcher,
-): Promise<{ untilStopped(): Promise<void> }> {
-  // Lazy require, not import(): under tsx's CommonJS hook a relative import() of a .ts file fails on Node 20.
-  const { createActivities } = require('../activities') as typeof import('../activities');
-  const { createTradingWorker } = require('../workers/trading') as typeof import('../workers/trading');
-  const worker = await createTradingWorker({
-    connection: stack.temporal.nativeConnection,
-    namespace: stack.temporal.namespace,
-    taskQueue: stack.cfg.temporal.taskQueue,
-    activities: createActivities({ sql: stack.db.sql, log: stack.log, trading, alerts }),
-  });
-  const running = worker.run();
-  return {
-    async untilStopped() {
-      await Promise.race([stopSignal, running]);
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch((err: unknown) => stack.log.error({ err }, 'worker stopped with an error'));
-      await stack.close();
-      stack.log.info('stopped');
-    },
-  };
-}

@@ -3,11 +3,14 @@ import path from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
 import type { Logger } from './logger';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** The trading workflows' custom search attributes, all Keyword. */
+export const SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES).map((name) => defineSearchAttributeKey(name, SearchAttributeType.KEYWORD));
 
 /**
  * Where installed Temporal binaries are looked for, in order: the explicit variable, PATH,

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { type Candle, MarketSymbol, timeframeToMs, TimeframeError } from './candles';
 
 /**
@@ -57,7 +55,7 @@ const SETTLES_IN: Record<string, 'quote' | 'base'> = { binanceusdm: 'quote', bin
  * `binanceusdm_BTC-USDT_1h.csv` -> symbol 'BTC/USDT:USDT', as ccxt names that market.
  */
 export function parseCandleFileName(fileName: string): CandleFileName | undefined {
-  const m = FILE_NAME.exec(basename(fileName));
+  const m = FILE_NAME.exec(fileName.slice(Math.max(fileName.lastIndexOf('/'), fileName.lastIndexOf('\\')) + 1));
   if (!m) return undefined;
   const [, exchange, base, quote, timeframe] = m;
   const settle = SETTLES_IN[exchange];
@@ -135,18 +133,11 @@ export function parseCandleCsv(text: string, file = '<input>'): { candles: Candl
 }
 
 /**
- * Reads a candle file. Exchange, symbol and timeframe come from the file name unless given;
- * a file whose name does not follow the convention needs symbol and timeframe explicitly.
+ * A candle file's text as a CandleFile. Exchange, symbol and timeframe come from the file name
+ * unless given; a file whose name does not follow the convention needs symbol and timeframe
+ * explicitly. Reading the file is infra/candle-files.ts's job.
  */
-export function readCandleCsv(path: string, overrides: CandleFileOverrides = {}): CandleFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new CandleCsvError(`${path}: cannot read candle file: ${why}`, path);
-  }
+export function candleFileFromText(path: string, text: string, overrides: CandleFileOverrides = {}): CandleFile {
   const fromName = parseCandleFileName(path);
   const timeframe = overrides.timeframe ?? fromName?.timeframe;
   const symbol = overrides.symbol ?? fromName?.symbol;

@@ -1,19 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { readCandleCsv, CandleCsvError } from '../lib/candle-csv';
+import { CandleCsvError } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
-import { runBacktest, type BacktestMetrics, type BacktestResult } from '../lib/backtest';
+import { simulateBacktest, type BacktestMetrics, type BacktestResult, type BacktestSeries } from '../lib/backtest';
 import type { StrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
-import type { ReplayFile } from '../lib/exchange/replay-market-data';
 import { buildDataset, DEFAULT_LABELS, splitDataset, type Dataset } from './dataset';
 import { exportEnsemble, metricsSummary, trainEnsemble, type EnsembleMetrics, type ClassifierMetrics, type TrainEnsembleOptions } from './ensemble';
 import { exportPolicy, loadPolicyManifest, trainPpo, type PpoMetrics, type PpoOptionsInput, type PpoPolicy } from './ppo';
 import { MANIFEST_FILE, parseManifest, readManifest, sha256Hex, VersionId, type ModelManifest } from './registry';
 import { createModelSignalSource, evictSignalCache } from './signal';
+import { readCandleCsv, type ReplayFile } from '../infra/candle-files';
 
 /**
  * `trainModelVersion(files, opts)`: candle files in, one model version directory out:
@@ -317,6 +317,10 @@ export async function backtestStrategies(
 ): Promise<{ buyAndHold: number | null; strategies: StrategyBacktest[] }> {
   const out: StrategyBacktest[] = [];
   let buyAndHold: number | null = null;
+  const series: BacktestSeries[] = heldOut.map((f) => {
+    const file = readCandleCsv(f.path, f);
+    return { source: file.path, exchange: file.exchange, symbol: file.symbol, timeframe: file.timeframe, timeframeMs: file.timeframeMs, candles: file.candles };
+  });
   for (const [k, strategy] of strategies.entries()) {
     let errors = 0;
     const source = strategy === 'rules' ? undefined : createModelSignalSource({ dir: versionDir, strategy });
@@ -327,8 +331,8 @@ export async function backtestStrategies(
           return s;
         }
       : undefined;
-    const r = await runBacktest({
-      files: heldOut,
+    const r = await simulateBacktest({
+      series,
       strategy,
       initialCapital: settings.initialCapital,
       fees: { maker: settings.feeBps / 10_000, taker: settings.feeBps / 10_000 },

@@ -17,7 +17,7 @@ import {
   type StatusAction,
   type TradingStatusReport,
 } from '../control/trading-control';
-import type { EmergencyCloseResult, MessageOrigin, TradingStatus } from '../workflows/messages';
+import { type EmergencyCloseResult, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
 
 /**
  * The Telegram kill switch: a telegraf bot (long polling; the Bot API root is configurable, so
@@ -653,40 +653,4 @@ export async function startTelegramBot(opts: TelegramBotOptions): Promise<Telegr
       log.info('Telegram bot stopped');
     },
   };
-}
-
-/**
- * The bot on its own (the docker-compose `telegram` service): joins an existing Temporal cluster
- * (TEMPORAL_ADDRESS) and, when DATABASE_URL is set, the ledger for audit rows and the ledger
- * commands. Runs until SIGINT/SIGTERM.
- */
-export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string } = {}): Promise<void> {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { UsageError } = require('../infra/errors') as typeof import('../infra/errors');
-  const { processLogger, onShutdownSignal } = require('../infra/stack') as typeof import('../infra/stack');
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  if (!cfg.telegram) throw new UsageError('the telegram worker needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS');
-  if (!cfg.temporal.address) throw new UsageError('the telegram worker joins an existing stack: set TEMPORAL_ADDRESS (or use `trader up`, which starts the bot itself)');
-  const log = processLogger(cfg).child({ worker: 'telegram' });
-  const stopSignal = onShutdownSignal(log);
-  const connection = await Connection.connect({ address: cfg.temporal.address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${cfg.temporal.address}: ${err.message}`);
-  });
-  const client = new Client({ connection, namespace: cfg.temporal.namespace });
-  let db: import('../infra/postgres').Database | undefined;
-  let ledger: Ledger | undefined;
-  if (cfg.databaseUrl) {
-    const { openDatabase } = require('../infra/postgres') as typeof import('../infra/postgres');
-    const { Ledger: LedgerClass } = require('../ledger/ledger') as typeof import('../ledger/ledger');
-    db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, log: log.child({ component: 'postgres' }) });
-    ledger = new LedgerClass(db.sql, { actor: 'telegram', log });
-  } else {
-    log.warn('DATABASE_URL is not set: no audit rows, and /trades, /profit, /balance are unavailable');
-  }
-  const control = new TradingControl(client, { account: opts.account ?? 'main', exchange: cfg.exchange.id });
-  const bot = await startTelegramBot({ cfg, control, log, ledger });
-  await Promise.race([stopSignal, bot.done.catch(() => undefined)]);
-  await bot.stop();
-  await db?.close();
-  await connection.close();
 }

@@ -3,20 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Candle } from '../lib/candles';
-import { readCandleCsv } from '../lib/candle-csv';
 import { computeFeatureMatrix, FEATURE_SCHEMA, featureRow } from '../lib/features';
 import { createLogger } from '../infra/logger';
 import { clientOrderId, clientOrderIdPrefix, type OrderIntent } from '../lib/engine';
-import {
-  barReturns,
-  BacktestInputError,
-  computeMetrics,
-  maxDrawdown,
-  runBacktest,
-  sharpeRatio,
-  sortinoRatio,
-  type BacktestResult,
-} from '../lib/backtest';
+import { barReturns, BacktestInputError, computeMetrics, maxDrawdown, sharpeRatio, sortinoRatio, type BacktestResult } from '../lib/backtest';
 import { FeatureCache, FeatureCacheError } from '../lib/features/cache';
 import { executeIntents, InvalidIntentError, prepareCandle, type TradeRecorder } from '../lib/trading/candle-io';
 import { ExchangeNetworkError } from '../lib/exchange/errors';
@@ -25,6 +15,8 @@ import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { ReplayMarketData } from '../lib/exchange/replay-market-data';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import type { ExchangeAdapter } from '../lib/exchange/types';
+import { readCandleCsv } from '../infra/candle-files';
+import { runBacktest } from '../backtester/run';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');

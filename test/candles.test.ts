@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CandleCsvError, parseCandleCsv, parseCandleFileName, readCandleCsv } from '../lib/candle-csv';
+import { CandleCsvError, parseCandleCsv, parseCandleFileName } from '../lib/candle-csv';
 import { checkCandles, closedCandles, inferTimeframeMs, lastClosedOpenTime, type CandleIssueKind } from '../lib/candle-hygiene';
 import { Candle, msToTimeframe, timeframeToMs, TimeframeError } from '../lib/candles';
+import { readCandleCsv } from '../infra/candle-files';
 
 const DATA_DIR = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data');
 const OHLCV = path.join(DATA_DIR, 'ohlcv');

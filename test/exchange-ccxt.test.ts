@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
-import { readCandleCsv } from '../lib/candle-csv';
 import { createLogger } from '../infra/logger';
 import { CcxtExchangeAdapter, createCcxtExchange } from '../activities/exchange/ccxt-adapter';
 import {
@@ -18,11 +17,12 @@ import {
   InvalidOrderError,
   MalformedResponseError,
   OrderBelowMinimumError,
-  toTemporalFailure,
 } from '../lib/exchange/errors';
+import { toTemporalFailure } from '../activities/exchange/error-mapping';
 import { ExchangeResilience, type ResilienceOptions } from '../activities/exchange/resilience';
 import { lifecycleStatus } from '../lib/exchange/types';
 import { ExchangeStandin, recordedCandlesDir } from './helpers/exchange-standin';
+import { readCandleCsv } from '../infra/candle-files';
 
 const DIR = recordedCandlesDir();
 const BTC_1H = path.join(DIR, 'binance_BTC-USDT_1h.csv');

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { BadSymbolError } from '../lib/exchange/errors';
 import { ReplayMarketData } from '../lib/exchange/replay-market-data';
 import { recordedCandlesDir } from './helpers/exchange-standin';
+import { readCandleCsv } from '../infra/candle-files';
+import { replayFromDirectory, replayFromFiles } from '../infra/candle-files';
 
 const DIR = recordedCandlesDir();
 const BTC_1H = path.join(DIR, 'binance_BTC-USDT_1h.csv');
@@ -15,7 +16,7 @@ describe('replay source over recorded candles', () => {
   const all = readCandleCsv(BTC_1H).candles;
 
   it('never returns a candle that had not closed at "now", and returns every one that had', async () => {
-    const replay = ReplayMarketData.fromFiles([BTC_1H]);
+    const replay = replayFromFiles([BTC_1H]);
     const first = all[0].timestamp;
     const last = all[all.length - 1].timestamp;
     let seed = 3;
@@ -39,7 +40,7 @@ describe('replay source over recorded candles', () => {
     const k = 1000;
     const boundary = all[k].timestamp + HOUR; // == all[k + 1].timestamp when there is no gap
     assert.equal(all[k + 1].timestamp, boundary);
-    const replay = ReplayMarketData.fromFiles([BTC_1H], { now: () => boundary });
+    const replay = replayFromFiles([BTC_1H], { now: () => boundary });
     const [latest] = await replay.fetchCandles('BTC/USDT', '1h', undefined, 1);
     assert.deepEqual(latest, all[k]);
     assert.deepEqual(await replay.fetchCandles('BTC/USDT', '1h', all[k + 1].timestamp), []);
@@ -50,8 +51,8 @@ describe('replay source over recorded candles', () => {
     try {
       const file = path.join(tmp, 'recording.csv');
       writeFileSync(file, readFileSync(path.join(DIR, 'unknown_XRP-ETH_5m.csv'), 'utf8'));
-      assert.throws(() => ReplayMarketData.fromFiles([file]), BadSymbolError);
-      const replay = ReplayMarketData.fromFiles([{ path: file, symbol: 'XRP/ETH', timeframe: '5m' }]);
+      assert.throws(() => replayFromFiles([file]), BadSymbolError);
+      const replay = replayFromFiles([{ path: file, symbol: 'XRP/ETH', timeframe: '5m' }]);
       const candles = await replay.fetchCandles('XRP/ETH', '5m');
       assert.equal(candles.length, 712);
       assert.deepEqual(replay.listSeries(), [{ symbol: 'XRP/ETH', timeframe: '5m' }]);
@@ -66,14 +67,14 @@ describe('replay source over recorded candles', () => {
       const text = readFileSync(path.join(DIR, 'unknown_XRP-ETH_5m.csv'), 'utf8');
       writeFileSync(path.join(tmp, 'venuea_XRP-ETH_5m.csv'), text);
       writeFileSync(path.join(tmp, 'venueb_XRP-ETH_5m.csv'), text);
-      const any = ReplayMarketData.fromDirectory(tmp);
+      const any = replayFromDirectory(tmp);
       await assert.rejects(any.fetchCandles('XRP/ETH', '5m', undefined, 1), (e: unknown) => e instanceof BadSymbolError && /several files/.test(e.message));
-      const chosen = ReplayMarketData.fromDirectory(tmp, { exchange: 'venueb' });
+      const chosen = replayFromDirectory(tmp, { exchange: 'venueb' });
       assert.equal((await chosen.fetchCandles('XRP/ETH', '5m')).length, 712);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-    const futures = ReplayMarketData.fromDirectory(DIR, { exchange: 'binanceusdm' });
+    const futures = replayFromDirectory(DIR, { exchange: 'binanceusdm' });
     const [series] = futures.listSeries();
     const [c] = await futures.fetchCandles(series.symbol, '1h', 0, 1);
     assert.equal(c.timestamp, 1567962000000, 'first candle of the futures recording');

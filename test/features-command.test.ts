@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runFeaturesCommand, type FeaturesCommandIo } from '../client/commands/features';
 import { UsageError } from '../infra/errors';
-import { readCandleCsv } from '../lib/candle-csv';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import { classifyRegime, REGIMES } from '../lib/regime';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const REPO = path.join(__dirname, '..');

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ADX, ATR, AverageGain, AverageLoss, BollingerBands, EMA, MACD, RSI, SD, SMA } from 'technicalindicators';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
 import {
   computeFeatureMatrix, createFeatureStream, FEATURE_PARAMS, FEATURE_SCHEMA, featureIndex, featureRow, InvalidCandleError, type FeatureMatrix,
 } from '../lib/features';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const cache = new Map<string, Candle[]>();

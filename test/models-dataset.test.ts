@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Candle } from '../lib/candles';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import {
   buildDataset, DatasetError, MODEL_INPUT_NAMES, MODEL_INPUT_WIDTH, sliceDataset, splitDataset, toModelRow, walkForwardFolds, type Dataset, type RowRange,
 } from '../models/dataset';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const load = (file: string, n?: number) => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { buildDataset, sliceDataset, type Dataset } from '../models/dataset';
 import {
   auc, brier, calibrate, classifierMetrics, combineMembers, createRng, fitPlatt, logLoss, memberToOnnx, MEMBER_INPUT, MEMBER_OUTPUT, predictEnsemble,
   predictMemberRaw, reliability, trainEnsemble, trainGradientBoosting, trainLogistic, trainRandomForest, treeDepth, type TrainEnsembleOptions,
 } from '../models/ensemble';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const SMALL: TrainEnsembleOptions = { seed: 11, forest: { trees: 30 }, boosting: { rounds: 60 } };

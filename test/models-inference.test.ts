@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import { buildDataset, toModelRow } from '../models/dataset';
 import { exportEnsemble, predictEnsemble, trainEnsemble } from '../models/ensemble';
 import { createSignalProvider, evictModelCache, loadEnsemble, type ModelSignal } from '../models/inference';
 import { MANIFEST_FILE, sha256Hex } from '../models/registry';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 

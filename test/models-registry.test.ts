@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { buildDataset } from '../models/dataset';
@@ -12,6 +11,7 @@ import {
   registerModelVersion, writeModelVersion, type ModelManifest,
 } from '../models/registry';
 import { freshDatabase, type TestDatabase } from './helpers/db';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 

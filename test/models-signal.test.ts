@@ -4,8 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { runBacktestCommand } from '../client/commands/backtest';
 import { UsageError } from '../infra/errors';
-import { runBacktest } from '../lib/backtest';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
 import type { ModelSignal } from '../lib/engine';
@@ -16,6 +14,8 @@ import { promoteModelVersion, readManifest, registerModelVersion } from '../mode
 import { BOOTSTRAP_MODEL_DIR, createModelSignalSource, evictSignalCache, ppoAction, registryResolver, type ModelProblem } from '../models/signal';
 import { trainModelVersion, writeHeldOutFiles } from '../models/train';
 import { freshDatabase, type TestDatabase } from './helpers/db';
+import { readCandleCsv } from '../infra/candle-files';
+import { runBacktest } from '../backtester/run';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 

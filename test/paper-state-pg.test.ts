@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { decAdd, decCmp, decSub } from '../lib/precision';
 import { connect } from '../infra/postgres';
 import { InsufficientFundsError, PaperStateConflictError } from '../lib/exchange/errors';
@@ -13,6 +12,8 @@ import { createLogger } from '../infra/logger';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
 import { recordedCandlesDir } from './helpers/exchange-standin';
 import { paperExchangeScenarios } from './helpers/paper-scenarios';
+import { readCandleCsv } from '../infra/candle-files';
+import { replayFromFiles } from '../infra/candle-files';
 
 const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
@@ -38,7 +39,7 @@ function paperOn(store: PaperStateStore, account: string, clock = { now: candles
   return new PaperExchange({
     account,
     store,
-    marketData: ReplayMarketData.fromFiles([BTC_1H], { now: () => clock.now }),
+    marketData: replayFromFiles([BTC_1H], { now: () => clock.now }),
     markets: new StaticMarketCatalog([spotMarket('BTC/USDT', { amountPrecision: { kind: 'step', step: '0.00001' }, pricePrecision: { kind: 'step', step: '0.01' }, minCost: 10 })]),
     timeframe: '1h',
     initialBalances,

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { AlertDispatcher } from '../activities/alerts';
-import { runBacktest } from '../lib/backtest/run';
-import { portfolioResumeSignal, portfolioStateQuery, portfolioWorkflowId, stateQuery, type PortfolioStateView } from '../workflows/messages';
-import type { PortfolioInput, portfolioWorkflow } from '../workflows/portfolio';
+import { portfolioResumeSignal, portfolioStateQuery, stateQuery } from '../workflows/messages';
+import type { portfolioWorkflow } from '../workflows/portfolio';
 import { testLog } from './helpers/db';
 import { devServerEnv } from './helpers/temporal';
 import { ledgerOrders, tradingHarness, tradingTmpDir, truncatedCandleFiles, type RunningWorker, type TradingHarness } from './helpers/trading';
+import { portfolioWorkflowId, type PortfolioStateView } from '../lib/contracts/trading';
+import { type PortfolioInput } from '../lib/contracts/workflows';
+import { runBacktest } from '../backtester/run';
 
 /**
  * PortfolioWorkflow with its real activities over two replayed symbols (BTC and ETH, 700 hours

@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
@@ -15,6 +14,7 @@ import {
 import { Mlp } from '../models/ppo/mlp';
 import { policyLossAndGrad, valueLossAndGrad } from '../models/ppo/ppo';
 import { Prng } from '../models/ppo/prng';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 function recorded(name: string): Candle[] {

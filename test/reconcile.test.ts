@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
@@ -11,6 +10,8 @@ import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { createLogger } from '../infra/logger';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { recordedCandlesDir } from './helpers/exchange-standin';
+import { readCandleCsv } from '../infra/candle-files';
+import { replayFromFiles } from '../infra/candle-files';
 
 const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
@@ -29,7 +30,7 @@ describe('reconcile: the ledger against a paper exchange on PostgreSQL', () => {
     paper = new PaperExchange({
       account: 'reconcile',
       store: new PostgresPaperStateStore(db.sql),
-      marketData: ReplayMarketData.fromFiles([BTC_1H], { now: () => clock.now }),
+      marketData: replayFromFiles([BTC_1H], { now: () => clock.now }),
       markets: new StaticMarketCatalog([spotMarket('BTC/USDT', { amountPrecision: { kind: 'step', step: '0.00001' }, pricePrecision: { kind: 'step', step: '0.01' }, minCost: 10 })]),
       timeframe: '1h',
       initialBalances,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readCandleCsv } from '../lib/candle-csv';
 import type { Candle } from '../lib/candles';
 import { computeFeatureMatrix, createFeatureStream, FEATURE_SCHEMA, featureIndex, featureRow } from '../lib/features';
 import { classifyRegime, REGIME_THRESHOLDS, REGIMES, regimeVector, type Regime } from '../lib/regime';
+import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const H = 3_600_000;

@@ -10,21 +10,19 @@ import { runTrainCommand } from '../client/commands/train';
 import { DEFAULT_RETRAIN_SCHEDULE_ID, listSchedules, parseEvery, retrainScheduleFromOptions, upsertRetrainSchedule } from '../client/commands/schedule';
 import { UsageError } from '../infra/errors';
 import { createLogger } from '../infra/logger';
-import { readCandleCsv } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import { engineConfig } from '../lib/engine';
 import { buildDataset } from '../models/dataset';
 import { exportEnsemble, trainEnsemble } from '../models/ensemble';
 import { championModelVersion, getModelVersion, promoteModelVersion, registerModelVersion } from '../models/registry';
 import { createTrainingWorker } from '../workers/training';
-import { symbolWorkflowId } from '../workflows/messages';
-import {
-  DEFAULT_PROMOTION_MARGIN, promotionDecision, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE,
-  type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult,
-} from '../workflows/retrain';
-import type { SymbolTraderInput } from '../workflows/symbol-trader';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { devServerEnv, freshTaskQueue, workflowBundle } from './helpers/temporal';
+import { readCandleCsv } from '../infra/candle-files';
+import { symbolWorkflowId } from '../lib/contracts/trading';
+import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../lib/contracts/retrain';
+import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
+import { type SymbolTraderInput } from '../lib/contracts/workflows';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Candle } from '../lib/candles';
-import { readCandleCsv } from '../lib/candle-csv';
 import {
   checkProtectiveExit,
   dailyLoss,
@@ -33,6 +32,7 @@ import {
   type TradingStatus,
   updateTrailingStop,
 } from '../lib/risk';
+import { readCandleCsv } from '../infra/candle-files';
 
 /** mulberry32: a tiny seeded PRNG, so every property run is reproducible from its seed. */
 function mulberry32(seed: number): () => number {

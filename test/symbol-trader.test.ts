@@ -6,14 +6,11 @@ import { WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId }
 import { ApplicationFailure } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PaperExchange, spotMarket, StaticMarketCatalog, type PaperStateStore } from '../activities/exchange';
 import type { MarketDataSource } from '../lib/exchange/types';
 import type { PrepareResult, Venue } from '../activities/trading';
-import { readCandleCsv } from '../lib/candle-csv';
 import { timeframeToMs, type Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
-import { runBacktest } from '../lib/backtest/run';
-import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reloadModelSignal, resumeSignal, stateQuery, type MessageOrigin, type SymbolStateView } from '../workflows/messages';
+import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reloadModelSignal, resumeSignal, stateQuery } from '../workflows/messages';
 import { TradingStatusKey } from '../workflows/search-attributes';
 import type { symbolTraderWorkflow } from '../workflows/symbol-trader';
 import {
@@ -31,6 +28,12 @@ import {
   type TradeRow,
   type TradingHarness,
 } from './helpers/trading';
+import { readCandleCsv } from '../infra/candle-files';
+import { PaperExchange } from '../lib/exchange/paper-exchange';
+import { type PaperStateStore } from '../lib/exchange/paper-state';
+import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
+import { type MessageOrigin, type SymbolStateView } from '../lib/contracts/trading';
+import { runBacktest } from '../backtester/run';
 
 /**
  * SymbolTraderWorkflow with its real activities (paper exchange and ledger on PostgreSQL,

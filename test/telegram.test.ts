@@ -6,11 +6,11 @@ import { TradingControl } from '../control/trading-control';
 import { parseConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import type { Ledger } from '../ledger';
-import type { EmergencyCloseResult, SymbolStateView } from '../workflows/messages';
 import { CommandRateLimiter, startTelegramBot, type TelegramBot, type TelegramBotOptions } from '../telegram/bot';
 import { BotApiStandin, type BotMessage } from './helpers/bot-api-standin';
 import { devServerEnv } from './helpers/temporal';
 import { HOLDING_WINDOWS, LOSING_WINDOWS, startTradingFixture, type FixtureOptions, type TradingFixture } from './workflows/trading-fixture';
+import { type EmergencyCloseResult, type SymbolStateView } from '../lib/contracts/trading';
 
 /**
  * End to end: the REAL telegraf bot long-polls a local Bot API stand-in; its commands reach the

@@ -1,5 +1,19 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import type { Activities } from '../activities';
+import { createActivities, type Activities } from '../activities';
+import type { AppConfig } from '../infra/config';
+import type { Logger } from '../infra/logger';
+import type { Stack } from '../infra/stack';
+import { Ledger } from '../ledger';
+import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
+import { LedgerTradeRecorder } from '../activities/trading/recorder';
+import { exchangeVenue, replayVenue } from '../activities/trading/venue';
+import { FeatureCache } from '../lib/features/cache';
+import type { TradingDeps, Venue } from '../activities/trading';
+import type { AlertDispatcher } from '../activities/alerts';
+import { accountName, type SymbolTraderInput } from '../lib/contracts/workflows';
+import type { StrategyName } from '../lib/engine';
+import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR } from '../models/signal';
+import { modelsDir } from '../models/registry';
 
 export interface TradingWorkerOptions {
   connection: NativeConnection;
@@ -17,4 +31,99 @@ export async function createTradingWorker(opts: TradingWorkerOptions): Promise<W
     workflowsPath: require.resolve('../workflows'),
     activities: opts.activities,
   });
+}
+
+export interface TradingSetup {
+  deps: TradingDeps;
+  venue: Venue;
+  ledger: Ledger;
+  symbols: string[];
+  timeframe: string;
+  account: string;
+  exchangeLabel: string;
+  mode: SymbolTraderInput['mode'];
+}
+
+/**
+ * What a trading worker needs, for `trader up` and `trader worker`: the venue (replay files, or
+ * the configured exchange in paper or live mode), the feature cache, the ledger recorder.
+ */
+export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFiles?: string[], opts: { strategy?: StrategyName; alerts?: AlertDispatcher } = {}): TradingSetup {
+  const replay = replayFiles !== undefined && replayFiles.length > 0;
+  const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
+  const store = new PostgresPaperStateStore(stack.db.sql);
+  const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
+  const account = replay ? 'replay' : accountName(cfg);
+  const mode: SymbolTraderInput['mode'] = replay ? 'replay' : cfg.mode;
+  let venue: Venue;
+  let symbols: string[];
+  let timeframe: string;
+  let features: FeatureCache;
+  if (replay) {
+    const rv = replayVenue({ files: replayFiles, store, account, initialCapital: cfg.risk.initialCapital, log });
+    venue = rv;
+    symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
+    timeframe = rv.series[0].timeframe;
+    // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
+    features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
+  } else {
+    venue = exchangeVenue(cfg, store, account, log);
+    symbols = cfg.symbols;
+    timeframe = cfg.timeframe;
+    features = new FeatureCache({ source: venue.adapter(null) });
+  }
+  const deps: TradingDeps = {
+    log,
+    ledger,
+    venue,
+    features,
+    recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
+    initialCapital: cfg.risk.initialCapital,
+    client: stack.temporal.client,
+  };
+  const strategy = opts.strategy ?? (cfg.strategy as StrategyName);
+  if (strategy !== 'rules') {
+    // Models: the registry's champion (or the version a reload names), else the committed
+    // bootstrap model. A missing or broken model never throws into trading: the signal says
+    // ok:false (no new entries, protective exits continue) and an alert goes out.
+    deps.signal = createModelSignalSource({
+      strategy,
+      resolver: registryResolver(stack.db.sql),
+      modelsRoot: modelsDir(cfg.home),
+      fallbackDir: BOOTSTRAP_MODEL_DIR,
+      onProblem: (p) => {
+        log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
+        opts.alerts?.enqueue({ severity: 'warning', key: p.key, text: p.text });
+      },
+    });
+  }
+  return { deps, venue, ledger, symbols, timeframe, account, exchangeLabel, mode };
+}
+
+/**
+ * Starts the trading worker on the stack; returns a function that waits for the worker to
+ * end (a shutdown signal or a worker failure), drains it and closes the stack.
+ */
+export async function startTradingWorker(
+  stack: Stack,
+  stopSignal: Promise<NodeJS.Signals>,
+  trading?: TradingDeps,
+  alerts?: AlertDispatcher,
+): Promise<{ untilStopped(): Promise<void> }> {
+  const worker = await createTradingWorker({
+    connection: stack.temporal.nativeConnection,
+    namespace: stack.temporal.namespace,
+    taskQueue: stack.cfg.temporal.taskQueue,
+    activities: createActivities({ sql: stack.db.sql, log: stack.log, trading, alerts }),
+  });
+  const running = worker.run();
+  return {
+    async untilStopped() {
+      await Promise.race([stopSignal, running]);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch((err: unknown) => stack.log.error({ err }, 'worker stopped with an error'));
+      await stack.close();
+      stack.log.info('stopped');
+    },
+  };
 }

@@ -2,11 +2,12 @@ import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
+import type { Stack } from '../infra/stack';
 import type postgres from 'postgres';
 import { createTrainingActivities, type TrainingActivities } from '../activities/training';
 import { modelsDir } from '../models/registry';
-import { TRAINING_TASK_QUEUE } from '../workflows/retrain';
 import { riskInputFromEnv } from '../lib/risk';
+import { TRAINING_TASK_QUEUE } from '../lib/contracts/retrain';
 
 export interface TrainingWorkerOptions {
   connection: NativeConnection;
@@ -45,4 +46,20 @@ export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql
     ...trainingPaths(cfg.home),
     risk: riskInputFromEnv(cfg.risk),
   });
+}
+
+/** The training worker (task queue `training`): one activity at a time, so training never starves trading of CPU for long. */
+export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Logger): Promise<{ shutdown(): void; done: Promise<void> }> {
+  const worker = await createTrainingWorker({
+    connection: stack.temporal.nativeConnection,
+    namespace: stack.temporal.namespace,
+    activities: trainingActivitiesFor(cfg, stack.db.sql, log),
+  });
+  const done = worker.run().catch((err: unknown) => log.error({ err }, 'the training worker stopped with an error'));
+  return {
+    shutdown: () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    },
+    done: done.then(() => undefined),
+  };
 }

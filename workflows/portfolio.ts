@@ -14,23 +14,9 @@ import {
 import type { TradingActivities } from '../activities/trading';
 import type { AlertActivities } from '../activities/alerts';
 import { drawdownWarningAlert, killSwitchTrippedAlert } from '../lib/alerts';
-import {
-  pauseSignal,
-  portfolioEmergencyUpdate,
-  portfolioPauseSignal,
-  portfolioReduceOnlySignal,
-  portfolioResumeSignal,
-  portfolioStateQuery,
-  reduceOnlySignal,
-  resumeSignal,
-  symbolWorkflowId,
-  type EmergencyCloseResult,
-  type KillSwitchView,
-  type MessageOrigin,
-  type PortfolioStateView,
-  type TradingStatus,
-} from './messages';
-import type { SymbolTraderInput } from './symbol-trader';
+import { pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal } from './messages';
+import type { PortfolioCarried, PortfolioInput } from '../lib/contracts/workflows';
+import { symbolWorkflowId, type EmergencyCloseResult, type KillSwitchView, type MessageOrigin, type PortfolioStateView, type TradingStatus } from '../lib/contracts/trading';
 
 /**
  * The portfolio actor (id `portfolio/<account>`): owns what no single symbol can see. It starts
@@ -40,31 +26,6 @@ import type { SymbolTraderInput } from './symbol-trader';
  * breaks. The kill switch is workflow state: it survives worker restarts and continue-as-new,
  * and only an operator's `resume` (all symbols) re-arms it.
  */
-
-export interface PortfolioInput {
-  account: string;
-  exchange: string;
-  mode: 'paper' | 'live' | 'replay';
-  symbols: SymbolTraderInput[];
-  taskQueue: string;
-  limits: { maxDrawdown: number; dailyLossLimit: number };
-  /** How often equity is checked (ms). */
-  checkEveryMs: number;
-  /** Reconcile the ledger with the exchange at start and every this many checks (default 15). */
-  reconcileEveryChecks?: number;
-  continueAsNewAfterEvents?: number;
-  carried?: PortfolioCarried;
-}
-
-interface PortfolioCarried {
-  killSwitch: KillSwitchView;
-  peakEquity: number | null;
-  equity: number | null;
-  requestedStatus: Record<string, TradingStatus>;
-  started: boolean;
-  /** Symbols the daily loss limit paused, and the UTC day it happened: they resume the next day. */
-  dailyPaused?: { day: number; symbols: string[] };
-}
 
 const { reconcileAccount } = proxyActivities<TradingActivities>({
   startToCloseTimeout: '5 minutes',

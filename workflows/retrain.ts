@@ -1,6 +1,8 @@
 import { ApplicationFailure, defineQuery, log, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/common';
 import type { TrainingActivities } from '../activities/training';
+import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
+import type { GatheredData, PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
 
 /**
  * RetrainWorkflow, started by a Temporal Schedule (`trader schedule retrain --every 7d`) on the
@@ -10,7 +12,7 @@ import type { TrainingActivities } from '../activities/training';
  *   -> score challenger and champion on the challenger's held-out period
  *   -> promote only if the challenger wins by the margin -> every running trader reloads it.
  *
- * The promotion gate (promotionDecision below), stated once: the challenger replaces the champion
+ * The promotion gate (lib/promotion-gate.ts), stated once: the challenger replaces the champion
  * when, on the same held-out rows and period,
  *   ensemble AUC >= champion AUC + 0.005                      (it ranks outcomes better), AND
  *   backtest return of the gate strategy >= champion's - 0    (and it does not trade worse),
@@ -21,124 +23,7 @@ import type { TrainingActivities } from '../activities/training';
  * Deterministic workflow code only: the decision is a pure function of the activities' results.
  */
 
-export const TRAINING_TASK_QUEUE = 'training';
-export const RETRAIN_WORKFLOW_TYPE = 'retrainWorkflow';
-
-export interface PromotionMargin {
-  /** The challenger's AUC must exceed the champion's by at least this. */
-  auc: number;
-  /** The challenger's backtest return may trail the champion's by at most this (0: not worse). */
-  returnTolerance: number;
-}
-
-export const DEFAULT_PROMOTION_MARGIN: PromotionMargin = { auc: 0.005, returnTolerance: 0 };
-
-/** What the trainer is asked for (models/train.ts settings; `extra` passes anything else, e.g. small forests in tests). */
-export interface RetrainSettings {
-  seed?: number;
-  ppoSteps?: number;
-  walkForwardFolds?: number;
-  extra?: Record<string, unknown>;
-}
-
-export interface RetrainInput {
-  /** Candle CSVs readable by the training worker; none: the worker's training data directory. */
-  data?: string[];
-  settings?: RetrainSettings;
-  margin?: Partial<PromotionMargin>;
-  /** The strategy whose backtest return the gate compares (default ensemble). */
-  gateStrategy?: 'ensemble' | 'ppo' | 'hybrid';
-  /** Tell the running traders to reload a promoted model (default true). */
-  reloadTraders?: boolean;
-}
-
-export interface GatheredData {
-  files: { source: string; path: string; sha256: string; symbol: string; timeframe: string; candles: number; from: string | null; to: string | null }[];
-}
-
-export interface TrainHeartbeat {
-  stage: string;
-  done: number;
-  total: number;
-  detail?: string;
-  /** The last stage whose result is saved: a retried attempt resumes after it. */
-  completed: string | null;
-}
-
-export interface TrainedChallenger {
-  id: string;
-  dir: string;
-  heldOutFrom: string;
-  stagesRun: string[];
-  resumedAfter: string | null;
-  auc: number | null;
-  backtests: Record<string, number>;
-  buyAndHold: number | null;
-  trainingMs: number;
-}
-
-export interface ModelScore {
-  id: string;
-  auc: number;
-  logLoss: number;
-  backtestReturn: number;
-  maxDrawdown: number;
-  trades: number;
-  buyAndHold: number | null;
-}
-
-export interface GateEvaluation {
-  strategy: string;
-  heldOut: { from: string; to: string; rows: number };
-  challenger: ModelScore;
-  champion: ModelScore | null;
-  championId: string | null;
-  championProblem?: string;
-}
-
-export interface PromotionDecision {
-  promote: boolean;
-  reason: string;
-}
-
-export interface RetrainResult {
-  challenger: TrainedChallenger;
-  evaluation: GateEvaluation;
-  decision: PromotionDecision;
-  margin: PromotionMargin;
-  champion: string | null;
-  retired: string | null;
-  reloaded: string[];
-  data: GatheredData['files'];
-}
-
-export interface RetrainProgress {
-  stage: 'gathering' | 'training' | 'evaluating' | 'promoting' | 'reloading' | 'done';
-  challenger?: string;
-  decision?: PromotionDecision;
-}
-
 export const retrainProgressQuery = defineQuery<RetrainProgress>('retrainProgress');
-
-/** The gate (see the header). Pure, so it is tested without a server. */
-export function promotionDecision(ev: GateEvaluation, margin: PromotionMargin = DEFAULT_PROMOTION_MARGIN): PromotionDecision {
-  const c = ev.challenger;
-  const fmt = (x: number) => x.toFixed(4);
-  const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-  if (!ev.champion) {
-    return { promote: true, reason: ev.championProblem ? `${ev.championProblem}; the challenger replaces it` : 'no champion yet: the first servable model is promoted' };
-  }
-  const ch = ev.champion;
-  const aucGain = c.auc - ch.auc;
-  const returnGap = c.backtestReturn - ch.backtestReturn;
-  // A hair of tolerance for float noise: 0.5 + 0.005 computed differently must still pass.
-  const aucOk = aucGain >= margin.auc - 1e-12;
-  const returnOk = returnGap >= -margin.returnTolerance - 1e-12;
-  const facts = `AUC ${fmt(c.auc)} vs ${fmt(ch.auc)} (${aucGain >= 0 ? '+' : ''}${fmt(aucGain)}, needs +${fmt(margin.auc)}); ${ev.strategy} backtest ${pct(c.backtestReturn)} vs ${pct(ch.backtestReturn)}`;
-  if (aucOk && returnOk) return { promote: true, reason: `challenger beats champion ${ch.id} out of sample: ${facts}` };
-  const why = [!aucOk && 'AUC gain below the margin', !returnOk && 'backtest return worse than the champion'].filter(Boolean).join(' and ');
-  return { promote: false, reason: `kept as challenger (${why}): ${facts}` };
-}
 
 const quick: ActivityOptions = {
   startToCloseTimeout: '2 minutes',

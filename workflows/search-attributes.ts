@@ -1,13 +1,8 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { SEARCH_ATTRIBUTE_NAMES as N } from '../lib/contracts/search-attributes';
 
-/**
- * Custom search attributes, so an operator finds any symbol in the Temporal UI with a
- * visibility query (e.g. `TradingStatus = "paused"`). Registered by the local dev server at
- * start; on an external cluster `trader up` registers them (see infra/temporal.ts).
- */
-export const SymbolKey = defineSearchAttributeKey('Symbol', SearchAttributeType.KEYWORD);
-export const ExchangeKey = defineSearchAttributeKey('Exchange', SearchAttributeType.KEYWORD);
-export const ModeKey = defineSearchAttributeKey('Mode', SearchAttributeType.KEYWORD);
-export const TradingStatusKey = defineSearchAttributeKey('TradingStatus', SearchAttributeType.KEYWORD);
-
-export const SEARCH_ATTRIBUTES = [SymbolKey, ExchangeKey, ModeKey, TradingStatusKey];
+/** Typed keys of the custom search attributes (names and meaning: lib/contracts/search-attributes.ts). */
+export const SymbolKey = defineSearchAttributeKey(N.symbol, SearchAttributeType.KEYWORD);
+export const ExchangeKey = defineSearchAttributeKey(N.exchange, SearchAttributeType.KEYWORD);
+export const ModeKey = defineSearchAttributeKey(N.mode, SearchAttributeType.KEYWORD);
+export const TradingStatusKey = defineSearchAttributeKey(N.tradingStatus, SearchAttributeType.KEYWORD);

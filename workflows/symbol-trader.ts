@@ -29,22 +29,10 @@ import {
 import type { TradingActivities } from '../activities/trading';
 import type { AlertActivities } from '../activities/alerts';
 import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert } from '../lib/alerts';
-import {
-  emergencyCloseUpdate,
-  lastDecisionQuery,
-  pauseSignal,
-  reduceOnlySignal,
-  reloadModelSignal,
-  resumeSignal,
-  stateQuery,
-  type ClosedPositionView,
-  type DecisionView,
-  type EmergencyCloseResult,
-  type MessageOrigin,
-  type SymbolStateView,
-  type TradingStatus,
-} from './messages';
+import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, stateQuery } from './messages';
 import { TradingStatusKey } from './search-attributes';
+import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
+import { type ClosedPositionView, type DecisionView, type EmergencyCloseResult, type MessageOrigin, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
 
 /**
  * One durable trader per symbol (id `trader/<exchange>/<SYMBOL>`).
@@ -62,40 +50,6 @@ import { TradingStatusKey } from './search-attributes';
  * State (position, protective orders, stop-out counters, decision sequence, status) lives in
  * the engine's SymbolState and carries across continue-as-new.
  */
-
-export interface SymbolTraderInput {
-  symbol: string;
-  exchange: string;
-  account: string;
-  mode: 'paper' | 'live' | 'replay';
-  timeframe: string;
-  timeframeMs: number;
-  engine: EngineConfig;
-  /** live/paper: wait this long after the close before asking for the candle (exchanges publish late). */
-  candleDelayMs: number;
-  /** replay only: 'max', or simulated seconds per real second. */
-  speed?: 'max' | number;
-  /** Events after which the run continues as new (well under Temporal's 10,000 warnings). */
-  continueAsNewAfterEvents?: number;
-  /** Carried across continue-as-new. */
-  carried?: Carried;
-}
-
-interface Carried {
-  state: SymbolState;
-  cursor: StepCursor;
-  decisions: number;
-  modelVersion: string | null;
-  pendingReload?: { version?: string } | null;
-}
-
-export interface SymbolTraderResult {
-  symbol: string;
-  decisions: number;
-  realizedPnl: number;
-  tradesClosed: number;
-  reason: 'end_of_data';
-}
 
 const DEFAULT_CONTINUE_AFTER = 4000;
 
@@ -130,7 +84,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   const info = workflowInfo();
   const wfId = info.workflowId;
   const ctx = { workflowId: wfId };
-  const c: Carried = input.carried ?? {
+  const c: SymbolTraderCarried = input.carried ?? {
     state: initialSymbolState(input.engine),
     cursor: { after: null, fillsSince: 0 },
     decisions: 0,

@@ -1,15 +1,14 @@
+/**
+ * The exchange adapters that do I/O: ccxt (any exchange id) behind the resilience policy, and the
+ * factory that puts the paper exchange (lib/exchange) in front of it in DRY_RUN.
+ */
 import { CcxtExchangeAdapter, type CcxtExchangeOptions } from './ccxt-adapter';
 import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
 import type { ResilienceOptions } from './resilience';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 
-export * from '../../lib/exchange/types';
-export * from '../../lib/exchange/errors';
+export * from './error-mapping';
 export { CcxtExchangeAdapter, createCcxtExchange, type CcxtExchangeOptions, type CcxtAdapterOptions } from './ccxt-adapter';
-export { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
-export { InMemoryPaperStateStore, type PaperStateStore, type PaperAccountState, type PaperStateChange, PaperFill } from '../../lib/exchange/paper-state';
-export { ReplayMarketData, type ReplayFile } from '../../lib/exchange/replay-market-data';
-export { StaticMarketCatalog, spotMarket } from '../../lib/exchange/markets';
 export { ExchangeResilience, resilienceFor, breakerStates, type BreakerStatus, type ResilienceOptions } from './resilience';
 
 export interface TradingExchangeConfig {

@@ -10,7 +10,11 @@ import {
   retry,
 } from 'cockatiel';
 import { logger, type Logger } from '../../infra/logger';
-import { ExchangeCircuitOpenError, ExchangeError, toExchangeError } from '../../lib/exchange/errors';
+import { ExchangeCircuitOpenError, ExchangeError } from '../../lib/exchange/errors';
+import { toExchangeError } from './error-mapping';
+import type { BreakerStateName, BreakerStatus } from '../../lib/exchange/types';
+
+export type { BreakerStateName, BreakerStatus };
 
 /**
  * Every exchange call goes through here: errors mapped to our classes once, transient ones
@@ -35,18 +39,6 @@ export interface ResilienceOptions {
   breakerThreshold?: number;
   /** How long the breaker stays open before letting one trial call through (default 30 s). */
   halfOpenAfterMs?: number;
-}
-
-export type BreakerStateName = 'closed' | 'open' | 'half_open' | 'isolated';
-
-export interface BreakerStatus {
-  exchangeId: string;
-  state: BreakerStateName;
-  /** When the breaker entered this state (epoch ms). */
-  since: number;
-  /** Transient failures in a row, as of now. */
-  consecutiveFailures: number;
-  lastFailure?: string;
 }
 
 const STATE_NAMES: Record<CircuitState, BreakerStateName> = {

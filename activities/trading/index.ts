@@ -5,13 +5,14 @@ import type { Logger } from '../../infra/logger';
 import type { Ledger } from '../../ledger';
 import type { ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle } from '../../lib/engine';
 import type { Candle } from '../../lib/candles';
-import { emergencyCloseUpdate, type EmergencyCloseResult, type MessageOrigin } from '../../workflows/messages';
+import { emergencyCloseUpdate } from '../../workflows/messages';
 import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
-import type { SymbolTraderInput } from '../../workflows/symbol-trader';
-import type { ExchangeAdapter } from '../exchange';
 import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from '../../lib/trading/candle-io';
 import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
+import { type ExchangeAdapter } from '../../lib/exchange/types';
+import { type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
+import { type SymbolTraderInput } from '../../lib/contracts/workflows';
 
 /**
  * The trading activities: thin Temporal wrappers over activities/trading/core.ts (the code the

@@ -2,19 +2,17 @@ import type { AppConfig } from '../../infra/config';
 import type { Logger } from '../../infra/logger';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import { FeeSchedule, SlippageModel } from '../../lib/exchange/fill-model';
-import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/run';
 import { createLogger } from '../../infra/logger';
-import {
-  createTradingExchange,
-  PaperExchange,
-  ReplayMarketData,
-  spotMarket,
-  StaticMarketCatalog,
-  type ExchangeAdapter,
-  type PaperStateStore,
-  type ReplayFile,
-} from '../exchange';
+import { createTradingExchange } from '../exchange';
 import type { Venue } from './index';
+import { type ReplayFile } from '../../infra/candle-files';
+import { replayFromFiles } from '../../infra/candle-files';
+import { type ExchangeAdapter } from '../../lib/exchange/types';
+import { PaperExchange } from '../../lib/exchange/paper-exchange';
+import { type PaperStateStore } from '../../lib/exchange/paper-state';
+import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
+import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
+import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/simulate';
 
 /**
  * Where one process's trading activities send orders and read candles.
@@ -50,7 +48,7 @@ export interface ReplayVenue extends Venue {
  * the same fees and slippage, on a clock the activity moves to the close of its candle.
  */
 export function replayVenue(opts: ReplayVenueOptions): ReplayVenue {
-  const data = ReplayMarketData.fromFiles(opts.files);
+  const data = replayFromFiles(opts.files);
   const series = data.listSeries();
   const timeframes = new Set(series.map((s) => s.timeframe));
   if (timeframes.size > 1) throw new Error(`replay files mix timeframes (${[...timeframes].join(', ')}); replay one timeframe at a time`);

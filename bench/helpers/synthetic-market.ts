@@ -1,5 +1,6 @@
 import type { Candle } from '../../lib/candles';
-import { BadSymbolError, type MarketDataSource } from '../../activities/exchange';
+import { type MarketDataSource } from '../../lib/exchange/types';
+import { BadSymbolError } from '../../lib/exchange/errors';
 
 /**
  * Deterministic 1m candles for N made-up symbols on the wall clock, for load tests where no

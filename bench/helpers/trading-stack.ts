@@ -8,8 +8,8 @@ import { parseConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { freshDatabase, stopTestServer, type TestDatabase } from '../../test/helpers/db';
+import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
 /**
  * What the trading benchmarks share: a real Temporal dev server (SQLite file on disk, as

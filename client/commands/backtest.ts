@@ -6,11 +6,13 @@ import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import type { SignalFn } from '../../lib/trading/candle-io';
-import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, isBacktestInputError, runBacktest, type BacktestResult } from '../../lib/backtest';
+import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, type BacktestResult } from '../../lib/backtest';
 import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
 import { MANIFEST_FILE } from '../../models/registry';
+import { createModelSignalSource } from '../../models/signal';
 import { UsageError } from '../../infra/errors';
 import { riskInputFromEnv } from '../../lib/risk';
+import { isBacktestInputError, runBacktest } from '../../backtester/run';
 
 /**
  * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--initial-capital N]
@@ -92,8 +94,6 @@ const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) =>
 export const modelDirLoader: ModelSignalLoader = async (dir, strategy) => {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--models ${dir}: no such directory`);
   if (!existsSync(join(dir, MANIFEST_FILE))) throw new UsageError(`no model in ${dir}; run trader train`);
-  // Loaded here, not at the top: every `trader` command would otherwise load ONNX Runtime.
-  const { createModelSignalSource } = require('../../models/signal') as typeof import('../../models/signal');
   const source = createModelSignalSource({ dir, strategy });
   const ready = await source.ready();
   if (!ready.ok) throw new UsageError(`--models ${dir}: ${ready.error}`);

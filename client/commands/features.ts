@@ -2,12 +2,13 @@ import { writeAtomically } from '../../infra/files';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { CandleCsvError, readCandleCsv, type CandleFile } from '../../lib/candle-csv';
+import { CandleCsvError, type CandleFile } from '../../lib/candle-csv';
 import { checkCandles, closedCandles, countIssues, inferTimeframeMs, type CandleIssue } from '../../lib/candle-hygiene';
 import { MarketSymbol, msToTimeframe, Timeframe } from '../../lib/candles';
 import { computeFeatureMatrix } from '../../lib/features';
 import { classifyRegime } from '../../lib/regime';
 import { UsageError } from '../../infra/errors';
+import { readCandleCsv } from '../../infra/candle-files';
 
 /**
  * `trader features --data FILE --out OUT.csv`: the feature matrix of a recorded candle file, as

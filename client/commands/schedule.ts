@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig } from '../../infra/config';
-import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../workflows/retrain';
 import { UsageError } from '../../infra/errors';
+import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../lib/contracts/retrain';
 
 /**
  * `trader schedule retrain --every 7d [--data FILE...] [--seed N] [--ppo-steps N] [--id ID]`

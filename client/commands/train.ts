@@ -7,9 +7,11 @@ import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
-import type { Database } from '../../infra/postgres';
-import type { ModelVersionRow } from '../../models/registry';
-import type { TrainProgress, TrainResult, TrainSettingsInput } from '../../models/train';
+import { Client, Connection } from '@temporalio/client';
+import { openDatabase, type Database } from '../../infra/postgres';
+import { modelsDir, promoteModelVersion, registerModelVersion, type ModelVersionRow } from '../../models/registry';
+import { trainModelVersion, type TrainProgress, type TrainResult, type TrainSettingsInput } from '../../models/train';
+import { signalTradersToReload } from '../../activities/training';
 import { UsageError } from '../../infra/errors';
 
 /**
@@ -117,10 +119,6 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
   if (opts.out !== undefined && opts.promote) throw new UsageError('--promote registers the version as the champion; it does not go with --out (train into the registry instead)');
 
   const cfg = (deps.config ?? loadConfig)();
-  // Heavy modules (ONNX Runtime, PostgreSQL) load when the command runs, not with every `trader` call.
-  const { openDatabase } = require('../../infra/postgres') as typeof import('../../infra/postgres');
-  const { modelsDir, promoteModelVersion, registerModelVersion } = require('../../models/registry') as typeof import('../../models/registry');
-  const { trainModelVersion } = require('../../models/train') as typeof import('../../models/train');
   // Open the registry first: a run of minutes must not end in "cannot reach PostgreSQL".
   let db: Database | undefined;
   if (opts.out === undefined) {
@@ -173,8 +171,6 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
 /** Best effort after --promote: the traders of a running stack reload now rather than at their next start. */
 async function reloadTraders(cfg: Partial<Pick<AppConfig, 'temporal'>>, version: string): Promise<{ reloaded?: string[]; reloadProblem?: string }> {
   if (!cfg.temporal) return { reloadProblem: 'no Temporal configuration' };
-  const { Client, Connection } = require('@temporalio/client') as typeof import('@temporalio/client');
-  const { signalTradersToReload } = require('../../activities/training') as typeof import('../../activities/training');
   const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
   let connection;
   try {

@@ -1,14 +1,13 @@
 export * from './metrics';
 export {
-  runBacktest,
+  simulateBacktest,
   BacktestInputError,
   BacktestOptionsSchema,
-  isBacktestInputError,
   DEFAULT_FEE_BPS,
   DEFAULT_SLIPPAGE_BPS,
-  type BacktestOptions,
+  type SimulateOptions,
+  type BacktestSeries,
   type BacktestResult,
   type OpenPositionReport,
   type SymbolSummary,
-} from './run';
-export { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
+} from './simulate';

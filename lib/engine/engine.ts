@@ -12,7 +12,6 @@ import {
   updateTrailingStop,
   type ProtectedPosition,
 } from '../risk';
-import type { DecisionView } from '../../workflows/messages';
 import { cancelRequestId, clientOrderId, parseClientOrderId, type OrderCode } from './ids';
 import { featureAtr, featureRealizedVol, strategySignal } from './strategy';
 import type {
@@ -28,6 +27,7 @@ import type {
   PositionState,
   SymbolState,
 } from './types';
+import { type DecisionView } from '../contracts/trading';
 
 /**
  * The per-symbol trading engine: pure functions from (state, event) to (state, order intents).

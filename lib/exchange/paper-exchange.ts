@@ -13,7 +13,7 @@ import {
   type WorkingOrder,
 } from './fill-model';
 import { decAdd, decCmp, decMul, decSub, fitOrder, toDecimalString } from '../precision';
-import { logger, type Logger } from '../../infra/logger';
+import { silentLog, type Log } from '../log';
 import {
   ExchangeUnavailableError,
   InsufficientFundsError,
@@ -23,10 +23,10 @@ import {
   PaperStateConflictError,
 } from './errors';
 import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from './paper-state';
-import type { BreakerStatus } from '../../activities/exchange/resilience';
 import {
   OrderRequest,
   type Balances,
+  type BreakerStatus,
   type ExchangeAdapter,
   type ExchangeOrder,
   type MarketCatalog,
@@ -70,7 +70,7 @@ export interface PaperExchangeOptions {
   limitFill?: FillRules['limitFill'];
   now?: () => number;
   exchangeId?: string;
-  log?: Logger;
+  log?: Log;
 }
 
 /** Candles asked per page while catching up (most venues cap a page at 500-1000). */
@@ -152,7 +152,7 @@ export class PaperExchange implements ExchangeAdapter {
   private readonly fees: FeeSchedule;
   private readonly slippage: SlippageModel;
   private readonly now: () => number;
-  private readonly log: Logger;
+  private readonly log: Log;
 
   constructor(opts: PaperExchangeOptions) {
     this.opts = opts;
@@ -161,7 +161,7 @@ export class PaperExchange implements ExchangeAdapter {
     this.fees = FeeSchedule.parse(opts.fees ?? { maker: 0.001, taker: 0.001 });
     this.slippage = SlippageModel.parse(opts.slippage ?? {});
     this.now = opts.now ?? Date.now;
-    this.log = (opts.log ?? logger()).child({ exchangeId: this.exchangeId, account: opts.account });
+    this.log = (opts.log ?? silentLog).child({ exchangeId: this.exchangeId, account: opts.account });
   }
 
   /** In DRY_RUN over live market data, the live venue's breaker still matters. */

@@ -1,25 +1,28 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { timeframeToMs, type Candle } from '../candles';
-import { parseCandleFileName, readCandleCsv, type CandleFileOverrides } from '../candle-csv';
 import { BadSymbolError } from './errors';
 import type { MarketDataSource } from './types';
 
 /**
- * Market data replayed from recorded candle CSVs, as of a moving "now": fetchCandles answers
- * only with candles that had closed by then (open time + timeframe <= now), so code driven by it
- * cannot see the future, exactly as with a live exchange. Files are read on first use.
+ * Market data replayed from recorded candles, as of a moving "now": fetchCandles answers only
+ * with candles that had closed by then (open time + timeframe <= now), so code driven by it
+ * cannot see the future, exactly as with a live exchange. A series is given in memory or as a
+ * loader called on first use (files: infra/candle-files.ts; the candle store).
  */
 
-export interface ReplayFile extends CandleFileOverrides {
-  path: string;
+/** A recorded series to be loaded on first use. */
+export interface ReplaySource {
+  symbol: string | undefined;
+  timeframe: string | undefined;
+  /** Where it comes from, for messages (a file path, `store:binance`). */
+  label: string;
+  load(): Candle[];
 }
 
 interface Series {
   symbol: string;
   timeframe: string;
   tfMs: number;
-  source?: ReplayFile;
+  source?: ReplaySource;
   candles?: Candle[];
   /** Other recordings of the same series found in a directory: using it is refused until one is chosen. */
   alsoIn?: string[];
@@ -37,46 +40,23 @@ export class ReplayMarketData implements MarketDataSource {
   private readonly clock?: () => number;
   private current = Date.now();
 
-  /** Files named `<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`, or with symbol/timeframe given. */
-  static fromFiles(files: Array<string | ReplayFile>, opts: ReplayOptions = {}): ReplayMarketData {
-    const r = new ReplayMarketData(opts);
-    for (const f of files) r.addFile(typeof f === 'string' ? { path: f } : f);
-    return r;
-  }
-
-  /**
-   * Every conventionally named CSV in `dir`; with `exchange`, only that venue's files. Without it,
-   * a symbol and timeframe recorded by two venues is ambiguous and refused when asked for.
-   */
-  static fromDirectory(dir: string, opts: ReplayOptions & { exchange?: string } = {}): ReplayMarketData {
-    const r = new ReplayMarketData(opts);
-    for (const name of readdirSync(dir).sort()) {
-      const parsed = parseCandleFileName(name);
-      if (!parsed || (opts.exchange && parsed.exchange !== opts.exchange)) continue;
-      r.addFile({ path: join(dir, name) }, 'mark');
-    }
-    return r;
-  }
-
   constructor(opts: ReplayOptions = {}) {
     this.clock = opts.now;
   }
 
-  /** Registers a file (read lazily). A second file for the same series throws, or with 'mark' makes the series unusable. */
-  addFile(file: ReplayFile, onDuplicate: 'throw' | 'mark' = 'throw'): this {
-    const fromName = parseCandleFileName(file.path);
-    const symbol = file.symbol ?? fromName?.symbol;
-    const timeframe = file.timeframe ?? fromName?.timeframe;
-    if (!symbol || !timeframe) throw new BadSymbolError(`${file.path}: cannot tell symbol and timeframe from the file name; give them explicitly`);
+  /** Registers a series loaded on first use. A second source for the same series throws, or with 'mark' makes the series unusable. */
+  addSource(source: ReplaySource, onDuplicate: 'throw' | 'mark' = 'throw'): this {
+    const { symbol, timeframe } = source;
+    if (!symbol || !timeframe) throw new BadSymbolError(`${source.label}: cannot tell symbol and timeframe from the file name; give them explicitly`);
     const k = key(symbol, timeframe);
     const prev = this.series.get(k);
     if (prev) {
-      const paths = [prev.source?.path ?? 'in memory', ...(prev.alsoIn ?? []), file.path];
-      if (onDuplicate === 'throw') throw new BadSymbolError(`two recordings of ${symbol} ${timeframe}: ${paths.join(' and ')}; choose one (e.g. by exchange)`);
-      prev.alsoIn = paths.slice(1);
+      const labels = [prev.source?.label ?? 'in memory', ...(prev.alsoIn ?? []), source.label];
+      if (onDuplicate === 'throw') throw new BadSymbolError(`two recordings of ${symbol} ${timeframe}: ${labels.join(' and ')}; choose one (e.g. by exchange)`);
+      prev.alsoIn = labels.slice(1);
       return this;
     }
-    this.series.set(k, { symbol, timeframe, tfMs: timeframeToMs(timeframe), source: { ...file, symbol, timeframe } });
+    this.series.set(k, { symbol, timeframe, tfMs: timeframeToMs(timeframe), source: { ...source, symbol, timeframe } });
     return this;
   }
 
@@ -135,11 +115,11 @@ export class ReplayMarketData implements MarketDataSource {
       throw new BadSymbolError(`no recorded candles for ${symbol} ${timeframe} (recorded: ${offered})`, { exchangeId: 'replay', operation: 'fetchCandles', symbol });
     }
     if (s.alsoIn) {
-      throw new BadSymbolError(`${symbol} ${timeframe} is recorded in several files (${[s.source?.path, ...s.alsoIn].join(', ')}); pick the exchange`, { exchangeId: 'replay', operation: 'fetchCandles', symbol });
+      throw new BadSymbolError(`${symbol} ${timeframe} is recorded in several files (${[s.source?.label, ...s.alsoIn].join(', ')}); pick the exchange`, { exchangeId: 'replay', operation: 'fetchCandles', symbol });
     }
     if (!s.candles) {
-      const src = s.source as ReplayFile;
-      s.candles = checkedOrder(readCandleCsv(src.path, src).candles, src.path);
+      const src = s.source as ReplaySource;
+      s.candles = checkedOrder(src.load(), src.label);
     }
     return s;
   }

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { Candle } from '../candles';
 import type { OrderStatus as LifecycleStatus } from '../order-status';
 import { MarketRules } from '../precision';
-import type { BreakerStatus } from '../../activities/exchange/resilience';
 
 /**
  * The one exchange interface: live ccxt, the paper exchange and (for market data) the replay
@@ -156,4 +155,17 @@ export interface ExchangeAdapter extends MarketDataSource, MarketCatalog {
   fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]>;
   /** The circuit breaker guarding the venue this adapter talks to (none for pure replays). */
   breakerState?(): BreakerStatus | undefined;
+}
+
+/** A venue's circuit breaker as the workflows and `trader status` show it (activities/exchange/resilience.ts keeps one per exchange). */
+export type BreakerStateName = 'closed' | 'open' | 'half_open' | 'isolated';
+
+export interface BreakerStatus {
+  exchangeId: string;
+  state: BreakerStateName;
+  /** When the breaker entered this state (epoch ms). */
+  since: number;
+  /** Transient failures in a row, as of now. */
+  consecutiveFailures: number;
+  lastFailure?: string;
 }

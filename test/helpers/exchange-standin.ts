@@ -1,8 +1,8 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { readCandleCsv } from '../../lib/candle-csv';
 import type { Candle } from '../../lib/candles';
+import { readCandleCsv } from '../../infra/candle-files';
 
 /**
  * A local stand-in of Binance's spot REST API, enough for a real, unmodified ccxt `binance`

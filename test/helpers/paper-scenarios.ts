@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { readCandleCsv } from '../../lib/candle-csv';
 import { decAdd, decMul, decSub, roundToStep } from '../../lib/precision';
 import {
   InsufficientFundsError,
@@ -9,14 +8,16 @@ import {
   OrderBelowMinimumError,
   OrderNotFoundError,
   PaperStateConflictError,
-  toTemporalFailure,
 } from '../../lib/exchange/errors';
+import { toTemporalFailure } from '../../activities/exchange/error-mapping';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
 import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
 import type { PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
 import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import { createLogger } from '../../infra/logger';
 import { recordedCandlesDir } from './exchange-standin';
+import { readCandleCsv } from '../../infra/candle-files';
+import { replayFromFiles } from '../../infra/candle-files';
 
 const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
@@ -42,7 +43,7 @@ export function paperExchangeScenarios(newStore: () => PaperStateStore): void {
     const clock = { now: closeOf(index) };
     const store = over.store ?? newStore();
     const account = `paper-test-${++accounts}`;
-    const replay = ReplayMarketData.fromFiles([BTC_1H], { now: () => clock.now });
+    const replay = replayFromFiles([BTC_1H], { now: () => clock.now });
     const markets = new StaticMarketCatalog([
       spotMarket('BTC/USDT', { amountPrecision: { kind: 'step', step: '0.00001' }, pricePrecision: { kind: 'step', step: '0.01' }, minAmount: 0.00001, minCost: 10 }),
     ]);

@@ -4,7 +4,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { createLogger } from '../../infra/logger';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
 /**
  * Temporal servers for tests, from installed binaries (TEMPORAL_TEST_SERVER_PATH /

@@ -18,15 +18,15 @@ import type { TradingDeps, Venue } from '../../activities/trading';
 import type { MarketDataSource } from '../../lib/exchange/types';
 import type { PaperStateStore } from '../../lib/exchange/paper-state';
 import { timeframeToMs } from '../../lib/candles';
-import { DEFAULT_FEE_BPS } from '../../lib/backtest/run';
 import { engineConfig, type EngineConfig, type StrategyName } from '../../lib/engine';
 import { RiskConfig, type RiskConfigInput } from '../../lib/risk';
 import type { Ledger } from '../../ledger';
-import { portfolioWorkflowId, symbolWorkflowId } from '../../workflows/messages';
-import type { SymbolTraderInput } from '../../workflows/symbol-trader';
 import { freshDatabase, testLog, type TestDatabase } from './db';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { freshTaskQueue, timeSkippingEnv, workflowBundle } from './temporal';
+import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
+import { type SymbolTraderInput } from '../../lib/contracts/workflows';
+import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
+import { DEFAULT_FEE_BPS } from '../../lib/backtest/simulate';
 
 /**
  * The real trading stack for workflow tests: createActivities with the real trading activities

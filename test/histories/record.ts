@@ -10,22 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { exportHistories } from '../../client/commands/history';
-import { runBacktest } from '../../lib/backtest/run';
-import {
-  emergencyCloseUpdate,
-  pauseSignal,
-  portfolioStateQuery,
-  portfolioWorkflowId,
-  resumeSignal,
-  stateQuery,
-  type MessageOrigin,
-  type SymbolStateView,
-} from '../../workflows/messages';
-import type { PortfolioInput, portfolioWorkflow } from '../../workflows/portfolio';
+import { emergencyCloseUpdate, pauseSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
+import type { portfolioWorkflow } from '../../workflows/portfolio';
 import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
 import { stopTestServer } from '../helpers/db';
 import { devServerEnv } from '../helpers/temporal';
 import { tradingHarness, tradingTmpDir, truncatedCandleFiles, type TradingHarness } from '../helpers/trading';
+import { portfolioWorkflowId, type MessageOrigin, type SymbolStateView } from '../../lib/contracts/trading';
+import { type PortfolioInput } from '../../lib/contracts/workflows';
+import { runBacktest } from '../../backtester/run';
 
 const OUT = __dirname;
 const CAPITAL = 10_000;

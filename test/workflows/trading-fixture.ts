@@ -5,9 +5,10 @@ import { createAlertActivities, type AlertDispatcher } from '../../activities/al
 import { TradingControl } from '../../control/trading-control';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { RiskConfig } from '../../lib/risk';
-import { portfolioWorkflowId, stateQuery, type EmergencyCloseResult, type SymbolStateView } from '../../workflows/messages';
-import type { PortfolioInput } from '../../workflows/portfolio';
+import { stateQuery } from '../../workflows/messages';
 import { OHLCV_DIR, tradingHarness, tradingTmpDir, type RunningWorker, type TradingHarness } from '../helpers/trading';
+import { portfolioWorkflowId, type EmergencyCloseResult, type SymbolStateView } from '../../lib/contracts/trading';
+import { type PortfolioInput } from '../../lib/contracts/workflows';
 
 /**
  * The REAL trading workflows for the control and Telegram end-to-end tests: portfolioWorkflow

@@ -1,8 +1,5 @@
 import { z } from 'zod';
 import type { Candle } from '../candles';
-import { CandleCsvError, readCandleCsv, type CandleFile } from '../candle-csv';
-import { inferTimeframeMs } from '../candle-hygiene';
-import { msToTimeframe } from '../candles';
 import { FEATURE_SCHEMA } from '../features';
 import { FeeSchedule, SlippageModel } from '../exchange/fill-model';
 import { RiskConfig, type RiskConfigInput } from '../risk';
@@ -22,17 +19,16 @@ import {
   type StepPorts,
   type SymbolState,
 } from '../engine';
-import { createLogger } from '../../infra/logger';
+import { silentLog } from '../log';
 import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '../trading/candle-io';
 import { FeatureCache } from '../features/cache';
-import { ExchangeError } from '../exchange/errors';
 import { spotMarket, StaticMarketCatalog } from '../exchange/markets';
 import { PaperExchange } from '../exchange/paper-exchange';
 import type { PaperStateStore } from '../exchange/paper-state';
-import { ReplayMarketData, type ReplayFile } from '../exchange/replay-market-data';
-import { symbolWorkflowId } from '../../workflows/messages';
+import { ReplayMarketData } from '../exchange/replay-market-data';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
 import { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
+import { symbolWorkflowId } from '../contracts/trading';
 
 /**
  * The backtester: for every candle time in order, and every symbol closing then in sorted order,
@@ -63,8 +59,20 @@ export class BacktestInputError extends Error {
   override name = 'BacktestInputError';
 }
 
+/** One symbol's recorded candles, as the backtester replays them. */
+export interface BacktestSeries {
+  /** Where the candles come from, for the report: a file path, or `store:<exchange>` (the candle store). */
+  source: string;
+  exchange: string;
+  symbol: string;
+  timeframe: string;
+  timeframeMs: number;
+  /** Ascending, unique open times. */
+  candles: Candle[];
+}
+
 export const BacktestOptionsSchema = z.object({
-  files: z.array(z.union([z.string().min(1), z.object({ path: z.string().min(1), symbol: z.string().optional(), timeframe: z.string().optional(), exchange: z.string().optional() })])).min(1, 'at least one candle file'),
+  series: z.array(z.object({ source: z.string().min(1), symbol: z.string().min(1), timeframe: z.string().min(1) }).loose()).min(1, 'at least one candle series'),
   strategy: StrategyName,
   risk: z.record(z.string(), z.unknown()).optional(),
   initialCapital: z.number().positive().finite(),
@@ -73,8 +81,8 @@ export const BacktestOptionsSchema = z.object({
   accountGates: z.boolean().optional(),
 });
 
-export interface BacktestOptions {
-  files: Array<string | ReplayFile>;
+export interface SimulateOptions {
+  series: BacktestSeries[];
   strategy: StrategyName;
   risk?: RiskConfigInput;
   initialCapital: number;
@@ -143,7 +151,7 @@ export interface BacktestResult {
 }
 
 interface Runner {
-  file: CandleFile;
+  file: BacktestSeries;
   cfg: EngineConfig;
   state: SymbolState;
   cursor: StepCursor;
@@ -159,7 +167,11 @@ interface Runner {
   untradable: number;
 }
 
-export async function runBacktest(options: BacktestOptions): Promise<BacktestResult> {
+/**
+ * The backtest over candles in memory (the backtester application, backtester/, loads them from
+ * files or the candle store).
+ */
+export async function simulateBacktest(options: SimulateOptions): Promise<BacktestResult> {
   const parsed = BacktestOptionsSchema.safeParse(options);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
@@ -173,18 +185,18 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
   const risk = riskParsed.data;
   const fees = FeeSchedule.parse(options.fees ?? { maker: DEFAULT_FEE_BPS / 10_000, taker: DEFAULT_FEE_BPS / 10_000 });
   const slippage = SlippageModel.parse({ bps: DEFAULT_SLIPPAGE_BPS, ...options.slippage });
-  const files = options.files.map(loadFile);
+  const files = [...options.series];
   const seen = new Map<string, string>();
   for (const f of files) {
     const prev = seen.get(f.symbol);
-    if (prev) throw new BacktestInputError(`${f.symbol} is given twice (${prev} and ${f.path}); one file per symbol`);
-    seen.set(f.symbol, f.path);
+    if (prev) throw new BacktestInputError(`${f.symbol} is given twice (${prev} and ${f.source}); one series per symbol`);
+    seen.set(f.symbol, f.source);
   }
   files.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
 
   const sleeveCapital = options.initialCapital / files.length;
   const store = options.paperStore ?? new FrozenPaperStateStore();
-  const log = createLogger({ level: 'silent' });
+  const log = silentLog;
   let view: PortfolioView | undefined;
 
   const runners: Runner[] = files.map((file) => {
@@ -194,7 +206,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
     try {
       data = new ReplayMarketData({ now: () => now }).addCandles(symbol, timeframe, candles);
     } catch (err) {
-      throw new BacktestInputError(`${file.path}: ${(err as Error).message}`);
+      throw new BacktestInputError(`${file.source}: ${(err as Error).message}`);
     }
     const market = spotMarket(symbol);
     const exchange = new PaperExchange({
@@ -302,7 +314,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
 
   return {
     config: {
-      files: files.map((f) => f.path),
+      files: files.map((f) => f.source),
       symbols: files.map((f) => f.symbol),
       strategy: options.strategy,
       initialCapital: options.initialCapital,
@@ -321,7 +333,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
       symbol: r.file.symbol,
       exchange: r.file.exchange,
       timeframe: r.file.timeframe,
-      file: r.file.path,
+      file: r.file.source,
       candles: r.file.candles.length,
       decisions: r.decisions,
       untradableCandles: r.untradable,
@@ -360,25 +372,4 @@ function openPositionOf(r: Runner): OpenPositionReport {
     stopPrice: p.stopPrice,
     targetPrice: p.targetPrice,
   };
-}
-
-function loadFile(f: string | ReplayFile): CandleFile {
-  const spec = typeof f === 'string' ? { path: f } : f;
-  let file: CandleFile;
-  try {
-    file = readCandleCsv(spec.path, spec);
-  } catch (err) {
-    if (err instanceof CandleCsvError) throw new BacktestInputError(err.missing ? `${err.message} (give --${err.missing})` : err.message);
-    throw err;
-  }
-  const spacing = inferTimeframeMs(file.candles);
-  if (spacing !== undefined && spacing !== file.timeframeMs) {
-    throw new BacktestInputError(`${file.path}: candles are mostly ${msToTimeframe(spacing)} apart but the timeframe is ${file.timeframe}`);
-  }
-  return file;
-}
-
-/** Errors a caller should show as bad input (exit 2) rather than as a failure. */
-export function isBacktestInputError(err: unknown): boolean {
-  return err instanceof BacktestInputError || (err instanceof ExchangeError && err.name === 'BadSymbolError');
 }

@@ -1,0 +1,57 @@
+import { Client, Connection } from '@temporalio/client';
+import type { AppConfig } from '../infra/config';
+import { UsageError } from '../infra/errors';
+import type { Logger } from '../infra/logger';
+import { openDatabase, type Database } from '../infra/postgres';
+import { onShutdownSignal, processLogger, type Stack } from '../infra/stack';
+import { Ledger } from '../ledger/ledger';
+import type { AlertDispatcher } from '../activities/alerts';
+import { TradingControl } from '../control/trading-control';
+import { startTelegramBot } from './bot';
+
+/**
+ * The Telegram bot as a process of its own (`trader worker --queue telegram`, the docker-compose
+ * service), or inside `trader up`.
+ */
+
+/** The Telegram bot inside `trader up`; a bot that cannot start is logged, never fatal to trading. */
+export async function startBotInProcess(cfg: AppConfig, stack: Stack, account: string, exchange: string, ledger: Ledger, alerts: AlertDispatcher, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+  try {
+    const bot = await startTelegramBot({ cfg, control: new TradingControl(stack.temporal.client, { account, exchange }), log: log.child({ worker: 'telegram' }), ledger, alerts });
+    log.info({ bot: bot.username }, 'Telegram bot running');
+    return bot;
+  } catch (err) {
+    log.error({ err }, 'the Telegram bot could not start (check TELEGRAM_BOT_TOKEN / TELEGRAM_API_ROOT); trading continues without it');
+    return null;
+  }
+}
+
+/**
+ * The bot on its own (the docker-compose `telegram` service): joins an existing Temporal cluster
+ * (TEMPORAL_ADDRESS) and, when DATABASE_URL is set, the ledger for audit rows and the ledger
+ * commands. Runs until SIGINT/SIGTERM.
+ */
+export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string } = {}): Promise<void> {
+  if (!cfg.telegram) throw new UsageError('the telegram worker needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS');
+  if (!cfg.temporal.address) throw new UsageError('the telegram worker joins an existing stack: set TEMPORAL_ADDRESS (or use `trader up`, which starts the bot itself)');
+  const log = processLogger(cfg).child({ worker: 'telegram' });
+  const stopSignal = onShutdownSignal(log);
+  const connection = await Connection.connect({ address: cfg.temporal.address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${cfg.temporal.address}: ${err.message}`);
+  });
+  const client = new Client({ connection, namespace: cfg.temporal.namespace });
+  let db: Database | undefined;
+  let ledger: Ledger | undefined;
+  if (cfg.databaseUrl) {
+    db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, log: log.child({ component: 'postgres' }) });
+    ledger = new Ledger(db.sql, { actor: 'telegram', log });
+  } else {
+    log.warn('DATABASE_URL is not set: no audit rows, and /trades, /profit, /balance are unavailable');
+  }
+  const control = new TradingControl(client, { account: opts.account ?? 'main', exchange: cfg.exchange.id });
+  const bot = await startTelegramBot({ cfg, control, log, ledger });
+  await Promise.race([stopSignal, bot.done.catch(() => undefined)]);
+  await bot.stop();
+  await db?.close();
+  await connection.close();
+}
