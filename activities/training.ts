@@ -17,8 +17,8 @@ import { createModelSignalSource, evictSignalCache } from '../models/signal';
 import { backtestStrategies, mergeDatasets, TRAIN_STAGES, trainModelVersion, TrainingInputError, writeHeldOutFiles, type TrainReport, type TrainStage } from '../models/train';
 import { reloadModelSignal } from '../workflows/messages';
 import { readCandleCsv } from '../infra/candle-files';
-import { type MessageOrigin } from '../lib/contracts/trading';
-import { type GateEvaluation, type ModelScore, type TrainHeartbeat, type TrainedChallenger, type GatheredData, type RetrainSettings } from '../lib/contracts/retrain';
+import type { MessageOrigin } from '../lib/contracts/trading';
+import type { GateEvaluation, ModelScore, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../lib/contracts/retrain';
 
 /**
  * The RetrainWorkflow's activities, on the `training` task queue (workers/training.ts): gather

@@ -11,7 +11,7 @@ import { FEATURE_SCHEMA } from '../lib/features';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { benchLog, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
-import { type SymbolTraderInput, type SymbolTraderResult } from '../lib/contracts/workflows';
+import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
 import { engineConfigs } from '../control/start-trading';
 

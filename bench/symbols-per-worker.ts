@@ -7,12 +7,12 @@ import { candleSteps, fetchRuns, fmtMs, mapLimit, percentile, summarize, type Ca
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { SyntheticMarket, syntheticSymbols } from './helpers/synthetic-market';
 import { benchLog, cpuByProgram, cpuDelta, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack } from './helpers/trading-stack';
-import { type ExchangeAdapter } from '../lib/exchange/types';
+import type { ExchangeAdapter } from '../lib/exchange/types';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { InMemoryPaperStateStore, type PaperStateStore } from '../lib/exchange/paper-state';
 import { StaticMarketCatalog, spotMarket } from '../lib/exchange/markets';
 import { symbolWorkflowId } from '../lib/contracts/trading';
-import { type SymbolTraderInput } from '../lib/contracts/workflows';
+import type { SymbolTraderInput } from '../lib/contracts/workflows';
 import { engineConfigs } from '../control/start-trading';
 
 /**

@@ -17,7 +17,7 @@ import {
   type StatusAction,
   type TradingStatusReport,
 } from '../control/trading-control';
-import { type EmergencyCloseResult, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
+import type { EmergencyCloseResult, MessageOrigin, TradingStatus } from '../lib/contracts/trading';
 
 /**
  * The Telegram kill switch: a telegraf bot (long polling; the Bot API root is configurable, so

@@ -421,12 +421,12 @@ describe('engine: purity', () => {
   const dir = path.join(__dirname, '..', 'lib', 'engine');
   const allowed = ['zod', '../candles', '../regime', '../risk', '../features/schema'];
 
-  it('imports only zod, pure lib modules and (as types) the workflow messages; no clock, randomness or process', () => {
+  it('imports only zod, pure lib modules and (as types) the contracts; no clock, randomness or process', () => {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
       const src = fs.readFileSync(path.join(dir, f), 'utf8');
       for (const m of src.matchAll(/^(?:import|export) (type )?[^;]*? from '([^']+)'/gms)) {
         const [, typeOnly, spec] = m;
-        const ok = spec.startsWith('./') || allowed.includes(spec) || (typeOnly !== undefined && spec === '../../workflows/messages');
+        const ok = spec.startsWith('./') || allowed.includes(spec) || (typeOnly !== undefined && spec === '../contracts/trading');
         assert.ok(ok, `${f} imports ${typeOnly ?? ''}${spec}`);
       }
       assert.doesNotMatch(src, /\b(Date|Math\.random|process|require|setTimeout|performance)\b/, f);

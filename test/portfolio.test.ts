@@ -8,7 +8,7 @@ import { testLog } from './helpers/db';
 import { devServerEnv } from './helpers/temporal';
 import { ledgerOrders, tradingHarness, tradingTmpDir, truncatedCandleFiles, type RunningWorker, type TradingHarness } from './helpers/trading';
 import { portfolioWorkflowId, type PortfolioStateView } from '../lib/contracts/trading';
-import { type PortfolioInput } from '../lib/contracts/workflows';
+import type { PortfolioInput } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
 
 /**

@@ -22,7 +22,7 @@ import { readCandleCsv } from '../infra/candle-files';
 import { symbolWorkflowId } from '../lib/contracts/trading';
 import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../lib/contracts/retrain';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
-import { type SymbolTraderInput } from '../lib/contracts/workflows';
+import type { SymbolTraderInput } from '../lib/contracts/workflows';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });

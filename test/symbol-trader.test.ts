@@ -30,9 +30,9 @@ import {
 } from './helpers/trading';
 import { readCandleCsv } from '../infra/candle-files';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
-import { type PaperStateStore } from '../lib/exchange/paper-state';
+import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
-import { type MessageOrigin, type SymbolStateView } from '../lib/contracts/trading';
+import type { MessageOrigin, SymbolStateView } from '../lib/contracts/trading';
 import { runBacktest } from '../backtester/run';
 
 /**

@@ -10,7 +10,7 @@ import { CommandRateLimiter, startTelegramBot, type TelegramBot, type TelegramBo
 import { BotApiStandin, type BotMessage } from './helpers/bot-api-standin';
 import { devServerEnv } from './helpers/temporal';
 import { HOLDING_WINDOWS, LOSING_WINDOWS, startTradingFixture, type FixtureOptions, type TradingFixture } from './workflows/trading-fixture';
-import { type EmergencyCloseResult, type SymbolStateView } from '../lib/contracts/trading';
+import type { EmergencyCloseResult, SymbolStateView } from '../lib/contracts/trading';
 
 /**
  * End to end: the REAL telegraf bot long-polls a local Bot API stand-in; its commands reach the

@@ -32,7 +32,7 @@ import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert } from '../
 import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, stateQuery } from './messages';
 import { TradingStatusKey } from './search-attributes';
 import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
-import { type ClosedPositionView, type DecisionView, type EmergencyCloseResult, type MessageOrigin, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
+import type { ClosedPositionView, DecisionView, EmergencyCloseResult, MessageOrigin, SymbolStateView, TradingStatus } from '../lib/contracts/trading';
 
 /**
  * One durable trader per symbol (id `trader/<exchange>/<SYMBOL>`).

@@ -10,9 +10,9 @@ import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflo
 import { executeIntents as executeCore, prepareCandle as prepareCore, type ReplayFeed, type TradeRecorder } from '../../lib/trading/candle-io';
 import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
-import { type ExchangeAdapter } from '../../lib/exchange/types';
-import { type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
-import { type SymbolTraderInput } from '../../lib/contracts/workflows';
+import type { ExchangeAdapter } from '../../lib/exchange/types';
+import type { EmergencyCloseResult, MessageOrigin } from '../../lib/contracts/trading';
+import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 
 /**
  * The trading activities: thin Temporal wrappers over activities/trading/core.ts (the code the

@@ -1,7 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
 import { symbolWorkflowId } from '../../lib/contracts/trading';
-import { type SymbolTraderInput, type SymbolTraderResult } from '../../lib/contracts/workflows';
+import type { SymbolTraderInput, SymbolTraderResult } from '../../lib/contracts/workflows';
 
 /**
  * Starts a SymbolTraderWorkflow with the options the PortfolioWorkflow's startSymbolWorkflows

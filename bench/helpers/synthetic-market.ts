@@ -1,5 +1,5 @@
 import type { Candle } from '../../lib/candles';
-import { type MarketDataSource } from '../../lib/exchange/types';
+import type { MarketDataSource } from '../../lib/exchange/types';
 import { BadSymbolError } from '../../lib/exchange/errors';
 
 /**

@@ -27,7 +27,7 @@ import type {
   PositionState,
   SymbolState,
 } from './types';
-import { type DecisionView } from '../contracts/trading';
+import type { DecisionView } from '../contracts/trading';
 
 /**
  * The per-symbol trading engine: pure functions from (state, event) to (state, order intents).

@@ -1,7 +1,7 @@
 import type { Candle } from '../candles';
 import { applyFill, applyOrderStatus, applyRejection, decide } from './engine';
 import type { ClosedTrade, DecisionInput, EngineConfig, EngineContext, EngineFill, OrderIntent, OrderRejection, PortfolioView, SymbolState } from './types';
-import { type DecisionView } from '../contracts/trading';
+import type { DecisionView } from '../contracts/trading';
 
 /**
  * One candle for one symbol, in the one order both the SymbolTraderWorkflow and the backtester

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Candle } from '../candles';
 import type { Regime } from '../regime';
 import { RiskConfig, type StopOutState, type TradingStatus } from '../risk';
-import { type DecisionView } from '../contracts/trading';
+import type { DecisionView } from '../contracts/trading';
 
 /**
  * The trading engine's shapes. Everything here is plain JSON (numbers, strings, arrays), because

@@ -24,7 +24,7 @@ import type { Ledger } from '../../ledger';
 import { freshDatabase, testLog, type TestDatabase } from './db';
 import { freshTaskQueue, timeSkippingEnv, workflowBundle } from './temporal';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
-import { type SymbolTraderInput } from '../../lib/contracts/workflows';
+import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 import { DEFAULT_FEE_BPS } from '../../lib/backtest/simulate';
 

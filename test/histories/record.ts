@@ -17,7 +17,7 @@ import { stopTestServer } from '../helpers/db';
 import { devServerEnv } from '../helpers/temporal';
 import { tradingHarness, tradingTmpDir, truncatedCandleFiles, type TradingHarness } from '../helpers/trading';
 import { portfolioWorkflowId, type MessageOrigin, type SymbolStateView } from '../../lib/contracts/trading';
-import { type PortfolioInput } from '../../lib/contracts/workflows';
+import type { PortfolioInput } from '../../lib/contracts/workflows';
 import { runBacktest } from '../../backtester/run';
 
 const OUT = __dirname;

@@ -8,7 +8,7 @@ import { RiskConfig } from '../../lib/risk';
 import { stateQuery } from '../../workflows/messages';
 import { OHLCV_DIR, tradingHarness, tradingTmpDir, type RunningWorker, type TradingHarness } from '../helpers/trading';
 import { portfolioWorkflowId, type EmergencyCloseResult, type SymbolStateView } from '../../lib/contracts/trading';
-import { type PortfolioInput } from '../../lib/contracts/workflows';
+import type { PortfolioInput } from '../../lib/contracts/workflows';
 
 /**
  * The REAL trading workflows for the control and Telegram end-to-end tests: portfolioWorkflow
