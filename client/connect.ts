@@ -12,7 +12,7 @@ export async function withTemporalClient<T>(cfg: AppConfig, fn: (client: Client)
   try {
     connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
   } catch (err) {
-    throw new Error(`no Temporal server at ${address} (${(err as Error).message}); is \`trader up\` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.`);
+    throw new Error(`no Temporal server at ${address} (${(err as Error).message}); is \`trader up\` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.`, { cause: err });
   }
   try {
     return await fn(new Client({ connection, namespace: cfg.temporal.namespace }));

@@ -117,7 +117,7 @@ const adminIds = z
   });
 
 const hostPort = optionalText.superRefine((v, ctx) => {
-  if (v !== undefined && !/^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$/.test(v)) {
+  if (v !== undefined && !/^[A-Za-z0-9._[\]:-]+:\d{1,5}$/.test(v)) {
     ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. localhost:7233' });
   }
 });

@@ -74,7 +74,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
       await sql`select 1`;
     } catch (err) {
       await sql.end({ timeout: 1 }).catch(() => undefined);
-      throw new Error(`cannot reach PostgreSQL at DATABASE_URL=${url}: ${describe(err)}`);
+      throw new Error(`cannot reach PostgreSQL at DATABASE_URL=${url}: ${describe(err)}`, { cause: err });
     }
     return finishOpen(sql, { url, embedded: false, log, stop: async () => undefined, alive: () => true });
   }
@@ -229,7 +229,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   } catch (err) {
     if (isRunning(pg)) await pg.stop().catch(() => undefined);
     const why = err instanceof Error ? err.message : 'the server process exited';
-    throw new Error(`PostgreSQL did not start (data ${dataDir}, port ${opts.port}): ${why}. Last server output:\n  ${recent.slice(-8).join('\n  ')}`);
+    throw new Error(`PostgreSQL did not start (data ${dataDir}, port ${opts.port}): ${why}. Last server output:\n  ${recent.slice(-8).join('\n  ')}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }
@@ -317,7 +317,7 @@ async function initialiseDataDir(dataDir: string, initdb: (dir: string) => Promi
     await initdb(staging);
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
-    throw new Error(`PostgreSQL initdb failed for ${dataDir}: ${describe(err)}`);
+    throw new Error(`PostgreSQL initdb failed for ${dataDir}: ${describe(err)}`, { cause: err });
   }
   fs.renameSync(staging, dataDir);
 }

@@ -158,7 +158,7 @@ export function loadEnsemble(dir: string): Promise<LoadedEnsemble> {
         try {
           session = await ort.InferenceSession.create(v.members.get(m.name)!, SESSION_OPTIONS);
         } catch (err) {
-          throw new Error(`model ${v.manifest.id}: ONNX Runtime cannot load ${m.file}: ${(err as Error).message}`);
+          throw new Error(`model ${v.manifest.id}: ONNX Runtime cannot load ${m.file}: ${(err as Error).message}`, { cause: err });
         }
         if (!session.inputNames.includes(m.input) || !session.outputNames.includes(m.output)) {
           throw new Error(`model ${v.manifest.id}: ${m.file} has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], manifest expects ${m.input} -> ${m.output}`);

@@ -144,7 +144,7 @@ export function loadPpoPolicy(dir: string): Promise<LoadedPpoPolicy> {
       try {
         session = await ort.InferenceSession.create(loaded.onnx, SESSION_OPTIONS);
       } catch (err) {
-        throw new Error(`model ${manifest.id}: ONNX Runtime cannot load ${manifest.ppo.file}: ${(err as Error).message}`);
+        throw new Error(`model ${manifest.id}: ONNX Runtime cannot load ${manifest.ppo.file}: ${(err as Error).message}`, { cause: err });
       }
       if (!session.inputNames.includes(POLICY_INPUT) || !session.outputNames.includes(POLICY_OUTPUT)) {
         throw new Error(`model ${manifest.id}: ${manifest.ppo.file} has inputs [${session.inputNames.join(', ')}], outputs [${session.outputNames.join(', ')}]; expected ${POLICY_INPUT} -> ${POLICY_OUTPUT}`);

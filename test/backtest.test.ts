@@ -22,7 +22,7 @@ const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..'
 const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
 const ETH = path.join(OHLCV, 'binance_ETH-USDT_1h.csv');
 const HOUR = 3_600_000;
-const { warmup, width } = FEATURE_SCHEMA;
+const { warmup } = FEATURE_SCHEMA;
 const btc = readCandleCsv(BTC).candles;
 const eth = readCandleCsv(ETH).candles;
 

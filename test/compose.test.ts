@@ -10,6 +10,7 @@ import { parse } from 'yaml';
  */
 const REPO = path.resolve(__dirname, '..');
 const text = fs.readFileSync(path.join(REPO, 'docker-compose.yml'), 'utf8');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML
 const compose = parse(text) as { services: Record<string, Record<string, any>>; volumes?: Record<string, unknown> };
 
 describe('docker-compose.yml', () => {

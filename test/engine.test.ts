@@ -30,7 +30,6 @@ import {
   type OrderIntent,
   type PortfolioView,
   type StrategyName,
-  type SymbolState,
 } from '../lib/engine';
 
 const ctx = { workflowId: 'trader/binance/BTC/USDT' };

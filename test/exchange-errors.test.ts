@@ -3,7 +3,7 @@ import * as ccxt from 'ccxt';
 import { BrokenCircuitError } from 'cockatiel';
 import { ApplicationFailure } from '@temporalio/common';
 import { asActivityCall, toExchangeError, toTemporalFailure } from '../activities/exchange';
-import { BadSymbolError, DuplicateOrderIdError, ExchangeAuthError, ExchangeCircuitOpenError, ExchangeError, ExchangeNetworkError, ExchangeRateLimitError, ExchangeRejectedError, ExchangeTimeoutError, ExchangeUnavailableError, InsufficientFundsError, InvalidOrderError, MalformedResponseError, NON_RETRYABLE_EXCHANGE_ERRORS, OrderNotFoundError, UnexpectedExchangeError, scrubExchangeMessage } from '../lib/exchange/errors';
+import { BadSymbolError, DuplicateOrderIdError, ExchangeAuthError, ExchangeCircuitOpenError, type ExchangeError, ExchangeNetworkError, ExchangeRateLimitError, ExchangeRejectedError, ExchangeTimeoutError, ExchangeUnavailableError, InsufficientFundsError, InvalidOrderError, MalformedResponseError, NON_RETRYABLE_EXCHANGE_ERRORS, OrderNotFoundError, UnexpectedExchangeError, scrubExchangeMessage } from '../lib/exchange/errors';
 
 type ErrorClass = new (message: string) => Error;
 const ccxtErrors = Object.entries(ccxt as unknown as Record<string, unknown>).filter(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { connect } from '../infra/postgres';
 import { Ledger } from '../ledger/ledger';
 import { add, cmp, divTrunc, mul, str, sub } from '../ledger/decimal';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { ORDER_STATUSES, ORDER_TRANSITIONS, IllegalOrderTransition, assertTransition, canTransition, TERMINAL_ORDER_STATUSES } from '../lib/order-status';
 import { connect } from '../infra/postgres';
 import { Ledger } from '../ledger/ledger';

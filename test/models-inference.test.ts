@@ -27,6 +27,7 @@ describe('models/inference: the signal provider', function () {
     mutate(d);
     return d;
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest edited as raw JSON
   const editManifest = (d: string, f: (m: Record<string, any>) => void) => {
     const file = path.join(d, MANIFEST_FILE);
     const m = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -7,7 +7,6 @@ import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { InMemoryPaperStateStore, type PaperStateChange, type PaperStateStore } from '../lib/exchange/paper-state';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import { ReplayMarketData } from '../lib/exchange/replay-market-data';
 import { createLogger } from '../infra/logger';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
 import { recordedCandlesDir } from './helpers/exchange-standin';

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import { ReplayMarketData } from '../lib/exchange/replay-market-data';
 import type { OrderRequest } from '../lib/exchange/types';
 import { reconcile, type Difference } from '../activities/trading/reconcile';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';

@@ -2,7 +2,7 @@ import { ApplicationFailure, defineQuery, log, proxyActivities, setCurrentDetail
 import type { ActivityOptions } from '@temporalio/common';
 import type { TrainingActivities } from '../activities/training';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
-import type { GatheredData, PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
+import type { PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
 
 /**
  * RetrainWorkflow, started by a Temporal Schedule (`trader schedule retrain --every 7d`) on the

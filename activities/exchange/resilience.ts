@@ -1,9 +1,9 @@
 import {
-  CircuitBreakerPolicy,
+  type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
-  RetryPolicy,
+  type RetryPolicy,
   circuitBreaker,
   halfJitterGenerator,
   handleWhen,

@@ -10,7 +10,7 @@ import { replayFromFiles } from '../../infra/candle-files';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { PaperExchange } from '../../lib/exchange/paper-exchange';
 import type { PaperStateStore } from '../../lib/exchange/paper-state';
-import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
+import { type ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/simulate';
 

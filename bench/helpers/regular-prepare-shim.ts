@@ -9,6 +9,7 @@ import type { ActivityOptions, LocalActivityOptions } from '@temporalio/common';
 
 export * from '@temporalio/workflow/lib/index';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- mirrors the SDK's own signature
 export function proxyLocalActivities<A = any>(options: LocalActivityOptions): A {
   const { localRetryThreshold: _threshold, ...regular } = options;
   return proxyActivities<A extends object ? A : never>(regular as ActivityOptions) as unknown as A;

@@ -256,7 +256,7 @@ export class FeatureKernel {
       vSq += d * d;
     }
     const vSd = Math.sqrt(vSq / vP);
-    out[o++] = vSd > FLAT_RELATIVE * vMean && vSd > 0 ? (volume - vMean) / vSd : 0;
+    out[o] = vSd > FLAT_RELATIVE * vMean && vSd > 0 ? (volume - vMean) / vSd : 0;
   }
 
   private trackRvol(rv: number, t: number): void {

@@ -1,4 +1,4 @@
-import { ATTRIBUTE_TYPE, DATA_TYPE, ElemType, ModelProto } from './schema';
+import { ATTRIBUTE_TYPE, DATA_TYPE, type ElemType, ModelProto } from './schema';
 
 /**
  * A small ONNX writer: describe a graph as plain values, get the model's bytes.

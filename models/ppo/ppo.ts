@@ -465,7 +465,8 @@ export function runBacktest(
   const sim = new TradingEnv(market, norm, env);
   sim.reset(from, to);
   const o = new Float64Array(market.width + 1);
-  let objective = 0, trades = 0, long = 0, costs = 0, maxDd = 0, equity = 1, steps = 0;
+  let objective = 0, trades = 0, long = 0, costs = 0, maxDd = 0, steps = 0;
+  let equity: number;
   for (;;) {
     sim.observe(o);
     const a = choose(o, sim.currentRow);

@@ -223,7 +223,7 @@ export class BotApiStandin {
       if (!m) return fail(404, 'Not Found');
       const [, token, method] = m;
       if (token !== this.token) return fail(401, 'Unauthorized');
-      let payload: Record<string, unknown> = {};
+      let payload: Record<string, unknown>;
       try {
         payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
       } catch {

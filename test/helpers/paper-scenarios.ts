@@ -13,7 +13,6 @@ import { toTemporalFailure } from '../../activities/exchange/error-mapping';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
 import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
 import type { PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
-import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import { createLogger } from '../../infra/logger';
 import { recordedCandlesDir } from './exchange-standin';
 import { readCandleCsv } from '../../infra/candle-files';
