@@ -13,7 +13,7 @@ import { startSymbolTrader } from './helpers/symbol-workflows';
 import { benchLog, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
-import { engineConfigs } from '../control/start-trading';
+import { symbolTraderInputs } from '../control/start-trading';
 
 /**
  * Decision latency of the SymbolTraderWorkflow: from the moment a candle is due (its durable
@@ -119,17 +119,7 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
     observe: (a) => ({ ...a, prepareCandle: timed('prepareCandle', a.prepareCandle), executeIntents: timed('executeIntents', a.executeIntents) }),
   });
   const exchange = `replay${kind}`;
-  const inputs: SymbolTraderInput[] = engineConfigs(cfg, symbols, timeframe, 'rules').map((engine) => ({
-    symbol: engine.symbol,
-    exchange,
-    account: `bench-${kind}`,
-    mode: 'replay',
-    timeframe,
-    timeframeMs: engine.timeframeMs,
-    engine,
-    candleDelayMs: 5_000,
-    speed: SPEED,
-  }));
+  const inputs: SymbolTraderInput[] = symbolTraderInputs(cfg, { account: `bench-${kind}`, exchange, mode: 'replay', symbols, timeframe, strategy: 'rules', speed: SPEED });
   const t0 = Date.now();
   const results = await worker.runUntil(async () => {
     const handles = await Promise.all(inputs.map((i) => startSymbolTrader(stack.env.client, taskQueue, i)));

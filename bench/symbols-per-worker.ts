@@ -13,7 +13,7 @@ import { InMemoryPaperStateStore, type PaperStateStore } from '../lib/exchange/p
 import { StaticMarketCatalog, spotMarket } from '../lib/exchange/markets';
 import { symbolWorkflowId } from '../lib/contracts/trading';
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
-import { engineConfigs } from '../control/start-trading';
+import { symbolTraderInputs } from '../control/start-trading';
 
 /**
  * How many SymbolTraderWorkflows one trading worker carries when every symbol's 1m candle closes
@@ -156,15 +156,9 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
   const running = worker.run();
   const exchange = `syn${n}`;
   const maxPositions = MAX_POSITIONS_ARG ?? n;
-  const inputs: SymbolTraderInput[] = engineConfigs(cfg, symbols, '1m', 'rules').map((e) => ({ ...e, risk: { ...e.risk, maxConcurrentPositions: maxPositions } })).map((engine) => ({
-    symbol: engine.symbol,
-    exchange,
-    account: 'paper-synthetic',
-    mode: 'paper',
-    timeframe: '1m',
-    timeframeMs: TF_MS,
-    engine,
-    candleDelayMs: DELAY_MS,
+  const inputs: SymbolTraderInput[] = symbolTraderInputs(cfg, { account: 'paper-synthetic', exchange, mode: 'paper', symbols, timeframe: '1m', strategy: 'rules', candleDelayMs: DELAY_MS }).map((i) => ({
+    ...i,
+    engine: { ...i.engine, risk: { ...i.engine.risk, maxConcurrentPositions: maxPositions } },
   }));
   const ids = inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol));
   const loadAtStart = loadLine();

@@ -11,7 +11,7 @@ import { executeIntents as executeCore, prepareCandle as prepareCore, type Repla
 import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
-import type { EmergencyCloseResult, MessageOrigin } from '../../lib/contracts/trading';
+import { symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 
 /**
@@ -185,22 +185,9 @@ export function createTradingActivities(deps: TradingDeps) {
       const c = client();
       const started: string[] = [];
       for (const input of args.workflows) {
-        const workflowId = `trader/${input.exchange}/${input.symbol}`;
-        await c.workflow.start('symbolTraderWorkflow', {
-          workflowId,
-          taskQueue: args.taskQueue,
-          args: [input],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-          typedSearchAttributes: [
-            { key: SymbolKey, value: input.symbol },
-            { key: ExchangeKey, value: input.exchange },
-            { key: ModeKey, value: input.mode },
-            { key: TradingStatusKey, value: 'active' },
-          ],
-          staticSummary: `${input.symbol} ${input.timeframe} on ${input.exchange} (${input.mode}, strategy ${input.engine.strategy})`,
-          staticDetails: `Trades ${input.symbol} on ${input.exchange} in ${input.mode} mode with strategy \`${input.engine.strategy}\` on ${input.timeframe} candles. Sleeve ${input.engine.sleeveCapital}.`,
-        });
-        started.push(workflowId);
+        const opts = symbolTraderStartOptions(input, args.taskQueue);
+        await c.workflow.start('symbolTraderWorkflow', { ...opts, workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING });
+        started.push(opts.workflowId);
       }
       return { started };
     },
@@ -239,6 +226,26 @@ export function createTradingActivities(deps: TradingDeps) {
       await deps.ledger.audit('killswitch.emergency_close', { by: args.origin.by, reason: args.origin.reason, results });
       return results;
     },
+  };
+}
+
+/**
+ * How a SymbolTraderWorkflow is started (id, search attributes, the summary and details the
+ * Temporal UI shows): the portfolio's startSymbolWorkflows activity and the benchmarks share it.
+ */
+export function symbolTraderStartOptions(input: SymbolTraderInput, taskQueue: string) {
+  return {
+    workflowId: symbolWorkflowId(input.exchange, input.symbol),
+    taskQueue,
+    args: [input] as [SymbolTraderInput],
+    typedSearchAttributes: [
+      { key: SymbolKey, value: input.symbol },
+      { key: ExchangeKey, value: input.exchange },
+      { key: ModeKey, value: input.mode },
+      { key: TradingStatusKey, value: 'active' },
+    ],
+    staticSummary: `${input.symbol} ${input.timeframe} on ${input.exchange} (${input.mode}, strategy ${input.engine.strategy})`,
+    staticDetails: `Trades ${input.symbol} on ${input.exchange} in ${input.mode} mode with strategy \`${input.engine.strategy}\` on ${input.timeframe} candles. Sleeve ${input.engine.sleeveCapital}.`,
   };
 }
 
