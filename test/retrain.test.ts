@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createTrainingActivities } from '../activities/training';
 import { runTrainCommand } from '../client/commands/train';
-import { DEFAULT_RETRAIN_SCHEDULE_ID, listSchedules, parseEvery, retrainScheduleFromOptions, upsertRetrainSchedule } from '../client/commands/schedule';
+import { listSchedules, parseEvery, retrainScheduleFromOptions, upsertRetrainSchedule } from '../client/commands/schedule';
 import { UsageError } from '../infra/errors';
 import { createLogger } from '../infra/logger';
 import { checkCandles } from '../lib/candle-hygiene';
@@ -20,7 +20,7 @@ import { freshDatabase, type TestDatabase } from './helpers/db';
 import { devServerEnv, freshTaskQueue, workflowBundle } from './helpers/temporal';
 import { readCandleCsv } from '../infra/candle-files';
 import { symbolWorkflowId } from '../lib/contracts/trading';
-import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../lib/contracts/retrain';
+import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../lib/contracts/retrain';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
 

@@ -6,7 +6,7 @@ import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig } from '../../infra/config';
 import { UsageError } from '../../infra/errors';
-import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../lib/contracts/retrain';
+import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../lib/contracts/retrain';
 
 /**
  * `trader schedule retrain --every 7d [--data FILE...] [--seed N] [--ppo-steps N] [--id ID]`
@@ -20,8 +20,6 @@ import { RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '.
  * The data files are read by the training worker, so give paths it can read; without --data the
  * worker trains on the CSVs in its `<TRADER_HOME>/training-data` directory at each run.
  */
-
-export const DEFAULT_RETRAIN_SCHEDULE_ID = 'retrain';
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 

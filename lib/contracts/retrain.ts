@@ -5,6 +5,8 @@
 
 export const TRAINING_TASK_QUEUE = 'training';
 export const RETRAIN_WORKFLOW_TYPE = 'retrainWorkflow';
+/** The Schedule `trader schedule retrain` creates unless given --id, and the one the Telegram /retrain runs. */
+export const DEFAULT_RETRAIN_SCHEDULE_ID = 'retrain';
 
 export interface PromotionMargin {
   /** The challenger's AUC must exceed the champion's by at least this. */
