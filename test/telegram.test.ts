@@ -6,9 +6,12 @@ import { TradingControl } from '../control/trading-control';
 import { parseConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import type { Ledger } from '../ledger';
-import { CommandRateLimiter } from '../telegram/access';
 import { startTelegramBot, type TelegramBot, type TelegramBotOptions } from '../telegram/bot';
 import { BotApiStandin, type BotMessage } from './helpers/bot-api-standin';
+import { freshDatabase, type TestDatabase } from './helpers/db';
+import { parseEvery, upsertRetrainSchedule } from '../client/commands/schedule';
+import { NotARetrainSchedule, triggerRetrainNow } from '../control/retrain';
+import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE } from '../lib/contracts/retrain';
 import { devServerEnv } from './helpers/temporal';
 import { HOLDING_WINDOWS, LOSING_WINDOWS, startTradingFixture, type FixtureOptions, type TradingFixture } from './workflows/trading-fixture';
 import type { EmergencyCloseResult, SymbolStateView } from '../lib/contracts/trading';
@@ -34,17 +37,6 @@ const num = (x: number) => String(Number(x.toFixed(8)));
 const money = (x: number) => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${money(x)}`;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
-describe('CommandRateLimiter (pure)', () => {
-  it('allows one command per window per user, tells once, and counts the rest', () => {
-    const rl = new CommandRateLimiter(5_000);
-    assert.deepEqual(rl.check(1, 0), { allowed: true, suppressed: 0 });
-    assert.deepEqual(rl.check(1, 1_000), { allowed: false, retryInMs: 4_000, tell: true });
-    assert.deepEqual(rl.check(1, 2_000), { allowed: false, retryInMs: 3_000, tell: false });
-    assert.deepEqual(rl.check(2, 2_000), { allowed: true, suppressed: 0 }, 'users are limited separately');
-    assert.deepEqual(rl.check(1, 5_000), { allowed: true, suppressed: 2 });
-  });
-});
 
 describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real trading workflows on a Temporal dev server, PostgreSQL)', function () {
   this.timeout(120_000);
@@ -433,6 +425,127 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real
     await ask(ADMIN, '/retrain', /^No retrain schedule "retrain" exists, so nothing was started\. Create it .* `trader schedule retrain --every 7d`/);
     assert.deepEqual(await fx!.portfolioSignals(), [], 'reading changes nothing');
     assert.deepEqual(await fx!.symbolMessages(), []);
+  });
+
+  it("/retrain: without a schedule it says how to make one; an admin's confirmed /retrain triggers the schedule `trader schedule retrain` made and names the run it started; never two at once; audited", async () => {
+    // The bot alone (no trading workflows needed) with a ledger of its own for the audit rows.
+    const db: TestDatabase = await freshDatabase();
+    const schedule = env.client.schedule.getHandle(DEFAULT_RETRAIN_SCHEDULE_ID);
+    const taken = async () => (await schedule.describe()).info.numActionsTaken;
+    try {
+      await startBot({ ledger: db.ledger });
+      const none = await ask(ADMIN, '/retrain', /No retrain schedule/);
+      assert.equal(none.text, 'No retrain schedule "retrain" exists, so nothing was started. Create it where the stack runs with `trader schedule retrain --every 7d` (a training worker runs it: trader up, or trader worker --queue training); then /retrain runs it now.');
+      assert.equal(none.reply_markup, undefined, 'nothing to confirm');
+
+      // The schedule exactly as `trader schedule retrain --every 7d` makes it. No training worker
+      // polls the queue here: a triggered run stays Running, which is what the test needs.
+      await upsertRetrainSchedule(env.client, { everyMs: parseEvery('7d'), input: { data: [] } });
+      await ask(STRANGER, '/retrain', /Not authorized/);
+      await ask(ADMIN, '/retrain confirm', /^❌ No retrain is waiting for your confirmation: send \/retrain first\.$/);
+      await ask(ADMIN, '/retrain now', /^Usage: \/retrain \[confirm\] — the only argument is 'confirm'$/);
+      const prompt = await ask(ADMIN, '/retrain', /RETRAIN NOW/);
+      assert.match(prompt.text, /runs schedule "retrain" once \(every 1w, next run \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/);
+      assert.match(prompt.text, /It has not run yet\.\nConfirm within 60 s: press the button, or send \/retrain confirm$/);
+      assert.deepEqual(prompt.reply_markup?.inline_keyboard?.flat().map((b) => b.text), ['🧠 Confirm: retrain now', 'Cancel']);
+      // Another admin's confirmation is not the asker's.
+      await ask(ADMIN_2, '/retrain confirm', /No retrain is waiting for your confirmation/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await taken(), 0, 'asking is not confirming; nothing started for a stranger or another admin');
+
+      const started = await ask(ADMIN, '/retrain confirm', /Retrain started/);
+      const first = /^🧠 Retrain started: workflow (\S+) \(schedule "retrain"\)\.$/m.exec(started.text)?.[1];
+      assert.ok(first, `the reply names the run:\n${started.text}`);
+      let d = await schedule.describe();
+      assert.equal(d.info.numActionsTaken, 1, 'one run started');
+      assert.equal(d.info.recentActions.at(-1)?.action.workflow.workflowId, first, 'the run named is the one the schedule started');
+      const wf = await env.client.workflow.getHandle(first).describe();
+      assert.equal(wf.type, RETRAIN_WORKFLOW_TYPE);
+      assert.equal(wf.taskQueue, TRAINING_TASK_QUEUE);
+      assert.equal(wf.status.name, 'RUNNING');
+      assert.equal(wf.runId, d.info.recentActions.at(-1)?.action.workflow.firstExecutionRunId);
+      const used = api.messagesTo(ADMIN).find((m) => m.message_id === prompt.message_id)!;
+      assert.match(used.text, /✅ Confirmed by 424242 \(command\); starting…$/);
+      assert.equal(used.reply_markup, undefined, 'the buttons are gone');
+
+      // One retrain at a time: a second /retrain names the running one and asks for nothing.
+      const busy = await ask(ADMIN, '/retrain', /already running/);
+      assert.equal(busy.text, `🧠 A retrain is already running: ${first}. Nothing new was started (one retrain at a time).`);
+      assert.equal(busy.reply_markup, undefined);
+      assert.equal(await taken(), 1);
+      // And the control function, called directly, refuses to double it too.
+      assert.deepEqual(await triggerRetrainNow(env.client), { outcome: 'already-running', scheduleId: 'retrain', workflowId: first });
+      assert.equal(await taken(), 1);
+
+      await env.client.workflow.getHandle(first).terminate('test: make room for the next run');
+      for (let i = 0; i < 50 && (await schedule.describe()).info.runningActions.length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+
+      // The Cancel button starts nothing and kills the prompt.
+      const toCancel = await ask(ADMIN, '/retrain', /RETRAIN NOW/);
+      assert.match(toCancel.text, new RegExp(`Last run: ${esc(first)} \\(`));
+      const [confirmButton, cancelButton] = toCancel.reply_markup!.inline_keyboard!.flat().map((b) => b.callback_data!);
+      api.pressButton(ADMIN, toCancel, cancelButton);
+      await api.waitFor('the prompt to say cancelled', () => api.messagesTo(ADMIN).find((m) => m.message_id === toCancel.message_id && /Cancelled: no retrain was started\.$/.test(m.text)));
+      api.pressButton(ADMIN, toCancel, confirmButton);
+      await api.waitForMessage(ADMIN, /^❌ No retrain is waiting for your confirmation/);
+      assert.equal(await taken(), 1, 'cancelled is not started');
+
+      // The Confirm button, on a paused schedule: pausing stops the timetable, not an operator.
+      await schedule.pause('test');
+      const byButton = await ask(ADMIN, '/retrain', /RETRAIN NOW/);
+      assert.match(byButton.text, /runs schedule "retrain" once \(paused\)/);
+      const since = api.messagesTo(ADMIN).length;
+      api.pressButton(ADMIN, byButton, byButton.reply_markup!.inline_keyboard![0][0].callback_data!);
+      const second = await api.waitForMessage(ADMIN, /Retrain started/, { since });
+      const secondId = /workflow (\S+) \(schedule "retrain", which stays paused\)/.exec(second.text)?.[1];
+      assert.ok(secondId, second.text);
+      d = await schedule.describe();
+      assert.equal(d.info.numActionsTaken, 2);
+      assert.equal(d.info.recentActions.at(-1)?.action.workflow.workflowId, secondId);
+      assert.equal(d.state.paused, true, 'still paused');
+      assert.equal((await env.client.workflow.getHandle(secondId).describe()).type, RETRAIN_WORKFLOW_TYPE);
+
+      // Audited like every command, and the trigger's outcome on its own row.
+      // A command's row is written after its reply: wait for the last, and compare in a fixed order.
+      let rows = await db.ledger.auditTrail({ event: 'telegram.command' });
+      for (let i = 0; i < 50 && rows.length < 8; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        rows = await db.ledger.auditTrail({ event: 'telegram.command' });
+      }
+      assert.deepEqual(rows.map((r) => [r.actor, r.payload.command, (r.payload.args as string[]).join(' '), r.payload.outcome].join(' | ')).sort(), [
+        ...Array(5).fill('telegram:424242 | retrain |  | ok'),
+        ...Array(2).fill('telegram:424242 | retrain | confirm | ok'),
+        'telegram:515151 | retrain | confirm | ok',
+      ], 'the bad-argument /retrain reached nothing and is not a command row; the stranger is on telegram.unauthorized');
+      const retrains = await db.ledger.auditTrail({ event: 'telegram.retrain' });
+      assert.deepEqual(retrains.map((r) => [r.payload.how, r.payload.stage, r.payload.workflowId ?? null]), [
+        ['command', 'started', first],
+        ['button', 'cancelled', null],
+        ['button', 'started', secondId],
+      ]);
+      assert.deepEqual((await db.ledger.auditTrail({ event: 'telegram.unauthorized' })).map((r) => r.payload.what), ['/retrain']);
+    } finally {
+      const d = await schedule.describe().catch(() => null);
+      for (const a of d?.info.runningActions ?? []) await env.client.workflow.getHandle(a.workflow.workflowId).terminate('test over').catch(() => undefined);
+      await schedule.delete().catch(() => undefined);
+      await db.drop();
+    }
+  });
+
+  it('control/retrain: a schedule of that id that starts something else is not triggered', async () => {
+    const scheduleId = `not-retrain-${process.pid}`;
+    await env.client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: '7d' }] },
+      action: { type: 'startWorkflow', workflowType: 'symbolTraderWorkflow', taskQueue: 'nowhere', args: [] },
+    });
+    try {
+      await assert.rejects(triggerRetrainNow(env.client, { scheduleId }), (err: unknown) => err instanceof NotARetrainSchedule && /starts symbolTraderWorkflow, not retrainWorkflow: nothing was triggered/.test(err.message));
+      assert.equal((await env.client.schedule.getHandle(scheduleId).describe()).info.numActionsTaken, 0);
+      assert.deepEqual(await triggerRetrainNow(env.client, { scheduleId: `missing-${process.pid}` }), { outcome: 'no-schedule', scheduleId: `missing-${process.pid}` });
+    } finally {
+      await env.client.schedule.getHandle(scheduleId).delete();
+    }
   });
 
   it('a command sent while the bot was offline is not executed', async () => {

@@ -270,16 +270,22 @@ export class BotApiStandin {
     if (this.serve(w)) return;
     const timeoutS = Number(payload.timeout ?? 0);
     if (timeoutS <= 0) return ok([]);
+    // The bot aborts its poll when it stops. The socket is kept alive across polls, so the
+    // listener goes with the poll it belongs to (else they pile up, one per poll).
+    const aborted = () => {
+      clearTimeout(t);
+      this.waiters.delete(w);
+    };
+    w.respond = (updates) => {
+      req.socket.off('close', aborted);
+      ok(updates);
+    };
     this.waiters.add(w);
     this.notify();
     const t = setTimeout(() => {
-      if (this.waiters.delete(w)) ok([]);
+      if (this.waiters.delete(w)) w.respond([]);
     }, timeoutS * 1000);
-    // The bot aborts its poll when it stops.
-    req.socket.on('close', () => {
-      clearTimeout(t);
-      this.waiters.delete(w);
-    });
+    req.socket.on('close', aborted);
   }
 
   private sendMessage(payload: Record<string, unknown>, ok: (r: unknown) => void, fail: (code: number, d: string) => void): void {
