@@ -3,6 +3,7 @@ import type { StatusAction, StatusChangeResult, TradingStatusReport } from '../c
 import type { RetrainScheduleView, RetrainTrigger } from '../control/retrain';
 import type { EquitySnapshot, Trade } from '../ledger/types';
 import { TELEGRAM_TEXT_LIMIT } from '../lib/alerts';
+import { msToTimeframe } from '../lib/candles';
 import type { AppConfig } from '../infra/config';
 import type { EmergencyCloseResult, OpenPositionView, PortfolioStateView, TradingStatus } from '../lib/contracts/trading';
 import type { ConfirmationRefusal } from './confirmation';
@@ -261,13 +262,8 @@ export const noRetrainSchedule = (scheduleId: string) =>
 
 export const retrainAlreadyRunning = (workflowId: string) => `🧠 A retrain is already running: ${workflowId}. Nothing new was started (one retrain at a time).`;
 
-function every(ms: number): string {
-  for (const [unit, size] of [['w', 7 * 86_400_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
-  return seconds(ms);
-}
-
 export function retrainPrompt(s: RetrainScheduleView, ttlMs: number): string {
-  const timetable = s.paused ? 'paused' : `every ${s.everyMs.map(every).join(', ') || '-'}${s.nextRunAt ? `, next run ${utc(s.nextRunAt.getTime())}` : ''}`;
+  const timetable = s.paused ? 'paused' : `every ${s.everyMs.map(msToTimeframe).join(', ') || '-'}${s.nextRunAt ? `, next run ${utc(s.nextRunAt.getTime())}` : ''}`;
   return [
     `🧠 RETRAIN NOW: runs schedule "${s.scheduleId}" once (${timetable}). It trains on the training worker, evaluates on held-out data, and promotes the new model only if it beats the champion.`,
     s.lastRun ? `Last run: ${s.lastRun.workflowId} (${utc(s.lastRun.takenAt.getTime())}).` : 'It has not run yet.',
