@@ -5,12 +5,24 @@
  * workflows/messages.ts.
  */
 
+import { z } from 'zod';
+
 export type TradingStatus = 'active' | 'paused' | 'reduce-only' | 'halted';
 
 /** Who asked, for the audit trail (`cli:<user>`, `telegram:<user id>`, `portfolio`, ...). */
-export interface MessageOrigin {
-  by: string;
-  reason?: string;
+export const MessageOrigin = z.object({ by: z.string().min(1).max(100), reason: z.string().optional() });
+export type MessageOrigin = z.infer<typeof MessageOrigin>;
+
+export class InvalidMessageError extends Error {
+  override name = 'InvalidMessageError';
+}
+
+/**
+ * Update validators call this (a throw there rejects the update before it enters history);
+ * signal handlers, which cannot refuse, check `MessageOrigin.safeParse` and log instead.
+ */
+export function assertMessageOrigin(message: unknown): asserts message is MessageOrigin {
+  if (!MessageOrigin.safeParse(message).success) throw new InvalidMessageError('a message needs { by: "<who>" } (1-100 characters), and its reason, if any, is text');
 }
 
 export interface OpenPositionView {
@@ -57,7 +69,14 @@ export interface SymbolStateView {
   done: boolean;
   modelVersion?: string | null;
   /** The exchange's circuit breaker as last seen by this symbol ('closed' = healthy). */
-  exchangeBreaker?: { state: string; since: number; consecutiveFailures: number; lastFailure?: string } | null;
+  exchangeBreaker?: ExchangeBreakerView | null;
+}
+
+export interface ExchangeBreakerView {
+  state: string;
+  since: number;
+  consecutiveFailures: number;
+  lastFailure?: string;
 }
 
 /** What an emergency close did: one entry per position it closed (empty when flat). */

@@ -1,0 +1,317 @@
+import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
+import { emergencyIntents, initialSymbolState, setStatus, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
+import type { Log } from '../log';
+import { MessageOrigin, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
+import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
+import { continueAsNewDue, type RunHistory } from './continue-as-new';
+
+/**
+ * One symbol's trader without Temporal: everything SymbolTraderWorkflow (workflows/symbol-trader.ts)
+ * knows and decides besides waiting and calling activities. It holds the engine state and what
+ * the workflow keeps beside it (candle cursor, decision count, model version, a reload asked
+ * for, the exchange's breaker, the account view), answers the state query, writes the Temporal
+ * UI's current details, validates and applies status changes, says how long to wait for the next
+ * candle, which alerts a candle step raises, and what a new run carries over.
+ *
+ * Pure and synchronous, so it runs in the workflow sandbox and in a unit test alike; the shell
+ * calls it in the same order whether or not the history is being replayed, which keeps its
+ * commands deterministic. The candle step itself is lib/engine's runCandleStep, which the shell
+ * calls with this trader's state and cursor.
+ */
+
+type Mode = SymbolTraderInput['mode'];
+
+/** What the candle read asks for: the prepareCandle activity's arguments. */
+export interface CandleReadRequest {
+  workflowId: string;
+  symbol: string;
+  timeframe: string;
+  mode: Mode;
+  after: number | null;
+  fillsSince: number;
+  modelVersion: string | null;
+  reloadModel: boolean;
+  requestedModelVersion?: string;
+}
+
+/** What the candle read returns: the engine's prepared candle and what the trader watches beside it. */
+export interface CandleRead extends PreparedCandle {
+  breaker?: ExchangeBreakerView | null;
+  /** The account as the ledger shows it (live and paper), for the entry gates. */
+  portfolio?: PortfolioView;
+  modelVersion?: string | null;
+}
+
+/** An order batch: the executeIntents activity's arguments. */
+export interface OrderBatch {
+  workflowId: string;
+  symbol: string;
+  mode: Mode;
+  intents: OrderIntent[];
+  /** Replay: the close of the candle the orders belong to (the simulated exchange's clock); live: null. */
+  asOf: number | null;
+}
+
+/** An emergency close under way: what it sends, and the outcome lib/engine's `settle` fills in. */
+export interface EmergencyClose {
+  intents: OrderIntent[];
+  canceledOrders: number;
+  outcome: Pick<StepOutcome, 'state' | 'closed' | 'rejected' | 'sent'>;
+}
+
+// Live: how soon to ask again for a candle the exchange has not published yet.
+const LATE_CANDLE_RETRY_MS = 5_000;
+
+export class SymbolTrader {
+  /** The engine's state: position, protective orders, stop-out counters, decision sequence, status. */
+  state: SymbolState;
+  cursor: StepCursor;
+  readonly ctx: EngineContext;
+  private decisions: number;
+  private modelVersion: string | null;
+  /** A reload asked for and not yet carried by a candle read; carried across continue-as-new. */
+  private pendingReload: { version?: string } | null;
+  private reloadInRead: { version?: string } | null = null;
+  private breaker: ExchangeBreakerView | null = null;
+  private account: PortfolioView | undefined;
+  /** Open time of the candle the step under way read; its orders execute at its close in replay. */
+  private stepCandleTime: number | null = null;
+  private late = false;
+  private done = false;
+  private publishedStatus: TradingStatus | null = null;
+
+  constructor(
+    private readonly input: SymbolTraderInput,
+    readonly workflowId: string,
+    private readonly log: Log,
+  ) {
+    const c: SymbolTraderCarried = input.carried ?? { state: initialSymbolState(input.engine), cursor: { after: null, fillsSince: 0 }, decisions: 0, modelVersion: null };
+    this.state = c.state;
+    this.cursor = c.cursor;
+    this.decisions = c.decisions;
+    this.modelVersion = c.modelVersion;
+    this.pendingReload = c.pendingReload ?? null;
+    this.ctx = { workflowId };
+  }
+
+  get status(): TradingStatus {
+    return this.state.tradingStatus;
+  }
+
+  // --- messages ---------------------------------------------------------------------------------
+
+  /**
+   * pause / resume / reduceOnly (and halted, after an emergency close). A signal cannot be
+   * refused, so one without a valid origin is logged and ignored. True when the status changed.
+   */
+  changeStatus(to: TradingStatus, origin: MessageOrigin): boolean {
+    if (!MessageOrigin.safeParse(origin).success) {
+      this.log.warn({ symbol: this.input.symbol, to, origin: String(JSON.stringify(origin)).slice(0, 200) }, 'ignored a status change without a valid origin { by: "<who>" }');
+      return false;
+    }
+    if (this.state.tradingStatus === to) return false;
+    this.log.info({ symbol: this.input.symbol, from: this.state.tradingStatus, to, by: origin.by, reason: origin.reason }, 'trading status changed');
+    this.state = setStatus(this.state, to, `${origin.reason ?? 'requested'} by ${origin.by}`);
+    return true;
+  }
+
+  /** The next candle read asks for this model version (or the registry's champion). */
+  requestReload(message: { version?: unknown; by?: unknown } | undefined): void {
+    const version = message?.version;
+    if (version !== undefined && typeof version !== 'string') {
+      this.log.warn({ symbol: this.input.symbol, version: String(version).slice(0, 100) }, 'ignored a model reload whose version is not text');
+      return;
+    }
+    this.pendingReload = version === undefined ? {} : { version };
+  }
+
+  /**
+   * The TradingStatus search attribute to upsert, once per change (null when it is already
+   * published). The first call of a run returns the status: each run publishes it once.
+   */
+  statusToPublish(): TradingStatus | null {
+    if (this.publishedStatus === this.status) return null;
+    this.publishedStatus = this.status;
+    return this.status;
+  }
+
+  // --- the candle step ----------------------------------------------------------------------------
+
+  /** How long to sleep before the next candle step (null: step at once). */
+  msToNextCandle(now: number): number | null {
+    const { mode, speed, timeframeMs, candleDelayMs } = this.input;
+    if (mode === 'replay') return speed !== undefined && speed !== 'max' ? Math.max(1, Math.round(timeframeMs / speed)) : null;
+    // Live and paper: the close of the candle after the last one read, plus the delay exchanges
+    // need to publish it; before the first read, the close of the candle forming now.
+    const last = this.cursor.after ?? Math.floor(now / timeframeMs) * timeframeMs - 2 * timeframeMs;
+    const due = last + 2 * timeframeMs + candleDelayMs;
+    return due > now ? due - now : null;
+  }
+
+  /**
+   * Live: the exchange had not published the closed candle yet; ask again after this long rather
+   * than spinning (the due time is already past). Null when the last step read a candle, and in replay.
+   */
+  msToRetryLateCandle(): number | null {
+    return this.late && this.input.mode !== 'replay' ? Math.max(LATE_CANDLE_RETRY_MS, this.input.candleDelayMs) : null;
+  }
+
+  candleRead(cursor: StepCursor): CandleReadRequest {
+    this.stepCandleTime = null;
+    this.reloadInRead = this.pendingReload;
+    return {
+      workflowId: this.workflowId,
+      symbol: this.input.symbol,
+      timeframe: this.input.timeframe,
+      mode: this.input.mode,
+      after: cursor.after,
+      fillsSince: cursor.fillsSince,
+      modelVersion: this.modelVersion,
+      reloadModel: this.pendingReload !== null,
+      requestedModelVersion: this.pendingReload?.version,
+    };
+  }
+
+  /** Takes in what the candle read saw besides the candle; returns an alert when the exchange's breaker just opened. */
+  candleReadDone(read: CandleRead): Alert | null {
+    // A reload asked for while the read ran is newer than the one it carried: keep it for the next.
+    if (this.pendingReload === this.reloadInRead) this.pendingReload = null;
+    this.reloadInRead = null;
+    if (read.modelVersion !== undefined) this.modelVersion = read.modelVersion;
+    this.account = read.portfolio;
+    this.stepCandleTime = read.input?.candle.timestamp ?? null;
+    if (read.breaker === undefined) return null;
+    const was = this.breaker;
+    const b = read.breaker;
+    this.breaker = b;
+    if (!b || b.state === 'closed' || was?.state === b.state || this.input.mode === 'replay') return null;
+    return circuitBreakerOpenAlert({ exchange: this.input.exchange, operation: `breaker ${b.state} after ${b.consecutiveFailures} failures`, error: b.lastFailure ?? 'unknown' });
+  }
+
+  /** The account view for the entry gate, as the last candle read saw it. */
+  accountView(): PortfolioView | undefined {
+    return this.account;
+  }
+
+  orderBatch(intents: OrderIntent[]): OrderBatch {
+    const candleTime = this.stepCandleTime ?? this.state.lastCandleTime;
+    const asOf = this.input.mode === 'replay' && candleTime !== null ? candleTime + this.input.timeframeMs : null;
+    return { workflowId: this.workflowId, symbol: this.input.symbol, mode: this.input.mode, intents, asOf };
+  }
+
+  /** The activity's summary in the Temporal UI: why, and what is sent. */
+  orderSummary(intents: OrderIntent[], why: string): string {
+    return `${why}: ${intents.map((i) => `${i.tag} ${i.side} ${i.qty}`).join(', ')}`.slice(0, 200);
+  }
+
+  /** Takes in a finished candle step; returns the alerts it raises for the operators (none in replay). */
+  stepped(out: StepOutcome): Alert[] {
+    const before = this.state;
+    this.state = out.state;
+    this.cursor = out.cursor;
+    this.stepCandleTime = null;
+    if (out.decision) this.decisions++;
+    this.late = !out.done && !out.candle;
+    this.done = out.done;
+    const symbol = this.input.symbol;
+    for (const t of out.closed) this.log.info({ symbol, pnl: t.pnl, exitReason: t.exitReason }, 'trade closed');
+    if (out.problems.length > 0) this.log.warn({ symbol, problems: out.problems }, 'candle problems');
+    if (this.input.mode === 'replay') return [];
+    const mode = this.input.mode;
+    const p = out.state.position;
+    const opened = p && p.entryOrderId !== before.position?.entryOrderId ? p : null;
+    return [
+      ...out.closed.map((t) => tradeClosedAlert({ symbol, qty: t.qty, entryPrice: t.entryPrice, exitPrice: t.exitPrice, pnl: t.pnl, reason: t.exitReason, clientOrderId: t.exitOrderId, mode })),
+      ...(opened ? [tradeOpenedAlert({ symbol, qty: opened.qty, price: opened.entryPrice, stopPrice: opened.stopPrice, targetPrice: opened.targetPrice, clientOrderId: opened.entryOrderId, mode })] : []),
+    ];
+  }
+
+  // --- emergency close ------------------------------------------------------------------------------
+
+  /** Market exit of the open position and cancels of the resting orders, to send with `settle`. */
+  emergencyClose(): EmergencyClose {
+    const intents = emergencyIntents(this.state, this.ctx);
+    return { intents, canceledOrders: intents.filter((i) => i.tag === 'cancel').length, outcome: { state: this.state, closed: [], rejected: [], sent: 0 } };
+  }
+
+  /** Takes in the settled close, halts the symbol, and says what was closed. */
+  emergencyClosed(close: EmergencyClose, origin: MessageOrigin): EmergencyCloseResult {
+    this.state = close.outcome.state;
+    this.changeStatus('halted', { by: origin.by, reason: origin.reason ?? 'emergency close' });
+    const symbol = this.input.symbol;
+    for (const r of close.outcome.rejected) this.log.error({ symbol, clientOrderId: r.clientOrderId, reason: r.reason }, 'emergency exit refused by the exchange');
+    return {
+      symbol,
+      closed: close.outcome.closed.map((t) => ({ symbol, qty: t.qty, entryPrice: t.entryPrice, exitPrice: t.exitPrice, pnl: t.pnl, clientOrderId: t.exitOrderId })),
+      canceledOrders: close.canceledOrders,
+      tradingStatus: this.status,
+    };
+  }
+
+  // --- what operators see -------------------------------------------------------------------------
+
+  view(): SymbolStateView {
+    const { state: s, input } = this;
+    const p = s.position;
+    return {
+      workflowId: this.workflowId,
+      symbol: input.symbol,
+      exchange: input.exchange,
+      mode: input.mode,
+      strategy: input.engine.strategy,
+      tradingStatus: s.tradingStatus,
+      statusReason: s.statusReason ?? undefined,
+      position: p
+        ? {
+            symbol: input.symbol,
+            side: 'long',
+            qty: p.qty,
+            entryPrice: p.entryPrice,
+            entryTime: p.entryTime,
+            stopPrice: p.stopPrice ?? null,
+            targetPrice: p.targetPrice ?? null,
+            markPrice: s.lastClose,
+            unrealizedPnl: s.lastClose === null ? null : (s.lastClose - p.entryPrice) * p.qty,
+          }
+        : null,
+      lastDecision: s.lastDecision ?? null,
+      decisions: this.decisions,
+      realizedPnl: s.realizedPnl,
+      tradesClosed: s.tradesClosed,
+      lastCandleTime: s.lastCandleTime,
+      done: this.done,
+      modelVersion: this.modelVersion,
+      exchangeBreaker: this.breaker,
+    };
+  }
+
+  /** The Temporal UI's "current details" (markdown): the symbol at a glance. */
+  details(): string {
+    const v = this.view();
+    const p = v.position;
+    const pos = p ? `LONG ${p.qty} @ ${p.entryPrice} (stop ${p.stopPrice ?? '-'}, target ${p.targetPrice ?? '-'}, uPnL ${p.unrealizedPnl?.toFixed(2) ?? '-'})` : 'flat';
+    const d = v.lastDecision ? `${v.lastDecision.action} (${v.lastDecision.reason}) at ${new Date(v.lastDecision.candleTime).toISOString()}` : 'none yet';
+    return [
+      `**${v.symbol}** on ${v.exchange}, ${v.mode}, strategy ${v.strategy}`,
+      `Status: **${v.tradingStatus}**${v.statusReason ? ` (${v.statusReason})` : ''}`,
+      `Position: ${pos}`,
+      `Last decision: ${d}`,
+      `Realized PnL: ${v.realizedPnl.toFixed(2)} over ${v.tradesClosed} trades; ${v.decisions} decisions`,
+    ].join('\n');
+  }
+
+  // --- runs -----------------------------------------------------------------------------------------
+
+  shouldContinueAsNew(run: RunHistory): boolean {
+    return continueAsNewDue(run, this.input.continueAsNewAfterEvents);
+  }
+
+  /** What the next run starts from. */
+  carried(): SymbolTraderCarried {
+    return { state: this.state, cursor: this.cursor, decisions: this.decisions, modelVersion: this.modelVersion, pendingReload: this.pendingReload };
+  }
+
+  result(): SymbolTraderResult {
+    return { symbol: this.input.symbol, decisions: this.decisions, realizedPnl: this.state.realizedPnl, tradesClosed: this.state.tradesClosed, reason: 'end_of_data' };
+  }
+}
