@@ -142,7 +142,8 @@ export class SymbolTrader {
     const { mode, speed, timeframeMs, candleDelayMs } = this.input;
     if (mode === 'replay') return speed !== undefined && speed !== 'max' ? Math.max(1, Math.round(timeframeMs / speed)) : null;
     // Live and paper: the close of the candle after the last one read, plus the delay exchanges
-    // need to publish it; before the first read, the close of the candle forming now.
+    // need to publish it; before the first read, the candle that closed last (at once, once its
+    // delay has passed).
     const last = this.cursor.after ?? Math.floor(now / timeframeMs) * timeframeMs - 2 * timeframeMs;
     const due = last + 2 * timeframeMs + candleDelayMs;
     return due > now ? due - now : null;
