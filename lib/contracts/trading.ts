@@ -1,6 +1,6 @@
 /**
  * The plain shapes the trading workflows exchange with the outside: the state and decision views
- * queries return, who sent a message, what an emergency close did, and the workflow ids. Plain
+ * queries return, who sent a message (and its check), what an emergency close did, and the workflow ids. Plain
  * JSON (they travel in Temporal payloads); the message definitions that carry them are in
  * workflows/messages.ts.
  */
