@@ -359,6 +359,42 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     assert.equal(asked[1].reload, false, 'and only that one');
   });
 
+  it('a pause signalled while the entry is being placed holds after that candle step (the step does not overwrite it)', async () => {
+    // Up to a little after the first entry, so the replay ends by itself (see the test above).
+    const shortDir = path.join(dir, 'pause-mid-step');
+    fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
+    const short = truncatedCandleFiles(shortDir, [{ file: 'binance_BTC-USDT_1h.csv', rows: candleClosingAt(expected[0].entryTime) + 8 }]);
+    h = await tradingHarness(env, { files: short, initialCapital: CAPITAL });
+    const realExecute = h.activities.executeIntents;
+    let pausedAtSeq: number | null = null;
+    // The operator's pause reaches the workflow while the entry order is on its way to the exchange.
+    const execute: typeof realExecute = async (args) => {
+      const report = await realExecute(args);
+      const entry = args.intents.find((i) => i.tag === 'entry');
+      if (entry && pausedAtSeq === null) {
+        pausedAtSeq = (await h!.db.sql<{ seq: number }[]>`select decision_seq::int as seq from orders where client_order_id = ${entry.clientOrderId}`)[0].seq;
+        await env.client.workflow.getHandle(args.workflowId).signal(pauseSignal, { by: 'test:pause-mid-step' });
+      }
+      return report;
+    };
+    const { state, status, events } = await h.withWorker(
+      async () => {
+        const handle = await start(h!, { speed: 'max' });
+        await handle.result();
+        return { state: await handle.query(stateQuery), status: await tradingStatusAttribute(handle), events: await historyEvents(env.client, handle.workflowId) };
+      },
+      { executeIntents: execute },
+    );
+    assert.ok(pausedAtSeq !== null, 'an entry was placed and the pause sent during it');
+    assert.equal(state.tradingStatus, 'paused', 'still paused after the step and to the end of the data');
+    assert.match(state.statusReason ?? '', /test:pause-mid-step/);
+    assert.equal(status, 'paused', 'TradingStatus agrees with the state');
+    const entries = (await ledgerOrders(h.db.sql)).filter((o) => o.clientOrderId.endsWith('-en'));
+    assert.deepEqual(entries.map((o) => o.decisionSeq), [pausedAtSeq], 'no entry after the pause');
+    const patches = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+    assert.equal(patches.length, 1, 'the new behaviour is marked in history (patched), once');
+  });
+
   it('continue-as-new: a chain of small runs ends with the decisions and trades of one run', async () => {
     h = await tradingHarness(env, { files, initialCapital: CAPITAL });
     const threshold = 200;

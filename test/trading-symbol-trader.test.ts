@@ -255,6 +255,48 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
     assert.ok(lines.some((l) => l.msg === 'trade closed' && l.fields.exitReason === 'stop_loss'), 'the close is logged');
   });
 
+  it('a status change that arrives while a step places orders is kept; workflows from before the fix replay as they ran', async () => {
+    const input = traderInput();
+    const run = async (keeps: boolean) => {
+      const t = new SymbolTrader(input, WORKFLOW_ID, recordingLog([]));
+      t.statusToPublish();
+      const venue = new MiniVenue();
+      const ports = portsOf(t, venue, () => venue.read(candle(1, 20_000)));
+      const execute = ports.execute;
+      let paused = false;
+      ports.execute = async (intents, why) => {
+        // The operator's pause lands while the entry is being placed (the signal handler runs, then publishes).
+        if (!paused) paused = t.changeStatus('paused', op) && t.statusToPublish() === 'paused';
+        return execute(intents, why);
+      };
+      const out = await runCandleStep(t.state, t.cursor, ports, input.engine, t.ctx);
+      assert.ok(paused, 'the pause was taken while the step ran');
+      assert.equal(out.state.tradingStatus, 'active', 'the step carries the status it started with');
+      let asked = 0;
+      t.stepped(out, () => (asked++, keeps));
+      assert.equal(asked, 1, 'asked because the status changed during the step');
+      assert.ok(t.state.position, 'the entry decided before the pause stands');
+      return t;
+    };
+    const fixed = await run(true);
+    assert.equal(fixed.status, 'paused', 'the pause holds after the step');
+    assert.match(fixed.view().statusReason ?? '', /test:operator/);
+    assert.equal(fixed.statusToPublish(), null, 'already published by the signal handler');
+
+    const before = await run(false);
+    assert.equal(before.status, 'active', 'before the fix the step overwrote the pause');
+    assert.equal(before.statusToPublish(), null, 'and published nothing for it (the search attribute said paused)');
+    assert.equal(before.changeStatus('paused', op), true);
+    assert.equal(before.statusToPublish(), 'paused', 'a later pause is published as it was then');
+
+    // A step during which nothing changed does not ask.
+    const venue = new MiniVenue();
+    let asked = 0;
+    const out = await runCandleStep(fixed.state, fixed.cursor, portsOf(fixed, venue, () => venue.read(candle(2, 20_000))), input.engine, fixed.ctx);
+    fixed.stepped(out, () => (asked++, true));
+    assert.equal(asked, 0);
+  });
+
   it('replay raises no alerts, executes orders at the candle\'s close, and ends "done" at the end of the data', async () => {
     const input = traderInput({ mode: 'replay', speed: 'max' });
     const trader = new SymbolTrader(input, WORKFLOW_ID, recordingLog([]));

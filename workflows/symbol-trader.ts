@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, log, proxyActivities, proxyLocalActivities, setCurrentDetails, setDefaultQueryHandler, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setDefaultQueryHandler, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/common';
 import { Mutex } from 'async-mutex';
 import { runCandleStep, settle, type StepPorts } from '../lib/engine';
@@ -104,7 +104,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
 
   const candleStep = async (): Promise<boolean> => {
     const out = await runCandleStep(trader.state, trader.cursor, ports, input.engine, trader.ctx);
-    for (const alert of trader.stepped(out)) await raise(alert);
+    for (const alert of trader.stepped(out, () => patched('keep-status-changed-during-step'))) await raise(alert);
     publish();
     return out.done;
   };

@@ -205,10 +205,23 @@ export class SymbolTrader {
     return `${why}: ${intents.map((i) => `${i.tag} ${i.side} ${i.qty}`).join(', ')}`.slice(0, 200);
   }
 
-  /** Takes in a finished candle step; returns the alerts it raises for the operators (none in replay). */
-  stepped(out: StepOutcome): Alert[] {
+  /**
+   * Takes in a finished candle step; returns the alerts it raises for the operators (none in
+   * replay). A status change that arrived while the step ran (a pause while orders were being
+   * placed) is kept: the engine never changes the status, so the outcome carries the status the
+   * step started with. `keepsStatusChange` is asked only then; false replays workflows that ran
+   * before this was fixed, where the outcome overwrote the change (while the TradingStatus search
+   * attribute went on showing it, so nothing is published for it here either).
+   */
+  stepped(out: StepOutcome, keepsStatusChange: () => boolean = () => true): Alert[] {
     const before = this.state;
-    this.state = out.state;
+    const changedDuringStep = before.tradingStatus !== out.state.tradingStatus || before.statusReason !== out.state.statusReason;
+    if (changedDuringStep && keepsStatusChange()) {
+      this.state = { ...out.state, tradingStatus: before.tradingStatus, statusReason: before.statusReason };
+    } else {
+      this.state = out.state;
+      if (changedDuringStep) this.publishedStatus = out.state.tradingStatus;
+    }
     this.cursor = out.cursor;
     this.stepCandleTime = null;
     if (out.decision) this.decisions++;
