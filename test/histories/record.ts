@@ -5,11 +5,13 @@
  * code as `trader history export`. See README.md next to this file.
  *
  *   npx tsx test/histories/record.ts            (writes test/histories/*.json)
+ *   npx tsx test/histories/record.ts NAME...    (only those recordings, e.g. symbol-trader-pause-during-step)
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { exportHistories } from '../../client/commands/history';
+import { FEATURE_SCHEMA } from '../../lib/features';
 import { emergencyCloseUpdate, pauseSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
 import type { portfolioWorkflow } from '../../workflows/portfolio';
 import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
@@ -47,6 +49,8 @@ export interface HistoryIndexEntry {
   what: string;
 }
 const index: Record<string, HistoryIndexEntry> = {};
+const only = new Set(process.argv.slice(2));
+const wanted = (name: string): boolean => only.size === 0 || only.has(name);
 
 /** Exports one run with the CLI's exporter and keeps it as OUT/<name>.json. */
 async function keep(env: TestWorkflowEnvironment, workflowId: string, runId: string, name: string, tmp: string, what: string): Promise<void> {
@@ -85,7 +89,7 @@ async function main(): Promise<void> {
     const [btcFile, ethFile] = files;
 
     // 1. A replay at a speed factor, to the end of the data: timers, candle reads, orders, fills.
-    {
+    if (wanted('symbol-trader-replay')) {
       const h = await harness('rec-replay', [ethFile]);
       await h.withWorker(async () => {
         const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
 
     // 2. Operator messages: pause and resume signals, an emergency close update that closes a
     //    position, then the halted workflow is terminated.
-    {
+    if (wanted('symbol-trader-messages')) {
       const h = await harness('rec-messages', [btcFile]);
       await h.withWorker(async () => {
         const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
@@ -122,7 +126,7 @@ async function main(): Promise<void> {
     }
 
     // 3. Continue-as-new: the first run of a chain, ending with the carried state.
-    {
+    if (wanted('symbol-trader-continued')) {
       const h = await harness('rec-continue', [btcFile]);
       await h.withWorker(async () => {
         const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
@@ -137,7 +141,7 @@ async function main(): Promise<void> {
 
     // 4. The portfolio: starts both symbols, checks equity, trips the kill switch on ETH's loss,
     //    closes BTC's position through the symbols' update, then is terminated.
-    {
+    if (wanted('portfolio-kill-switch')) {
       const h = await harness('rec-portfolio', files);
       const bt = await runBacktest({ files, strategy: 'rules', initialCapital: CAPITAL });
       let equity = CAPITAL;
@@ -175,6 +179,40 @@ async function main(): Promise<void> {
         await keep(env, handle.workflowId, handle.firstExecutionRunId, 'portfolio-kill-switch', tmp, 'BTC+ETH portfolio: drawdown trips the kill switch, emergency close of both symbols, terminated');
       });
     }
+    // 5. A pause that reaches the workflow while its first entry is being placed (sent from inside
+    //    the order activity, so the signal lands before the activity's completion), then the
+    //    replay runs to the end of its six decisions.
+    if (wanted('symbol-trader-pause-during-step')) {
+      const shortDir = path.join(tmp, 'pause-during-step');
+      fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
+      const [short] = truncatedCandleFiles(shortDir, [{ file: 'binance_BTC-USDT_1h.csv', rows: FEATURE_SCHEMA.warmup + 6, from: 380 }]);
+      const h = await harness('rec-pause-step', [short]);
+      const realExecute = h.activities.executeIntents;
+      let paused = false;
+      const execute: typeof realExecute = async (args) => {
+        const report = await realExecute(args);
+        if (!paused && args.intents.some((i) => i.tag === 'entry')) {
+          paused = true;
+          await env.client.workflow.getHandle(args.workflowId).signal(pauseSignal, by);
+        }
+        return report;
+      };
+      await h.withWorker(
+        async () => {
+          const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+            workflowId: h.workflowId('BTC/USDT'),
+            taskQueue: h.taskQueue,
+            args: [h.symbolInput('BTC/USDT', { speed: 'max' })],
+          });
+          await handle.result();
+          if (!paused) throw new Error('no entry was placed: nothing was paused during a step');
+          const end = await handle.query(stateQuery);
+          await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-pause-during-step', tmp, `BTC/USDT: pause signalled while the first entry was placed, replay to the end (status at the end: ${end.tradingStatus})`);
+        },
+        { executeIntents: execute },
+      );
+    }
+
     // Merged: recordings of older workflow code kept next to these stay listed.
     const indexFile = path.join(OUT, INDEX);
     const previous = fs.existsSync(indexFile) ? (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, HistoryIndexEntry>) : {};
