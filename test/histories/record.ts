@@ -180,8 +180,9 @@ async function main(): Promise<void> {
       });
     }
     // 5. A pause that reaches the workflow while its first entry is being placed (sent from inside
-    //    the order activity, so the signal lands before the activity's completion), then the
-    //    replay runs to the end of its six decisions.
+    //    the order activity, so the signal lands before the activity's completion), and a resume
+    //    two decisions later; the replay then runs to the end of its six decisions. (Before patch
+    //    keep-status-changed-during-step the step overwrote that pause, and the resume changed nothing.)
     if (wanted('symbol-trader-pause-during-step')) {
       const shortDir = path.join(tmp, 'pause-during-step');
       fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
@@ -202,12 +203,15 @@ async function main(): Promise<void> {
           const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
             workflowId: h.workflowId('BTC/USDT'),
             taskQueue: h.taskQueue,
-            args: [h.symbolInput('BTC/USDT', { speed: 'max' })],
+            args: [h.symbolInput('BTC/USDT', { speed: 3_600 })],
           });
+          const state = () => handle.query(stateQuery);
+          const entered = await until('the entry', state, (s: SymbolStateView) => s.position !== null);
+          if (!paused) throw new Error('no pause was sent while the entry was placed');
+          const mid = await until('two more decisions', state, (s) => s.decisions >= entered.decisions + 2);
+          await handle.signal(resumeSignal, by);
           await handle.result();
-          if (!paused) throw new Error('no entry was placed: nothing was paused during a step');
-          const end = await handle.query(stateQuery);
-          await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-pause-during-step', tmp, `BTC/USDT: pause signalled while the first entry was placed, replay to the end (status at the end: ${end.tradingStatus})`);
+          await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-pause-during-step', tmp, `BTC/USDT: pause signalled while the first entry was placed (${mid.tradingStatus} two decisions later), resume, replay to the end`);
         },
         { executeIntents: execute },
       );
