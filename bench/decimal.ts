@@ -4,7 +4,8 @@ import { applyFill, makeFill, matchCandle, type FillRules, type MarketCash, type
 import { StaticMarketCatalog, spotMarket } from '../lib/exchange/markets';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { InMemoryPaperStateStore } from '../lib/exchange/paper-state';
-import { fitOrder, toDecimalString, type MarketRules } from '../lib/precision';
+import { toDecimalString } from '../lib/decimal';
+import { fitOrder, type MarketRules } from '../lib/precision';
 import { silentLog } from '../lib/log';
 import { SyntheticMarket } from './helpers/synthetic-market';
 

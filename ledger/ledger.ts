@@ -3,7 +3,7 @@ import type { Logger } from '../infra/logger';
 import { IllegalOrderTransition, assertTransition, isTerminalStatus, type OrderStatus } from '../lib/order-status';
 import { FeeConversionRequired, FillConflict, OrderIntentConflict, OrderNotFound, OrderOverfilled } from './errors';
 import { rebuildPositions, type FillForRebuild } from './rebuild';
-import { cmp, str } from './decimal';
+import { decCmp, isDecimalString, toDecimalString } from '../lib/decimal';
 import { transaction } from '../infra/transaction';
 import {
   EquitySnapshotInput,
@@ -187,7 +187,7 @@ export class Ledger {
         throw err;
       });
       const fill = toFill(fillRow);
-      if (order.side === 'buy' && cmp(fill.positionQtyDelta, '0') <= 0) {
+      if (order.side === 'buy' && decCmp(fill.positionQtyDelta, '0') <= 0) {
         throw new Error(`fill ${f.fillId}: a fee of ${f.fee} ${feeCurrency} leaves nothing of the ${f.qty} bought`);
       }
       await this.auditTx(tx, 'fill.recorded', {
@@ -244,7 +244,7 @@ export class Ledger {
         await this.auditTx(tx, 'position.opened', { ...market, positionId: position.id, qty: position.qty, avgEntryPrice: position.avgEntryPrice });
         return { position, trade: null };
       }
-      // Average cost, truncated at 18 places exactly as ledger/decimal.ts divTrunc does.
+      // Average cost, truncated at 18 places exactly as lib/decimal.ts decDivTrunc does.
       const [row] = await tx<Row[]>`
         update positions set
           avg_entry_price = trim_scale(div((qty * avg_entry_price + ${delta}::numeric * ${fill.price}::numeric) * 1e18, qty + ${delta}::numeric) * 1e-18),
@@ -283,10 +283,10 @@ export class Ledger {
     const position = toPosition(row);
     if (/[1-9]/.test(String(row.excess))) {
       this.opts.log?.warn({ ...market, excess: row.excess }, 'sell fill larger than the open position; the excess is not in any position');
-      await this.auditTx(tx, 'position.oversold', { ...market, excess: str(String(row.excess)) });
+      await this.auditTx(tx, 'position.oversold', { ...market, excess: toDecimalString(String(row.excess)) });
     }
     if (position.status === 'open') {
-      await this.auditTx(tx, 'position.reduced', { ...market, positionId: position.id, closedQty: str(String(row.closed_qty)), qty: position.qty, realizedPnl: position.realizedPnl });
+      await this.auditTx(tx, 'position.reduced', { ...market, positionId: position.id, closedQty: toDecimalString(String(row.closed_qty)), qty: position.qty, realizedPnl: position.realizedPnl });
       return { position, trade: null };
     }
     const [tradeRow] = await tx<Row[]>`
@@ -461,7 +461,7 @@ function norm(v: unknown): string {
   if (v instanceof Date) return v.toISOString();
   if (v === null || v === undefined) return 'null';
   const s = String(v);
-  return /^-?\d+(\.\d+)?$/.test(s) ? str(s) : s;
+  return isDecimalString(s) ? toDecimalString(s) : s;
 }
 
 /** BTC/USDT -> [BTC, USDT]; BTC/USDT:USDT (derivatives) -> [BTC, USDT]. */
@@ -488,7 +488,7 @@ function mapDbError(from: string, to: string, clientOrderId: string) {
 }
 
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-const decimalText = (v: unknown): string => str(String(v));
+const decimalText = (v: unknown): string => toDecimalString(String(v));
 const decimalOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : decimalText(v));
 
 function toOrder(r: Row): Order {

@@ -1,4 +1,4 @@
-import { add, dec, divTrunc, isZero, min, mul, neg, str, sub, type Dec } from './decimal';
+import { decAdd, decDivTrunc, decIsZero, decMin, decMul, decNeg, decSub, toDecimalString } from '../lib/decimal';
 import type { RebuiltPosition } from './types';
 
 export interface FillForRebuild {
@@ -14,13 +14,14 @@ export interface FillForRebuild {
 interface Working {
   exchange: string;
   symbol: string;
-  qty: Dec;
-  avg: Dec;
-  entryQty: Dec;
-  exitQty: Dec;
-  exitNotional: Dec;
-  realized: Dec;
-  fees: Dec;
+  // Decimal strings in canonical form (lib/decimal.ts), as the ledger's rows hold them.
+  qty: string;
+  avg: string;
+  entryQty: string;
+  exitQty: string;
+  exitNotional: string;
+  realized: string;
+  fees: string;
   openedAt: Date;
   closedAt: Date | null;
 }
@@ -38,34 +39,34 @@ export function rebuildPositions(fills: readonly FillForRebuild[]): RebuiltPosit
   const all: Working[] = [];
   for (const f of fills) {
     const key = `${f.exchange}\u0000${f.symbol}`;
-    const delta = dec(f.positionQtyDelta);
-    const fee = dec(f.feeQuote);
+    const delta = toDecimalString(f.positionQtyDelta);
+    const fee = toDecimalString(f.feeQuote);
     let p = open.get(key);
     if (f.side === 'buy') {
       if (!p) {
         p = {
-          exchange: f.exchange, symbol: f.symbol, qty: delta, avg: dec(f.price), entryQty: delta,
-          exitQty: dec('0'), exitNotional: dec('0'), realized: neg(fee), fees: fee, openedAt: f.ts, closedAt: null,
+          exchange: f.exchange, symbol: f.symbol, qty: delta, avg: toDecimalString(f.price), entryQty: delta,
+          exitQty: '0', exitNotional: '0', realized: decNeg(fee), fees: fee, openedAt: f.ts, closedAt: null,
         };
         open.set(key, p);
         all.push(p);
         continue;
       }
-      p.avg = divTrunc(add(mul(p.qty, p.avg), mul(delta, f.price)), add(p.qty, delta));
-      p.qty = add(p.qty, delta);
-      p.entryQty = add(p.entryQty, delta);
-      p.fees = add(p.fees, fee);
-      p.realized = sub(p.realized, fee);
+      p.avg = decDivTrunc(decAdd(decMul(p.qty, p.avg), decMul(delta, f.price)), decAdd(p.qty, delta));
+      p.qty = decAdd(p.qty, delta);
+      p.entryQty = decAdd(p.entryQty, delta);
+      p.fees = decAdd(p.fees, fee);
+      p.realized = decSub(p.realized, fee);
       continue;
     }
     if (!p) continue;
-    const q = min(p.qty, neg(delta));
-    p.qty = sub(p.qty, q);
-    p.exitQty = add(p.exitQty, q);
-    p.exitNotional = add(p.exitNotional, mul(q, f.price));
-    p.realized = sub(add(p.realized, mul(sub(f.price, p.avg), q)), fee);
-    p.fees = add(p.fees, fee);
-    if (isZero(p.qty)) {
+    const q = decMin(p.qty, decNeg(delta));
+    p.qty = decSub(p.qty, q);
+    p.exitQty = decAdd(p.exitQty, q);
+    p.exitNotional = decAdd(p.exitNotional, decMul(q, f.price));
+    p.realized = decSub(decAdd(p.realized, decMul(decSub(f.price, p.avg), q)), fee);
+    p.fees = decAdd(p.fees, fee);
+    if (decIsZero(p.qty)) {
       p.closedAt = f.ts;
       open.delete(key);
     }
@@ -76,13 +77,13 @@ export function rebuildPositions(fills: readonly FillForRebuild[]): RebuiltPosit
     exchange: p.exchange,
     symbol: p.symbol,
     status: p.closedAt ? 'closed' : 'open',
-    qty: str(p.qty),
-    avgEntryPrice: str(p.avg),
-    entryQty: str(p.entryQty),
-    exitQty: str(p.exitQty),
-    exitNotional: str(p.exitNotional),
-    realizedPnl: str(p.realized),
-    fees: str(p.fees),
+    qty: p.qty,
+    avgEntryPrice: p.avg,
+    entryQty: p.entryQty,
+    exitQty: p.exitQty,
+    exitNotional: p.exitNotional,
+    realizedPnl: p.realized,
+    fees: p.fees,
     openedAt: p.openedAt,
     closedAt: p.closedAt,
   }));

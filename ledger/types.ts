@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ORDER_STATUSES, type OrderStatus } from '../lib/order-status';
-import { isDecimalString } from './decimal';
+import { isDecimalString } from '../lib/decimal';
 
 /**
  * The ledger's edge: inputs are parsed here once; outputs are plain typed rows. Money and

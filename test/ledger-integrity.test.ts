@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type postgres from 'postgres';
 import { connect } from '../infra/postgres';
 import { Ledger } from '../ledger/ledger';
-import { add, cmp, divTrunc, mul, str, sub } from '../ledger/decimal';
+import { decAdd, decCmp, decDivTrunc, decMul, decSub } from '../lib/decimal';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
 
 /** mulberry32: small, seedable, good enough to shuffle test scenarios reproducibly. */
@@ -125,26 +125,26 @@ describe('ledger integrity on PostgreSQL', function () {
       let cents = m.price;
       for (let step = 0; step < 30; step++) {
         cents = Math.max(1, cents + Math.round((rand() - 0.5) * m.price * 0.02));
-        const price = str(divTrunc(String(cents), '100', 2));
+        const price = decDivTrunc(String(cents), '100', 2);
         let side: 'buy' | 'sell';
         let qty: string;
         const r = rand();
-        if (cmp(held, '0') === 0) {
+        if (decCmp(held, '0') === 0) {
           side = r < 0.9 ? 'buy' : 'sell';
           if (side === 'sell') seen.naked++;
-          qty = str(divTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4));
+          qty = decDivTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4);
         } else if (r < 0.45) {
           side = 'buy';
-          qty = str(divTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4));
+          qty = decDivTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4);
         } else {
           side = 'sell';
           const how = rand();
           if (how < 0.35) qty = held;
           else if (how < 0.45) {
-            qty = str(add(held, '0.001'));
+            qty = decAdd(held, '0.001');
             seen.oversold++;
-          } else qty = str(divTrunc(mul(held, String(1 + Math.floor(rand() * 98))), '100', 8));
-          if (cmp(qty, '0') <= 0) qty = held;
+          } else qty = decDivTrunc(decMul(held, String(1 + Math.floor(rand() * 98))), '100', 8);
+          if (decCmp(qty, '0') <= 0) qty = held;
         }
         const clientOrderId = `rnd-${m.exchange}-${m.base}-${++orderSeq}`;
         const ledger = pick(ledgers);
@@ -153,15 +153,15 @@ describe('ledger integrity on PostgreSQL', function () {
         const parts = 1 + Math.floor(rand() * 3);
         let left = qty;
         for (let p = 0; p < parts; p++) {
-          const part = p === parts - 1 ? left : str(divTrunc(mul(left, String(20 + Math.floor(rand() * 60))), '100', 8));
-          if (cmp(part, '0') <= 0) continue;
-          left = str(sub(left, part));
+          const part = p === parts - 1 ? left : decDivTrunc(decMul(left, String(20 + Math.floor(rand() * 60))), '100', 8);
+          if (decCmp(part, '0') <= 0) continue;
+          left = decSub(left, part);
           const feeKind = rand();
           const fee =
             feeKind < 0.5
-              ? { fee: str(mul(mul(part, price), '0.001')), feeCurrency: m.quote }
+              ? { fee: decMul(decMul(part, price), '0.001'), feeCurrency: m.quote }
               : feeKind < 0.8 && side === 'buy'
-                ? { fee: str(mul(part, '0.001')), feeCurrency: m.base }
+                ? { fee: decMul(part, '0.001'), feeCurrency: m.base }
                 : { fee: '0' };
           if (fee.feeCurrency === m.base) seen.baseFee++;
           const res = await pick(ledgers).recordFill({

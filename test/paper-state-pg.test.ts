@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { decAdd, decCmp, decSub } from '../lib/precision';
+import { decAdd, decCmp, decSub } from '../lib/decimal';
 import { connect } from '../infra/postgres';
 import { InsufficientFundsError, PaperStateConflictError } from '../lib/exchange/errors';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';

@@ -1,19 +1,7 @@
 import assert from 'node:assert/strict';
 import * as ccxt from 'ccxt';
-import {
-  decAdd,
-  decCmp,
-  decMul,
-  decSub,
-  fitOrder,
-  precisionRule,
-  roundAmount,
-  roundPrice,
-  roundToSignificant,
-  roundToStep,
-  toDecimalString,
-  type MarketRules,
-} from '../lib/precision';
+import { decAdd, decCmp, decMul, decSub, roundToSignificant, roundToStep, toDecimalString } from '../lib/decimal';
+import { fitOrder, precisionRule, roundAmount, roundPrice, type MarketRules } from '../lib/precision';
 
 describe('precision: decimal-safe rounding to market rules', () => {
   it('writes numbers as plain decimals and adds them without float artefacts', () => {

@@ -1,7 +1,7 @@
 import type { Ledger } from '../../ledger/ledger';
 import { marketCurrencies } from '../../ledger/ledger';
 import type { Order } from '../../ledger/types';
-import { decAdd, decCmp, toDecimalString } from '../../lib/precision';
+import { decAdd, decCmp, toDecimalString } from '../../lib/decimal';
 import { lifecycleStatus, type ExchangeAdapter, type ExchangeOrder } from '../../lib/exchange/types';
 
 /**

@@ -3,7 +3,7 @@ import { marketCurrencies } from '../../ledger/ledger';
 import { OrderNotFound } from '../../ledger/errors';
 import type { Order } from '../../ledger/types';
 import { canTransition, IllegalOrderTransition, isTerminalStatus, type OrderStatus } from '../../lib/order-status';
-import { toDecimalString } from '../../lib/precision';
+import { toDecimalString } from '../../lib/decimal';
 import { lifecycleStatus, type ExchangeOrder } from '../../lib/exchange/types';
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Candle } from '../candles';
-import { applyPrecision, decAdd, decCmp, decMul, decSub, type PrecisionRule } from '../precision';
+import { decAdd, decCmp, decMul, decSub } from '../decimal';
+import { applyPrecision, type PrecisionRule } from '../precision';
 
 /**
  * How simulated orders fill against candles: the rules the paper exchange and the backtester

@@ -12,7 +12,8 @@ import {
   type MarketCash,
   type WorkingOrder,
 } from './fill-model';
-import { decAdd, decCmp, decMul, decSub, fitOrder, toDecimalString } from '../precision';
+import { decAdd, decCmp, decMul, decSub, toDecimalString } from '../decimal';
+import { fitOrder } from '../precision';
 import { silentLog, type Log } from '../log';
 import {
   ExchangeUnavailableError,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecimalString } from '../precision';
+import { DecimalString } from '../decimal';
 import { PaperStateConflictError } from './errors';
 import { ExchangeOrder, OrderSide } from './types';
 

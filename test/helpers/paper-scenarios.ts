@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { decAdd, decMul, decSub, roundToStep } from '../../lib/precision';
+import { decAdd, decMul, decSub, roundToStep } from '../../lib/decimal';
 import {
   InsufficientFundsError,
   InvalidOrderError,
