@@ -38,7 +38,11 @@ export const DIV_SCALE = 18;
 function read(x: DecimalInput): Big {
   if (typeof x === 'number') {
     if (!Number.isFinite(x)) throw new RangeError(`not a finite number: ${x}`);
-    return new Big(x === 0 ? '0' : x.toPrecision(FLOAT_DIGITS));
+    // The shortest text of a number (String) is its 15-digit reading whenever it has at most 15
+    // digits, which a string of at most 15 characters has; only longer ones (float noise, or
+    // real 16-17 digit values) pay for toPrecision. Most prices and amounts are short.
+    const shortest = String(x);
+    return new Big(shortest.length <= FLOAT_DIGITS ? shortest : x.toPrecision(FLOAT_DIGITS));
   }
   try {
     return new Big(x.trim());
@@ -92,17 +96,18 @@ const BIG_ROUNDING: Record<Rounding, Big.RoundingMode> = { down: Big.roundDown, 
 
 // big.js takes a division's places and rounding mode from the constructor of the dividend, not
 // from an argument: one configured constructor per (places, mode), made on first use.
-const dividers = new Map<string, Big.BigConstructor>();
+const dividers: Big.BigConstructor[] = [];
 
 function divide(a: Big, b: Big, places: number, mode: Rounding): Big {
   if (b.eq(0)) throw new RangeError(`division by zero: ${text(a)} / 0`);
-  const key = `${places}:${mode}`;
-  let Divider = dividers.get(key);
+  const rm = BIG_ROUNDING[mode];
+  const slot = places * 4 + rm;
+  let Divider = dividers[slot];
   if (!Divider) {
     Divider = Big();
     Divider.DP = places;
-    Divider.RM = BIG_ROUNDING[mode];
-    dividers.set(key, Divider);
+    Divider.RM = rm;
+    dividers[slot] = Divider;
   }
   return new Divider(a).div(b);
 }
@@ -120,6 +125,10 @@ export function decDivTrunc(a: DecimalInput, b: DecimalInput, places = DIV_SCALE
 export function roundToStep(value: DecimalInput, step: DecimalInput, mode: Rounding): string {
   const st = read(step);
   if (st.lte(0)) throw new RangeError(`a precision step must be positive, got '${step}'`);
+  // Most venues' steps are powers of ten (0.01, 0.00001, 10): rounding at -exponent places is the
+  // same and much cheaper than big.js's digit-by-digit division. (c and e are big.js's documented
+  // coefficient digits and exponent.)
+  if (st.c.length === 1 && st.c[0] === 1) return text(read(value).round(-st.e, BIG_ROUNDING[mode]));
   return text(divide(read(value), st, 0, mode).times(st));
 }
 
