@@ -315,11 +315,16 @@ export function circuitBreakerOpenAlert(c: { exchange: string; operation?: strin
   };
 }
 
-export function modelFallbackAlert(m: { symbol: string; wanted: string; using: string; error: string }): Alert {
+/**
+ * A model that cannot serve (missing, corrupt, wrong feature schema): its symbols fall back to no
+ * new entries while protective exits go on. `problem` identifies the model version and kind of
+ * failure, not the symbol, so one broken model is one alert however many symbols use it.
+ */
+export function modelFallbackAlert(m: { symbol: string; version?: string; error: string; problem: string }): Alert {
   return {
     severity: 'warning',
-    key: `model-fallback/${m.symbol}`,
-    text: `${m.symbol}: model ${m.wanted} unavailable (${m.error}); falling back to ${m.using}.`,
+    key: `model-fallback/${m.problem}`,
+    text: `Model ${m.version ?? '(no version resolved)'} unavailable (${m.error}), first seen on ${m.symbol}: no new entries on the symbols that use it; protective exits continue.`,
   };
 }
 

@@ -77,7 +77,9 @@ export function registryResolver(sql: postgres.Sql, kind = 'ensemble'): ModelRes
 export interface ModelProblem {
   /** Stable per (version, kind of problem): the alert queue de-duplicates on it. */
   key: string;
-  text: string;
+  /** The signal's error, e.g. "member gbt file gbt.onnx is corrupt". */
+  error: string;
+  /** The symbol whose signal met the problem first. */
   symbol: string;
   version?: string;
 }
@@ -250,7 +252,7 @@ export function createModelSignalSource(opts: ModelSignalSourceOptions): ModelSi
     if (last === undefined || now - last >= problemEveryMs) {
       lastProblem.set(key, now);
       try {
-        opts.onProblem({ key, symbol, version: signal.version, text: `${symbol}: no new entries, protective exits continue. Model problem: ${error}` });
+        opts.onProblem({ key, symbol, version: signal.version, error });
       } catch {
         // An alert hook that throws must not take the trading decision down with it.
       }

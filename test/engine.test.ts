@@ -418,7 +418,7 @@ describe('engine: candle step and account view', () => {
 
 describe('engine: purity', () => {
   const dir = path.join(__dirname, '..', 'lib', 'engine');
-  const allowed = ['zod', '../candles', '../regime', '../risk', '../features/schema'];
+  const allowed = ['zod', '../candles', '../hash', '../regime', '../risk', '../features/schema'];
 
   it('imports only zod, pure lib modules and (as types) the contracts; no clock, randomness or process', () => {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {

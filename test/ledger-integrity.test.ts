@@ -3,19 +3,8 @@ import type postgres from 'postgres';
 import { connect } from '../infra/postgres';
 import { Ledger } from '../ledger/ledger';
 import { decAdd, decCmp, decDivTrunc, decMul, decSub } from '../lib/decimal';
+import { Prng } from '../lib/random';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
-
-/** mulberry32: small, seedable, good enough to shuffle test scenarios reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -105,8 +94,8 @@ describe('ledger integrity on PostgreSQL', function () {
 
   it('positions rebuilt from fills equal the stored positions after a seeded random sequence of fills on several markets', async function () {
     const seed = Number(process.env.LEDGER_TEST_SEED ?? 20250101);
-    const rand = rng(seed);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    const rng = new Prng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)];
     const markets = [
       { exchange: 'binance', symbol: 'BTC/USDT', base: 'BTC', quote: 'USDT', price: 6_500_000 },
       { exchange: 'binance', symbol: 'ETH/USDT', base: 'ETH', quote: 'USDT', price: 320_000 },
@@ -124,39 +113,39 @@ describe('ledger integrity on PostgreSQL', function () {
       let held = '0';
       let cents = m.price;
       for (let step = 0; step < 30; step++) {
-        cents = Math.max(1, cents + Math.round((rand() - 0.5) * m.price * 0.02));
+        cents = Math.max(1, cents + Math.round((rng.next() - 0.5) * m.price * 0.02));
         const price = decDivTrunc(String(cents), '100', 2);
         let side: 'buy' | 'sell';
         let qty: string;
-        const r = rand();
+        const r = rng.next();
         if (decCmp(held, '0') === 0) {
           side = r < 0.9 ? 'buy' : 'sell';
           if (side === 'sell') seen.naked++;
-          qty = decDivTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4);
+          qty = decDivTrunc(String(1 + Math.floor(rng.next() * 50_000)), '10000', 4);
         } else if (r < 0.45) {
           side = 'buy';
-          qty = decDivTrunc(String(1 + Math.floor(rand() * 50_000)), '10000', 4);
+          qty = decDivTrunc(String(1 + Math.floor(rng.next() * 50_000)), '10000', 4);
         } else {
           side = 'sell';
-          const how = rand();
+          const how = rng.next();
           if (how < 0.35) qty = held;
           else if (how < 0.45) {
             qty = decAdd(held, '0.001');
             seen.oversold++;
-          } else qty = decDivTrunc(decMul(held, String(1 + Math.floor(rand() * 98))), '100', 8);
+          } else qty = decDivTrunc(decMul(held, String(1 + Math.floor(rng.next() * 98))), '100', 8);
           if (decCmp(qty, '0') <= 0) qty = held;
         }
         const clientOrderId = `rnd-${m.exchange}-${m.base}-${++orderSeq}`;
         const ledger = pick(ledgers);
         await ledger.recordOrderIntent({ clientOrderId, exchange: m.exchange, symbol: m.symbol, side, type: 'market', qty, reason: pick(['signal', 'stop_loss', 'take_profit']) });
         // One to three partial fills making up the whole quantity.
-        const parts = 1 + Math.floor(rand() * 3);
+        const parts = 1 + Math.floor(rng.next() * 3);
         let left = qty;
         for (let p = 0; p < parts; p++) {
-          const part = p === parts - 1 ? left : decDivTrunc(decMul(left, String(20 + Math.floor(rand() * 60))), '100', 8);
+          const part = p === parts - 1 ? left : decDivTrunc(decMul(left, String(20 + Math.floor(rng.next() * 60))), '100', 8);
           if (decCmp(part, '0') <= 0) continue;
           left = decSub(left, part);
-          const feeKind = rand();
+          const feeKind = rng.next();
           const fee =
             feeKind < 0.5
               ? { fee: decMul(decMul(part, price), '0.001'), feeCurrency: m.quote }

@@ -4,17 +4,18 @@ import * as ort from 'onnxruntime-node';
 import { checkCandles } from '../lib/candle-hygiene';
 import { buildDataset, sliceDataset, type Dataset } from '../models/dataset';
 import {
-  auc, brier, calibrate, classifierMetrics, combineMembers, createRng, fitPlatt, logLoss, memberToOnnx, MEMBER_INPUT, MEMBER_OUTPUT, predictEnsemble,
+  auc, brier, calibrate, classifierMetrics, combineMembers, fitPlatt, logLoss, memberToOnnx, MEMBER_INPUT, MEMBER_OUTPUT, predictEnsemble,
   predictMemberRaw, reliability, trainEnsemble, trainGradientBoosting, trainLogistic, trainRandomForest, treeDepth, type TrainEnsembleOptions,
 } from '../models/ensemble';
 import { readCandleCsv } from '../infra/candle-files';
+import { Prng } from '../lib/random';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const SMALL: TrainEnsembleOptions = { seed: 11, forest: { trees: 30 }, boosting: { rounds: 60 } };
 
 /** Two informative features and two noise features, labels from a known logistic model. */
 function synthetic(n: number, seed: number): Dataset {
-  const rng = createRng(seed);
+  const rng = new Prng(seed);
   const width = 4;
   const X = new Float32Array(n * width);
   const y = new Uint8Array(n);
@@ -47,7 +48,7 @@ describe('models/ensemble: metrics and calibration', () => {
   });
 
   it('Platt scaling recovers a known distortion and leaves ranking unchanged', () => {
-    const rng = createRng(5);
+    const rng = new Prng(5);
     const p: number[] = [];
     const y: number[] = [];
     for (let i = 0; i < 20000; i++) {

@@ -16,6 +16,12 @@ import { trainModelVersion, writeHeldOutFiles } from '../models/train';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
+import { modelFallbackAlert } from '../lib/alerts';
+import { AlertDispatcher } from '../activities/alerts';
+import { parseConfig } from '../infra/config';
+import { createLogger } from '../infra/logger';
+import type { Stack } from '../infra/stack';
+import { buildTrading } from '../workers/trading';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 
@@ -140,7 +146,10 @@ describe('models/signal: one model signal for live and backtest', function () {
         assert.match(s.error!, /member gbt file gbt\.onnx is corrupt/);
       }
       assert.equal(problems.length, 1, 'rate limited: one alert for five failing candles');
-      assert.match(problems[0].text, /no new entries, protective exits continue/);
+      assert.equal(problems[0].symbol, 'BTC/USDT:USDT');
+      const alert = modelFallbackAlert({ symbol: problems[0].symbol, version: problems[0].version, error: problems[0].error, problem: problems[0].key });
+      assert.equal(alert.severity, 'warning');
+      assert.match(alert.text, /^Model .+ unavailable \(member gbt file gbt\.onnx is corrupt.*\), first seen on BTC\/USDT:USDT: no new entries on the symbols that use it; protective exits continue\.$/);
       const missing = await createModelSignalSource({ dir: path.join(tmp, 'nothing-here'), strategy: 'hybrid' })('X/Y', rows[0].features, rows[0].candle);
       assert.equal(missing.ok, false);
       assert.match(missing.error!, /no model at .*manifest\.json is missing/);
@@ -217,6 +226,29 @@ describe('models/signal: one model signal for live and backtest', function () {
       assert.match(bad.error!, /invalid model version id/);
       const none = await createModelSignalSource({ strategy: 'ensemble' }).ready();
       assert.match(none.error!, /no champion and there is no bootstrap model/);
+    });
+
+    it('the trading worker turns a model problem into the model-fallback alert, once per problem', async () => {
+      const sent: string[] = [];
+      const log = createLogger({ level: 'silent' });
+      const alerts = new AlertDispatcher({ log, sink: { sendMessage: async (_chat, text) => void sent.push(text) }, adminIds: [111], queue: { sendIntervalMs: 1 } });
+      const cfg = parseConfig({ TRADER_HOME: path.join(tmp, 'home'), SYMBOLS: 'BTC/USDT', STRATEGY: 'ensemble' });
+      // buildTrading reads the ledger's database and keeps the Temporal client for later: nothing here calls Temporal.
+      const stack = { cfg, log, db, temporal: { client: undefined } } as unknown as Stack;
+      try {
+        const { deps } = buildTrading(cfg, stack, log, undefined, { strategy: 'ensemble', alerts });
+        const r = rows[0];
+        for (const symbol of ['BTC/USDT', 'ETH/USDT']) {
+          const s = await deps.signal!(symbol, r.features, r.candle, { version: 'v-gone' });
+          assert.equal(s.ok, false);
+        }
+        assert.equal(await alerts.idle(5_000), true, 'the alert was sent');
+        assert.equal(sent.length, 1, `one alert for one broken version on two symbols: ${sent.join(' | ')}`);
+        assert.match(sent[0], /WARNING/);
+        assert.match(sent[0], /Model v-gone unavailable \(no model at .*v-gone.*\), first seen on BTC\/USDT: no new entries on the symbols that use it; protective exits continue\./);
+      } finally {
+        await alerts.stop();
+      }
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Candle } from '../lib/candles';
-import { immediateFill, matchCandle, seededUniform, slippageBps, slippedPrice, SlippageModel, type FillRules, type WorkingOrder } from '../lib/exchange/fill-model';
+import { immediateFill, matchCandle, slippageBps, slippedPrice, SlippageModel, type FillRules, type WorkingOrder } from '../lib/exchange/fill-model';
+import { keyedUniform } from '../lib/random';
 
 const tick = { kind: 'step' as const, step: '0.01' };
 const rules = (over: Partial<FillRules> = {}): FillRules => ({
@@ -40,7 +41,7 @@ describe('fill model (paper exchange and backtester share it)', () => {
     assert.equal(slippageBps(rnd, 'order-1'), a, 'same seed and key, same draw');
     assert.notEqual(slippageBps(rnd, 'order-2'), a);
     assert.notEqual(slippageBps(SlippageModel.parse({ randomBps: 10, seed: 43 }), 'order-1'), a);
-    const draws = Array.from({ length: 2000 }, (_, i) => seededUniform(1, `k${i}`));
+    const draws = Array.from({ length: 2000 }, (_, i) => keyedUniform(1, `k${i}`));
     assert.ok(Math.min(...draws) >= 0 && Math.max(...draws) < 1);
     assert.ok(Math.abs(draws.reduce((s, x) => s + x, 0) / draws.length - 0.5) < 0.03, 'roughly uniform');
     assert.equal(slippedPrice('sell', 100, 0, tick), 100);

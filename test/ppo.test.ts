@@ -13,7 +13,7 @@ import {
 } from '../models/ppo';
 import { Mlp } from '../models/ppo/mlp';
 import { policyLossAndGrad, valueLossAndGrad } from '../models/ppo/ppo';
-import { Prng } from '../models/ppo/prng';
+import { Prng } from '../lib/random';
 import { readCandleCsv } from '../infra/candle-files';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');

@@ -33,21 +33,11 @@ import {
   updateTrailingStop,
 } from '../lib/risk';
 import { readCandleCsv } from '../infra/candle-files';
+import { Prng } from '../lib/random';
 
-/** mulberry32: a tiny seeded PRNG, so every property run is reproducible from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const between = (rand: () => number, lo: number, hi: number) => lo + (hi - lo) * rand();
-const intBetween = (rand: () => number, lo: number, hi: number) => Math.floor(between(rand, lo, hi + 1));
-const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+const between = (rng: Prng, lo: number, hi: number) => lo + (hi - lo) * rng.next();
+const intBetween = (rng: Prng, lo: number, hi: number) => Math.floor(between(rng, lo, hi + 1));
+const pick = <T>(rng: Prng, xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)];
 const RUNS = 2000;
 // Every assert.ok carries a message: without one, Node rebuilds it from the source, which hung
 // for minutes on this tsx-compiled file when a check failed in a long loop.
@@ -58,11 +48,11 @@ const step = (s: string) => ({ kind: 'step' as const, step: s });
 const bar = (open: number, high: number, low: number, close = open): Candle => ({ timestamp: 0, open, high, low, close, volume: 1 });
 
 /** A random candle around `mid`: open and close inside [low, high]. */
-function randomCandle(rand: () => number, mid: number, spread: number): Candle {
-  const a = mid * (1 + between(rand, -spread, spread));
-  const b = mid * (1 + between(rand, -spread, spread));
-  const low = Math.min(a, b) * (1 - between(rand, 0, spread / 2));
-  const high = Math.max(a, b) * (1 + between(rand, 0, spread / 2));
+function randomCandle(rng: Prng, mid: number, spread: number): Candle {
+  const a = mid * (1 + between(rng, -spread, spread));
+  const b = mid * (1 + between(rng, -spread, spread));
+  const low = Math.min(a, b) * (1 - between(rng, 0, spread / 2));
+  const high = Math.max(a, b) * (1 + between(rng, 0, spread / 2));
   return bar(a, high, low, b);
 }
 
@@ -139,25 +129,25 @@ describe('risk: sizing', () => {
   }
 
   it('property: never above the cap or the exposure room, never negative, less for more volatility', () => {
-    const rand = mulberry32(2);
+    const rng = new Prng(2);
     for (let i = 0; i < RUNS; i++) {
       const c = cfg({
-        maxPositionSize: between(rand, 0.001, 1),
-        maxTotalExposure: between(rand, 0.01, 1),
-        targetVolatility: rand() < 0.7 ? between(rand, 0.001, 0.05) : undefined,
-        regimeMultipliers: { calm: 1, wild: between(rand, 0, 1) },
+        maxPositionSize: between(rng, 0.001, 1),
+        maxTotalExposure: between(rng, 0.01, 1),
+        targetVolatility: rng.next() < 0.7 ? between(rng, 0.001, 0.05) : undefined,
+        regimeMultipliers: { calm: 1, wild: between(rng, 0, 1) },
       });
       const input = {
-        equity: between(rand, 1, 1e7),
-        price: between(rand, 1e-4, 1e5),
-        fraction: rand() < 0.5 ? between(rand, -0.5, 2) : undefined,
-        confidence: rand() < 0.5 ? between(rand, 0, 1) : undefined,
-        regime: pick(rand, ['calm', 'wild', 'unknown', undefined]),
-        openExposure: rand() < 0.5 ? between(rand, 0, 1e7) : undefined,
-        market: rand() < 0.5 ? { amountPrecision: step(pick(rand, ['0.00000001', '0.001', '0.1', '1'])) } : undefined,
+        equity: between(rng, 1, 1e7),
+        price: between(rng, 1e-4, 1e5),
+        fraction: rng.next() < 0.5 ? between(rng, -0.5, 2) : undefined,
+        confidence: rng.next() < 0.5 ? between(rng, 0, 1) : undefined,
+        regime: pick(rng, ['calm', 'wild', 'unknown', undefined]),
+        openExposure: rng.next() < 0.5 ? between(rng, 0, 1e7) : undefined,
+        market: rng.next() < 0.5 ? { amountPrecision: step(pick(rng, ['0.00000001', '0.001', '0.1', '1'])) } : undefined,
         cfg: c,
       };
-      const atr = input.price * between(rand, 0.0005, 0.1);
+      const atr = input.price * between(rng, 0.0005, 0.1);
       const size = sizePosition({ ...input, atr });
       const where = JSON.stringify({ i, ...input, atr });
       assert.ok(size.qty >= 0 && size.notional >= 0, where);
@@ -223,18 +213,18 @@ describe('risk: protective exits', () => {
   }
 
   it('property: long exits are pessimistic; stops fill inside the candle, targets at the target', () => {
-    const rand = mulberry32(3);
+    const rng = new Prng(3);
     for (let i = 0; i < RUNS * 5; i++) {
-      const entry = between(rand, 1, 1000);
+      const entry = between(rng, 1, 1000);
       const position: ProtectedPosition = {
         side: 'long',
         entryPrice: entry,
-        stopPrice: entry * (1 - between(rand, 0.001, 0.1)),
-        takeProfitPrice: rand() < 0.8 ? entry * (1 + between(rand, 0.001, 0.2)) : undefined,
-        trailingStopPrice: rand() < 0.3 ? entry * between(rand, 0.95, 1.05) : undefined,
+        stopPrice: entry * (1 - between(rng, 0.001, 0.1)),
+        takeProfitPrice: rng.next() < 0.8 ? entry * (1 + between(rng, 0.001, 0.2)) : undefined,
+        trailingStopPrice: rng.next() < 0.3 ? entry * between(rng, 0.95, 1.05) : undefined,
         bestPrice: entry,
       };
-      const candle = randomCandle(rand, entry * between(rand, 0.85, 1.15), 0.05);
+      const candle = randomCandle(rng, entry * between(rng, 0.85, 1.15), 0.05);
       const exit = checkProtectiveExit(position, candle);
       const stop = effectiveStop(position).price;
       const target = position.takeProfitPrice ?? Infinity;
@@ -259,18 +249,18 @@ describe('risk: protective exits', () => {
   });
 
   it('property: short is the mirror image of long (prices inverted)', () => {
-    const rand = mulberry32(4);
+    const rng = new Prng(4);
     const inv = (p: number) => 1 / p;
     for (let i = 0; i < RUNS * 2; i++) {
-      const entry = between(rand, 1, 1000);
+      const entry = between(rng, 1, 1000);
       const longPos: ProtectedPosition = {
         side: 'long',
         entryPrice: entry,
-        stopPrice: entry * (1 - between(rand, 0.001, 0.1)),
-        takeProfitPrice: entry * (1 + between(rand, 0.001, 0.2)),
+        stopPrice: entry * (1 - between(rng, 0.001, 0.1)),
+        takeProfitPrice: entry * (1 + between(rng, 0.001, 0.2)),
         bestPrice: entry,
       };
-      const c = randomCandle(rand, entry * between(rand, 0.85, 1.15), 0.05);
+      const c = randomCandle(rng, entry * between(rng, 0.85, 1.15), 0.05);
       const shortPos: ProtectedPosition = {
         side: 'short',
         entryPrice: inv(entry),
@@ -334,16 +324,16 @@ describe('risk: trailing stop', () => {
   });
 
   it('property: never loosens, stays below the best price (long) and above it (short), under changing ATR', () => {
-    const rand = mulberry32(5);
+    const rng = new Prng(5);
     for (let run = 0; run < 200; run++) {
-      const c = rand() < 0.5 ? cfg({ trailingStopPct: between(rand, 0.002, 0.1) }) : cfg({ trailingAtrMult: between(rand, 0.5, 5) });
+      const c = rng.next() < 0.5 ? cfg({ trailingStopPct: between(rng, 0.002, 0.1) }) : cfg({ trailingAtrMult: between(rng, 0.5, 5) });
       for (const side of ['long', 'short'] as const) {
         let p = openProtectedPosition({ entryPrice: 100, side, cfg: c });
         let mid = 100;
         for (let k = 0; k < 100; k++) {
-          mid *= 1 + between(rand, -0.02, 0.02);
+          mid *= 1 + between(rng, -0.02, 0.02);
           const before = p.trailingStopPrice;
-          p = updateTrailingStop(p, randomCandle(rand, mid, 0.01), c, mid * between(rand, 0.001, 0.05));
+          p = updateTrailingStop(p, randomCandle(rng, mid, 0.01), c, mid * between(rng, 0.001, 0.05));
           if (before !== undefined) {
             assert.ok(side === 'long' ? p.trailingStopPrice! >= before : p.trailingStopPrice! <= before, `${side} trail loosened at run ${run} step ${k}`);
           }
@@ -384,11 +374,11 @@ describe('risk: loss limits', () => {
   }
 
   it('property: both limits trip at the exact boundary and not a cent before', () => {
-    const rand = mulberry32(6);
+    const rng = new Prng(6);
     for (let i = 0; i < RUNS; i++) {
-      const k = intBetween(rand, 1, 99);
+      const k = intBetween(rng, 1, 99);
       const c = cfg({ maxDrawdown: k / 100, dailyLossLimit: k / 100 });
-      const peak = intBetween(rand, 1, 100_000) * 100; // a multiple of 100, so peak * k / 100 is an exact integer
+      const peak = intBetween(rng, 1, 100_000) * 100; // a multiple of 100, so peak * k / 100 is an exact integer
       const atLimit = peak - (peak * k) / 100;
       assert.equal(killSwitchTripped({ equity: atLimit, peakEquity: peak, dayStartEquity: atLimit, dailyPnl: 0 }, c)?.limit, 'max_drawdown', `${peak} ${k}`);
       assert.equal(killSwitchTripped({ equity: atLimit + 0.01, peakEquity: peak, dayStartEquity: atLimit, dailyPnl: 0 }, c), null, `${peak} ${k}`);
@@ -447,15 +437,15 @@ describe('risk: cooldown and stoploss guard', () => {
   });
 
   it('property: the cooldown blocks bar b exactly when a stop-out happened in the last N bars', () => {
-    const rand = mulberry32(7);
+    const rng = new Prng(7);
     for (let run = 0; run < 300; run++) {
-      const n = intBetween(rand, 0, 6);
+      const n = intBetween(rng, 0, 6);
       const conf = cfg({ cooldownBarsAfterStopOut: n, stoplossGuard: null });
       // Time moves forward: each bar records its stop-out (if any), then asks whether it may enter.
       const bars: number[] = [];
       let s = NO_STOP_OUTS;
       for (let b = 0; b < 70; b++) {
-        if (b < 60 && rand() < 0.1) {
+        if (b < 60 && rng.next() < 0.1) {
           bars.push(b);
           s = recordStopOut(s, b, conf);
         }

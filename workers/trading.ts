@@ -12,6 +12,7 @@ import type { TradingDeps, Venue } from '../activities/trading';
 import type { AlertDispatcher } from '../activities/alerts';
 import { accountName, type SymbolTraderInput } from '../lib/contracts/workflows';
 import type { StrategyName } from '../lib/engine';
+import { modelFallbackAlert } from '../lib/alerts';
 import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR } from '../models/signal';
 import { modelsDir } from '../models/registry';
 
@@ -93,7 +94,7 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFi
       fallbackDir: BOOTSTRAP_MODEL_DIR,
       onProblem: (p) => {
         log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
-        opts.alerts?.enqueue({ severity: 'warning', key: p.key, text: p.text });
+        opts.alerts?.enqueue(modelFallbackAlert({ symbol: p.symbol, version: p.version, error: p.error, problem: p.key }));
       },
     });
   }

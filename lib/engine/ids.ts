@@ -12,6 +12,7 @@
  * refused stop, `st` stop, `tp` take profit, `em` emergency exit.
  */
 
+import { fnv1a } from '../hash';
 import type { OrderTag } from './types';
 
 export const ORDER_CODES = {
@@ -25,15 +26,6 @@ export const ORDER_CODES = {
 export type OrderCode = keyof typeof ORDER_CODES;
 
 const ID_RE = /^dt([0-9a-f]{8})-([0-9a-z]+)-([a-z]{2})$/;
-
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /** The part every order id of one workflow starts with; fills are attributed to a workflow by it. */
 export function clientOrderIdPrefix(workflowId: string): string {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Candle } from '../candles';
 import { decAdd, decCmp, decMul, decSub } from '../decimal';
 import { applyPrecision, type PrecisionRule } from '../precision';
+import { keyedUniform } from '../random';
 
 /**
  * How simulated orders fill against candles: the rules the paper exchange and the backtester
@@ -82,25 +83,6 @@ export interface Fill {
   fee: string;
 }
 
-// --- seeded randomness ------------------------------------------------------------------------
-
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** One uniform draw in [0, 1) from (seed, key): mulberry32 seeded by a hash, no shared state. */
-export function seededUniform(seed: number, key: string): number {
-  let t = (fnv1a(`${seed}:${key}`) + 0x6d2b79f5) >>> 0;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
 // --- prices -----------------------------------------------------------------------------------
 
 export function slippageBps(model: SlippageModel, key: string, candle?: Candle): number {
@@ -108,7 +90,7 @@ export function slippageBps(model: SlippageModel, key: string, candle?: Candle):
   if (candle && model.rangeFraction > 0 && candle.close > 0) {
     bps += model.rangeFraction * ((candle.high - candle.low) / candle.close) * 10_000;
   }
-  if (model.randomBps > 0) bps += model.randomBps * seededUniform(model.seed, key);
+  if (model.randomBps > 0) bps += model.randomBps * keyedUniform(model.seed, key);
   return bps;
 }
 

@@ -1,5 +1,5 @@
 import type { Dataset } from '../dataset';
-import { createRng } from './random';
+import { Prng } from '../../lib/random';
 import { binFeatures, growTree, treeValue, type Criterion, type Tree } from './trees';
 
 /**
@@ -33,7 +33,7 @@ export function trainRandomForest(ds: Dataset, params: Partial<RandomForestParam
   if (!(p.minLeaf >= 1)) throw new RangeError(`minLeaf must be >= 1, got ${p.minLeaf}`);
   const n = ds.rows;
   const binned = binFeatures(ds.X, n, ds.width, p.maxBins);
-  const rng = createRng(p.seed);
+  const rng = new Prng(p.seed);
   const mtry = p.featuresPerSplit ?? Math.max(1, Math.round(Math.sqrt(ds.width)));
   const gini: Criterion = {
     // s1 = weighted positives, s2 = weight: minus the node's weighted Gini impurity.
@@ -46,7 +46,7 @@ export function trainRandomForest(ds: Dataset, params: Partial<RandomForestParam
   const trees: Tree[] = [];
   for (let t = 0; t < p.trees; t++) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[rng.int(n)]++;
+    for (let i = 0; i < n; i++) count[rng.int(0, n - 1)]++;
     let m = 0;
     for (let i = 0; i < n; i++) if (count[i] > 0) m++;
     const rows = new Int32Array(m);

@@ -1,5 +1,5 @@
 import type { Dataset } from '../dataset';
-import { createRng, partialShuffle } from './random';
+import { Prng } from '../../lib/random';
 import { binFeatures, growTree, treeValue, type Criterion, type Tree } from './trees';
 
 /**
@@ -47,7 +47,7 @@ export function trainGradientBoosting(ds: Dataset, params: Partial<GradientBoost
   if (!(p.lambda >= 0)) throw new RangeError(`lambda must be >= 0, got ${p.lambda}`);
   const n = ds.rows;
   const binned = binFeatures(ds.X, n, ds.width, p.maxBins);
-  const rng = createRng(p.seed);
+  const rng = new Prng(p.seed);
   let positives = 0;
   for (let i = 0; i < n; i++) positives += ds.y[i];
   const rate = Math.min(1 - 1e-6, Math.max(1e-6, positives / n));
@@ -72,7 +72,7 @@ export function trainGradientBoosting(ds: Dataset, params: Partial<GradientBoost
     }
     let rows = all;
     if (take < n) {
-      partialShuffle(all, take, rng);
+      rng.sampleInPlace(all, take);
       rows = all.slice(0, take).sort();
     }
     const tree = growTree(binned, rows === all ? all.slice() : rows, g, h, ones, crit, { maxDepth: p.maxDepth });

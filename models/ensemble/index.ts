@@ -11,7 +11,6 @@ export * from './gbt';
 export * from './logistic';
 export * from './metrics';
 export * from './onnx-export';
-export { createRng } from './random';
 export { type Tree, treeDepth } from './trees';
 
 export const MEMBER_NAMES = ['logistic', 'random_forest', 'gbt'] as const;

@@ -1,4 +1,4 @@
-import { partialShuffle, type Rng } from './random';
+import type { Prng } from '../../lib/random';
 
 /**
  * Histogram decision trees shared by the random forest and gradient boosting.
@@ -80,7 +80,7 @@ export interface GrowOptions {
   /** Features tried per split (random subset); undefined = all. */
   featuresPerSplit?: number;
   minGain?: number;
-  rng?: Rng;
+  rng?: Prng;
 }
 
 /**
@@ -128,7 +128,7 @@ export function growTree(binned: Binned, rows: Int32Array, s1: Float64Array, s2:
     let bestGain = minGain;
     let bestFeature = -1;
     let bestBin = -1;
-    if (tries < width) partialShuffle(featureOrder, tries, opts.rng as Rng);
+    if (tries < width) (opts.rng as Prng).sampleInPlace(featureOrder, tries);
     for (let q = 0; q < tries; q++) {
       const f = featureOrder[q];
       const nb = thresholds[f].length;

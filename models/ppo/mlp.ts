@@ -1,4 +1,4 @@
-import type { Prng } from './prng';
+import type { Prng } from '../../lib/random';
 
 /**
  * A fully connected network with tanh hidden layers and a linear output, its gradients by hand,

@@ -8,7 +8,7 @@ import {
 } from './env';
 import { Adam, clipGradNorm, Mlp, type MlpTrace } from './mlp';
 import { POLICY_FORMAT, policyNetwork, type PpoPolicy } from './policy';
-import { Prng } from './prng';
+import { Prng } from '../../lib/random';
 
 /**
  * Proximal Policy Optimization (Schulman et al. 2017) for the flat/long trading environment:

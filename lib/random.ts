@@ -1,8 +1,17 @@
+import { fnv1a } from './hash';
+
 /**
- * The one source of randomness in PPO training: weight init, episode starts, action sampling and
- * minibatch shuffles all draw from it in a fixed order, so a seed fixes every weight bit for bit.
+ * The project's one seeded random generator: model training (PPO weight init, episode starts,
+ * action sampling, minibatch shuffles; random-forest bootstraps and feature subsets, boosting
+ * subsamples), simulated slippage, and the tests' generated scenarios. Whoever draws in a fixed
+ * order from one seed gets the same numbers on every machine, so a seed fixes every model weight
+ * bit for bit and every simulated fill.
+ *
  * sfc32 (Chris Doty-Humphrey's Small Fast Counter) on 32-bit integer maths: the same sequence on
  * every platform, unlike Math.random, and a period far beyond anything a training run draws.
+ * Written out here rather than taken from a package because its exact sequence is part of every
+ * committed model and recorded test scenario: ten lines of integer maths we pin ourselves, not a
+ * sequence that could move with a dependency's version.
  */
 export class Prng {
   private a: number;
@@ -57,7 +66,7 @@ export class Prng {
   }
 
   /** Fisher-Yates in place. */
-  shuffle(a: Uint32Array): void {
+  shuffle(a: Uint32Array | Int32Array): void {
     for (let i = a.length - 1; i > 0; i--) {
       const j = Math.floor(this.next() * (i + 1));
       const t = a[i];
@@ -65,4 +74,23 @@ export class Prng {
       a[j] = t;
     }
   }
+
+  /** The first k entries of `items` become a uniform random sample of them without replacement (in place). */
+  sampleInPlace(items: Uint32Array | Int32Array, k: number): void {
+    for (let i = 0; i < k; i++) {
+      const j = i + Math.floor(this.next() * (items.length - i));
+      const t = items[i];
+      items[i] = items[j];
+      items[j] = t;
+    }
+  }
+}
+
+/**
+ * One uniform draw in [0, 1) determined by (seed, key) alone, with no generator state to carry:
+ * the same order key gives the same draw in a replay, a backtest or a restarted worker, whatever
+ * else was drawn before it.
+ */
+export function keyedUniform(seed: number, key: string): number {
+  return new Prng(fnv1a(`${seed}:${key}`)).next();
 }
