@@ -68,9 +68,6 @@ export interface CheckOptions {
   nowMs?: number;
 }
 
-/** Issue kinds after which a candle's numbers cannot feed an indicator at all. */
-export const UNUSABLE_VALUE_KINDS: ReadonlySet<CandleIssueKind> = new Set(['non_finite', 'non_positive_price', 'negative_volume']);
-
 /** The closed candles only: a candle opened at t is final at t + timeframe, not before. */
 export function closedCandles(candles: readonly Candle[], nowMs: number, timeframeMs: number): Candle[] {
   return candles.filter((c) => c.timestamp + timeframeMs <= nowMs);
@@ -207,11 +204,6 @@ export function checkCandles(input: readonly Candle[], timeframeMs: number, opts
   const key = (ts: number) => (Number.isFinite(ts) ? ts : -Infinity);
   issues.sort((a, b) => key(a.timestamp) - key(b.timestamp) || 0);
   return { candles, issues, tradable, inputIndex: kept };
-}
-
-/** Issues that were only reported (not repaired). */
-export function unrepairedIssues(check: CandleCheck): CandleIssue[] {
-  return check.issues.filter((i) => !i.repaired);
 }
 
 /** Count of issues per kind, for logs and summaries. */
