@@ -324,7 +324,7 @@ export function modelFallbackAlert(m: { symbol: string; version?: string; error:
   return {
     severity: 'warning',
     key: `model-fallback/${m.problem}`,
-    text: `Model ${m.version ?? '(no version resolved)'} unavailable (${m.error}), first seen on ${m.symbol}: no new entries on the symbols that use it; protective exits continue.`,
+    text: `Model${m.version ? ` ${m.version}` : ''} unavailable (${m.error}), first seen on ${m.symbol}: no new entries on the symbols that use it; protective exits continue.`,
   };
 }
 

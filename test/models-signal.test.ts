@@ -149,7 +149,7 @@ describe('models/signal: one model signal for live and backtest', function () {
       assert.equal(problems[0].symbol, 'BTC/USDT:USDT');
       const alert = modelFallbackAlert({ symbol: problems[0].symbol, version: problems[0].version, error: problems[0].error, problem: problems[0].key });
       assert.equal(alert.severity, 'warning');
-      assert.match(alert.text, /^Model .+ unavailable \(member gbt file gbt\.onnx is corrupt.*\), first seen on BTC\/USDT:USDT: no new entries on the symbols that use it; protective exits continue\.$/);
+      assert.match(alert.text, /^Model unavailable \(model \S+: member gbt file gbt\.onnx is corrupt.*\), first seen on BTC\/USDT:USDT: no new entries on the symbols that use it; protective exits continue\.$/);
       const missing = await createModelSignalSource({ dir: path.join(tmp, 'nothing-here'), strategy: 'hybrid' })('X/Y', rows[0].features, rows[0].candle);
       assert.equal(missing.ok, false);
       assert.match(missing.error!, /no model at .*manifest\.json is missing/);
