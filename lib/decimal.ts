@@ -22,7 +22,7 @@ export function isDecimalString(s: string): boolean {
 export const DecimalString = z.string().regex(PLAIN_DECIMAL, 'a plain decimal number such as 0.001');
 export type DecimalString = z.infer<typeof DecimalString>;
 
-/** A number, or decimal text (exponents allowed: '2.5e-3'; what PostgreSQL's numeric and ccxt return). */
+/** A JS number, or decimal text: PostgreSQL's numeric text ('64123.500'), or with an exponent as ccxt may give it ('2.5e-3'). */
 export type DecimalInput = number | string;
 
 /**
