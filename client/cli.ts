@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig } from '../infra/config';
-import { UsageError } from '../infra/errors';
-import { runUp } from './commands/up';
+import { Interrupted, UsageError } from '../infra/errors';
+import { replayRequest, runUp, type UpArgs } from './commands/up';
 import { runWorker } from './commands/worker';
 import { registerFeaturesCommand } from './commands/features';
 import { registerOpsCommands } from './commands/ops';
@@ -9,6 +9,7 @@ import { registerBacktestCommand } from './commands/backtest';
 import { registerTrainCommand } from './commands/train';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerHistoryCommands } from './commands/history';
+import { registerDataCommands } from './commands/data';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -30,24 +31,29 @@ export function buildProgram(): Command {
   program
     .command('up')
     .description('start the local stack (PostgreSQL, Temporal dev server with Web UI, workers) and the trading workflows')
-    .option('--replay <file...>', 'replay recorded candle CSVs through the same workflows (paper exchange, simulated clock)')
+    .option('--replay [files...]', 'replay recorded candles through the same workflows (paper exchange, simulated clock): the CSV files given, or without files the candle store series chosen by --since etc.')
+    .option('--exchange <id>', 'replay from the store: exchange of the series (default: EXCHANGE)')
+    .option('--symbols <list>', 'replay from the store: comma-separated symbols (default: SYMBOLS)')
+    .option('--timeframe <tf>', 'replay from the store: timeframe (default: TIMEFRAME)')
+    .option('--since <when>', 'replay from the store: first candle open time (date, date and time in UTC, epoch ms, or 90d for 90 days ago)')
+    .option('--until <when>', 'replay from the store: end, exclusive (default: now)')
     .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
-    .option('--exit-when-done', 'replay: stop everything once every file is exhausted')
+    .option('--exit-when-done', 'replay: stop everything once every series is exhausted')
     .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
-    .action(async (opts: { replay?: string[]; strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; speed?: 'max' | number; exitWhenDone?: boolean; telegram: boolean }) => {
-      if (!opts.replay && (opts.speed !== undefined || opts.exitWhenDone)) throw new UsageError('--speed and --exit-when-done go with --replay');
+    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram: boolean }) => {
       const cfg = loadConfig();
-      await runUp(cfg, opts);
+      await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram });
     });
 
   program
     .command('worker')
     .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
     .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training']).default('trading'))
-    .action(async (opts: { queue: 'trading' | 'telegram' | 'training' }) => {
+    .option('--replay', 'join the replay that `trader up --replay` is running (its candles, strategy and capital, from its database)')
+    .action(async (opts: { queue: 'trading' | 'telegram' | 'training'; replay?: boolean }) => {
       const cfg = loadConfig();
-      await runWorker(cfg, opts.queue);
+      await runWorker(cfg, opts.queue, { replay: opts.replay });
     });
 
   const config = program.command('config').description('configuration');
@@ -71,6 +77,7 @@ function registerOptionalCommands(program: Command): void {
   registerTrainCommand(program);
   registerScheduleCommand(program);
   registerHistoryCommands(program);
+  registerDataCommands(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -96,6 +103,10 @@ export function reportError(err: unknown): number {
   if (err instanceof UsageError) {
     console.error(`error: ${err.message}`);
     return EXIT_BAD_INPUT;
+  }
+  if (err instanceof Interrupted) {
+    console.error(err.message);
+    return 130;
   }
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
   return 1;

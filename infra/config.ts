@@ -133,6 +133,22 @@ const EnvSchema = z.object({
   API_KEY: optionalText,
   API_SECRET: optionalText,
   SANDBOX: bool(false),
+  EXCHANGE_API_URL: url(['http', 'https']),
+  EXCHANGE_CCXT_OPTIONS: optionalText.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of ccxt options, e.g. {"defaultType":"spot"}' });
+      return z.NEVER;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of ccxt options, e.g. {"defaultType":"spot"}' });
+      return z.NEVER;
+    }
+    return parsed as Record<string, unknown>;
+  }),
   DRY_RUN: bool(true),
   SYMBOLS: symbols,
   TIMEFRAME: z
@@ -196,7 +212,16 @@ function knownExchangeIds(): string[] {
 }
 
 export interface AppConfig {
-  exchange: { id: string; apiKey?: string; secret?: string; sandbox: boolean };
+  exchange: {
+    id: string;
+    apiKey?: string;
+    secret?: string;
+    sandbox: boolean;
+    /** EXCHANGE_API_URL: every REST request goes to this base URL instead (a mirror, a reverse proxy, a stand-in). */
+    apiUrl?: string;
+    /** EXCHANGE_CCXT_OPTIONS: merged into the ccxt exchange's `options`. */
+    ccxtOptions?: Record<string, unknown>;
+  };
   dryRun: boolean;
   mode: 'paper' | 'live';
   symbols: string[];
@@ -229,8 +254,22 @@ export class ConfigError extends Error {
 export function maskValue(variable: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
   if (!(SECRET_VARS as readonly string[]).includes(variable)) return JSON.stringify(value);
-  if (variable === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@'));
+  if (variable === 'DATABASE_URL' || variable === 'EXCHANGE_API_URL') return JSON.stringify(maskUrlPassword(value));
   return `"${value.length > 8 ? value.slice(0, 2) : ''}***" (${value.length} characters, hidden)`;
+}
+
+/** user:password@ in a URL becomes user:***@. */
+function maskUrlPassword(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}
+
+function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function formatProblems(problems: ConfigProblem[]): string {
@@ -300,7 +339,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
 
   const strategy = e.STRATEGY ?? (e.USE_ENSEMBLE ? 'ensemble' : 'rules');
   return {
-    exchange: { id: e.EXCHANGE, apiKey, secret, sandbox: e.SANDBOX },
+    exchange: { id: e.EXCHANGE, apiKey, secret, sandbox: e.SANDBOX, apiUrl: e.EXCHANGE_API_URL, ccxtOptions: e.EXCHANGE_CCXT_OPTIONS },
     dryRun: e.DRY_RUN,
     mode: e.DRY_RUN ? 'paper' : 'live',
     symbols: e.SYMBOLS,
@@ -339,16 +378,21 @@ export function loadConfig(opts: Parameters<typeof readEnvironment>[0] = {}): Ap
 
 /** The secrets of a config, so the logger can mask them wherever they appear. */
 export function secretsOf(cfg: AppConfig): string[] {
-  return [cfg.exchange.apiKey, cfg.exchange.secret, cfg.telegram?.botToken, cfg.influx?.token].filter((s): s is string => !!s);
+  return [cfg.exchange.apiKey, cfg.exchange.secret, urlPassword(cfg.exchange.apiUrl), cfg.telegram?.botToken, cfg.influx?.token].filter((s): s is string => !!s);
 }
 
 /** The config as an operator may see it: secrets reduced to whether they are set. */
 export function describeConfig(cfg: AppConfig): Record<string, unknown> {
   return {
     ...cfg,
-    exchange: { ...cfg.exchange, apiKey: cfg.exchange.apiKey ? '(set)' : '(unset)', secret: cfg.exchange.secret ? '(set)' : '(unset)' },
+    exchange: {
+      ...cfg.exchange,
+      apiKey: cfg.exchange.apiKey ? '(set)' : '(unset)',
+      secret: cfg.exchange.secret ? '(set)' : '(unset)',
+      apiUrl: cfg.exchange.apiUrl ? maskUrlPassword(cfg.exchange.apiUrl) : undefined,
+    },
     telegram: cfg.telegram ? { ...cfg.telegram, botToken: '(set)' } : undefined,
     influx: cfg.influx ? { ...cfg.influx, token: '(set)' } : undefined,
-    databaseUrl: cfg.databaseUrl ? cfg.databaseUrl.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@') : undefined,
+    databaseUrl: cfg.databaseUrl ? maskUrlPassword(cfg.databaseUrl) : undefined,
   };
 }

@@ -2,3 +2,8 @@
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** The user stopped a command (Ctrl-C) and it stopped cleanly: exit code 130, like a shell. */
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+}

@@ -25,6 +25,12 @@ export interface Database {
   /** Connection URL with the password masked: safe to print. */
   url: string;
   embedded: boolean;
+  /**
+   * The server's default ledger database (`ledger` embedded, DATABASE_URL's own), migrated:
+   * where the candle store is, also when this handle is for another database (a replay's).
+   * This handle's own pool when it is that database; closed with it otherwise.
+   */
+  defaultDatabase(): Promise<postgres.Sql>;
   close(): Promise<void>;
 }
 
@@ -76,7 +82,8 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
       await sql.end({ timeout: 1 }).catch(() => undefined);
       throw new Error(`cannot reach PostgreSQL at DATABASE_URL=${url}: ${describe(err)}`, { cause: err });
     }
-    return finishOpen(sql, { url, embedded: false, log, stop: async () => undefined, alive: () => true });
+    const defaultUrl = opts.database ? async () => opts.databaseUrl! : undefined;
+    return finishOpen(sql, { url, embedded: false, log, stop: async () => undefined, alive: () => true, defaultUrl });
   }
 
   const home = path.resolve(opts.home);
@@ -94,7 +101,8 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     await server.stop().catch(() => undefined);
     throw err;
   }
-  return finishOpen(connect(url, log), { url: maskUrl(url), embedded: true, log, stop: () => server.stop(), alive: () => server.alive() });
+  const defaultUrl = opts.database !== undefined && opts.database !== EMBEDDED_DATABASE ? () => ensureDatabase(server.url, EMBEDDED_DATABASE, log) : undefined;
+  return finishOpen(connect(url, log), { url: maskUrl(url), embedded: true, log, stop: () => server.stop(), alive: () => server.alive(), defaultUrl });
 }
 
 /** The ledger gets its own database rather than the `postgres` maintenance one. */
@@ -124,12 +132,30 @@ async function ensureDatabase(serverUrl: string, name: string, log: Logger, fres
 
 async function finishOpen(
   sql: postgres.Sql,
-  o: { url: string; embedded: boolean; log: Logger; stop: () => Promise<void>; alive: () => boolean },
+  o: { url: string; embedded: boolean; log: Logger; stop: () => Promise<void>; alive: () => boolean; defaultUrl?: () => Promise<string> },
 ): Promise<Database> {
+  let other: Promise<postgres.Sql> | undefined;
   const close = async () => {
     // In-flight queries get 5 s to finish, unless the server is already gone.
+    const main = await other?.catch(() => undefined);
+    await main?.end({ timeout: o.alive() ? 5 : 0 });
     await sql.end({ timeout: o.alive() ? 5 : 0 });
     await o.stop();
+  };
+  const defaultDatabase = (): Promise<postgres.Sql> => {
+    const openUrl = o.defaultUrl;
+    if (!openUrl) return Promise.resolve(sql);
+    other ??= (async () => {
+      const main = connect(await openUrl(), o.log);
+      try {
+        await migrate(main, { log: o.log });
+      } catch (err) {
+        await main.end({ timeout: 1 }).catch(() => undefined);
+        throw err;
+      }
+      return main;
+    })();
+    return other;
   };
   try {
     await migrate(sql, { log: o.log });
@@ -138,7 +164,7 @@ async function finishOpen(
     throw err;
   }
   o.log.info({ url: o.url, embedded: o.embedded }, 'ledger database ready');
-  return { sql, url: o.url, embedded: o.embedded, close };
+  return { sql, url: o.url, embedded: o.embedded, defaultDatabase, close };
 }
 
 export interface EmbeddedServer {

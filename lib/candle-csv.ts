@@ -158,3 +158,21 @@ export function candleFileFromText(path: string, text: string, overrides: Candle
   const { candles, lines } = parseCandleCsv(text, path);
   return { path, exchange, symbol, timeframe, timeframeMs, candles, lines };
 }
+
+/**
+ * The conventional file name of a series: ('binance', 'BTC/USDT', '1h') -> `binance_BTC-USDT_1h.csv`.
+ * A settlement currency (`BTC/USDT:USDT`) is left out, as parseCandleFileName puts it back for
+ * the venues that only list perpetuals.
+ */
+export function candleFileName(exchange: string, symbol: string, timeframe: string): string {
+  const [base, rest] = symbol.split('/');
+  const quote = (rest ?? '').split(':')[0];
+  return `${exchange}_${base}-${quote}_${timeframe}.csv`;
+}
+
+/** Candles as the shared CSV format (header, one row per candle, numbers in their shortest exact form). */
+export function formatCandleCsv(candles: readonly Candle[]): string {
+  const rows = [CANDLE_COLUMNS.join(',')];
+  for (const c of candles) rows.push(`${c.timestamp},${c.open},${c.high},${c.low},${c.close},${c.volume}`);
+  return rows.join('\n') + '\n';
+}

@@ -237,3 +237,44 @@ function gridPhase(candles: readonly Candle[], timeframeMs: number): number {
   }
   return best;
 }
+
+/**
+ * Issue kinds that keep a candle out of the candle store: its values cannot be trusted, or its
+ * place in the series is unknown. A gap or a stale series says something about the series, not
+ * about the candle, and does not.
+ */
+const KEEPS_OUT_OF_STORE: ReadonlySet<CandleIssueKind> = new Set([
+  'conflicting_duplicate',
+  'bad_timestamp',
+  'off_grid',
+  'non_finite',
+  'non_positive_price',
+  'negative_volume',
+  'high_below_low',
+  'high_below_body',
+  'low_above_body',
+]);
+
+/**
+ * The candles of a page fetched from an exchange that may be stored, and for each of the
+ * others the (first) issue that kept it out. Closed at `nowMs` only; open times on the epoch grid of the timeframe (what
+ * the store requires: lib/candle-ranges.ts). Both rows of a conflicting duplicate stay out:
+ * neither is known to be right.
+ */
+export function storableCandles(input: readonly Candle[], timeframeMs: number, nowMs: number): { candles: Candle[]; rejected: CandleIssue[] } {
+  const check = checkCandles(input, timeframeMs, { nowMs });
+  const out = new Set<number>();
+  const rejected: CandleIssue[] = [];
+  for (const issue of check.issues) {
+    // One issue per candle kept out (a broken candle often fails several checks).
+    if (!KEEPS_OUT_OF_STORE.has(issue.kind) || (issue.index >= 0 && out.has(issue.index))) continue;
+    rejected.push(issue);
+    if (issue.index >= 0) out.add(issue.index);
+  }
+  check.candles.forEach((c, k) => {
+    if (out.has(k) || mod(c.timestamp, timeframeMs) === 0) return;
+    out.add(k);
+    rejected.push({ kind: 'off_grid', repaired: false, timestamp: c.timestamp, index: k, inputIndex: check.inputIndex[k], message: `candle ${new Date(c.timestamp).toISOString()} does not open on the ${timeframeMs / 1000}s grid of the epoch` });
+  });
+  return { candles: check.candles.filter((_, k) => !out.has(k)), rejected };
+}

@@ -56,7 +56,7 @@ describe('ccxt adapter: a real ccxt binance against a local stand-in', function 
     const a = CcxtExchangeAdapter.create(
       {
         exchangeId: 'binance',
-        apiOrigin: standin.url,
+        apiUrl: standin.url,
         ...(over.keys === false ? {} : { apiKey: KEY, secret: SECRET }),
         timeoutMs: over.timeoutMs ?? 3000,
         rateLimitMs: over.rateLimitMs ?? 1,

@@ -3,7 +3,9 @@ import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
-import { Ledger } from '../ledger';
+import { CandleStore, Ledger } from '../ledger';
+import { candleStoreSink } from '../activities/market-data';
+import type { ReplayInput } from './replay';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { exchangeVenue, replayVenue } from '../activities/trading/venue';
@@ -46,11 +48,12 @@ export interface TradingSetup {
 }
 
 /**
- * What a trading worker needs, for `trader up` and `trader worker`: the venue (replay files, or
- * the configured exchange in paper or live mode), the feature cache, the ledger recorder.
+ * What a trading worker needs, for `trader up` and `trader worker`: the venue (a replay of candle
+ * files or store series, see workers/replay.ts; or the configured exchange in paper or live
+ * mode, whose closed candles go to the candle store), the feature cache, the ledger recorder.
  */
-export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFiles?: string[], opts: { strategy?: StrategyName; alerts?: AlertDispatcher } = {}): TradingSetup {
-  const replay = replayFiles !== undefined && replayFiles.length > 0;
+export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayInput?: ReplayInput, opts: { strategy?: StrategyName; alerts?: AlertDispatcher } = {}): TradingSetup {
+  const replay = replayInput !== undefined && ((replayInput.files?.length ?? 0) > 0 || (replayInput.series?.length ?? 0) > 0);
   const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
   const store = new PostgresPaperStateStore(stack.db.sql);
   const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
@@ -61,14 +64,14 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayFi
   let timeframe: string;
   let features: FeatureCache;
   if (replay) {
-    const rv = replayVenue({ files: replayFiles, store, account, initialCapital: cfg.risk.initialCapital, log });
+    const rv = replayVenue({ files: replayInput.files, series: replayInput.series, store, account, initialCapital: cfg.risk.initialCapital, log });
     venue = rv;
     symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
     timeframe = rv.series[0].timeframe;
     // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
     features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
   } else {
-    venue = exchangeVenue(cfg, store, account, log);
+    venue = exchangeVenue(cfg, store, account, log, candleStoreSink(new CandleStore(stack.db.sql), cfg.exchange.id, log));
     symbols = cfg.symbols;
     timeframe = cfg.timeframe;
     features = new FeatureCache({ source: venue.adapter(null) });

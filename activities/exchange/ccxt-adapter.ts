@@ -27,8 +27,13 @@ export interface CcxtExchangeOptions {
   rateLimitMs?: number;
   /** Merged into exchange.options, e.g. { defaultType: 'spot' }. */
   ccxtOptions?: Record<string, unknown>;
-  /** Send every REST request to this origin instead (a proxy, or a local stand-in in tests). Paths are kept. */
-  apiOrigin?: string;
+  /**
+   * Send every REST request here instead: a mirror, a reverse proxy, or a local stand-in in tests
+   * (EXCHANGE_API_URL). Its origin and path prefix replace those of each endpoint; the endpoint's
+   * own path is kept, so `https://proxy.example/binance` sends klines to
+   * `https://proxy.example/binance/api/v3/klines`.
+   */
+  apiUrl?: string;
   /** Replace single entries of exchange.urls.api. */
   apiUrls?: Record<string, string>;
 }
@@ -53,11 +58,20 @@ export function createCcxtExchange(opts: CcxtExchangeOptions): ccxt.Exchange {
   exchange.options = { ...exchange.options, warnOnFetchOpenOrdersWithoutSymbol: false, ...(opts.ccxtOptions ?? {}) };
   if (opts.sandbox) exchange.setSandboxMode(true);
   const api = exchange.urls.api as unknown;
-  if (opts.apiOrigin) {
-    const origin = new URL(opts.apiOrigin).origin;
-    const rewrite = (u: string) => origin + new URL(u).pathname.replace(/\/$/, '');
+  if (opts.apiUrl) {
+    const base = new URL(opts.apiUrl);
+    const prefix = (base.origin + base.pathname).replace(/\/+$/, '');
+    const hostname = (exchange as unknown as { hostname?: string }).hostname ?? '';
+    // Entries may be templates ('https://api.{hostname}/v5') that ccxt fills in per request.
+    const rewrite = (u: string) => prefix + new URL(u.replace('{hostname}', hostname)).pathname.replace(/\/$/, '');
+    const walk = (node: Record<string, unknown>): void => {
+      for (const [k, v] of Object.entries(node)) {
+        if (typeof v === 'string' && /^https?:\/\//.test(v)) node[k] = rewrite(v);
+        else if (typeof v === 'object' && v !== null) walk(v as Record<string, unknown>);
+      }
+    };
     if (typeof api === 'string') exchange.urls.api = rewrite(api) as never;
-    else for (const [k, v] of Object.entries(api as Record<string, unknown>)) if (typeof v === 'string') (api as Record<string, string>)[k] = rewrite(v);
+    else if (typeof api === 'object' && api !== null) walk(api as Record<string, unknown>);
   }
   if (opts.apiUrls && typeof api === 'object' && api !== null) Object.assign(api, opts.apiUrls);
   return exchange;
@@ -84,7 +98,15 @@ export interface CcxtAdapterOptions {
   /** 'search' skips the venue's native client-id lookup and searches open and closed orders. */
   lookupByClientId?: 'auto' | 'search';
   log?: Logger;
+  /**
+   * Called with the closed candles of every answer of fetchCandles, before they are returned (the
+   * live loop puts them in the candle store). Awaited, so a caller that has its candles knows
+   * they were offered; a failure of it is logged and never reaches the caller.
+   */
+  onClosedCandles?: ClosedCandlesSink;
 }
+
+export type ClosedCandlesSink = (symbol: string, timeframe: string, candles: Candle[]) => Promise<void>;
 
 export class CcxtExchangeAdapter implements ExchangeAdapter {
   readonly exchangeId: string;
@@ -92,6 +114,7 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
   private readonly now: () => number;
   private readonly lookup: 'auto' | 'search';
   private readonly log: Logger;
+  private readonly onClosedCandles?: ClosedCandlesSink;
   private readonly marketCache = new Map<string, MarketInfo>();
   private marketsLoaded = false;
 
@@ -111,6 +134,7 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
     this.now = opts.now ?? Date.now;
     this.lookup = opts.lookupByClientId ?? 'auto';
     this.log = (opts.log ?? logger()).child({ exchangeId: exchange.id });
+    this.onClosedCandles = opts.onClosedCandles;
   }
 
   breakerState(): BreakerStatus {
@@ -151,6 +175,9 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
       if (c.timestamp + tfMs <= now && (since === undefined || c.timestamp >= since)) byTime.set(c.timestamp, c);
     }
     const closed = [...byTime.values()].sort((a, b) => a.timestamp - b.timestamp);
+    if (this.onClosedCandles && closed.length > 0) {
+      await this.onClosedCandles(symbol, timeframe, closed).catch((err: unknown) => this.log.warn({ err, symbol, timeframe }, 'closed candles could not be handed on (candle store)'));
+    }
     if (limit === undefined) return closed;
     return since === undefined ? closed.slice(-limit) : closed.slice(0, limit);
   }

@@ -3,7 +3,7 @@ import type { Logger } from '../../infra/logger';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import { FeeSchedule, SlippageModel } from '../../lib/exchange/fill-model';
 import { createLogger } from '../../infra/logger';
-import { createTradingExchange } from '../exchange';
+import { createTradingExchange, type ClosedCandlesSink } from '../exchange';
 import type { Venue } from './index';
 import type { ReplayFile } from '../../infra/candle-files';
 import { replayFromFiles } from '../../infra/candle-files';
@@ -23,8 +23,20 @@ import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/simula
  * builds the same adapter in memory) fills the same orders at the same prices.
  */
 
+/** A recorded series already in memory (read from the candle store). */
+export interface ReplaySeries {
+  symbol: string;
+  timeframe: string;
+  /** Where it comes from, for messages: `store:<exchange>`. */
+  label: string;
+  candles: Candle[];
+}
+
 export interface ReplayVenueOptions {
-  files: Array<string | ReplayFile>;
+  /** Candle files, each read on first use. */
+  files?: Array<string | ReplayFile>;
+  /** Series in memory (the candle store). */
+  series?: ReplaySeries[];
   store: PaperStateStore;
   /** Prefix of the paper accounts: one account per symbol (`<account>/<SYMBOL>`), as the backtester keeps them. */
   account: string;
@@ -48,8 +60,10 @@ export interface ReplayVenue extends Venue {
  * the same fees and slippage, on a clock the activity moves to the close of its candle.
  */
 export function replayVenue(opts: ReplayVenueOptions): ReplayVenue {
-  const data = replayFromFiles(opts.files);
+  const data = replayFromFiles(opts.files ?? []);
+  for (const s of opts.series ?? []) data.addSource({ symbol: s.symbol, timeframe: s.timeframe, label: s.label, load: () => s.candles });
   const series = data.listSeries();
+  if (series.length === 0) throw new Error('a replay needs at least one candle series');
   const timeframes = new Set(series.map((s) => s.timeframe));
   if (timeframes.size > 1) throw new Error(`replay files mix timeframes (${[...timeframes].join(', ')}); replay one timeframe at a time`);
   const timeframe = series[0]?.timeframe ?? '1h';
@@ -85,8 +99,11 @@ export function replayVenue(opts: ReplayVenueOptions): ReplayVenue {
   };
 }
 
-/** Paper (DRY_RUN) or live trading on the configured exchange; the wall clock. */
-export function exchangeVenue(cfg: AppConfig, store: PaperStateStore, account: string, log: Logger): Venue {
+/**
+ * Paper (DRY_RUN) or live trading on the configured exchange; the wall clock. Every closed candle
+ * read from the exchange goes to `candleSink` (the candle store).
+ */
+export function exchangeVenue(cfg: AppConfig, store: PaperStateStore, account: string, log: Logger, candleSink?: ClosedCandlesSink): Venue {
   const quote = cfg.symbols[0]?.split('/')[1] ?? 'USDT';
   let cached: ExchangeAdapter | undefined;
   return {
@@ -95,8 +112,16 @@ export function exchangeVenue(cfg: AppConfig, store: PaperStateStore, account: s
     exchangeId: cfg.mode === 'live' ? cfg.exchange.id : 'paper',
     adapter(): ExchangeAdapter {
       cached ??= createTradingExchange({
-        exchange: { id: cfg.exchange.id, apiKey: cfg.exchange.apiKey, secret: cfg.exchange.secret, sandbox: cfg.exchange.sandbox },
+        exchange: {
+          id: cfg.exchange.id,
+          apiKey: cfg.exchange.apiKey,
+          secret: cfg.exchange.secret,
+          sandbox: cfg.exchange.sandbox,
+          apiUrl: cfg.exchange.apiUrl,
+          ccxtOptions: cfg.exchange.ccxtOptions,
+        },
         dryRun: cfg.mode !== 'live',
+        candleSink,
         paper: {
           account,
           store,

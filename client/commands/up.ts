@@ -10,9 +10,12 @@ import { portfolioInput, startPortfolio, symbolTraderInputs, type TradingPlan } 
 import { buildTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { startBotInProcess } from '../../telegram';
+import { REPLAY_DATABASE, startReplay, type ReplayInput, type StoreSelection } from '../../workers/replay';
+import { anyStoreOption, storeSelection, type StoreSeriesArgs } from '../candle-args';
 
 export interface UpOptions {
-  replay?: string[];
+  /** Recorded candles to replay: CSV files, or candle store series. */
+  replay?: { files: string[] } | { store: StoreSelection };
   strategy?: StrategyName;
   /** 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
@@ -32,7 +35,29 @@ export interface LastRun {
   finishedAt?: string;
 }
 
-export const REPLAY_DATABASE = 'ledger_replay';
+export { REPLAY_DATABASE };
+
+export interface UpArgs extends StoreSeriesArgs {
+  /** `--replay FILE...` gives the files; `--replay` alone, the store series of the other options. */
+  replay?: string[] | true;
+  speed?: 'max' | number;
+  exitWhenDone?: boolean;
+}
+
+/** `trader up`'s replay options as a replay request (files or store series); UsageError when they do not go together. */
+export function replayRequest(args: UpArgs, cfg: Pick<AppConfig, 'exchange' | 'symbols' | 'timeframe'>, nowMs = Date.now()): UpOptions['replay'] {
+  if (args.replay === undefined) {
+    if (args.speed !== undefined || args.exitWhenDone) throw new UsageError('--speed and --exit-when-done go with --replay');
+    if (anyStoreOption(args)) throw new UsageError('--exchange, --symbols, --timeframe, --since and --until select candle store series to replay: they go with --replay');
+    return undefined;
+  }
+  if (Array.isArray(args.replay) && args.replay.length > 0) {
+    if (anyStoreOption(args)) throw new UsageError('--replay FILE... replays files; --exchange/--symbols/--timeframe/--since/--until select candle store series instead: give one or the other');
+    return { files: args.replay };
+  }
+  if (args.since === undefined) throw new UsageError('--replay needs candle CSV files, or --since (and optionally --until, --symbols, --timeframe, --exchange) to replay series of the candle store');
+  return { store: storeSelection(args, { exchange: cfg.exchange.id, symbols: cfg.symbols, timeframe: cfg.timeframe }, nowMs) };
+}
 
 export function lastRunFile(home: string): string {
   return path.join(home, 'last-run.json');
@@ -59,9 +84,9 @@ function writeLastRun(home: string, run: LastRun): void {
  */
 export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void> {
   const log = processLogger(cfg);
-  const replay = opts.replay && opts.replay.length > 0;
-  if (replay) {
-    for (const f of opts.replay!) if (!fs.existsSync(f)) throw new UsageError(`--replay: no such file: ${f}`);
+  const replay = opts.replay !== undefined;
+  if (opts.replay && 'files' in opts.replay) {
+    for (const f of opts.replay.files) if (!fs.existsSync(f)) throw new UsageError(`--replay: no such file: ${f}`);
   }
   if (!replay && cfg.mode === 'live') {
     const banner = `LIVE TRADING: DRY_RUN=false, real orders on ${cfg.exchange.id}${cfg.exchange.sandbox ? ' (sandbox)' : ''} for ${cfg.symbols.join(', ')}`;
@@ -72,8 +97,19 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const stack = await openStack(cfg, log, replay ? { database: REPLAY_DATABASE, fresh: true } : {});
   const { temporal, db } = stack;
   const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
+  let replayInput: ReplayInput | undefined;
+  if (opts.replay) {
+    try {
+      const started = await startReplay(stack, { ...opts.replay, strategy, initialCapital: cfg.risk.initialCapital }, log);
+      replayInput = started.input;
+      for (const note of started.notes) console.error(`note: ${note}`);
+    } catch (err) {
+      await stack.close();
+      throw err;
+    }
+  }
   const alerts = createAlertDispatcher(cfg, log);
-  const t = buildTrading(cfg, stack, log, opts.replay, { strategy, alerts });
+  const t = buildTrading(cfg, stack, log, replayInput, { strategy, alerts });
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
@@ -104,7 +140,9 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       `  PostgreSQL ledger: ${db.url}${db.embedded ? ' (embedded)' : ''}`,
       `  State under: ${cfg.home}`,
       `  System check: workflow ${check.workflowId} wrote audit rows ${check.first.auditId} and ${check.second.auditId} (PostgreSQL ${check.second.serverVersion})`,
-      replay ? `  Replaying ${opts.replay!.length} file(s) at speed ${opts.speed ?? 'max'}${opts.exitWhenDone ? '; exits when the data is exhausted' : ''}` : '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
+      opts.replay
+        ? `  Replaying ${describeReplay(opts.replay)} at speed ${opts.speed ?? 'max'}${opts.exitWhenDone ? '; exits when the data is exhausted' : ''}; more workers can join: trader worker --replay`
+        : '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
       `  In another terminal: npx trader status | positions | trades | stop [SYMBOL] | resume [SYMBOL] | emergency --yes`,
       '',
     ].join('\n'),
@@ -141,6 +179,12 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   await training?.done;
   await bot?.stop().catch(() => undefined);
   await alerts.stop();
+}
+
+function describeReplay(r: NonNullable<UpOptions['replay']>): string {
+  if ('files' in r) return `${r.files.length} file(s)`;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+  return `${r.store.symbols.join(', ')} ${r.store.timeframe} from the candle store (${r.store.exchange}, ${day(r.store.since)} .. ${day(r.store.until)} UTC)`;
 }
 
 async function terminateLeftovers(stack: Stack, ids: string[]): Promise<void> {

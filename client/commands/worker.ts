@@ -1,21 +1,28 @@
 import type { AppConfig } from '../../infra/config';
 import { UsageError } from '../../infra/errors';
-import { onShutdownSignal, openStack, processLogger } from '../../infra/stack';
+import { onShutdownSignal, openStack, processLogger, type Stack } from '../../infra/stack';
 import { createAlertDispatcher } from '../../activities/alerts';
 import { accountName } from '../../lib/contracts/workflows';
 import { buildTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { runTelegramWorker } from '../../telegram';
+import type { Logger } from '../../infra/logger';
+import { joinReplay, REPLAY_DATABASE } from '../../workers/replay';
 
-/** One worker process against an external cluster and database (docker-compose services). */
-export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training'): Promise<void> {
+/**
+ * One worker process against an external cluster and database (docker-compose services). With
+ * `replay`, a trading worker that joins the replay `trader up --replay` started (workers/replay.ts):
+ * same candles, same strategy and capital, the replay's own database.
+ */
+export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training', opts: { replay?: boolean } = {}): Promise<void> {
+  if (opts.replay && queue !== 'trading') throw new UsageError('--replay joins a replay on the trading queue; it does not go with --queue ' + queue);
   if (queue === 'telegram') return runTelegramWorker(cfg, { account: accountName(cfg) });
   if (!cfg.temporal.address || !cfg.databaseUrl) {
     throw new UsageError('`trader worker` joins an existing stack: set TEMPORAL_ADDRESS and DATABASE_URL (or use `trader up` for the embedded stack)');
   }
   const log = processLogger(cfg).child({ worker: queue });
   const stopSignal = onShutdownSignal(log);
-  const stack = await openStack(cfg, log);
+  const stack = await openStack(cfg, log, opts.replay ? { database: REPLAY_DATABASE } : {});
   if (queue === 'training') {
     const training = await startTrainingWorker(cfg, stack, log);
     log.info({ taskQueue: 'training', temporal: stack.temporal.address }, 'training worker running');
@@ -25,8 +32,27 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
     await stack.close();
     return;
   }
+  if (opts.replay) return runReplayWorker(cfg, stack, log, stopSignal);
   const alerts = createAlertDispatcher(cfg, log);
   const worker = await startTradingWorker(stack, stopSignal, buildTrading(cfg, stack, log, undefined, { alerts }).deps, alerts);
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address }, 'worker running');
+  await worker.untilStopped();
+}
+
+async function runReplayWorker(cfg: AppConfig, stack: Stack, log: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<void> {
+  let joined;
+  try {
+    joined = await joinReplay(stack.db.sql);
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+  const { plan, input, startedAt } = joined;
+  // The replay's settings, not this process's environment: every worker must decide alike.
+  const replayCfg: AppConfig = { ...cfg, risk: { ...cfg.risk, initialCapital: plan.initialCapital } };
+  const alerts = createAlertDispatcher(cfg, log);
+  const t = buildTrading(replayCfg, stack, log, input, { strategy: plan.strategy, alerts });
+  const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
+  log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address, replayStartedAt: startedAt.toISOString(), symbols: t.symbols, timeframe: t.timeframe, strategy: plan.strategy }, 'worker running, serving the replay');
   await worker.untilStopped();
 }

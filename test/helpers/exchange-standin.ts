@@ -1,7 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Candle } from '../../lib/candles';
+import { timeframeToMs, type Candle } from '../../lib/candles';
 import { readCandleCsv } from '../../infra/candle-files';
 
 /**
@@ -18,7 +18,9 @@ import { readCandleCsv } from '../../infra/candle-files';
 
 export interface StandinMarket {
   /** A candle CSV; symbol and timeframe from its name (<exchange>_<BASE>-<QUOTE>_<tf>.csv) unless given. */
-  csvPath: string;
+  csvPath?: string;
+  /** Or the candles themselves (generated ones: tests need nothing outside the repository); then symbol and timeframe are required. */
+  candles?: Candle[];
   symbol?: string;
   timeframe?: string;
   tickSize?: string;
@@ -41,6 +43,8 @@ export interface FaultRule {
   method?: string;
   /** How many matching requests get the fault (default 1). */
   times?: number;
+  /** Matching requests let through before the fault applies (default 0): a fault mid-way through a series of calls. */
+  skip?: number;
   fault: Fault;
 }
 
@@ -133,7 +137,9 @@ export class ExchangeStandin {
 
   constructor(private readonly opts: StandinOptions) {
     for (const m of opts.markets) {
-      const file = readCandleCsv(m.csvPath, { symbol: m.symbol, timeframe: m.timeframe });
+      const file = m.candles
+        ? { symbol: m.symbol!, timeframe: m.timeframe!, timeframeMs: timeframeToMs(m.timeframe!), candles: m.candles }
+        : readCandleCsv(m.csvPath!, { symbol: m.symbol, timeframe: m.timeframe });
       const [base, quote] = file.symbol.split('/');
       const priceDecimals = decimalsOf(file.candles.slice(-500).flatMap((c) => [c.open, c.high, c.low, c.close]));
       const volumeDecimals = decimalsOf(file.candles.slice(-500).map((c) => c.volume));
@@ -187,7 +193,7 @@ export class ExchangeStandin {
   }
 
   inject(rule: FaultRule): void {
-    this.faults.push({ times: 1, ...rule });
+    this.faults.push({ times: 1, skip: 0, ...rule });
   }
 
   clearFaults(): void {
@@ -235,7 +241,11 @@ export class ExchangeStandin {
     const logged: LoggedRequest = { method, path: url.pathname, query, at: Date.now() };
     this.requests.push(logged);
 
-    const rule = this.faults.find((f) => f.times > 0 && (!f.method || f.method === method) && (f.path === undefined || (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname))));
+    let rule = this.faults.find((f) => f.times > 0 && (!f.method || f.method === method) && (f.path === undefined || (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname))));
+    if (rule && rule.skip > 0) {
+      rule.skip--;
+      rule = undefined;
+    }
     if (rule) {
       rule.times--;
       logged.faulted = rule.fault.kind;
