@@ -1,23 +1,48 @@
 import { CandleCsvError } from '../lib/candle-csv';
 import { inferTimeframeMs } from '../lib/candle-hygiene';
-import { msToTimeframe } from '../lib/candles';
+import { msToTimeframe, timeframeToMs } from '../lib/candles';
+import type { CandleSelection, CandleStore } from '../ledger/candle-store';
 import { ExchangeError } from '../lib/exchange/errors';
 import { BacktestInputError, simulateBacktest, type BacktestResult, type BacktestSeries, type SimulateOptions } from '../lib/backtest';
 import { readCandleCsv, type ReplayFile } from '../infra/candle-files';
 
 /**
- * The backtester application: candles from files (the candle store comes with `trader data`),
- * then lib/backtest's simulation, the very candle step the SymbolTraderWorkflow runs.
+ * The backtester application: candles from files or from the candle store (`trader data
+ * download` fills it), then lib/backtest's simulation, the very candle step the
+ * SymbolTraderWorkflow runs.
  */
 
 export interface BacktestOptions extends Omit<SimulateOptions, 'series'> {
-  files: Array<string | ReplayFile>;
+  /** Candle files, one series each... */
+  files?: Array<string | ReplayFile>;
+  /** ...or series already loaded (loadStoreSeries). */
+  series?: BacktestSeries[];
 }
 
 export async function runBacktest(options: BacktestOptions): Promise<BacktestResult> {
-  const { files, ...rest } = options;
-  if (!Array.isArray(files) || files.length === 0) throw new BacktestInputError('backtest options: files: at least one candle file');
-  return simulateBacktest({ ...rest, series: files.map(loadFile) });
+  const { files, series, ...rest } = options;
+  if ((files?.length ?? 0) > 0 === (series?.length ?? 0) > 0) throw new BacktestInputError('backtest options: candle files or candle store series (one of the two)');
+  return simulateBacktest({ ...rest, series: series ?? files!.map(loadFile) });
+}
+
+/**
+ * The series of a candle store selection; a symbol with no candles in the range is a
+ * BacktestInputError saying how to download them.
+ */
+export async function loadStoreSeries(store: CandleStore, sel: CandleSelection): Promise<BacktestSeries[]> {
+  const timeframeMs = timeframeToMs(sel.timeframe);
+  const out: BacktestSeries[] = [];
+  for (const { symbol, candles } of await store.select(sel)) {
+    if (candles.length === 0) {
+      const day = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T00:00', '');
+      throw new BacktestInputError(
+        `the candle store has no ${sel.exchange} ${symbol} ${sel.timeframe} candles from ${day(sel.since)} to ${day(sel.until)}; ` +
+          `download them: trader data download --exchange ${sel.exchange} --symbols ${symbol} --timeframe ${sel.timeframe} --since ${day(sel.since)} --until ${day(sel.until)}`,
+      );
+    }
+    out.push({ source: `store:${sel.exchange}`, exchange: sel.exchange, symbol, timeframe: sel.timeframe, timeframeMs, candles });
+  }
+  return out;
 }
 
 /** One candle file as a series; a bad file is a BacktestInputError naming it. */

@@ -1,7 +1,7 @@
 import { UsageError } from '../infra/errors';
 import { MarketSymbol, timeframeToMs } from '../lib/candles';
 import { alignDown, alignUp } from '../lib/candle-ranges';
-import type { StoreSelection } from '../workers/replay';
+import type { CandleSelection } from '../ledger/candle-store';
 
 /**
  * The options that name candle store series, shared by `trader data`, `backtest`, `features`
@@ -67,7 +67,7 @@ export function parseSymbols(flag: string, raw: string | string[]): string[] {
  * the timeframe's grid (since up, until down), so `--since 2024-01-01 --until 2024-02-01`
  * means every candle that opens in January.
  */
-export function storeSelection(args: StoreSeriesArgs, defaults: SeriesDefaults, nowMs: number): StoreSelection {
+export function storeSelection(args: StoreSeriesArgs, defaults: SeriesDefaults, nowMs: number): CandleSelection {
   const exchange = (args.exchange ?? defaults.exchange).trim().toLowerCase();
   if (!/^[a-z0-9]+$/.test(exchange)) throw new UsageError(`--exchange '${args.exchange}': expected a ccxt exchange id such as binance`);
   const symbols = args.symbols === undefined ? defaults.symbols : parseSymbols('--symbols', args.symbols);

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { z } from 'zod';
 import { transaction } from '../infra/transaction';
 import { MarketSymbol, timeframeToMs, type Candle } from '../lib/candles';
 import { candleSlots, mergeRanges, subtractRanges, type TimeRange } from '../lib/candle-ranges';
@@ -62,6 +63,17 @@ export interface SeriesCoverage {
   fetched: TimeRange[];
 }
 
+/** Series of the store chosen together: the same range of one timeframe for several symbols. */
+export const CandleSelection = z.object({
+  exchange: z.string().regex(/^[a-z0-9]+$/),
+  symbols: z.array(z.string().min(1)).min(1),
+  timeframe: z.string().min(1),
+  /** Open times: since inclusive, until exclusive. */
+  since: z.number().int(),
+  until: z.number().int(),
+});
+export type CandleSelection = z.infer<typeof CandleSelection>;
+
 export class CandleStoreError extends Error {
   override name = 'CandleStoreError';
 }
@@ -123,6 +135,13 @@ export class CandleStore {
       close: r.close as number,
       volume: r.volume as number,
     }));
+  }
+
+  /** The candles of each symbol of a selection, in the selection's order. */
+  async select(sel: CandleSelection): Promise<Array<{ symbol: string; candles: Candle[] }>> {
+    const out: Array<{ symbol: string; candles: Candle[] }> = [];
+    for (const symbol of sel.symbols) out.push({ symbol, candles: await this.candles(sel.exchange, symbol, sel.timeframe, { since: sel.since, until: sel.until }) });
+    return out;
   }
 
   /** Runs of consecutive stored candles in [since, until), as spans [first open, last open + timeframe). */

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, parseConfig, readEnvironment } from '../infra/config';
+import { ConfigError, describeConfig, parseConfig, readEnvironment, secretsOf } from '../infra/config';
 
 const REPO = path.resolve(__dirname, '..');
 const TOKEN = '123456789:AAFakeTokenForTestsOnly_abcdefghijk';
@@ -34,6 +34,8 @@ const BAD: Array<{ name: string; env: Record<string, string>; variable: string; 
   { name: 'database url of another kind', env: { DATABASE_URL: 'mysql://u:p@h/db' }, variable: 'DATABASE_URL', expect: /postgres:\/\// },
   { name: 'port out of range', env: { TEMPORAL_UI_PORT: '70000' }, variable: 'TEMPORAL_UI_PORT', expect: /integer from 1 to 65535/ },
   { name: 'strategy unknown', env: { STRATEGY: 'yolo' }, variable: 'STRATEGY', expect: /one of rules, ensemble, ppo, hybrid/ },
+  { name: 'exchange API URL not http', env: { EXCHANGE_API_URL: 'ftp://mirror.example' }, variable: 'EXCHANGE_API_URL', expect: /http:\/\/ or https:\/\// },
+  { name: 'ccxt options not a JSON object', env: { EXCHANGE_CCXT_OPTIONS: '["spot"]' }, variable: 'EXCHANGE_CCXT_OPTIONS', expect: /JSON object of ccxt options/ },
 ];
 
 function problemsOf(env: Record<string, string>): ConfigError {
@@ -85,6 +87,15 @@ describe('configuration', () => {
       assert.match(err.message, new RegExp(`- ${c.variable}=`));
     });
   }
+
+  it('takes the exchange endpoint override and ccxt options, and never shows a password in the URL', () => {
+    const cfg = parseConfig({ EXCHANGE_API_URL: 'https://user:pr0xyPass@proxy.example/binance', EXCHANGE_CCXT_OPTIONS: '{"defaultType":"spot","adjustForTimeDifference":true}' });
+    assert.equal(cfg.exchange.apiUrl, 'https://user:pr0xyPass@proxy.example/binance');
+    assert.deepEqual(cfg.exchange.ccxtOptions, { defaultType: 'spot', adjustForTimeDifference: true });
+    assert.ok(!JSON.stringify(describeConfig(cfg)).includes('pr0xyPass'));
+    assert.ok(secretsOf(cfg).includes('pr0xyPass'), 'the logger masks it');
+    assert.ok(!problemsOf({ EXCHANGE_API_URL: 'ftp://user:pr0xyPass@x' }).message.includes('pr0xyPass'));
+  });
 
   it('lists every problem at once', () => {
     const err = problemsOf({ DRY_RUN: 'maybe', TIMEFRAME: '7m', MAX_DRAWDOWN: '2', SYMBOLS: 'BTC' });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { UsageError } from '../infra/errors';
 import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
-import { CandleStore, Ledger } from '../ledger';
+import { CandleSelection, CandleStore, Ledger } from '../ledger';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { StrategyName } from '../lib/engine';
 import type { ReplaySeries } from '../activities/trading/venue';
@@ -25,21 +25,10 @@ import type { ReplaySeries } from '../activities/trading/venue';
 
 export const REPLAY_DATABASE = 'ledger_replay';
 
-/** A selection of candle store series: the same range of one timeframe for several symbols. */
-export const StoreSelection = z.object({
-  exchange: z.string().regex(/^[a-z0-9]+$/),
-  symbols: z.array(z.string().min(1)).min(1),
-  timeframe: z.string().min(1),
-  /** Open times: since inclusive, until exclusive. */
-  since: z.number().int(),
-  until: z.number().int(),
-});
-export type StoreSelection = z.infer<typeof StoreSelection>;
-
 export const ReplayPlan = z
   .object({
     files: z.array(z.string().min(1)).min(1).optional(),
-    store: StoreSelection.optional(),
+    store: CandleSelection.optional(),
     strategy: StrategyName,
     initialCapital: z.number().positive(),
   })
@@ -104,11 +93,7 @@ export async function joinReplay(sql: postgres.Sql): Promise<{ plan: ReplayPlan;
     return { plan, input: { files: plan.files }, startedAt: row.ts };
   }
   const sel = plan.store!;
-  const store = new CandleStore(sql);
-  const series: ReplaySeries[] = [];
-  for (const symbol of sel.symbols) {
-    series.push({ symbol, timeframe: sel.timeframe, label: `store:${sel.exchange}`, candles: await store.candles(sel.exchange, symbol, sel.timeframe, { since: sel.since, until: sel.until }) });
-  }
+  const series: ReplaySeries[] = (await new CandleStore(sql).select(sel)).map((s) => ({ symbol: s.symbol, timeframe: sel.timeframe, label: `store:${sel.exchange}`, candles: s.candles }));
   return { plan, input: { series }, startedAt: row.ts };
 }
 

@@ -12,14 +12,21 @@ import { MANIFEST_FILE } from '../../models/registry';
 import { createModelSignalSource } from '../../models/signal';
 import { UsageError } from '../../infra/errors';
 import { riskInputFromEnv } from '../../lib/risk';
-import { isBacktestInputError, runBacktest } from '../../backtester/run';
+import { isBacktestInputError, loadStoreSeries, runBacktest } from '../../backtester/run';
+import type { BacktestSeries } from '../../lib/backtest';
+import type postgres from 'postgres';
+import { CandleStore, type CandleSelection } from '../../ledger/candle-store';
+import { openDatabase } from '../../infra/postgres';
+import { createLogger } from '../../infra/logger';
+import { anyStoreOption, storeSelection } from '../candle-args';
 
 /**
  * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--initial-capital N]
- *  [--fee-bps N] [--slippage-bps N] [--models DIR] [--account-gates]`
+ *  [--fee-bps N] [--slippage-bps N] [--models DIR] [--account-gates]`, or with
+ * `--since WHEN [--until WHEN] [--symbols A,B] [--timeframe TF] [--exchange ID]` instead of `--data`
  *
  * Runs lib/backtest over recorded candle files (one symbol per file, named
- * `<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`) and prints a summary. Defaults come from the
+ * `<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`) or over candle store series, and prints a summary. Defaults come from the
  * configuration (INITIAL_CAPITAL, MAX_POSITION_SIZE, STOP_LOSS_PCT, TAKE_PROFIT_PCT, MAX_DRAWDOWN,
  * STRATEGY); flags override. Fees and slippage default to the paper exchange's own (10 bps, 0 bps),
  * so that `trader up --replay` over the same files trades the same.
@@ -59,7 +66,12 @@ const numberOption = (flag: string, check: (n: number) => boolean, expected: str
     });
 
 export const BacktestCommandOptions = z.object({
-  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file'),
+  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file').optional(),
+  exchange: z.string().optional(),
+  symbols: z.union([z.string(), z.array(z.string())]).optional(),
+  timeframe: z.string().optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
   strategy: z.string().optional(),
   json: z.string().min(1).optional(),
   initialCapital: numberOption('--initial-capital', (n) => n > 0 && n <= 1e12, 'a positive amount of quote currency, e.g. 10000'),
@@ -79,9 +91,12 @@ export interface BacktestCommandIo {
 export type ModelSignalLoader = (dir: string, strategy: StrategyName) => Promise<SignalFn>;
 
 export interface BacktestCommandDeps {
-  /** Default: loadConfig() (environment and .env). */
-  config?: () => Pick<AppConfig, 'risk' | 'strategy'>;
+  /** Default: loadConfig() (environment and .env). The rest is needed to read the candle store. */
+  config?: () => Pick<AppConfig, 'risk' | 'strategy'> & Partial<Pick<AppConfig, 'exchange' | 'symbols' | 'timeframe' | 'databaseUrl' | 'home' | 'postgresPort'>>;
   loadSignal?: ModelSignalLoader;
+  /** The ledger database holding the candle store (default: opened from the configuration). */
+  sql?: postgres.Sql;
+  now?: () => number;
 }
 
 const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) => console.error(l) };
@@ -108,11 +123,17 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   const strategy = opts.strategy ?? cfg.strategy;
   if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy '${strategy}': expected one of ${STRATEGY_NAMES.join(', ')}`);
   const name = strategy as StrategyName;
-  for (const f of opts.data) {
+  const storeArgs = { exchange: opts.exchange, symbols: opts.symbols, timeframe: opts.timeframe, since: opts.since, until: opts.until };
+  if (opts.data && anyStoreOption(storeArgs)) throw new UsageError('--data reads candle files; --exchange, --symbols, --timeframe, --since and --until read the candle store: give one or the other');
+  if (!opts.data && !anyStoreOption(storeArgs)) throw new UsageError('give candle files (--data FILE...) or candle store series (--since WHEN, with --symbols, --timeframe and --exchange defaulting to SYMBOLS, TIMEFRAME and EXCHANGE)');
+  for (const f of opts.data ?? []) {
     if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
     if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
   }
-  if (opts.json !== undefined && opts.data.includes(opts.json)) throw new UsageError('--json is one of the input files; refusing to overwrite candles');
+  if (opts.json !== undefined && opts.data?.includes(opts.json)) throw new UsageError('--json is one of the input files; refusing to overwrite candles');
+  const selection = opts.data
+    ? undefined
+    : storeSelection(storeArgs, { exchange: cfg.exchange?.id ?? 'binance', symbols: cfg.symbols ?? [], timeframe: cfg.timeframe ?? '1h' }, (deps.now ?? Date.now)());
 
   let signal: SignalFn | undefined;
   if (name !== 'rules') {
@@ -124,8 +145,10 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   const initialCapital = opts.initialCapital ?? cfg.risk.initialCapital;
   let result: BacktestResult;
   try {
+    const series = selection ? await readStoreSeries(selection, cfg, deps) : undefined;
     result = await runBacktest({
       files: opts.data,
+      series,
       strategy: name,
       initialCapital,
       fees: { maker: feeBps / 10_000, taker: feeBps / 10_000 },
@@ -148,6 +171,18 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   if (result.rejected.length > 0) io.warn(`note: ${result.rejected.length} order(s) refused by the paper exchange (first: ${result.rejected[0].symbol} ${result.rejected[0].reason})`);
   if (opts.json !== undefined) io.info(`wrote ${opts.json}`);
   return result;
+}
+
+/** The selected series from the candle store (the ledger database of the configuration). */
+async function readStoreSeries(sel: CandleSelection, cfg: Partial<Pick<AppConfig, 'databaseUrl' | 'home' | 'postgresPort'>>, deps: BacktestCommandDeps): Promise<BacktestSeries[]> {
+  if (deps.sql) return loadStoreSeries(new CandleStore(deps.sql), sel);
+  if (cfg.home === undefined) throw new Error('reading the candle store needs TRADER_HOME or DATABASE_URL in the configuration');
+  const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: createLogger({ level: 'warn', name: 'backtest' }) });
+  try {
+    return await loadStoreSeries(new CandleStore(db.sql), sel);
+  } finally {
+    await db.close();
+  }
 }
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 16).replace('T', ' '));
@@ -208,7 +243,12 @@ export function registerBacktestCommand(program: Command): void {
   program
     .command('backtest')
     .description('replay recorded candles through the trading engine and the paper exchange; print metrics, optionally write trades and metrics as JSON')
-    .requiredOption('--data <files...>', 'candle CSV file(s), one symbol each, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .option('--data <files...>', 'candle CSV file(s), one symbol each, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .option('--since <when>', 'instead of --data, candle store series from this candle open time (2024-01-31, 2024-01-31T12:00 UTC, epoch ms, or 90d)')
+    .option('--until <when>', 'candle store: end, exclusive (default: now)')
+    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
+    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
+    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default: STRATEGY from the config, else rules)`)
     .option('--json <file>', 'write { trades, metrics, openPositions, config, symbols, equityCurve, rejected } to this file')
     .option('--initial-capital <n>', 'starting cash in the quote currency, split evenly between the symbols (default: INITIAL_CAPITAL)')

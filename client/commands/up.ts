@@ -10,12 +10,13 @@ import { portfolioInput, startPortfolio, symbolTraderInputs, type TradingPlan } 
 import { buildTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { startBotInProcess } from '../../telegram';
-import { REPLAY_DATABASE, startReplay, type ReplayInput, type StoreSelection } from '../../workers/replay';
+import { REPLAY_DATABASE, startReplay, type ReplayInput } from '../../workers/replay';
+import type { CandleSelection } from '../../ledger/candle-store';
 import { anyStoreOption, storeSelection, type StoreSeriesArgs } from '../candle-args';
 
 export interface UpOptions {
   /** Recorded candles to replay: CSV files, or candle store series. */
-  replay?: { files: string[] } | { store: StoreSelection };
+  replay?: { files: string[] } | { store: CandleSelection };
   strategy?: StrategyName;
   /** 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
