@@ -253,8 +253,9 @@ export class ConfigError extends Error {
 /** Shows enough of a secret to recognise a typo, never enough to use it. */
 export function maskValue(variable: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
-  if (!(SECRET_VARS as readonly string[]).includes(variable)) return JSON.stringify(value);
+  // URLs may carry a password (user:password@host): shown with it masked.
   if (variable === 'DATABASE_URL' || variable === 'EXCHANGE_API_URL') return JSON.stringify(maskUrlPassword(value));
+  if (!(SECRET_VARS as readonly string[]).includes(variable)) return JSON.stringify(value);
   return `"${value.length > 8 ? value.slice(0, 2) : ''}***" (${value.length} characters, hidden)`;
 }
 

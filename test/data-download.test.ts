@@ -247,6 +247,7 @@ describe('trader data download / list (ccxt against a local exchange stand-in)',
     assert.deepEqual(await new CandleStore(db.sql).coverage(), [], 'nothing was stored');
     // The same checks in-process, as UsageError.
     await assert.rejects(runDataDownload({ symbols: 'BTC/USDT', since: '2024-02-01', until: '2024-01-01' }, quietIo(), deps(db)), (e: unknown) => e instanceof UsageError && /not before --until/.test(e.message));
+    await assert.rejects(runDataDownload({ exchange: 'notanexchange', symbols: 'BTC/USDT', since: '2d' }, quietIo(), deps(db)), (e: unknown) => e instanceof UsageError && /not a ccxt exchange id/.test(e.message));
   });
 
   it('the live loop stores the closed candles it reads (paper trading through createTradingExchange)', async () => {

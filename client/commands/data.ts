@@ -12,6 +12,7 @@ import { openDatabase, type Database } from '../../infra/postgres';
 import { CandleStore, type SeriesCoverage } from '../../ledger/candle-store';
 import { checkMarkets, createMarketDataExchange, downloadCandles, DownloadInterrupted, pageSizeOf, type DownloadProgress, type DownloadReport } from '../../activities/market-data';
 import type { ExchangeResilience, ResilienceOptions } from '../../activities/exchange/resilience';
+import type { CcxtExchangeAdapter } from '../../activities/exchange/ccxt-adapter';
 import { ExchangeError } from '../../lib/exchange/errors';
 import { candleFileName, formatCandleCsv } from '../../lib/candle-csv';
 import { candleSlots } from '../../lib/candle-ranges';
@@ -79,11 +80,12 @@ export async function runDataDownload(args: DataDownloadArgs, io: DataCommandIo 
 
   // EXCHANGE_API_URL and EXCHANGE_CCXT_OPTIONS belong to the configured exchange, not to another one named by --exchange.
   const own = sel.exchange === cfg.exchange.id;
-  const adapter = createMarketDataExchange(
-    { id: sel.exchange, apiUrl: own ? cfg.exchange.apiUrl : undefined, ccxtOptions: own ? cfg.exchange.ccxtOptions : undefined },
-    { ...deps.exchange, now, log: quietLog },
-  );
+  let adapter: CcxtExchangeAdapter;
   try {
+    adapter = createMarketDataExchange(
+      { id: sel.exchange, apiUrl: own ? cfg.exchange.apiUrl : undefined, ccxtOptions: own ? cfg.exchange.ccxtOptions : undefined },
+      { ...deps.exchange, now, log: quietLog },
+    );
     await checkMarkets(adapter, sel.symbols, sel.timeframe);
   } catch (err) {
     if (err instanceof ExchangeError && !err.retryable) throw new UsageError(err.message);
