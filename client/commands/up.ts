@@ -80,8 +80,9 @@ function writeLastRun(home: string, run: LastRun): void {
 /**
  * `trader up` (what `npm start` runs): the embedded (or configured) stack, the trading worker,
  * the portfolio workflow and through it one SymbolTraderWorkflow per symbol. With `--replay`,
- * the same workflows over recorded candles on a simulated clock and the paper exchange, in a
- * ledger database of their own (`ledger_replay`, fresh each time).
+ * the same workflows over recorded candles (files, or candle store series) on a simulated clock
+ * and the paper exchange, in a ledger database of their own (`ledger_replay`, fresh each time),
+ * which `trader worker --replay` processes can join (workers/replay.ts).
  */
 export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void> {
   const log = processLogger(cfg);
