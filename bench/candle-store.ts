@@ -20,11 +20,11 @@ import { generatedCandles } from '../test/helpers/generated-candles';
  * parsing, not a network). No speed goal was set; the figures say what training and replays
  * can expect when they read years of candles.
  *
- *   npm run bench -- candle-store [file.csv]     (default: binance BTC/USDT 1h from ../shared/data, else 50,000 generated hours)
+ *   npm run bench -- candle-store [file.csv]     (default: binance BTC/USDT 5m from ../shared/data, 65,742 candles; else 50,000 generated hours)
  */
 
 const DATA = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data');
-const file = process.argv[2] ?? path.join(DATA, 'ohlcv', 'binance_BTC-USDT_1h.csv');
+const file = process.argv[2] ?? path.join(DATA, 'ohlcv', 'binance_BTC-USDT_5m.csv');
 const H = 3_600_000;
 const PAGE = 1000;
 
@@ -33,9 +33,12 @@ const msSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 async function main(): Promise<void> {
   let candles: Candle[];
   let label: string;
+  let series = { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1h', tfMs: H };
   if (fs.existsSync(file)) {
-    candles = readCandleCsv(file).candles.filter((c, i, a) => i === 0 || c.timestamp > a[i - 1].timestamp);
+    const f = readCandleCsv(file);
+    candles = f.candles.filter((c, i, a) => i === 0 || c.timestamp > a[i - 1].timestamp);
     label = path.basename(file);
+    series = { exchange: f.exchange, symbol: f.symbol, timeframe: f.timeframe, tfMs: f.timeframeMs };
   } else {
     candles = generatedCandles('BTC/USDT', H, Date.UTC(2018, 0, 1), 50_000);
     label = '50,000 generated hourly candles';
@@ -47,17 +50,17 @@ async function main(): Promise<void> {
     let t = process.hrtime.bigint();
     for (let i = 0; i < n; i += PAGE) {
       const page = candles.slice(i, i + PAGE);
-      await store.upsert('binance', 'BTC/USDT', '1h', page, { fetched: [{ from: page[0].timestamp, to: page[page.length - 1].timestamp + H }] });
+      await store.upsert(series.exchange, series.symbol, series.timeframe, page, { fetched: [{ from: page[0].timestamp, to: page[page.length - 1].timestamp + series.tfMs }] });
     }
     const writeMs = msSince(t);
 
     t = process.hrtime.bigint();
-    const back = await store.candles('binance', 'BTC/USDT', '1h');
+    const back = await store.candles(series.exchange, series.symbol, series.timeframe);
     const readMs = msSince(t);
     if (back.length !== n) throw new Error(`read ${back.length} of ${n}`);
 
     t = process.hrtime.bigint();
-    const missing = await store.missing('binance', 'BTC/USDT', '1h', { since: candles[0].timestamp, until: candles[n - 1].timestamp + H });
+    const missing = await store.missing(series.exchange, series.symbol, series.timeframe, { since: candles[0].timestamp, until: candles[n - 1].timestamp + series.tfMs });
     const missingMs = msSince(t);
 
     // A download of 20,000 hours from the stand-in, pages of 1,000.
