@@ -10,6 +10,7 @@ import { registerTrainCommand } from './commands/train';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerHistoryCommands } from './commands/history';
 import { registerDataCommands } from './commands/data';
+import { registerCodecServerCommand } from './commands/codec-server';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -78,6 +79,7 @@ function registerOptionalCommands(program: Command): void {
   registerScheduleCommand(program);
   registerHistoryCommands(program);
   registerDataCommands(program);
+  registerCodecServerCommand(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
