@@ -87,7 +87,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    process.exitCode = reportError(err);
+    const code = reportError(err);
+    process.exitCode = code;
+    // A command that failed is over. The Temporal runtime, once installed, keeps the process alive
+    // until its last worker or connection is gone, and one that failed half-way may never have
+    // made one: exit if anything still holds the event loop after a moment (an unref'd timer
+    // fires only then, so a clean exit is not delayed).
+    setTimeout(() => process.exit(code), 2_000).unref();
   }
 }
 

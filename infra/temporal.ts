@@ -7,6 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType, type DataConverter, type
 import type { Logger } from './logger';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
+import { diagnoseTls } from './tls-diagnosis';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -129,7 +130,7 @@ export class TemporalConnectError extends Error {
   override name = 'TemporalConnectError';
 }
 
-function connectError(err: unknown, s: TemporalConnectionSettings): TemporalConnectError {
+async function connectError(err: unknown, s: TemporalConnectionSettings): Promise<TemporalConnectError> {
   const address = temporalAddress(s);
   // The client wraps gRPC's error ("Failed to connect to Temporal server"); the cause says why.
   const why = [err, (err as { cause?: unknown })?.cause].filter((e): e is Error => e instanceof Error).map((e) => e.message).join(': ') || String(err);
@@ -138,8 +139,9 @@ function connectError(err: unknown, s: TemporalConnectionSettings): TemporalConn
   if (!s.address) hints.push('is `trader up` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.');
   else if (!s.tls) hints.push('if the cluster expects TLS, set TEMPORAL_TLS=true (and TEMPORAL_TLS_CA for a private CA; TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY for mTLS; TEMPORAL_API_KEY for Temporal Cloud).');
   else {
-    if (!s.tls.clientCertPair && !s.apiKey) hints.push('if the cluster requires a client certificate (mTLS), set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY.');
-    if (/certificate|unknown ?issuer|UnknownIssuer|invalid peer|verify/i.test(why)) hints.push("if the server's certificate is from a private CA, set TEMPORAL_TLS_CA; if its name differs from the address, TEMPORAL_TLS_SERVER_NAME.");
+    const diagnosis = await diagnoseTls(address, s.tls).catch(() => undefined);
+    if (diagnosis) hints.push(diagnosis);
+    else if (!s.tls.clientCertPair && !s.apiKey) hints.push('if the cluster requires a client certificate (mTLS), set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY.');
   }
   return new TemporalConnectError(`cannot connect to Temporal at ${address} (namespace ${s.namespace}) ${how}: ${why}${hints.length ? `\n  ${hints.join('\n  ')}` : ''}`);
 }
@@ -149,13 +151,15 @@ function connectError(err: unknown, s: TemporalConnectionSettings): TemporalConn
  * mTLS, API key, and the data converter. Close it with `client.connection.close()`.
  */
 export async function connectTemporalClient(s: TemporalConnectionSettings, opts: { connectTimeout?: Duration } = {}): Promise<Client> {
-  let connection: Connection;
+  const connection = Connection.lazy({ ...connectionOptions(s), connectTimeout: opts.connectTimeout });
   try {
-    // Not lazy: connect() asks the server for its system info, so a server that accepts the TCP
-    // connection and then refuses us (mTLS without a client certificate, a bad API key) fails here.
-    connection = await Connection.connect({ ...connectionOptions(s), connectTimeout: opts.connectTimeout });
+    // Asks the server for its system info, so a server that accepts the TCP connection and then
+    // refuses us (mTLS without a client certificate, a bad API key) fails here, not later.
+    await connection.ensureConnected();
   } catch (err) {
-    throw connectError(err, s);
+    // A channel that failed to connect keeps retrying (and the process alive) until closed.
+    await connection.close().catch(() => undefined);
+    throw await connectError(err, s);
   }
   return new Client({ connection, namespace: s.namespace, dataConverter: temporalDataConverter(s) });
 }
@@ -165,7 +169,7 @@ export async function connectWorkerConnection(s: TemporalConnectionSettings): Pr
   try {
     return await NativeConnection.connect(connectionOptions(s));
   } catch (err) {
-    throw connectError(err, s);
+    throw await connectError(err, s);
   }
 }
 
