@@ -213,6 +213,8 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
     };
   }
   fs.mkdirSync(opts.home, { recursive: true });
+  // The SQLite file holds every workflow history (in clear text without TEMPORAL_ENCRYPTION_KEYS).
+  fs.chmodSync(opts.home, 0o700);
   const executable = executableFor('temporal', opts.cliPath, opts.home);
   if (executable.type === 'cached-download') {
     opts.log.warn('no installed temporal binary (TEMPORAL_CLI_PATH, PATH or .tools); asking the SDK to download one, which needs the internet');
