@@ -5,7 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
 import { AesGcmPayloadCodec, parseEncryptionKeys, payloadKeyId } from '../infra/payload-codec';
+import { installTemporalRuntime, openTemporal, type TemporalStack } from '../infra/temporal';
+import { createActivities } from '../activities';
+import { freePort, freshDatabase, testLog, type TestDatabase } from './helpers/db';
 
 /**
  * `trader codec-server` as the Temporal Web UI and CLI call it: POST /encode and /decode with
@@ -153,5 +157,58 @@ describe('trader codec-server', function () {
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /- TEMPORAL_ENCRYPTION_KEYS=\(unset\): required by the codec server/);
     assert.match(r.stderr, /- CODEC_SERVER_TOKEN=\(unset\): required by the codec server/);
+  });
+});
+
+describe('the embedded dev server with encryption keys and TEMPORAL_UI_CODEC_ENDPOINT (what trader up opens)', function () {
+  this.timeout(180_000);
+  let home: string;
+  let stack: TemporalStack | undefined;
+  let db: TestDatabase;
+
+  before(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-codec-stack-'));
+    db = await freshDatabase();
+  });
+  after(async () => {
+    await stack?.close();
+    await db?.drop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('points the Web UI at the codec server, and its clients and workers encrypt', async () => {
+    const uiPort = await freePort();
+    const endpoint = `http://127.0.0.1:8888/${TOKEN}`;
+    installTemporalRuntime(testLog);
+    stack = await openTemporal({
+      namespace: 'default',
+      home: path.join(home, 'temporal'),
+      cliPath: process.env.TEMPORAL_CLI_PATH,
+      port: await freePort(),
+      uiPort,
+      log: testLog,
+      encryptionKeys: parseEncryptionKeys(`${KEY_A},${KEY_B}`),
+      uiCodecEndpoint: endpoint,
+    });
+    // What the UI's page reads to find its codec server.
+    const settings = (await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string } };
+    assert.equal(settings.Codec?.Endpoint, endpoint);
+    assert.equal(fs.statSync(path.join(home, 'temporal')).mode & 0o777, 0o700, 'the SQLite file lives in an owner-only directory');
+
+    const worker = await Worker.create({
+      connection: stack.nativeConnection,
+      namespace: 'default',
+      taskQueue: 'codec-stack',
+      workflowsPath: require.resolve('../workflows'),
+      activities: createActivities({ sql: db.sql, log: testLog }),
+      dataConverter: stack.dataConverter,
+    });
+    const result = await worker.runUntil(
+      stack.client.workflow.execute('systemCheckWorkflow', { taskQueue: 'codec-stack', workflowId: 'system-check/codec-stack', args: [{ pause: '1 second' }] }),
+    );
+    assert.equal((result as { workflowId: string }).workflowId, 'system-check/codec-stack', 'the client decodes the result');
+    const history = await stack.client.workflow.getHandle('system-check/codec-stack').fetchHistory();
+    const completed = history.events?.find((e) => e.workflowExecutionCompletedEventAttributes)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
+    assert.ok(completed && payloadKeyId(completed) === 'B', 'the stored result is encrypted with the newest key');
   });
 });
