@@ -143,7 +143,7 @@ async function connectError(err: unknown, s: TemporalConnectionSettings): Promis
     if (diagnosis) hints.push(diagnosis);
     else if (!s.tls.clientCertPair && !s.apiKey) hints.push('if the cluster requires a client certificate (mTLS), set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY.');
   }
-  return new TemporalConnectError(`cannot connect to Temporal at ${address} (namespace ${s.namespace}) ${how}: ${why}${hints.length ? `\n  ${hints.join('\n  ')}` : ''}`);
+  return new TemporalConnectError(`cannot connect to Temporal at ${address} (namespace ${s.namespace}) ${how}: ${why}${hints.length ? `\n  ${hints.join('\n  ')}` : ''}`, { cause: err });
 }
 
 /**

@@ -151,7 +151,7 @@ describe('mTLS to a Temporal cluster behind a TLS-terminating proxy', function (
     const cli = await trader(['history', 'export', '--out', path.join(dir, 'x')], noCert);
     assert.equal(cli.code, 1, cli.stderr);
     assert.match(cli.stderr, new RegExp(`cannot connect to Temporal at 127\\.0\\.0\\.1:${proxy.port} \\(namespace \\S+\\) over TLS: `));
-    assert.match(cli.stderr, /\n  the server requires a client certificate \(mTLS\): set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+    assert.match(cli.stderr, /\n {2}the server requires a client certificate \(mTLS\): set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
     const w = await trader(['worker'], noCert);
     assert.equal(w.code, 1, w.stderr);
     assert.match(w.stderr, /cannot connect to Temporal at .* over TLS: [\s\S]*the server requires a client certificate \(mTLS\)/);
@@ -162,10 +162,10 @@ describe('mTLS to a Temporal cluster behind a TLS-terminating proxy', function (
     const stranger = { ...base, TEMPORAL_TLS_CERT: pki.strangerClient.cert, TEMPORAL_TLS_KEY: pki.strangerClient.key };
     const r1 = await trader(['history', 'export', '--out', path.join(dir, 'y')], stranger);
     assert.equal(r1.code, 1, r1.stderr);
-    assert.match(r1.stderr, /cannot connect to Temporal at .* over TLS with a client certificate: .*\n  the server hung up right after the TLS handshake: it refused our client certificate \(TEMPORAL_TLS_CERT/);
+    assert.match(r1.stderr, /cannot connect to Temporal at .* over TLS with a client certificate: .*\n {2}the server hung up right after the TLS handshake: it refused our client certificate \(TEMPORAL_TLS_CERT/);
     const wrongName = { ...base, TEMPORAL_TLS_SERVER_NAME: '' };
     const r2 = await trader(['history', 'export', '--out', path.join(dir, 'z')], wrongName);
     assert.equal(r2.code, 1, r2.stderr);
-    assert.match(r2.stderr, /\n  the server's certificate is for another name than 127\.0\.0\.1: set TEMPORAL_TLS_SERVER_NAME/);
+    assert.match(r2.stderr, /\n {2}the server's certificate is for another name than 127\.0\.0\.1: set TEMPORAL_TLS_SERVER_NAME/);
   });
 });
