@@ -400,6 +400,10 @@ export function secretsOf(cfg: AppConfig): string[] {
   return [cfg.exchange.apiKey, cfg.exchange.secret, urlPassword(cfg.exchange.apiUrl), cfg.telegram?.botToken, cfg.influx?.token, ...temporalSecrets(cfg.temporal, cfg.codecServer)].filter((s): s is string => !!s);
 }
 
+function omit<T extends object, K extends keyof T>(o: T, keys: K[]): Omit<T, K> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !(keys as string[]).includes(k))) as Omit<T, K>;
+}
+
 /** The config as an operator may see it: secrets reduced to whether they are set. */
 export function describeConfig(cfg: AppConfig): Record<string, unknown> {
   return {
@@ -413,7 +417,8 @@ export function describeConfig(cfg: AppConfig): Record<string, unknown> {
     telegram: cfg.telegram ? { ...cfg.telegram, botToken: '(set)' } : undefined,
     influx: cfg.influx ? { ...cfg.influx, token: '(set)' } : undefined,
     databaseUrl: cfg.databaseUrl ? maskUrlPassword(cfg.databaseUrl) : undefined,
-    temporal: { ...cfg.temporal, ...describeTemporalSecurity(cfg.temporal) },
+    // Key material never leaves as is: the keys' ids, the certificates' subjects, '(set)'.
+    temporal: { ...omit(cfg.temporal, ['tls', 'apiKey', 'encryptionKeys', 'uiCodecEndpoint']), ...describeTemporalSecurity(cfg.temporal) },
     codecServer: { ...cfg.codecServer, token: cfg.codecServer.token ? '(set)' : '(unset)' },
   };
 }

@@ -278,6 +278,8 @@ describe('configuration', () => {
       assert.equal(shown.temporal.apiKey, '(set)');
       assert.equal(shown.codecServer.token, '(set)');
       for (const secret of [encKey, 'cloud-api-key-secret-part', 'codec-token-0123456789abcdef', pki.client.key.split('\n')[1]]) assert.ok(!r.stdout.includes(secret), r.stdout);
+      assert.deepEqual(Object.keys(shown.temporal).filter((k) => /key|tls|encryption/i.test(k)).sort(), ['apiKey', 'encryption', 'tls']);
+      assert.doesNotMatch(r.stdout, /"type": "Buffer"|"data": \[/, 'no raw bytes (keys, certificates) in the output');
     });
 
     it('an unknown command or option exits 2', () => {
