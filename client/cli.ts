@@ -10,6 +10,7 @@ import { registerTrainCommand } from './commands/train';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerHistoryCommands } from './commands/history';
 import { registerDataCommands } from './commands/data';
+import { registerCodecServerCommand } from './commands/codec-server';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -78,6 +79,7 @@ function registerOptionalCommands(program: Command): void {
   registerScheduleCommand(program);
   registerHistoryCommands(program);
   registerDataCommands(program);
+  registerCodecServerCommand(program);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -85,7 +87,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    process.exitCode = reportError(err);
+    const code = reportError(err);
+    process.exitCode = code;
+    // A command that failed is over. The Temporal runtime, once installed, keeps the process alive
+    // until its last worker or connection is gone, and one that failed half-way may never have
+    // made one: exit if anything still holds the event loop after a moment (an unref'd timer
+    // fires only then, so a clean exit is not delayed).
+    setTimeout(() => process.exit(code), 2_000).unref();
   }
 }
 

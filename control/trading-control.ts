@@ -106,8 +106,10 @@ export class TradingControl {
     this.exchange = o.exchange;
     this.queryTimeoutMs = o.queryTimeoutMs;
     this.emergencyTimeoutMs = o.emergencyTimeoutMs;
-    // A Client is bound to one namespace; a cheap second one shares the connection.
-    this.client = o.namespace && o.namespace !== client.options.namespace ? new Client({ connection: client.connection, namespace: o.namespace }) : client;
+    // A Client is bound to one namespace; a cheap second one shares the connection and the data
+    // converter (payload encryption).
+    this.client =
+      o.namespace && o.namespace !== client.options.namespace ? new Client({ connection: client.connection, namespace: o.namespace, dataConverter: client.options.dataConverter }) : client;
   }
 
   get namespace(): string {

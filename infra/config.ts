@@ -2,6 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import dotenv from 'dotenv';
+import {
+  TEMPORAL_SECRET_VARS,
+  TEMPORAL_SECURITY_ENV,
+  describeTemporalSecurity,
+  readCodecServerSettings,
+  readTemporalSecurity,
+  temporalSecrets,
+  type CodecServerSettings,
+  type TemporalSecurity,
+} from './temporal-security';
 
 /**
  * The one configuration loader. Variable names are those of the Python bot this project
@@ -18,7 +28,7 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 /** Python's logging names, which the old bot's users have in their .env. */
 const LOG_LEVEL_ALIASES: Record<string, (typeof LOG_LEVELS)[number]> = { warning: 'warn', critical: 'fatal' };
 
-export const SECRET_VARS = ['EXCHANGE_API_KEY', 'EXCHANGE_SECRET_KEY', 'API_KEY', 'API_SECRET', 'TELEGRAM_BOT_TOKEN', 'INFLUXDB_TOKEN', 'DATABASE_URL'] as const;
+export const SECRET_VARS = ['EXCHANGE_API_KEY', 'EXCHANGE_SECRET_KEY', 'API_KEY', 'API_SECRET', 'TELEGRAM_BOT_TOKEN', 'INFLUXDB_TOKEN', 'DATABASE_URL', ...TEMPORAL_SECRET_VARS] as const;
 
 const TRUE = ['true', '1', 'yes', 'on'];
 const FALSE = ['false', '0', 'no', 'off'];
@@ -193,6 +203,7 @@ const EnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? 'trading' : v.trim())),
   TEMPORAL_CLI_PATH: optionalText,
+  ...TEMPORAL_SECURITY_ENV,
   TEMPORAL_PORT: int(7233, 1, 65535),
   TEMPORAL_UI_PORT: int(8233, 1, 65535),
   DATABASE_URL: url(['postgres', 'postgresql']),
@@ -231,7 +242,8 @@ export interface AppConfig {
   influx?: { url: string; token: string; org: string; bucket: string };
   telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
   logLevel: (typeof LOG_LEVELS)[number];
-  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number };
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number } & TemporalSecurity;
+  codecServer: CodecServerSettings;
   databaseUrl?: string;
   postgresPort: number;
   home: string;
@@ -256,6 +268,8 @@ export function maskValue(variable: string, value: string | undefined): string {
   // URLs may carry a password (user:password@host): shown with it masked.
   if (variable === 'DATABASE_URL' || variable === 'EXCHANGE_API_URL') return JSON.stringify(maskUrlPassword(value));
   if (!(SECRET_VARS as readonly string[]).includes(variable)) return JSON.stringify(value);
+  // A key file's path is not the key, and the operator needs it to fix an unreadable file.
+  if (variable === 'TEMPORAL_TLS_KEY' && !value.includes('-----BEGIN ')) return JSON.stringify(value);
   return `"${value.length > 8 ? value.slice(0, 2) : ''}***" (${value.length} characters, hidden)`;
 }
 
@@ -333,6 +347,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
   if (e && !knownExchangeIds().includes(e.EXCHANGE)) {
     problems.push({ variable: 'EXCHANGE', value: env.EXCHANGE, expected: `expected a ccxt exchange id such as binance, kraken, bybit, okx (${knownExchangeIds().length} are known)` });
   }
+  const security = readTemporalSecurity(raw, raw('TEMPORAL_ADDRESS'));
+  problems.push(...security.problems.filter((p) => !problems.some((q) => q.variable === p.variable)));
   if (e && e.TEMPORAL_PORT === e.TEMPORAL_UI_PORT) {
     problems.push({ variable: 'TEMPORAL_UI_PORT', value: env.TEMPORAL_UI_PORT, expected: 'must differ from TEMPORAL_PORT' });
   }
@@ -365,7 +381,9 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       cliPath: e.TEMPORAL_CLI_PATH,
       port: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
+      ...security.value,
     },
+    codecServer: readCodecServerSettings(raw, e.TEMPORAL_UI_PORT),
     databaseUrl: e.DATABASE_URL,
     postgresPort: e.POSTGRES_PORT,
     home: path.resolve(e.TRADER_HOME),
@@ -379,7 +397,11 @@ export function loadConfig(opts: Parameters<typeof readEnvironment>[0] = {}): Ap
 
 /** The secrets of a config, so the logger can mask them wherever they appear. */
 export function secretsOf(cfg: AppConfig): string[] {
-  return [cfg.exchange.apiKey, cfg.exchange.secret, urlPassword(cfg.exchange.apiUrl), cfg.telegram?.botToken, cfg.influx?.token].filter((s): s is string => !!s);
+  return [cfg.exchange.apiKey, cfg.exchange.secret, urlPassword(cfg.exchange.apiUrl), cfg.telegram?.botToken, cfg.influx?.token, ...temporalSecrets(cfg.temporal, cfg.codecServer)].filter((s): s is string => !!s);
+}
+
+function omit<T extends object, K extends keyof T>(o: T, keys: K[]): Omit<T, K> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !(keys as string[]).includes(k))) as Omit<T, K>;
 }
 
 /** The config as an operator may see it: secrets reduced to whether they are set. */
@@ -395,5 +417,8 @@ export function describeConfig(cfg: AppConfig): Record<string, unknown> {
     telegram: cfg.telegram ? { ...cfg.telegram, botToken: '(set)' } : undefined,
     influx: cfg.influx ? { ...cfg.influx, token: '(set)' } : undefined,
     databaseUrl: cfg.databaseUrl ? maskUrlPassword(cfg.databaseUrl) : undefined,
+    // Key material never leaves as is: the keys' ids, the certificates' subjects, '(set)'.
+    temporal: { ...omit(cfg.temporal, ['tls', 'apiKey', 'encryptionKeys', 'uiCodecEndpoint']), ...describeTemporalSecurity(cfg.temporal) },
+    codecServer: { ...cfg.codecServer, token: cfg.codecServer.token ? '(set)' : '(unset)' },
   };
 }

@@ -13,6 +13,7 @@ const SECRET_KEYS = [
   'apiKey', 'secret', 'secretKey', 'password', 'token', 'botToken', 'authorization',
   'EXCHANGE_API_KEY', 'EXCHANGE_SECRET_KEY', 'API_KEY', 'API_SECRET', 'TELEGRAM_BOT_TOKEN',
   'INFLUXDB_TOKEN', 'DATABASE_URL',
+  'TEMPORAL_API_KEY', 'TEMPORAL_ENCRYPTION_KEYS', 'TEMPORAL_TLS_KEY', 'CODEC_SERVER_TOKEN', 'encryptionKeys', 'clientCertPair',
 ];
 
 const secretValues = new Set<string>();

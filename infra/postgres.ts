@@ -350,7 +350,11 @@ async function initialiseDataDir(dataDir: string, initdb: (dir: string) => Promi
 
 function readOrCreatePassword(file: string | undefined, clusterExists: boolean): string {
   if (!file) throw new Error('startEmbeddedPostgres needs a password or a passwordFile');
-  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  if (fs.existsSync(file)) {
+    // Owner-only, whatever a copy or a restore from backup left it as.
+    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+    return fs.readFileSync(file, 'utf8').trim();
+  }
   if (clusterExists) {
     throw new Error(
       `the embedded PostgreSQL cluster exists but its password file ${file} is missing: restore it, or move the cluster directory away to start a new (empty) ledger`,

@@ -3,8 +3,11 @@ import path from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { defineSearchAttributeKey, SearchAttributeType, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type DataConverter, type Duration, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
 import type { Logger } from './logger';
+import { AesGcmPayloadCodec } from './payload-codec';
+import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
+import { diagnoseTls } from './tls-diagnosis';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -79,17 +82,100 @@ export interface TemporalStack {
   client: Client;
   /** For workers. */
   nativeConnection: NativeConnection;
+  /** For workers: the payload codec (encryption) and failure converter every client of the stack uses too. */
+  dataConverter: DataConverter;
   /** True when this process started the dev server (and stops it on close). */
   embedded: boolean;
   close(): Promise<void>;
 }
 
-export interface TemporalOptions {
+/**
+ * How to reach Temporal, from the config's `temporal` section: TEMPORAL_ADDRESS (unset: the
+ * local dev server `trader up` runs on TEMPORAL_PORT), namespace, TLS/mTLS, API key, encryption keys.
+ */
+export interface TemporalConnectionSettings extends TemporalSecurity {
   address?: string;
   namespace: string;
+  port: number;
+}
+
+/** The cluster's address, or the local dev server's. */
+export function temporalAddress(s: Pick<TemporalConnectionSettings, 'address' | 'port'>): string {
+  return s.address ?? `127.0.0.1:${s.port}`;
+}
+
+/**
+ * Loaded by path (into the workflow sandbox too, so it imports nothing but @temporalio/common):
+ * with encryption on, failure messages and stack traces go into an encoded payload as well, or an
+ * error that quotes an order id would sit in the history in clear text.
+ */
+export const ENCRYPTED_FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
+
+/**
+ * The data converter of every client and worker: with TEMPORAL_ENCRYPTION_KEYS, payloads are
+ * encrypted (AES-256-GCM, infra/payload-codec.ts) and failures' messages encoded; without, the
+ * SDK's defaults. Clients and workers of one deployment must agree, hence one function.
+ */
+export function temporalDataConverter(s: Pick<TemporalSecurity, 'encryptionKeys'>): DataConverter {
+  if (!s.encryptionKeys || s.encryptionKeys.length === 0) return {};
+  return { payloadCodecs: [new AesGcmPayloadCodec(s.encryptionKeys)], failureConverterPath: ENCRYPTED_FAILURE_CONVERTER_PATH };
+}
+
+function connectionOptions(s: TemporalConnectionSettings) {
+  return { address: temporalAddress(s), tls: s.tls ?? false, apiKey: s.apiKey };
+}
+
+/** A connection failure said in the operator's terms: where, how, and which setting to look at. */
+export class TemporalConnectError extends Error {
+  override name = 'TemporalConnectError';
+}
+
+async function connectError(err: unknown, s: TemporalConnectionSettings): Promise<TemporalConnectError> {
+  const address = temporalAddress(s);
+  // The client wraps gRPC's error ("Failed to connect to Temporal server"); the cause says why.
+  const why = [err, (err as { cause?: unknown })?.cause].filter((e): e is Error => e instanceof Error).map((e) => e.message).join(': ') || String(err);
+  const how = s.tls ? `over TLS${s.tls.clientCertPair ? ' with a client certificate' : ''}${s.apiKey ? ' with an API key' : ''}` : 'without TLS';
+  const hints: string[] = [];
+  if (!s.address) hints.push('is `trader up` (npm start) running? Set TEMPORAL_ADDRESS for a cluster.');
+  else if (!s.tls) hints.push('if the cluster expects TLS, set TEMPORAL_TLS=true (and TEMPORAL_TLS_CA for a private CA; TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY for mTLS; TEMPORAL_API_KEY for Temporal Cloud).');
+  else {
+    const diagnosis = await diagnoseTls(address, s.tls).catch(() => undefined);
+    if (diagnosis) hints.push(diagnosis);
+    else if (!s.tls.clientCertPair && !s.apiKey) hints.push('if the cluster requires a client certificate (mTLS), set TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY.');
+  }
+  return new TemporalConnectError(`cannot connect to Temporal at ${address} (namespace ${s.namespace}) ${how}: ${why}${hints.length ? `\n  ${hints.join('\n  ')}` : ''}`, { cause: err });
+}
+
+/**
+ * The one way a client is made (CLI, Telegram bot, workers' activities, control): address, TLS or
+ * mTLS, API key, and the data converter. Close it with `client.connection.close()`.
+ */
+export async function connectTemporalClient(s: TemporalConnectionSettings, opts: { connectTimeout?: Duration } = {}): Promise<Client> {
+  const connection = Connection.lazy({ ...connectionOptions(s), connectTimeout: opts.connectTimeout });
+  try {
+    // Asks the server for its system info, so a server that accepts the TCP connection and then
+    // refuses us (mTLS without a client certificate, a bad API key) fails here, not later.
+    await connection.ensureConnected();
+  } catch (err) {
+    // A channel that failed to connect keeps retrying (and the process alive) until closed.
+    await connection.close().catch(() => undefined);
+    throw await connectError(err, s);
+  }
+  return new Client({ connection, namespace: s.namespace, dataConverter: temporalDataConverter(s) });
+}
+
+/** The workers' connection (the Rust core's), with the same address, TLS and API key as the clients'. */
+export async function connectWorkerConnection(s: TemporalConnectionSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(connectionOptions(s));
+  } catch (err) {
+    throw await connectError(err, s);
+  }
+}
+
+export interface TemporalOptions extends TemporalConnectionSettings {
   home: string;
   cliPath?: string;
-  port: number;
   uiPort: number;
   log: Logger;
 }
@@ -99,26 +185,36 @@ export interface TemporalOptions {
  * Web UI) whose SQLite file lives under TRADER_HOME, so workflows survive a restart.
  */
 export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack> {
+  const dataConverter = temporalDataConverter(opts);
   if (opts.address) {
-    const connection = await Connection.connect({ address: opts.address }).catch((err: Error) => {
-      throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${opts.address}: ${err.message}`);
-    });
-    const nativeConnection = await NativeConnection.connect({ address: opts.address });
-    const client = new Client({ connection, namespace: opts.namespace });
+    if (!opts.tls && !isLoopbackAddress(opts.address)) {
+      opts.log.warn({ address: opts.address }, 'connecting to Temporal without TLS: fine on a private network (docker-compose), not across the internet (set TEMPORAL_TLS=true)');
+    }
+    const client = await connectTemporalClient(opts);
+    let nativeConnection: NativeConnection;
+    try {
+      nativeConnection = await connectWorkerConnection(opts);
+    } catch (err) {
+      await client.connection.close();
+      throw err;
+    }
     await registerSearchAttributes(client, opts.namespace, opts.log);
     return {
       address: opts.address,
       namespace: opts.namespace,
       client,
       nativeConnection,
+      dataConverter,
       embedded: false,
       close: async () => {
         await nativeConnection.close();
-        await connection.close();
+        await client.connection.close();
       },
     };
   }
   fs.mkdirSync(opts.home, { recursive: true });
+  // The SQLite file holds every workflow history (in clear text without TEMPORAL_ENCRYPTION_KEYS).
+  fs.chmodSync(opts.home, 0o700);
   const executable = executableFor('temporal', opts.cliPath, opts.home);
   if (executable.type === 'cached-download') {
     opts.log.warn('no installed temporal binary (TEMPORAL_CLI_PATH, PATH or .tools); asking the SDK to download one, which needs the internet');
@@ -136,7 +232,10 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
       dbFilename: path.join(opts.home, 'temporal.sqlite'),
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
+      // The UI asks this codec server to decrypt payloads (`trader codec-server`).
+      extraArgs: opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : undefined,
     },
+    client: { dataConverter },
   });
   return {
     address: `127.0.0.1:${opts.port}`,
@@ -144,6 +243,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
     uiUrl: `http://localhost:${opts.uiPort}`,
     client: env.client,
     nativeConnection: env.nativeConnection,
+    dataConverter,
     embedded: true,
     close: () => env.teardown(),
   };

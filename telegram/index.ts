@@ -1,8 +1,8 @@
-import { Client, Connection } from '@temporalio/client';
 import type { AppConfig } from '../infra/config';
 import { UsageError } from '../infra/errors';
 import type { Logger } from '../infra/logger';
 import { openDatabase, type Database } from '../infra/postgres';
+import { connectTemporalClient } from '../infra/temporal';
 import { onShutdownSignal, processLogger, type Stack } from '../infra/stack';
 import { Ledger } from '../ledger/ledger';
 import type { AlertDispatcher } from '../activities/alerts';
@@ -36,10 +36,7 @@ export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string
   if (!cfg.temporal.address) throw new UsageError('the telegram worker joins an existing stack: set TEMPORAL_ADDRESS (or use `trader up`, which starts the bot itself)');
   const log = processLogger(cfg).child({ worker: 'telegram' });
   const stopSignal = onShutdownSignal(log);
-  const connection = await Connection.connect({ address: cfg.temporal.address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${cfg.temporal.address}: ${err.message}`);
-  });
-  const client = new Client({ connection, namespace: cfg.temporal.namespace });
+  const client = await connectTemporalClient(cfg.temporal);
   let db: Database | undefined;
   let ledger: Ledger | undefined;
   if (cfg.databaseUrl) {
@@ -53,5 +50,5 @@ export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string
   await Promise.race([stopSignal, bot.done.catch(() => undefined)]);
   await bot.stop();
   await db?.close();
-  await connection.close();
+  await client.connection.close();
 }

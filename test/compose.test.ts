@@ -49,6 +49,12 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('publishes every port on 127.0.0.1 only', () => {
+    const published = Object.entries(compose.services).flatMap(([name, svc]) => ((svc.ports ?? []) as string[]).map((p) => [name, p]));
+    assert.ok(published.length >= 3);
+    for (const [name, p] of published) assert.match(p, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${p} beyond this machine`);
+  });
+
   it('holds no secrets of its own', () => {
     assert.doesNotMatch(text, /(API_KEY|SECRET|TOKEN)\s*[:=]\s*\S{8,}/);
   });

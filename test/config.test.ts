@@ -4,9 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, describeConfig, parseConfig, readEnvironment, secretsOf } from '../infra/config';
+import { makeTestPki, type TestPki } from './helpers/certificates';
 
 const REPO = path.resolve(__dirname, '..');
 const TOKEN = '123456789:AAFakeTokenForTestsOnly_abcdefghijk';
+const KEY16 = `k1:${Buffer.alloc(16, 7).toString('base64')}`;
+const CLOUD = 'acct.tmprl.cloud:7233';
 
 /** Each case: the environment, the variable that must be named, and words the message must carry. */
 const BAD: Array<{ name: string; env: Record<string, string>; variable: string; expect: RegExp }> = [
@@ -36,6 +39,18 @@ const BAD: Array<{ name: string; env: Record<string, string>; variable: string; 
   { name: 'strategy unknown', env: { STRATEGY: 'yolo' }, variable: 'STRATEGY', expect: /one of rules, ensemble, ppo, hybrid/ },
   { name: 'exchange API URL not http', env: { EXCHANGE_API_URL: 'ftp://mirror.example' }, variable: 'EXCHANGE_API_URL', expect: /http:\/\/ or https:\/\// },
   { name: 'ccxt options not a JSON object', env: { EXCHANGE_CCXT_OPTIONS: '["spot"]' }, variable: 'EXCHANGE_CCXT_OPTIONS', expect: /JSON object of ccxt options/ },
+  { name: 'a TLS client certificate without its key', env: { TEMPORAL_ADDRESS: 'localhost:7233', TEMPORAL_TLS_CERT: '/nonexistent/client.pem' }, variable: 'TEMPORAL_TLS_KEY', expect: /required with TEMPORAL_TLS_CERT/ },
+  { name: 'a TLS key without its certificate', env: { TEMPORAL_ADDRESS: 'localhost:7233', TEMPORAL_TLS_KEY: '/nonexistent/client.key' }, variable: 'TEMPORAL_TLS_CERT', expect: /required with TEMPORAL_TLS_KEY/ },
+  { name: 'a TLS file that cannot be read', env: { TEMPORAL_ADDRESS: 'localhost:7233', TEMPORAL_TLS_CA: '/nonexistent/ca.pem' }, variable: 'TEMPORAL_TLS_CA', expect: /cannot read the file \(no such file\)/ },
+  { name: 'an API key with TLS off', env: { TEMPORAL_ADDRESS: CLOUD, TEMPORAL_API_KEY: 'eyJhbGciOiJFUzI1NiJ9.cloudkey', TEMPORAL_TLS: 'false', TEMPORAL_ENCRYPTION: 'false' }, variable: 'TEMPORAL_API_KEY', expect: /needs TLS, but TEMPORAL_TLS=false/ },
+  { name: 'TLS settings for the embedded dev server', env: { TEMPORAL_TLS_CA: '/etc/ssl/ca.pem' }, variable: 'TEMPORAL_TLS_CA', expect: /set TEMPORAL_ADDRESS too/ },
+  { name: 'TLS on with no value', env: { TEMPORAL_ADDRESS: 'localhost:7233', TEMPORAL_TLS: 'sometimes' }, variable: 'TEMPORAL_TLS', expect: /true or false/ },
+  { name: 'a TLS server name that is not a host name', env: { TEMPORAL_ADDRESS: 'localhost:7233', TEMPORAL_TLS_SERVER_NAME: 'not a host' }, variable: 'TEMPORAL_TLS_SERVER_NAME', expect: /host name in the server certificate/ },
+  { name: 'a remote cluster without payload encryption', env: { TEMPORAL_ADDRESS: 'temporal.example.com:7233' }, variable: 'TEMPORAL_ENCRYPTION_KEYS', expect: /clear text.*TEMPORAL_ENCRYPTION=false/ },
+  { name: 'an encryption key of the wrong length', env: { TEMPORAL_ENCRYPTION_KEYS: KEY16 }, variable: 'TEMPORAL_ENCRYPTION_KEYS', expect: /32 bytes/ },
+  { name: 'encryption on without keys', env: { TEMPORAL_ENCRYPTION: 'true' }, variable: 'TEMPORAL_ENCRYPTION_KEYS', expect: /required when TEMPORAL_ENCRYPTION=true/ },
+  { name: 'a codec server origin with a path', env: { CODEC_SERVER_ORIGINS: 'http://localhost:8233/namespaces' }, variable: 'CODEC_SERVER_ORIGINS', expect: /not an origin/ },
+  { name: 'a short codec server token', env: { CODEC_SERVER_TOKEN: 'letmein' }, variable: 'CODEC_SERVER_TOKEN', expect: /at least 16 characters/ },
 ];
 
 function problemsOf(env: Record<string, string>): ConfigError {
@@ -114,6 +129,84 @@ describe('configuration', () => {
     assert.ok(!dbErr.message.includes('hunter2pass'), dbErr.message);
   });
 
+  describe('Temporal TLS, API key and payload encryption', function () {
+    this.timeout(60_000);
+    let pki: TestPki;
+    let dir: string;
+    const file = (name: string, text: string) => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, text, { mode: 0o600 });
+      return p;
+    };
+    before(() => {
+      pki = makeTestPki('temporal.test');
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-tls-'));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('reads mTLS from files and the CA inline (with \\n escapes, as docker secrets often carry it)', () => {
+      const cfg = parseConfig({
+        TEMPORAL_ADDRESS: '127.0.0.1:7443',
+        TEMPORAL_TLS_CERT: file('client.pem', pki.client.cert),
+        TEMPORAL_TLS_KEY: file('client.key', pki.client.key),
+        TEMPORAL_TLS_CA: pki.ca.trim().replace(/\n/g, '\\n'),
+        TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
+      });
+      assert.equal(cfg.temporal.tls?.clientCertPair?.crt.toString(), pki.client.cert);
+      assert.equal(cfg.temporal.tls?.clientCertPair?.key.toString(), pki.client.key);
+      assert.match(cfg.temporal.tls?.serverRootCACertificate?.toString() ?? '', /^-----BEGIN CERTIFICATE-----\n/);
+      assert.equal(cfg.temporal.tls?.serverNameOverride, 'temporal.test');
+      assert.equal(cfg.temporal.encryptionKeys, undefined, 'a loopback cluster may run without payload encryption');
+    });
+
+    it('turns TLS on for an API key (Temporal Cloud) and for TEMPORAL_TLS=true; off for a plain cluster address', () => {
+      const keys = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+      assert.deepEqual(parseConfig({ TEMPORAL_ADDRESS: CLOUD, TEMPORAL_API_KEY: 'eyJhbGciOiJFUzI1NiJ9.cloudkey', TEMPORAL_ENCRYPTION_KEYS: keys }).temporal.tls, {});
+      assert.deepEqual(parseConfig({ TEMPORAL_ADDRESS: CLOUD, TEMPORAL_TLS: 'true', TEMPORAL_ENCRYPTION_KEYS: keys }).temporal.tls, {});
+      const plain = parseConfig({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_ENCRYPTION: 'false' });
+      assert.equal(plain.temporal.tls, undefined);
+      assert.equal(plain.temporal.encryptionKeys, undefined);
+      assert.deepEqual(parseConfig({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_ENCRYPTION_KEYS: keys }).temporal.encryptionKeys?.map((k) => k.id), ['k1']);
+    });
+
+    it('refuses a key of another certificate, an expired certificate, a directory, text that is not PEM', () => {
+      const base = { TEMPORAL_ADDRESS: '127.0.0.1:7443' };
+      const cases: Array<[Record<string, string>, string, RegExp]> = [
+        [{ TEMPORAL_TLS_CERT: file('c1.pem', pki.client.cert), TEMPORAL_TLS_KEY: file('s1.key', pki.server.key) }, 'TEMPORAL_TLS_KEY', /does not belong to the certificate/],
+        [{ TEMPORAL_TLS_CERT: file('old.pem', pki.expiredClient.cert), TEMPORAL_TLS_KEY: file('old.key', pki.expiredClient.key) }, 'TEMPORAL_TLS_CERT', /expired on/],
+        [{ TEMPORAL_TLS_CA: dir }, 'TEMPORAL_TLS_CA', /cannot read the file \(is a directory\)/],
+        [{ TEMPORAL_TLS_CA: file('ca.txt', 'hello') }, 'TEMPORAL_TLS_CA', /not a PEM CA certificate/],
+        [{ TEMPORAL_TLS_CERT: file('c2.pem', pki.client.cert), TEMPORAL_TLS_KEY: file('k2.key', pki.client.cert) }, 'TEMPORAL_TLS_KEY', /not an unencrypted PEM private key/],
+      ];
+      for (const [env, variable, expected] of cases) {
+        const err = problemsOf({ ...base, ...env });
+        const p = err.problems.find((x) => x.variable === variable);
+        assert.ok(p, `no problem for ${variable}: ${err.message}`);
+        assert.match(p.expected, expected);
+      }
+    });
+
+    it('never shows the TLS key, the API key, the encryption keys or the codec token', () => {
+      const apiKey = 'eyJhbGciOiJFUzI1NiJ9.cloud-api-key-secret-part';
+      const encKey = Buffer.alloc(32, 9).toString('base64');
+      const codecToken = 'codec-token-0123456789abcdef';
+      const err = problemsOf({
+        TEMPORAL_ADDRESS: CLOUD,
+        TEMPORAL_API_KEY: apiKey,
+        TEMPORAL_TLS: 'false',
+        TEMPORAL_TLS_KEY: pki.client.key,
+        TEMPORAL_ENCRYPTION_KEYS: `k1:${encKey},bad`,
+        CODEC_SERVER_TOKEN: codecToken + ' x',
+      });
+      const keyBody = pki.client.key.split('\n')[1];
+      for (const secret of [apiKey, encKey, codecToken, keyBody]) assert.ok(!err.message.includes(secret), `${secret.slice(0, 12)}... shown in:\n${err.message}`);
+      for (const v of ['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'TEMPORAL_ENCRYPTION_KEYS', 'CODEC_SERVER_TOKEN']) assert.match(err.message, new RegExp(`- ${v}=`));
+      // A key file's path is shown: the operator needs it to fix an unreadable file.
+      const pathErr = problemsOf({ TEMPORAL_ADDRESS: '127.0.0.1:7443', TEMPORAL_TLS_KEY: '/secrets/missing.key' });
+      assert.match(pathErr.message, /TEMPORAL_TLS_KEY="\/secrets\/missing.key"/);
+    });
+  });
+
   it('reads .env under the process environment, which wins', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-env-'));
     fs.writeFileSync(path.join(dir, '.env'), 'TIMEFRAME=5m\nSYMBOLS=SOL/USDT\n');
@@ -162,6 +255,31 @@ describe('configuration', () => {
       const shown = JSON.parse(r.stdout);
       assert.equal(shown.exchange.apiKey, '(set)');
       assert.ok(!r.stdout.includes('AKIAsecret'));
+    });
+
+    it('`trader config check` shows the TLS subjects and key ids, never the keys', () => {
+      const pki = makeTestPki('temporal.test');
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-check-'));
+      fs.writeFileSync(path.join(home, 'client.pem'), pki.client.cert);
+      fs.writeFileSync(path.join(home, 'client.key'), pki.client.key);
+      const encKey = Buffer.alloc(32, 5).toString('base64');
+      const r = run(['config', 'check'], {
+        TEMPORAL_ADDRESS: 'temporal.example.com:7233',
+        TEMPORAL_TLS_CERT: path.join(home, 'client.pem'),
+        TEMPORAL_TLS_KEY: path.join(home, 'client.key'),
+        TEMPORAL_API_KEY: 'eyJhbGciOiJFUzI1NiJ9.cloud-api-key-secret-part',
+        TEMPORAL_ENCRYPTION_KEYS: `old:${Buffer.alloc(32, 4).toString('base64')},new:${encKey}`,
+        CODEC_SERVER_TOKEN: 'codec-token-0123456789abcdef',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const shown = JSON.parse(r.stdout);
+      assert.deepEqual(shown.temporal.encryption, { keyIds: ['old', 'new'], encryptsWith: 'new' });
+      assert.equal(shown.temporal.tls.clientCertificate, 'CN=trader-worker');
+      assert.equal(shown.temporal.apiKey, '(set)');
+      assert.equal(shown.codecServer.token, '(set)');
+      for (const secret of [encKey, 'cloud-api-key-secret-part', 'codec-token-0123456789abcdef', pki.client.key.split('\n')[1]]) assert.ok(!r.stdout.includes(secret), r.stdout);
+      assert.deepEqual(Object.keys(shown.temporal).filter((k) => /key|tls|encryption/i.test(k)).sort(), ['apiKey', 'encryption', 'tls']);
+      assert.doesNotMatch(r.stdout, /"type": "Buffer"|"data": \[/, 'no raw bytes (keys, certificates) in the output');
     });
 
     it('an unknown command or option exits 2', () => {

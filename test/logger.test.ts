@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { TEMPORAL_SECURITY_ENV } from '../infra/temporal-security';
 import { Writable } from 'node:stream';
 import { createLogger, registerSecret } from '../infra/logger';
 
@@ -44,7 +45,9 @@ describe('logger', () => {
   it('.env.example documents every variable the config reads', () => {
     const src = fs.readFileSync(path.join(__dirname, '..', 'infra', 'config.ts'), 'utf8');
     const schema = src.slice(src.indexOf('const EnvSchema'), src.indexOf('export interface AppConfig'));
-    const vars = [...schema.matchAll(/^\s{2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]);
+    // The Temporal security variables are spread in from infra/temporal-security.ts.
+    assert.match(schema, /\.\.\.TEMPORAL_SECURITY_ENV/);
+    const vars = [...[...schema.matchAll(/^\s{2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]), ...Object.keys(TEMPORAL_SECURITY_ENV)];
     assert.ok(vars.length > 20, `parsed only ${vars.length} variables`);
     const example = fs.readFileSync(path.join(__dirname, '..', '.env.example'), 'utf8');
     const aliases = ['API_KEY', 'API_SECRET', 'USE_ENSEMBLE'];

@@ -152,9 +152,26 @@ describe('openDatabase', function () {
       assert.ok(fs.existsSync(path.join(dataDir, 'PG_VERSION')));
       assert.ok(!fs.existsSync(path.join(dataDir, 'postmaster.pid')), 'a clean stop removes the lock file');
 
+      // A password file that a copy or a restore left readable by others is made owner-only again.
+      fs.chmodSync(path.join(home, 'postgres.password'), 0o644);
       const again = await start(await freePort());
       const [{ n }] = await again.sql<{ n: number }[]>`select count(*)::int as n from audit_log where event = 'persistence.check'`;
       assert.equal(n, 1);
+      assert.equal(fs.statSync(path.join(home, 'postgres.password')).mode & 0o777, 0o600);
+      assert.equal(fs.readFileSync(path.join(home, 'postgres.password'), 'utf8').trim(), password, 'the same install keeps its password');
+      // Generated per install, not a constant: another TRADER_HOME gets another one.
+      const otherHome = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-pg-home-'));
+      fs.chmodSync(otherHome, 0o755);
+      try {
+        const other = await openDatabase({ home: otherHome, port: await freePort(), log: testLog });
+        open.push(other);
+        const otherPassword = fs.readFileSync(path.join(otherHome, 'postgres.password'), 'utf8').trim();
+        assert.notEqual(otherPassword, password);
+        assert.ok(otherPassword.length >= 24, 'a long random password');
+        await other.close();
+      } finally {
+        fs.rmSync(otherHome, { recursive: true, force: true });
+      }
     });
 
     it('recovers from a stale postmaster.pid whose pid is gone or now belongs to another program', async () => {

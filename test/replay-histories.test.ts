@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import crypto from 'node:crypto';
+import { defaultPayloadConverter, type DataConverter, type Payload } from '@temporalio/common';
 import { Worker, type ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { installTemporalRuntime } from '../infra/temporal';
+import { installTemporalRuntime, temporalDataConverter } from '../infra/temporal';
+import { AesGcmPayloadCodec, isEncrypted, parseEncryptionKeys, payloadKeyId } from '../infra/payload-codec';
+import { RECORDED_WITH_KEYS } from './histories/encryption';
 import { testLog } from './helpers/db';
 import { workflowBundle } from './helpers/temporal';
 import { INDEX, type HistoryIndexEntry } from './histories/record';
@@ -27,11 +31,37 @@ const load = (file: string): History => historyFromJSON(JSON.parse(fs.readFileSy
 /** Replayed under the workflow id it ran with: the workflow derives its client order ids from it. */
 const recorded = (file: string) => ({ workflowId: index[file].workflowId, history: load(file) });
 
-async function replay(histories: Array<{ workflowId: string; history: History }>): Promise<ReplayResult[]> {
+async function replay(histories: Array<{ workflowId: string; history: History }>, dataConverter?: DataConverter): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
   // workflowsPath is what workers run (require.resolve('../workflows')); the bundle of it is shared with the other suites.
-  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'test/histories' }, histories)) results.push(r);
+  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'test/histories', dataConverter }, histories)) results.push(r);
   return results;
+}
+
+/**
+ * Histories recorded with payload encryption (key RECORDED_WITH_KEYS, see record.ts) replay as a
+ * worker would after a key rotation: with a newer key B listed last (the one that now encrypts)
+ * and the recording's key still listed to decrypt.
+ */
+const encryptedFiles = files.filter((f) => index[f]?.encryptionKeyId);
+const plainFiles = files.filter((f) => !index[f]?.encryptionKeyId);
+const rotatedKeys = `${RECORDED_WITH_KEYS},rotated-b:${crypto.randomBytes(32).toString('base64')}`;
+
+/** Every payload of a history, wherever it sits (inputs, results, markers, signals, updates, search attributes). */
+function payloadsOf(history: History): Array<{ where: string; payload: Payload }> {
+  const out: Array<{ where: string; payload: Payload }> = [];
+  const walk = (v: unknown, where: string): void => {
+    if (!v || typeof v !== 'object') return;
+    if (v instanceof Uint8Array) return;
+    const o = v as Record<string, unknown>;
+    if (o.metadata && typeof o.metadata === 'object' && 'data' in o) {
+      out.push({ where, payload: o as Payload });
+      return;
+    }
+    for (const [k, x] of Object.entries(o)) walk(x, /^\d+$/.test(k) ? where : `${where}.${k}`);
+  };
+  walk(history.events, 'events');
+  return out;
 }
 
 /** JSON events as exported (ids are decimal strings, payload data base64). */
@@ -77,13 +107,71 @@ describe('recorded workflow histories replay against the current workflow code',
   });
 
   it('replays every recorded history without a determinism error', async () => {
-    const results = await replay(files.map(recorded));
+    const results = [...(await replay(plainFiles.map(recorded))), ...(await replay(encryptedFiles.map(recorded), temporalDataConverter({ encryptionKeys: parseEncryptionKeys(rotatedKeys) })))];
     assert.equal(results.length, files.length, 'one result per history');
     for (const r of results) assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
   });
 
+  describe('recorded with payload encryption (key A), replayed after key B became the newest', () => {
+    it('has encrypted recordings whose every payload is ciphertext under key A, except what the server must read', () => {
+      assert.ok(encryptedFiles.length >= 2, `encrypted recordings in test/histories (found ${encryptedFiles.join(', ')})`);
+      const recordedKeyId = parseEncryptionKeys(RECORDED_WITH_KEYS)[0].id;
+      for (const f of encryptedFiles) {
+        assert.equal(index[f].encryptionKeyId, recordedKeyId);
+        const all = payloadsOf(load(f));
+        const encrypted = all.filter((p) => isEncrypted(p.payload));
+        assert.ok(encrypted.length >= 10, `${f}: ${encrypted.length} encrypted payloads`);
+        assert.ok(encrypted.every((p) => payloadKeyId(p.payload) === recordedKeyId), `${f}: every encrypted payload names key ${recordedKeyId}`);
+        // Left readable, by design: search attributes (the server indexes them) and the core's
+        // local-activity marker header (sequence, type, attempt, times: no trading data).
+        const clear = all.filter((p) => !isEncrypted(p.payload)).map((p) => p.where);
+        const allowed = /^events\.(upsertWorkflowSearchAttributesEventAttributes\.searchAttributes|workflowExecutionStartedEventAttributes\.searchAttributes|markerRecordedEventAttributes\.details\.data)/;
+        assert.deepEqual(clear.filter((w) => !allowed.test(w)), [], `${f}: payloads in clear text`);
+        const text = fs.readFileSync(path.join(DIR, f), 'utf8');
+        for (const word of ['clientOrderId', 'realizedPnl', 'ETH/USDT', 'BTC/USDT', 'recorder']) {
+          const inPayloads = encrypted.some((p) => Buffer.from(p.payload.data ?? []).toString('latin1').includes(word));
+          assert.ok(!inPayloads, `${f}: "${word}" readable in an encrypted payload`);
+        }
+        assert.ok(!text.includes('"clientOrderId"'), `${f}: no order in clear JSON`);
+      }
+    });
+
+    it('decode with keys A and B gives the original payloads back', async () => {
+      const codec = new AesGcmPayloadCodec(parseEncryptionKeys(rotatedKeys));
+      for (const f of encryptedFiles) {
+        const encrypted = payloadsOf(load(f)).filter((p) => isEncrypted(p.payload));
+        const decoded = await codec.decode(encrypted.map((p) => p.payload));
+        const values = decoded.map((p) => defaultPayloadConverter.fromPayload(p));
+        assert.ok(values.some((v) => JSON.stringify(v).includes(index[f].workflowId.split('/').slice(-2).join('/'))), `${f}: the symbol is in the decoded payloads`);
+        const started = decoded[0] && defaultPayloadConverter.fromPayload<{ symbol?: string; account?: string }>(decoded[0]);
+        assert.ok(started?.symbol && started.account, `${f}: the first payload is the workflow input (${JSON.stringify(started).slice(0, 80)})`);
+      }
+    });
+
+    it('does not replay without key A: with no codec, or with B alone', async () => {
+      const without = await replay(encryptedFiles.slice(0, 1).map(recorded));
+      assert.ok(without[0].error, 'replayed without any key');
+      const bOnly = parseEncryptionKeys(rotatedKeys).slice(1);
+      // The codec alone (no failure converter, which would encrypt the error message with B too),
+      // so the replay error can be read here.
+      const retired = await replay(encryptedFiles.slice(0, 1).map(recorded), { payloadCodecs: [new AesGcmPayloadCodec(bOnly)] });
+      assert.ok(retired[0].error, 'replayed after key A was retired');
+      assert.match(retired[0].error!.message, /encrypted with key 'recorded-a', which is not among the configured keys \(rotated-b\)/);
+    });
+
+    it('a tampered encrypted history still fails with a DeterminismViolationError', async () => {
+      const file = encryptedFiles.find((f) => /replay/.test(f)) ?? encryptedFiles[0];
+      const t = tampered(file, (events) => {
+        events.find((x) => x.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes.activityType.name = 'placeOrders';
+        return 'the order activity renamed';
+      });
+      const [r] = await replay([t], temporalDataConverter({ encryptionKeys: parseEncryptionKeys(rotatedKeys) }));
+      assert.ok(r.error instanceof DeterminismViolationError, `${t.what}: got ${r.error ? `${r.error.name}: ${r.error.message}` : 'no error'}`);
+    });
+  });
+
   it('fails with a DeterminismViolationError on tampered copies (another activity, another local activity, a missing command, a missing timer)', async () => {
-    const symbol = files.find((f) => /symbol-trader-replay/.test(f)) ?? files[0];
+    const symbol = plainFiles.find((f) => /symbol-trader-replay/.test(f)) ?? plainFiles[0];
     const first = (events: RawEvent[], key: string): RawEvent => {
       const e = events.find((x) => x[key]);
       assert.ok(e, `${symbol} has a ${key} to tamper with`);

@@ -1,4 +1,5 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
@@ -23,6 +24,8 @@ export interface TradingWorkerOptions {
   namespace: string;
   taskQueue: string;
   activities: Activities;
+  /** The stack's (payload encryption); the SDK's default without. */
+  dataConverter?: DataConverter;
 }
 
 /** The trading worker: every workflow in workflows/ and the activities built for this process. */
@@ -33,6 +36,7 @@ export async function createTradingWorker(opts: TradingWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: opts.activities,
+    dataConverter: opts.dataConverter,
   });
 }
 
@@ -119,6 +123,7 @@ export async function startTradingWorker(
     namespace: stack.temporal.namespace,
     taskQueue: stack.cfg.temporal.taskQueue,
     activities: createActivities({ sql: stack.db.sql, log: stack.log, trading, alerts }),
+    dataConverter: stack.temporal.dataConverter,
   });
   const running = worker.run();
   return {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
@@ -15,6 +16,8 @@ export interface TrainingWorkerOptions {
   /** Default `training`. */
   taskQueue?: string;
   activities: TrainingActivities;
+  /** The stack's (payload encryption); the SDK's default without. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -29,6 +32,7 @@ export async function createTrainingWorker(opts: TrainingWorkerOptions): Promise
     taskQueue: opts.taskQueue ?? TRAINING_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows/retrain'),
     activities: opts.activities,
+    dataConverter: opts.dataConverter,
     maxConcurrentActivityTaskExecutions: 1,
   });
 }
@@ -54,6 +58,7 @@ export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Log
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
     activities: trainingActivitiesFor(cfg, stack.db.sql, log),
+    dataConverter: stack.temporal.dataConverter,
   });
   const done = worker.run().catch((err: unknown) => log.error({ err }, 'the training worker stopped with an error'));
   return {

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { connectTemporalClient } from '../../infra/temporal';
 import { openDatabase, type Database } from '../../infra/postgres';
 import { modelsDir, promoteModelVersion, registerModelVersion, type ModelVersionRow } from '../../models/registry';
 import { trainModelVersion, type TrainProgress, type TrainResult, type TrainSettingsInput } from '../../models/train';
@@ -171,20 +172,19 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
 /** Best effort after --promote: the traders of a running stack reload now rather than at their next start. */
 async function reloadTraders(cfg: Partial<Pick<AppConfig, 'temporal'>>, version: string): Promise<{ reloaded?: string[]; reloadProblem?: string }> {
   if (!cfg.temporal) return { reloadProblem: 'no Temporal configuration' };
-  const address = cfg.temporal.address ?? `127.0.0.1:${cfg.temporal.port}`;
-  let connection;
+  let client: Client;
   try {
-    connection = await Connection.connect({ address, connectTimeout: '3 seconds' });
-  } catch {
-    return { reloadProblem: `no Temporal server at ${address}` };
+    client = await connectTemporalClient(cfg.temporal, { connectTimeout: '3 seconds' });
+  } catch (err) {
+    return { reloadProblem: (err as Error).message.split('\n')[0] };
   }
   try {
-    const r = await signalTradersToReload(new Client({ connection, namespace: cfg.temporal.namespace }), version, { by: `cli:${os.userInfo().username}`, reason: 'trader train --promote' });
+    const r = await signalTradersToReload(client, version, { by: `cli:${os.userInfo().username}`, reason: 'trader train --promote' });
     return r.failed.length > 0 ? { reloaded: r.signaled, reloadProblem: `${r.failed.length} trader(s) could not be signalled (${r.failed[0].error})` } : { reloaded: r.signaled };
   } catch (err) {
     return { reloadProblem: `could not reach the traders: ${(err as Error).message}` };
   } finally {
-    await connection.close();
+    await client.connection.close();
   }
 }
 

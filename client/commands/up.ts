@@ -139,6 +139,9 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       `  Temporal Web UI: ${temporal.uiUrl ?? '(external cluster: use its UI)'}   server ${temporal.address}, namespace ${temporal.namespace}`,
       `  Workflows: ${portfolioId} and ${inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol)).join(', ')}`,
       `  Paused symbols are one query away in the UI: TradingStatus = "paused"`,
+      cfg.temporal.encryptionKeys
+        ? `  Payloads encrypted (key ${cfg.temporal.encryptionKeys[cfg.temporal.encryptionKeys.length - 1].id}); to read them in the UI: npx trader codec-server`
+        : `  Payloads in clear text on ${temporal.embedded ? 'this machine' : temporal.address} (set TEMPORAL_ENCRYPTION_KEYS to encrypt them)`,
       `  PostgreSQL ledger: ${db.url}${db.embedded ? ' (embedded)' : ''}`,
       `  State under: ${cfg.home}`,
       `  System check: workflow ${check.workflowId} wrote audit rows ${check.first.auditId} and ${check.second.auditId} (PostgreSQL ${check.second.serverVersion})`,

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
-import { executableFor, installTemporalRuntime } from '../../infra/temporal';
+import { ENCRYPTED_FAILURE_CONVERTER_PATH, executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { createLogger } from '../../infra/logger';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
@@ -46,6 +46,17 @@ let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 export function workflowBundle(): ReturnType<typeof bundleWorkflowCode> {
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
   return bundle;
+}
+
+let encryptedBundle: ReturnType<typeof bundleWorkflowCode> | undefined;
+/** The bundle of a worker with payload encryption: its failure converter is bundled in (infra/failure-converter.ts). */
+export function encryptedWorkflowBundle(): ReturnType<typeof bundleWorkflowCode> {
+  encryptedBundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    failureConverterPath: ENCRYPTED_FAILURE_CONVERTER_PATH,
+    logger: new DefaultLogger('WARN'),
+  });
+  return encryptedBundle;
 }
 
 let queueSeq = 0;

@@ -3,7 +3,7 @@ import { tradeJson } from '../../client/commands/ops';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type DataConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Sql } from 'postgres';
@@ -22,7 +22,7 @@ import { engineConfig, type EngineConfig, type StrategyName } from '../../lib/en
 import { RiskConfig, type RiskConfigInput } from '../../lib/risk';
 import type { Ledger } from '../../ledger';
 import { freshDatabase, testLog, type TestDatabase } from './db';
-import { freshTaskQueue, timeSkippingEnv, workflowBundle } from './temporal';
+import { encryptedWorkflowBundle, freshTaskQueue, timeSkippingEnv, workflowBundle } from './temporal';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
@@ -101,6 +101,11 @@ export interface HarnessOptions {
   account?: string;
   /** Where sendAlert delivers (default: log only). */
   alerts?: AlertDispatcher;
+  /**
+   * Payload encryption (infra/temporal.ts temporalDataConverter): the workers get it, and `client`
+   * (the activities' and close()'s; give one with the same converter) replaces env.client.
+   */
+  encryption?: { dataConverter: DataConverter; client: Client };
 }
 
 export interface RunningWorker {
@@ -177,7 +182,7 @@ export async function tradingHarness(env: TestWorkflowEnvironment, opts: Harness
       features,
       recorder: (workflowId: string) => new LedgerTradeRecorder(db.ledger, { workflowId, mode, exchange: venue.exchangeId }),
       initialCapital,
-      client: env.client,
+      client: opts.encryption?.client ?? env.client,
     };
     const activities = createActivities({ sql: db.sql, log: testLog, trading: deps, alerts: opts.alerts });
     const taskQueue = freshTaskQueue('trading');
@@ -191,8 +196,9 @@ export async function tradingHarness(env: TestWorkflowEnvironment, opts: Harness
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
         taskQueue,
-        workflowBundle: await workflowBundle(),
+        workflowBundle: opts.encryption ? await encryptedWorkflowBundle() : await workflowBundle(),
         activities: { ...activities, ...overrides },
+        dataConverter: opts.encryption?.dataConverter,
       });
       const running = worker.run();
       return {
@@ -247,7 +253,7 @@ export async function tradingHarness(env: TestWorkflowEnvironment, opts: Harness
       async close() {
         for (const id of [...symbols.map((s) => symbolWorkflowId(exchange, s)), portfolioWorkflowId(account)]) {
           try {
-            const handle = env.client.workflow.getHandle(id);
+            const handle = (opts.encryption?.client ?? env.client).workflow.getHandle(id);
             if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test cleanup');
           } catch {
             // never started

@@ -6,10 +6,17 @@
  *
  *   npx tsx test/histories/record.ts            (writes test/histories/*.json)
  *   npx tsx test/histories/record.ts NAME...    (only those recordings, e.g. symbol-trader-pause-during-step)
+ *
+ * `symbol-trader-replay-encrypted` and `symbol-trader-messages-encrypted` are scenarios 1 and 2 with
+ * payload encryption (key RECORDED_WITH_KEYS of encryption.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { connectTemporalClient, temporalDataConverter } from '../../infra/temporal';
+import { parseEncryptionKeys } from '../../infra/payload-codec';
+import { RECORDED_WITH_KEYS } from './encryption';
 import { exportHistories } from '../../client/commands/history';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { emergencyCloseUpdate, pauseSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
@@ -47,13 +54,15 @@ export interface HistoryIndexEntry {
   workflowType: string;
   events: number;
   what: string;
+  /** Recorded with payload encryption: the id of the key (RECORDED_WITH_KEYS) its payloads are encrypted with. */
+  encryptionKeyId?: string;
 }
 const index: Record<string, HistoryIndexEntry> = {};
 const only = new Set(process.argv.slice(2));
 const wanted = (name: string): boolean => only.size === 0 || only.has(name);
 
 /** Exports one run with the CLI's exporter and keeps it as OUT/<name>.json. */
-async function keep(env: TestWorkflowEnvironment, workflowId: string, runId: string, name: string, tmp: string, what: string): Promise<void> {
+async function keep(env: TestWorkflowEnvironment, workflowId: string, runId: string, name: string, tmp: string, what: string, encryptionKeyId?: string): Promise<void> {
   const dir = path.join(tmp, `export-${name}`);
   // Visibility is eventually consistent: wait until the run is listed.
   const exported = await until(
@@ -66,19 +75,61 @@ async function keep(env: TestWorkflowEnvironment, workflowId: string, runId: str
   );
   const file = path.join(OUT, `${name}.json`);
   fs.copyFileSync(exported[0].file, file);
-  index[`${name}.json`] = { workflowId, runId, workflowType: exported[0].type, events: exported[0].events, what };
+  index[`${name}.json`] = { workflowId, runId, workflowType: exported[0].type, events: exported[0].events, what, ...(encryptionKeyId ? { encryptionKeyId } : {}) };
   console.log(`${name}.json: ${exported[0].type} ${workflowId}, ${exported[0].events} events, ${(fs.statSync(file).size / 1024).toFixed(0)} kB`);
+}
+
+/** 1. A replay at a speed factor, to the end of the data: timers, candle reads, orders, fills. */
+async function recordReplay(env: TestWorkflowEnvironment, client: Client, h: TradingHarness, tmp: string, name: string, keyId?: string): Promise<void> {
+  await h.withWorker(async () => {
+    const handle = await client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+      workflowId: h.workflowId('ETH/USDT'),
+      taskQueue: h.taskQueue,
+      args: [h.symbolInput('ETH/USDT', { speed: 36_000 })],
+    });
+    await handle.result();
+    await keep(env, handle.workflowId, handle.firstExecutionRunId, name, tmp, `ETH/USDT replay at speed 36000 to the end of the data${keyId ? ', payloads encrypted' : ''}`, keyId);
+  });
+}
+
+/**
+ * 2. Operator messages: pause and resume signals, an emergency close update that closes a
+ *    position, then the halted workflow is terminated.
+ */
+async function recordMessages(env: TestWorkflowEnvironment, client: Client, h: TradingHarness, tmp: string, name: string, keyId?: string): Promise<void> {
+  await h.withWorker(async () => {
+    const handle = await client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+      workflowId: h.workflowId('BTC/USDT'),
+      taskQueue: h.taskQueue,
+      args: [h.symbolInput('BTC/USDT', { speed: 3_600 })],
+    });
+    const state = () => handle.query(stateQuery);
+    const open = await until('a position', state, (s: SymbolStateView) => s.position !== null);
+    await handle.signal(pauseSignal, by);
+    await until('two paused decisions', state, (s) => s.decisions >= open.decisions + 2);
+    await handle.signal(resumeSignal, by);
+    await until('a decision after resume', state, (s) => s.decisions >= open.decisions + 3);
+    const closed = await handle.executeUpdate(emergencyCloseUpdate, { args: [by] });
+    if (closed.closed.length !== 1) throw new Error(`the emergency close should close the open position: ${JSON.stringify(closed)}`);
+    await handle.terminate('recorded');
+    await keep(env, handle.workflowId, handle.firstExecutionRunId, name, tmp, `BTC/USDT: pause, resume, emergency close update, terminated${keyId ? ', payloads encrypted' : ''}`, keyId);
+  });
 }
 
 async function main(): Promise<void> {
   const env = await devServerEnv();
   const tmp = tradingTmpDir('dt-histories-');
   const harnesses: TradingHarness[] = [];
-  const harness = async (exchange: string, files: string[]) => {
-    const h = await tradingHarness(env, { files, initialCapital: CAPITAL, exchange });
+  const harness = async (exchange: string, files: string[], encryption?: Parameters<typeof tradingHarness>[1]['encryption']) => {
+    const h = await tradingHarness(env, { files, initialCapital: CAPITAL, exchange, encryption });
     harnesses.push(h);
     return h;
   };
+  // Payload encryption as a deployment with TEMPORAL_ENCRYPTION_KEYS=RECORDED_WITH_KEYS runs it.
+  const keys = parseEncryptionKeys(RECORDED_WITH_KEYS);
+  const keyId = keys[keys.length - 1].id;
+  const encryptedClient = await connectTemporalClient({ address: env.address, namespace: env.namespace ?? 'default', port: 0, encryptionKeys: keys });
+  const encryption = { client: encryptedClient, dataConverter: temporalDataConverter({ encryptionKeys: keys }) };
   try {
     // BTC and ETH from the 380th recorded hour: BTC holds a position from its 3rd decision to
     // its 15th, ETH's first trade loses on its 4th (the portfolio test's window).
@@ -88,42 +139,8 @@ async function main(): Promise<void> {
     ]);
     const [btcFile, ethFile] = files;
 
-    // 1. A replay at a speed factor, to the end of the data: timers, candle reads, orders, fills.
-    if (wanted('symbol-trader-replay')) {
-      const h = await harness('rec-replay', [ethFile]);
-      await h.withWorker(async () => {
-        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
-          workflowId: h.workflowId('ETH/USDT'),
-          taskQueue: h.taskQueue,
-          args: [h.symbolInput('ETH/USDT', { speed: 36_000 })],
-        });
-        await handle.result();
-        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-replay', tmp, 'ETH/USDT replay at speed 36000 to the end of the data');
-      });
-    }
-
-    // 2. Operator messages: pause and resume signals, an emergency close update that closes a
-    //    position, then the halted workflow is terminated.
-    if (wanted('symbol-trader-messages')) {
-      const h = await harness('rec-messages', [btcFile]);
-      await h.withWorker(async () => {
-        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
-          workflowId: h.workflowId('BTC/USDT'),
-          taskQueue: h.taskQueue,
-          args: [h.symbolInput('BTC/USDT', { speed: 3_600 })],
-        });
-        const state = () => handle.query(stateQuery);
-        const open = await until('a position', state, (s: SymbolStateView) => s.position !== null);
-        await handle.signal(pauseSignal, by);
-        await until('two paused decisions', state, (s) => s.decisions >= open.decisions + 2);
-        await handle.signal(resumeSignal, by);
-        await until('a decision after resume', state, (s) => s.decisions >= open.decisions + 3);
-        const closed = await handle.executeUpdate(emergencyCloseUpdate, { args: [by] });
-        if (closed.closed.length !== 1) throw new Error(`the emergency close should close the open position: ${JSON.stringify(closed)}`);
-        await handle.terminate('recorded');
-        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-messages', tmp, 'BTC/USDT: pause, resume, emergency close update, terminated');
-      });
-    }
+    if (wanted('symbol-trader-replay')) await recordReplay(env, env.client, await harness('rec-replay', [ethFile]), tmp, 'symbol-trader-replay');
+    if (wanted('symbol-trader-messages')) await recordMessages(env, env.client, await harness('rec-messages', [btcFile]), tmp, 'symbol-trader-messages');
 
     // 3. Continue-as-new: the first run of a chain, ending with the carried state.
     if (wanted('symbol-trader-continued')) {
@@ -217,12 +234,22 @@ async function main(): Promise<void> {
       );
     }
 
+    // 6. and 7. Scenarios 1 and 2 with payload encryption: inputs, results, markers, signals, the
+    //    update and its result are ciphertext under the key of encryption.ts.
+    if (wanted('symbol-trader-replay-encrypted')) {
+      await recordReplay(env, encryptedClient, await harness('rec-replay-enc', [ethFile], encryption), tmp, 'symbol-trader-replay-encrypted', keyId);
+    }
+    if (wanted('symbol-trader-messages-encrypted')) {
+      await recordMessages(env, encryptedClient, await harness('rec-messages-enc', [btcFile], encryption), tmp, 'symbol-trader-messages-encrypted', keyId);
+    }
+
     // Merged: recordings of older workflow code kept next to these stay listed.
     const indexFile = path.join(OUT, INDEX);
     const previous = fs.existsSync(indexFile) ? (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, HistoryIndexEntry>) : {};
     fs.writeFileSync(indexFile, JSON.stringify({ ...previous, ...index }, null, 2) + '\n');
   } finally {
     for (const h of harnesses) await h.close().catch(() => undefined);
+    await encryptedClient.connection.close();
     await env.teardown();
     await stopTestServer();
     fs.rmSync(tmp, { recursive: true, force: true });
