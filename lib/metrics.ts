@@ -1,5 +1,6 @@
 import type { DecisionReport } from './contracts/trading';
 import type { ModelSignal } from './engine/types';
+import type { BreakerStateName } from './exchange/types';
 import type { Regime } from './regime';
 
 /**
@@ -325,13 +326,13 @@ export function retrainPoint(
 
 // --- processes --------------------------------------------------------------------------------------
 
-export const BREAKER_STATE_CODES: Record<string, number> = { closed: 0, 'half-open': 1, halfOpen: 1, open: 2, isolated: 3 };
+export const BREAKER_STATE_CODES: Record<BreakerStateName, number> = { closed: 0, half_open: 1, open: 2, isolated: 3 };
 
-export function breakerPoint(p: ProcessTags, b: { exchangeId: string; state: string; consecutiveFailures: number }, time: number): MetricPoint {
+export function breakerPoint(p: ProcessTags, b: { exchangeId: string; state: BreakerStateName; consecutiveFailures: number }, time: number): MetricPoint {
   return {
     measurement: 'breaker',
     tags: { exchange: b.exchangeId, worker: p.worker, host: p.host },
-    fields: fields({ state: b.state, state_code: BREAKER_STATE_CODES[b.state] ?? -1, consecutive_failures: b.consecutiveFailures }),
+    fields: fields({ state: b.state, state_code: BREAKER_STATE_CODES[b.state], consecutive_failures: b.consecutiveFailures }),
     time,
   };
 }

@@ -143,10 +143,14 @@ export function createTradingActivities(deps: TradingDeps) {
     const equity = deps.initialCapital + Number(pnl.total) + unrealized;
     return { equity, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
   }
+  let inFlightSince = 0;
   function sharedSnapshot(): Promise<PortfolioSnapshot> {
-    inFlight ??= computeSnapshot().finally(() => {
-      inFlight = null;
-    });
+    if (!inFlight) {
+      inFlightSince = Date.now();
+      inFlight = computeSnapshot().finally(() => {
+        inFlight = null;
+      });
+    }
     return inFlight;
   }
 
@@ -173,9 +177,11 @@ export function createTradingActivities(deps: TradingDeps) {
   }
 
   async function portfolioSnapshot(args: { account: string; symbols: string[]; peakEquity?: number | null }): Promise<PortfolioSnapshot> {
-    // Stamped when asked, not when answered: a later point never holds an older valuation.
-    const at = Date.now();
-    const snap = await sharedSnapshot();
+    const pending = sharedSnapshot();
+    // Stamped when the (possibly shared) valuation began reading the ledger, so that a point
+    // stamped later than a trade's commit always includes that trade.
+    const at = inFlightSince;
+    const snap = await pending;
     measureEquity(snap, at, args.peakEquity);
     return snap;
   }

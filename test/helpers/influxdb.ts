@@ -53,6 +53,8 @@ export interface InfluxTestServer {
   /** What the bot's config takes (INFLUXDB_*): the bucket is the database (its default retention policy). */
   env: { INFLUXDB_URL: string; INFLUXDB_TOKEN: string; INFLUXDB_ORG: string; INFLUXDB_BUCKET: string };
   target: { url: string; token: string; org: string; bucket: string };
+  /** Another database (bucket) on the same server. */
+  createDatabase(name: string): Promise<void>;
   /** A Flux query's rows (the v2 client's query API, as Grafana's Flux data source sends it). */
   flux(query: string): Promise<Record<string, unknown>[]>;
   running(): boolean;
@@ -123,7 +125,10 @@ export async function startInfluxd(opts: { database?: string } = {}): Promise<In
       if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within 90 s:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
-    const created = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${database}"` }) });
+    await createDatabase(database);
+  };
+  const createDatabase = async (name: string): Promise<void> => {
+    const created = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${name}"` }) });
     if (!created.ok) throw new Error(`CREATE DATABASE failed: ${created.status} ${await created.text()}`);
   };
 
@@ -146,6 +151,7 @@ export async function startInfluxd(opts: { database?: string } = {}): Promise<In
     database,
     target,
     env: { INFLUXDB_URL: url, INFLUXDB_TOKEN: target.token, INFLUXDB_ORG: target.org, INFLUXDB_BUCKET: database },
+    createDatabase,
     flux: (query) => queryApi.collectRows<Record<string, unknown>>(query),
     running: () => child !== undefined,
     stop,
