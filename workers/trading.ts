@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
@@ -14,7 +15,6 @@ import type { TradingDeps, Venue } from '../activities/trading';
 import type { AlertDispatcher } from '../activities/alerts';
 import { accountName, type SymbolTraderInput } from '../lib/contracts/workflows';
 import type { StrategyName } from '../lib/engine';
-import path from 'node:path';
 import { modelFallbackAlert } from '../lib/alerts';
 import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR, type ModelResolver } from '../models/signal';
 import { modelsDir, readManifest } from '../models/registry';
