@@ -143,7 +143,7 @@ describe('docker-compose.yml', () => {
     const mounts = grafana.volumes as string[];
     assert.ok(mounts.includes('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro'));
     assert.ok(mounts.includes('./deploy/grafana/dashboards:/etc/grafana/dashboards:ro'));
-    const ds = parse(fs.readFileSync(path.join(REPO, 'deploy/grafana/provisioning/datasources/influxdb.yml'), 'utf8')) as { datasources: Array<Record<string, any>> };
+    const ds = parse(fs.readFileSync(path.join(REPO, 'deploy/grafana/provisioning/datasources/influxdb.yml'), 'utf8')) as { datasources: Array<{ uid: string; type: string; jsonData: { version: string } }> };
     const source = ds.datasources[0];
     assert.equal(source.type, 'influxdb');
     assert.equal(source.jsonData.version, 'Flux');

@@ -195,7 +195,7 @@ describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a rea
       await sampler.stop();
       await writer.close();
     } finally {
-      standin.close();
+      await standin.close();
     }
 
     const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'deploy', 'grafana', 'dashboards', 'durable-trader.json'), 'utf8')) as {

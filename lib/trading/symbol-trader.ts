@@ -192,8 +192,8 @@ export class SymbolTrader {
       modelVersion: this.modelVersion,
       reloadModel: this.pendingReload !== null,
       requestedModelVersion: this.pendingReload?.version,
-      dueAt: this.stepDueAt,
-      decided: this.pendingReport ?? undefined,
+      ...(this.stepDueAt !== undefined ? { dueAt: this.stepDueAt } : {}),
+      ...(this.pendingReport ? { decided: this.pendingReport } : {}),
     };
   }
 
