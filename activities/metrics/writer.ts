@@ -117,7 +117,6 @@ export class InfluxMetricsWriter implements MetricsWriter {
       this.countDropped = (n, measurement) => d.add(n, { measurement });
     }
     routeClientLog(this.log);
-    const self = this;
     this.api = new InfluxDB({ url: target.url, token: target.token, timeout: opts.timeoutMs ?? 5_000 }).getWriteApi(target.org, target.bucket, 'ms', {
       batchSize,
       flushInterval: opts.flushIntervalMs ?? 2_000,
@@ -127,22 +126,18 @@ export class InfluxMetricsWriter implements MetricsWriter {
       maxRetryDelay: opts.maxRetryDelayMs ?? 15_000,
       maxRetryTime: opts.maxRetryTimeMs ?? 60_000,
       exponentialBase: 2,
-      writeSuccess(lines) {
-        self.onWritten(lines);
-      },
-      writeFailed(error, lines, attempt, expires) {
+      writeSuccess: (lines) => this.onWritten(lines),
+      writeFailed: (error, lines, attempt, expires) => {
         // Mirrors the client's own rule (WriteApiImpl.sendBatch): it retries a batch while it is
         // open, has attempts left, the error is not an HTTP status below 429, and the batch's
         // time is not up. Anything else is lost, and must be counted here, where it is seen.
         const retryable = !(error instanceof HttpError) || error.statusCode >= 429;
-        const final = self.closed || !retryable || attempt > self.maxRetries || expires <= Date.now();
-        if (final) self.onDropped(lines.map(measurementOf), error instanceof Error ? error.message : String(error));
+        const final = this.closed || !retryable || attempt > this.maxRetries || expires <= Date.now();
+        if (final) this.onDropped(lines.map(measurementOf), error instanceof Error ? error.message : String(error));
         // undefined: let the client carry on with its retry buffer.
         return undefined;
       },
-      writeRetrySkipped(entry) {
-        self.onDropped(entry.lines.map(measurementOf), `retry buffer full (${maxBufferLines} points)`);
-      },
+      writeRetrySkipped: (entry) => this.onDropped(entry.lines.map(measurementOf), `retry buffer full (${maxBufferLines} points)`),
     });
   }
 
