@@ -110,8 +110,8 @@ describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a rea
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-metrics-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
     files = [
-      writeSyntheticCsv(dir, { symbol: 'AAA/USDT', timeframe: '1h', rows: ROWS, seed: 5 }),
-      writeSyntheticCsv(dir, { symbol: 'BBB/USDT', timeframe: '1h', rows: ROWS, seed: 6, startPrice: 250 }),
+      writeSyntheticCsv(dir, { symbol: 'AAA/USDT', timeframe: '1h', rows: ROWS, seed: 11 }),
+      writeSyntheticCsv(dir, { symbol: 'BBB/USDT', timeframe: '1h', rows: ROWS, seed: 12, startPrice: 250 }),
     ];
     env = {
       ...process.env,

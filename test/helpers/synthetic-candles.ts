@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Prng } from '../../models/ppo/prng';
+import { Prng } from '../../lib/random';
 import type { Candle } from '../../lib/candles';
 
 /**
