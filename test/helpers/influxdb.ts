@@ -66,8 +66,22 @@ export interface InfluxTestServer {
   close(): Promise<void>;
 }
 
+/** Data folders of test processes that died before they could remove theirs. */
+function removeLeftovers(): void {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const m = /^dt-influx-(\d+)-[0-9a-f]+$/.exec(entry);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    }
+  }
+}
+
 export async function startInfluxd(opts: { database?: string } = {}): Promise<InfluxTestServer> {
   const binary = influxdPath();
+  removeLeftovers();
   const root = path.join(os.tmpdir(), `dt-influx-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   fs.mkdirSync(root, { recursive: true });
   const httpPort = await freePort();
