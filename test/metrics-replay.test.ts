@@ -187,7 +187,7 @@ describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a rea
     const writer = createMetricsWriter(influx.target, createLogger({ level: 'silent' }), { flushIntervalMs: 100 });
     try {
       const resilience = resilienceFor('binance:metrics-test', { maxRetries: 0, breakerThreshold: 2, halfOpenAfterMs: 60_000 });
-      const adapter = CcxtExchangeAdapter.create({ exchangeId: 'binance', apiOrigin: standin.url, timeoutMs: 3_000, rateLimitMs: 1, ccxtOptions: { fetchMarkets: { types: ['spot'] } } }, { resilience, log: createLogger({ level: 'silent' }) });
+      const adapter = CcxtExchangeAdapter.create({ exchangeId: 'binance', apiUrl: standin.url, timeoutMs: 3_000, rateLimitMs: 1, ccxtOptions: { fetchMarkets: { types: ['spot'] } } }, { resilience, log: createLogger({ level: 'silent' }) });
       standin.inject({ path: '/api/v3/klines', times: 2, fault: { kind: 'status', status: 503 } });
       for (let i = 0; i < 2; i++) await adapter.fetchCandles('AAA/USDT', '1h').catch(() => undefined);
       assert.equal(adapter.breakerState().state, 'open');
