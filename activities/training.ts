@@ -14,11 +14,14 @@ import { auc, logLoss } from '../models/ensemble/metrics';
 import { loadEnsemble } from '../models/inference';
 import { championModelVersion, getModelVersion, promoteModelVersion, readManifest, registerModelVersion, sha256Hex } from '../models/registry';
 import { createModelSignalSource, evictSignalCache } from '../models/signal';
+import { promotionDecision } from '../lib/promotion-gate';
+import { retrainPoint } from '../lib/metrics';
+import type { MetricsWriter } from './metrics/writer';
 import { backtestStrategies, mergeDatasets, TRAIN_STAGES, trainModelVersion, TrainingInputError, writeHeldOutFiles, type TrainReport, type TrainStage } from '../models/train';
 import { reloadModelSignal } from '../workflows/messages';
 import { readCandleCsv } from '../infra/candle-files';
 import type { MessageOrigin } from '../lib/contracts/trading';
-import type { GateEvaluation, ModelScore, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../lib/contracts/retrain';
+import type { GateEvaluation, ModelScore, PromotionMargin, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../lib/contracts/retrain';
 
 /**
  * The RetrainWorkflow's activities, on the `training` task queue (workers/training.ts): gather
@@ -45,6 +48,8 @@ export interface TrainingDeps {
   client?: Client;
   /** Called after each training stage is saved, with the attempt number (tests inject failures here). */
   afterStage?: (stage: TrainStage, attempt: number) => void | Promise<void>;
+  /** Metrics to InfluxDB: each evaluation as a `retrain` point (default: off). */
+  metrics?: MetricsWriter;
 }
 
 export const SYMBOL_TRADER_TYPE = 'symbolTraderWorkflow';
@@ -229,7 +234,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
      * held-out period, which the challenger never trained on (the champion, trained earlier,
      * may have: then its score is optimistic and the gate only harder to pass).
      */
-    async evaluateChallenger(args: { challengerId: string; files: string[]; strategy: StrategyName }): Promise<GateEvaluation> {
+    async evaluateChallenger(args: { challengerId: string; files: string[]; strategy: StrategyName; margin?: PromotionMargin }): Promise<GateEvaluation> {
       const log = activityLog(deps);
       const row = await getModelVersion(deps.sql, args.challengerId);
       if (!row) throw ApplicationFailure.nonRetryable(`challenger ${args.challengerId} is not in the registry`, 'TrainingInputError');
@@ -263,6 +268,26 @@ export function createTrainingActivities(deps: TrainingDeps) {
         ...(championProblem ? { championProblem } : {}),
       };
       log.info({ challenger: challenger.id, champion: champion?.id, championProblem }, 'models scored on the held-out period');
+      if (deps.metrics?.enabled) {
+        // The workflow promotes exactly when this pure gate says so (it calls the same function on this result).
+        const decision = promotionDecision(ev, args.margin);
+        deps.metrics.write(
+          retrainPoint(
+            {
+              challenger: challenger.id,
+              strategy: args.strategy,
+              challengerAuc: challenger.auc,
+              championAuc: champion?.auc,
+              challengerReturn: challenger.backtestReturn,
+              championReturn: champion?.backtestReturn,
+              promoted: decision.promote,
+              heldOutRows: heldOut.rows.length,
+              reason: decision.reason,
+            },
+            Date.now(),
+          ),
+        );
+      }
       return ev;
     },
 

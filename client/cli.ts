@@ -42,9 +42,10 @@ export function buildProgram(): Command {
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
     .option('--exit-when-done', 'replay: stop everything once every series is exhausted')
     .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
-    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram: boolean }) => {
+    .option('--no-training', 'do not run the training worker here (it runs as its own service: trader worker --queue training)')
+    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram: boolean; training: boolean }) => {
       const cfg = loadConfig();
-      await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram });
+      await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram, training: opts.training });
     });
 
   program

@@ -132,6 +132,17 @@ const hostPort = optionalText.superRefine((v, ctx) => {
   }
 });
 
+/** A socket address to bind (the Temporal runtime takes an IP, not a host name). */
+const bindAddress = optionalText.superRefine((v, ctx) => {
+  if (v === undefined) return;
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : 0;
+  const octetsOk = !m || m[1].startsWith('[') || m[1].split('.').every((o) => Number(o) <= 255);
+  if (!m || !octetsOk || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'expected ip:port to serve Prometheus metrics on, e.g. 127.0.0.1:9464 (this machine only) or 0.0.0.0:9464 (all interfaces)' });
+  }
+});
+
 const EnvSchema = z.object({
   EXCHANGE: z
     .string()
@@ -206,6 +217,7 @@ const EnvSchema = z.object({
   ...TEMPORAL_SECURITY_ENV,
   TEMPORAL_PORT: int(7233, 1, 65535),
   TEMPORAL_UI_PORT: int(8233, 1, 65535),
+  TEMPORAL_METRICS_ADDRESS: bindAddress,
   DATABASE_URL: url(['postgres', 'postgresql']),
   POSTGRES_PORT: int(54329, 1, 65535),
   TRADER_HOME: z
@@ -242,7 +254,8 @@ export interface AppConfig {
   influx?: { url: string; token: string; org: string; bucket: string };
   telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
   logLevel: (typeof LOG_LEVELS)[number];
-  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number } & TemporalSecurity;
+  /** metricsAddress: where this process serves the Temporal SDK's Prometheus metrics (unset: not served). */
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number; metricsAddress?: string } & TemporalSecurity;
   codecServer: CodecServerSettings;
   databaseUrl?: string;
   postgresPort: number;
@@ -382,6 +395,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       port: e.TEMPORAL_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
       ...security.value,
+      metricsAddress: e.TEMPORAL_METRICS_ADDRESS,
     },
     codecServer: readCodecServerSettings(raw, e.TEMPORAL_UI_PORT),
     databaseUrl: e.DATABASE_URL,

@@ -3,7 +3,7 @@ import type { AppConfig } from './config';
 import { secretsOf } from './config';
 import { createLogger, registerSecret, setRootLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './postgres';
-import { installTemporalRuntime, openTemporal, type TemporalStack } from './temporal';
+import { assertBindable, installTemporalRuntime, openTemporal, type TemporalStack } from './temporal';
 
 export interface Stack {
   cfg: AppConfig;
@@ -29,7 +29,9 @@ export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?
   const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: log.child({ component: 'postgres' }), ...dbOpts });
   let temporal: TemporalStack;
   try {
-    installTemporalRuntime(log);
+    const metricsAddress = cfg.temporal.metricsAddress;
+    if (metricsAddress) await assertBindable(metricsAddress, 'TEMPORAL_METRICS_ADDRESS');
+    installTemporalRuntime(log, { metricsAddress });
     temporal = await openTemporal({ ...cfg.temporal, home: path.join(cfg.home, 'temporal'), log: log.child({ component: 'temporal' }) });
   } catch (err) {
     await db.close();

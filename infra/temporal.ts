@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { defineSearchAttributeKey, SearchAttributeType, type DataConverter, type Duration, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type DataConverter, type Duration, type LogLevel, type LogMetadata, type Logger as TemporalLogger, type MetricMeter } from '@temporalio/common';
 import type { Logger } from './logger';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
@@ -65,13 +65,46 @@ class PinoTemporalLogger implements TemporalLogger {
 }
 
 let runtimeInstalled = false;
-/** Installs the Temporal runtime once per process with our logger (core logs forwarded). */
-export function installTemporalRuntime(log: Logger): void {
-  if (runtimeInstalled) return;
+let prometheusServed = false;
+/**
+ * Installs the Temporal runtime once per process with our logger (core logs forwarded) and, with
+ * `metricsAddress` (TEMPORAL_METRICS_ADDRESS), the SDK's metrics on a Prometheus endpoint there
+ * (`/metrics`): workflow and activity task latencies, failures, slots, polls. Once per process:
+ * a later call cannot add the endpoint.
+ */
+export function installTemporalRuntime(log: Logger, opts: { metricsAddress?: string } = {}): void {
+  if (runtimeInstalled) {
+    if (opts.metricsAddress && !prometheusServed) log.warn({ metricsAddress: opts.metricsAddress }, 'the Temporal runtime was installed earlier without a metrics endpoint; none is served');
+    return;
+  }
   runtimeInstalled = true;
+  prometheusServed = opts.metricsAddress !== undefined;
   Runtime.install({
     logger: new PinoTemporalLogger(log.child({ component: 'temporal' })),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} },
+      ...(opts.metricsAddress ? { metrics: { prometheus: { bindAddress: opts.metricsAddress } } } : {}),
+    },
+  });
+}
+
+/** The runtime's meter when this process serves Prometheus metrics: our own counters appear beside the SDK's. */
+export function prometheusMeter(): MetricMeter | undefined {
+  return prometheusServed ? Runtime.instance().metricMeter : undefined;
+}
+
+/** Fails with the variable's name when `address` (ip:port) cannot be bound, before the runtime tries. */
+export async function assertBindable(address: string, variable: string): Promise<void> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(address.slice(i + 1));
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'EADDRINUSE' ? `${address} (${variable}) is already in use: another worker on this machine serves its metrics there; give each process its own port` : `${variable}=${address}: ${err.message}`)),
+    );
+    srv.listen(port, host, () => srv.close(() => resolve()));
   });
 }
 

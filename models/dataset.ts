@@ -1,6 +1,9 @@
 import type { Candle } from '../lib/candles';
 import { computeFeatureMatrix, FEATURE_SCHEMA, featureIndex, FEATURE_PARAMS } from '../lib/features';
 import { classifyRegime, REGIMES } from '../lib/regime';
+import { costLogReturn as costLogReturnOf, DEFAULT_LABELS, forwardLabel, type LabelOptions } from '../lib/model-labels';
+
+export { DEFAULT_LABELS, type LabelOptions };
 
 /**
  * Supervised datasets from candles: one row per decision candle, features from the feature
@@ -48,15 +51,6 @@ export function toModelRow(features: ArrayLike<number>, out: Float32Array = new 
   return out;
 }
 
-export interface LabelOptions {
-  /** Candles between entry and exit. */
-  horizon: number;
-  /** Round-trip cost as a fraction of notional (2 x taker fee, plus slippage if wanted). */
-  roundTripCost: number;
-}
-
-export const DEFAULT_LABELS: LabelOptions = { horizon: 4, roundTripCost: 0.002 };
-
 export interface Dataset {
   /** Model input layout (MODEL_INPUT_NAMES) and the feature schema it was computed with. */
   inputNames: readonly string[];
@@ -89,7 +83,7 @@ export function buildDataset(candles: readonly Candle[], timeframeMs: number, op
   if (!(Number.isFinite(roundTripCost) && roundTripCost >= 0 && roundTripCost < 1)) throw new DatasetError(`roundTripCost must be a fraction in [0, 1), got ${roundTripCost}`);
   if (!(Number.isSafeInteger(timeframeMs) && timeframeMs > 0)) throw new DatasetError(`timeframeMs must be a positive integer, got ${timeframeMs}`);
   const matrix = computeFeatureMatrix(candles);
-  const costLogReturn = -Math.log(1 - roundTripCost);
+  const costLogReturn = costLogReturnOf(roundTripCost);
   const width = MODEL_INPUT_WIDTH;
   const X = new Float32Array(matrix.rowCount * width);
   const y = new Uint8Array(matrix.rowCount);
@@ -104,9 +98,9 @@ export function buildDataset(candles: readonly Candle[], timeframeMs: number, op
     if (candles[exit].timestamp - candles[t].timestamp !== horizon * timeframeMs) continue;
     const row = matrix.values.subarray(k * matrix.width, (k + 1) * matrix.width);
     if (!toModelRow(row, X, n * width)) continue;
-    const r = Math.log(candles[exit].close / candles[t].close);
-    fwd[n] = r;
-    y[n] = r > costLogReturn ? 1 : 0;
+    const label = forwardLabel(candles[t].close, candles[exit].close, roundTripCost);
+    fwd[n] = label.logReturn;
+    y[n] = label.up ? 1 : 0;
     ts[n] = candles[t].timestamp;
     end[n] = candles[exit].timestamp;
     n++;

@@ -8,6 +8,7 @@ import { Ledger } from '../ledger/ledger';
 import type { AlertDispatcher } from '../activities/alerts';
 import { TradingControl } from '../control/trading-control';
 import { startTelegramBot } from './bot';
+import { openProcessMetrics } from '../activities/metrics';
 
 /**
  * The Telegram bot as a process of its own (`trader worker --queue telegram`, the docker-compose
@@ -46,9 +47,12 @@ export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string
     log.warn('DATABASE_URL is not set: no audit rows, and /trades, /profit, /balance are unavailable');
   }
   const control = new TradingControl(client, { account: opts.account ?? 'main', exchange: cfg.exchange.id });
+  // This process runs no Temporal worker (a client only): its health, no SDK worker metrics.
+  const metrics = openProcessMetrics({ influx: cfg.influx, temporal: { ...cfg.temporal, metricsAddress: undefined } }, log, 'telegram');
   const bot = await startTelegramBot({ cfg, control, log, ledger });
   await Promise.race([stopSignal, bot.done.catch(() => undefined)]);
   await bot.stop();
   await db?.close();
   await client.connection.close();
+  await metrics.close();
 }

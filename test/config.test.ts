@@ -34,6 +34,7 @@ const BAD: Array<{ name: string; env: Record<string, string>; variable: string; 
   { name: 'admin ids not numeric', env: { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_ADMIN_IDS: '12,@alice' }, variable: 'TELEGRAM_ADMIN_IDS', expect: /bad: @alice/ },
   { name: 'unknown log level', env: { LOG_LEVEL: 'LOUD' }, variable: 'LOG_LEVEL', expect: /one of trace, debug/ },
   { name: 'temporal address without port', env: { TEMPORAL_ADDRESS: 'temporal.internal' }, variable: 'TEMPORAL_ADDRESS', expect: /host:port/ },
+  { name: 'metrics address with a host name', env: { TEMPORAL_METRICS_ADDRESS: 'localhost:9464' }, variable: 'TEMPORAL_METRICS_ADDRESS', expect: /ip:port to serve Prometheus metrics on/ },
   { name: 'database url of another kind', env: { DATABASE_URL: 'mysql://u:p@h/db' }, variable: 'DATABASE_URL', expect: /postgres:\/\// },
   { name: 'port out of range', env: { TEMPORAL_UI_PORT: '70000' }, variable: 'TEMPORAL_UI_PORT', expect: /integer from 1 to 65535/ },
   { name: 'strategy unknown', env: { STRATEGY: 'yolo' }, variable: 'STRATEGY', expect: /one of rules, ensemble, ppo, hybrid/ },

@@ -23,6 +23,8 @@ import { symbolWorkflowId } from '../lib/contracts/trading';
 import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../lib/contracts/retrain';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
+import { createMetricsWriter, type MetricsWriter } from '../activities/metrics/writer';
+import { startInfluxd, type InfluxTestServer } from './helpers/influxdb';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
@@ -87,6 +89,8 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
   const exchange = `retrainex${process.pid}`;
   const traderId = symbolWorkflowId(exchange, 'BTC/USDT');
   const failures: string[] = [];
+  let influx: InfluxTestServer;
+  let metrics: MetricsWriter;
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-retrain-'));
@@ -95,7 +99,8 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
     const lines = fs.readFileSync(src, 'utf8').trim().split('\n');
     data = path.join(tmp, 'binanceusdm_BTC-USDT_1h.csv');
     fs.writeFileSync(data, [lines[0], ...lines.slice(-2000)].join('\n') + '\n');
-    [env, db] = await Promise.all([devServerEnv(), freshDatabase()]);
+    [env, db, influx] = await Promise.all([devServerEnv(), freshDatabase(), startInfluxd({ database: 'retrain' })]);
+    metrics = createMetricsWriter(influx.target, log, { flushIntervalMs: 100 });
 
     // A real SymbolTraderWorkflow (paper mode) waiting for its next candle close, to receive the reload.
     traderWorker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue: traderQueue, workflowBundle: await workflowBundle() });
@@ -114,6 +119,8 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
     await traderRun?.catch(() => undefined);
     await env?.teardown();
     await db?.drop();
+    await metrics?.close();
+    await influx?.close();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -122,7 +129,7 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
     const taskQueue = freshTaskQueue('training');
     let failed = false;
     const activities = createTrainingActivities({
-      sql: db.sql, log, modelsRoot: path.join(tmp, 'models'), workRoot: path.join(tmp, 'training'),
+      sql: db.sql, log, modelsRoot: path.join(tmp, 'models'), workRoot: path.join(tmp, 'training'), metrics,
       afterStage: (stage, attempt) => {
         if (stage === failOnce && attempt === 1 && !failed) {
           failed = true;
@@ -189,6 +196,17 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
     assert.equal(payload.version, first.challenger.id);
     assert.equal(payload.by, 'retrain');
     assert.deepEqual(fs.readdirSync(path.join(tmp, 'training')).flatMap((d) => fs.readdirSync(path.join(tmp, 'training', d))), [], 'run snapshots and checkpoints removed');
+
+    // The evaluation wrote its result to InfluxDB (a real one), with the gate's verdict the workflow acted on.
+    await metrics.flush();
+    const [point] = await influx.flux(
+      `from(bucket: "retrain") |> range(start: 0) |> filter(fn: (r) => r._measurement == "retrain" and r.model_version == "${first.challenger.id}") |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
+    );
+    assert.ok(point, 'a retrain point for the challenger');
+    assert.equal(point.promoted, 1);
+    assert.ok(Math.abs(Number(point.challenger_auc) - first.evaluation.challenger.auc) < 1e-12);
+    assert.ok(Math.abs(Number(point.challenger_return) - first.evaluation.challenger.backtestReturn) < 1e-12);
+    assert.match(String(point.reason), /no champion yet/);
   });
 
   it('its history replays against the current workflow code (determinism)', async () => {

@@ -99,6 +99,7 @@ describe('PortfolioSupervisor: the portfolio workflow\'s kill switch and limits 
     assert.deepEqual(p.check(snap(10_000), T0), { commands: [] });
     assert.deepEqual(p.check(snap(11_000), T0), { commands: [] });
     assert.equal(p.view().peakEquity, 11_000);
+    assert.deepEqual(p.snapshotRequest(), { account: portfolioInput().account, symbols: ['BTC/USDT', 'ETH/USDT'], peakEquity: 11_000 }, 'the snapshot activity gets the peak, for the drawdown metric');
     assert.deepEqual(p.check(snap(10_500), T0), { commands: [] }, 'a 4.5 % drawdown is below 80 % of 10 %');
 
     const warned = p.check(snap(10_010), T0); // 9 %
@@ -149,6 +150,7 @@ describe('PortfolioSupervisor: the portfolio workflow\'s kill switch and limits 
     assert.deepEqual(brief(p.resume(op)), ['BTC/USDT:active', 'ETH/USDT:active']);
     assert.deepEqual(p.view().killSwitch, { tripped: false });
     assert.equal(p.view().peakEquity, 8_000, 'the peak starts again from the equity at re-arming');
+    assert.equal(p.snapshotRequest().peakEquity, 8_000, 'and the drawdown metric is measured from it too');
     assert.equal(p.view().drawdown, 0);
     assert.deepEqual(p.check(snap(7_900), T0), { commands: [] }, '1.25 % below the new peak: nothing');
     assert.deepEqual(brief(p.resume({ symbol: 'ETH/USDT', ...op })), ['ETH/USDT:active'], 'armed: one symbol may resume');

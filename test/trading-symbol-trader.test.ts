@@ -382,6 +382,26 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
     assert.equal(next.result().decisions, 2, 'decisions counted across runs');
   });
 
+  it("hands each decision to the next candle read for the metrics: once, with the read's latency; kept until a read completes, and across continue-as-new", async () => {
+    const trader = new SymbolTrader(traderInput(), WORKFLOW_ID, recordingLog([]));
+    const venue = new MiniVenue();
+    trader.stepBegins(T0 + 2 * HOUR + 5_000);
+    const first = await step(trader, venue, () => venue.read(candle(1, 20_000), { latencyMs: 42 }));
+    assert.equal(venue.reads.length, 1);
+    const d = first.out.decision!;
+    const read = trader.candleRead(trader.cursor);
+    assert.equal(read.dueAt, T0 + 2 * HOUR + 5_000, 'when the step began (workflow time)');
+    assert.deepEqual(read.decided, { seq: d.seq, candleTime: T0 + HOUR, closeTime: T0 + 2 * HOUR, action: 'enter', reason: d.reason, price: 20_000, ordersSent: 3, latencyMs: 42 });
+    // That read failed (no result came back): the next one carries the decision again.
+    assert.deepEqual(trader.candleRead(trader.cursor).decided, read.decided);
+    trader.candleReadDone(venue.read(null));
+    assert.equal('decided' in trader.candleRead(trader.cursor), false, 'reported once');
+
+    const second = await step(trader, venue, () => venue.read(candle(2, 20_100)));
+    const next = new SymbolTrader(traderInput({ carried: JSON.parse(JSON.stringify(trader.carried())) }), WORKFLOW_ID, recordingLog([]));
+    assert.equal(next.candleRead(next.cursor).decided?.seq, second.out.decision!.seq, 'an unreported decision travels to the next run');
+  });
+
   it('continues as new past the event threshold or when the server suggests it', () => {
     assert.equal(DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS, 4000);
     assert.equal(continueAsNewDue({ historyLength: 4000, continueAsNewSuggested: false }), false);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities, type Activities } from '../activities';
@@ -16,8 +17,12 @@ import type { AlertDispatcher } from '../activities/alerts';
 import { accountName, type SymbolTraderInput } from '../lib/contracts/workflows';
 import type { StrategyName } from '../lib/engine';
 import { modelFallbackAlert } from '../lib/alerts';
-import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR } from '../models/signal';
-import { modelsDir } from '../models/registry';
+import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR, type ModelResolver } from '../models/signal';
+import { modelsDir, readManifest } from '../models/registry';
+import { METRICS_OFF, type MetricsWriter } from '../activities/metrics/writer';
+import { TradingMetrics } from '../activities/metrics/trading';
+import { ModelOutcomeTracker } from '../activities/metrics/model-outcomes';
+import type { LabelOptions } from '../lib/model-labels';
 
 export interface TradingWorkerOptions {
   connection: NativeConnection;
@@ -56,7 +61,13 @@ export interface TradingSetup {
  * files or store series, see workers/replay.ts; or the configured exchange in paper or live
  * mode, whose closed candles go to the candle store), the feature cache, the ledger recorder.
  */
-export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayInput?: ReplayInput, opts: { strategy?: StrategyName; alerts?: AlertDispatcher } = {}): TradingSetup {
+export function buildTrading(
+  cfg: AppConfig,
+  stack: Stack,
+  log: Logger,
+  replayInput?: ReplayInput,
+  opts: { strategy?: StrategyName; alerts?: AlertDispatcher; metrics?: MetricsWriter } = {},
+): TradingSetup {
   const replay = replayInput !== undefined && ((replayInput.files?.length ?? 0) > 0 || (replayInput.series?.length ?? 0) > 0);
   const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
   const store = new PostgresPaperStateStore(stack.db.sql);
@@ -80,6 +91,8 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayIn
     timeframe = cfg.timeframe;
     features = new FeatureCache({ source: venue.adapter(null) });
   }
+  const strategy = opts.strategy ?? (cfg.strategy as StrategyName);
+  const resolver = registryResolver(stack.db.sql);
   const deps: TradingDeps = {
     log,
     ledger,
@@ -88,15 +101,15 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayIn
     recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
     initialCapital: cfg.risk.initialCapital,
     client: stack.temporal.client,
+    metrics: new TradingMetrics(opts.metrics ?? METRICS_OFF, { account, exchange: exchangeLabel, mode, strategy }, new ModelOutcomeTracker(modelLabels(resolver, modelsDir(cfg.home)))),
   };
-  const strategy = opts.strategy ?? (cfg.strategy as StrategyName);
   if (strategy !== 'rules') {
     // Models: the registry's champion (or the version a reload names), else the committed
     // bootstrap model. A missing or broken model never throws into trading: the signal says
     // ok:false (no new entries, protective exits continue) and an alert goes out.
     deps.signal = createModelSignalSource({
       strategy,
-      resolver: registryResolver(stack.db.sql),
+      resolver,
       modelsRoot: modelsDir(cfg.home),
       fallbackDir: BOOTSTRAP_MODEL_DIR,
       onProblem: (p) => {
@@ -106,6 +119,17 @@ export function buildTrading(cfg: AppConfig, stack: Stack, log: Logger, replayIn
     });
   }
   return { deps, venue, ledger, symbols, timeframe, account, exchangeLabel, mode };
+}
+
+/** The labels a model version was trained with (its manifest), to score its live predictions the same way. */
+function modelLabels(resolver: ModelResolver, modelsRoot: string): (version: string) => Promise<LabelOptions> {
+  return async (version) => {
+    const known = await resolver.find(version);
+    const bootstrap = readManifest(BOOTSTRAP_MODEL_DIR);
+    const dir = known ?? (bootstrap.id === version ? BOOTSTRAP_MODEL_DIR : path.join(modelsRoot, version));
+    const { horizon, roundTripCost } = (dir === BOOTSTRAP_MODEL_DIR ? bootstrap : readManifest(dir)).labels;
+    return { horizon, roundTripCost };
+  };
 }
 
 /**

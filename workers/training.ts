@@ -9,6 +9,7 @@ import { createTrainingActivities, type TrainingActivities } from '../activities
 import { modelsDir } from '../models/registry';
 import { riskInputFromEnv } from '../lib/risk';
 import { TRAINING_TASK_QUEUE } from '../lib/contracts/retrain';
+import type { MetricsWriter } from '../activities/metrics/writer';
 
 export interface TrainingWorkerOptions {
   connection: NativeConnection;
@@ -43,21 +44,22 @@ export function trainingPaths(home: string): { modelsRoot: string; workRoot: str
 }
 
 /** The activities as a deployment wires them: TRADER_HOME paths, the ledger's database, the configured risk. */
-export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql: postgres.Sql, log: Logger): TrainingActivities {
+export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql: postgres.Sql, log: Logger, metrics?: MetricsWriter): TrainingActivities {
   return createTrainingActivities({
     sql,
     log: log.child({ worker: 'training' }),
     ...trainingPaths(cfg.home),
     risk: riskInputFromEnv(cfg.risk),
+    metrics,
   });
 }
 
 /** The training worker (task queue `training`): one activity at a time, so training never starves trading of CPU for long. */
-export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Logger): Promise<{ shutdown(): void; done: Promise<void> }> {
+export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Logger, metrics?: MetricsWriter): Promise<{ shutdown(): void; done: Promise<void> }> {
   const worker = await createTrainingWorker({
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
-    activities: trainingActivitiesFor(cfg, stack.db.sql, log),
+    activities: trainingActivitiesFor(cfg, stack.db.sql, log, metrics),
     dataConverter: stack.temporal.dataConverter,
   });
   const done = worker.run().catch((err: unknown) => log.error({ err }, 'the training worker stopped with an error'));

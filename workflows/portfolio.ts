@@ -89,7 +89,7 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   if (reconciles) await reconcile();
   for (let checks = 1; ; checks++) {
     if (reconciles && portfolio.reconcileDue(checks)) await reconcile();
-    const check = portfolio.check(await portfolioSnapshot({ account: input.account, symbols: portfolio.symbols }), Date.now());
+    const check = portfolio.check(await portfolioSnapshot(portfolio.snapshotRequest()), Date.now());
     publish();
     if (check.warning) await raise(check.warning);
     if (check.trip) await trip(check.trip, 'portfolio');

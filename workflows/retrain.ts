@@ -61,7 +61,7 @@ export async function retrainWorkflow(input: RetrainInput = {}): Promise<Retrain
 
   progress.stage = 'evaluating';
   show(`scoring challenger ${challenger.id} against the champion`);
-  const evaluation = await evaluateChallenger({ challengerId: challenger.id, files, strategy });
+  const evaluation = await evaluateChallenger({ challengerId: challenger.id, files, strategy, margin });
   const decision = promotionDecision(evaluation, margin);
   progress.decision = decision;
   log.info('promotion decision', { challenger: challenger.id, promote: decision.promote, reason: decision.reason });

@@ -11,7 +11,11 @@ import { executeIntents as executeCore, prepareCandle as prepareCore, type Repla
 import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
-import { symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
+import { symbolWorkflowId, type DecisionReport, type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
+import { timeframeToMs } from '../../lib/candles';
+import type { LedgerTradeRecorder } from './recorder';
+import { MeteredTradeRecorder } from './metered-recorder';
+import type { TradingMetrics } from '../metrics/trading';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 
 /**
@@ -41,11 +45,13 @@ export interface TradingDeps {
   venue: Venue;
   features: FeatureCache;
   /** The recorder that writes orders and fills to the ledger for one workflow. */
-  recorder(workflowId: string): TradeRecorder;
+  recorder(workflowId: string): LedgerTradeRecorder;
   signal?: SignalSource;
   initialCapital: number;
   /** The Temporal client the portfolio's supervision activities use (the worker's own, by default). */
   client?: Client;
+  /** Metrics to InfluxDB (absent or off: nothing is measured). */
+  metrics?: TradingMetrics;
 }
 
 export interface PrepareArgs {
@@ -58,6 +64,10 @@ export interface PrepareArgs {
   modelVersion: string | null;
   reloadModel: boolean;
   requestedModelVersion?: string;
+  /** Workflow time when the step began (the candle became due): a replay's decision latency is measured from it. */
+  dueAt?: number;
+  /** The previous candle's decision, for the metrics (workflows do no I/O themselves). */
+  decided?: DecisionReport;
 }
 
 export interface PrepareResult extends PreparedCandle {
@@ -66,6 +76,8 @@ export interface PrepareResult extends PreparedCandle {
   /** The account as the ledger shows it, for the entry gates (max positions, exposure, drawdown, daily loss). */
   portfolio?: PortfolioView;
   modelVersion?: string | null;
+  /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms (the decision itself follows at once, in workflow code). */
+  latencyMs?: number;
 }
 
 export interface ExecuteArgs {
@@ -92,6 +104,10 @@ function activityLog(deps: TradingDeps, extra: Record<string, unknown>): Logger 
 
 export function createTradingActivities(deps: TradingDeps) {
   const client = (): Client => deps.client ?? Context.current().client;
+  const metrics = deps.metrics?.enabled ? deps.metrics : undefined;
+  /** The ledger recorder, metered when metrics are on; `clock` stamps what has no time of its own. */
+  const recorderFor = (workflowId: string, clock: () => number): TradeRecorder & { tradesClosed?: number } =>
+    metrics ? new MeteredTradeRecorder(deps.recorder(workflowId), metrics, clock) : deps.recorder(workflowId);
 
   /**
    * The account from the ledger: realized PnL (one aggregate query) plus open positions marked at
@@ -127,32 +143,72 @@ export function createTradingActivities(deps: TradingDeps) {
     const equity = deps.initialCapital + Number(pnl.total) + unrealized;
     return { equity, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
   }
-  function portfolioSnapshot(_args: { account: string; symbols: string[] }): Promise<PortfolioSnapshot> {
-    inFlight ??= computeSnapshot().finally(() => {
-      inFlight = null;
-    });
+  let inFlightSince = 0;
+  function sharedSnapshot(): Promise<PortfolioSnapshot> {
+    if (!inFlight) {
+      inFlightSince = Date.now();
+      inFlight = computeSnapshot().finally(() => {
+        inFlight = null;
+      });
+    }
     return inFlight;
+  }
+
+  /**
+   * The account's peak equity as this process last saw it, for the drawdown metric: the portfolio
+   * workflow's own (durable) peak whenever it asks, higher equities seen in between.
+   */
+  let peakEquity = deps.initialCapital;
+  function measureEquity(snap: PortfolioSnapshot, time: number, workflowPeak?: number | null): void {
+    if (!metrics) return;
+    peakEquity = workflowPeak !== undefined && workflowPeak !== null ? Math.max(workflowPeak, snap.equity) : Math.max(peakEquity, snap.equity);
+    metrics.equity({ ...snap, peakEquity }, time);
+  }
+
+  /** After a trade closed: the account valued afresh (not a computation that began before the close committed). */
+  async function measureEquityAfterTrade(log: Logger): Promise<void> {
+    if (!metrics) return;
+    const at = Date.now();
+    try {
+      measureEquity(await computeSnapshot(), at);
+    } catch (err) {
+      log.warn({ err }, 'could not value the account for the equity metric');
+    }
+  }
+
+  async function portfolioSnapshot(args: { account: string; symbols: string[]; peakEquity?: number | null }): Promise<PortfolioSnapshot> {
+    const pending = sharedSnapshot();
+    // Stamped when the (possibly shared) valuation began reading the ledger, so that a point
+    // stamped later than a trade's commit always includes that trade.
+    const at = inFlightSince;
+    const snap = await pending;
+    measureEquity(snap, at, args.peakEquity);
+    return snap;
   }
 
   return {
     async prepareCandle(args: PrepareArgs): Promise<PrepareResult> {
       const log = activityLog(deps, { symbol: args.symbol });
+      if (args.decided) metrics?.decision(args.symbol, args.decided);
       let exchange: ExchangeAdapter;
       let replay: ReplayFeed | undefined;
+      let clock: () => number = Date.now;
       if (deps.venue.mode === 'replay') {
         let now = 0;
         exchange = deps.venue.adapter(() => now, args.symbol);
         replay = { candles: (s, tf) => deps.venue.replayCandles!(s, tf), setNow: (ms) => void (now = Math.max(now, ms)) };
+        clock = () => now;
       } else {
         exchange = deps.venue.adapter(null, args.symbol);
       }
       const signal = deps.signal;
+      const recorder = recorderFor(args.workflowId, clock);
       const res = await prepareCore(
         {
           exchange,
           features: deps.features,
           replay,
-          recorder: deps.recorder(args.workflowId),
+          recorder,
           signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
         },
         { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
@@ -160,22 +216,34 @@ export function createTradingActivities(deps: TradingDeps) {
       if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
       const b = exchange.breakerState?.();
       const breaker = b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
+      if (metrics && res.input) {
+        await metrics.candle(args.workflowId, args.symbol, res.input.candle, timeframeToMs(args.timeframe), res.input.regime, res.input.model).catch((err: unknown) => log.warn({ err }, 'candle metrics failed'));
+      }
+      if (recorder.tradesClosed) await measureEquityAfterTrade(log);
+      // When the decision's inputs are ready: it is taken at once, in the workflow, from this result.
+      const latency = (): number | undefined => {
+        if (!res.input) return undefined;
+        const from = deps.venue.mode === 'replay' ? args.dueAt : res.input.candle.timestamp + timeframeToMs(args.timeframe);
+        return from === undefined ? undefined : Math.max(0, Date.now() - from);
+      };
       if (!res.input || deps.venue.mode === 'replay') {
         // Replay: the account view comes from the sleeves alone (as in the backtester), not from a
         // ledger that other symbols, replayed at their own pace, are writing ahead or behind.
-        return { ...res, breaker, modelVersion: res.input?.model?.version ?? args.modelVersion };
+        return { ...res, breaker, modelVersion: res.input?.model?.version ?? args.modelVersion, latencyMs: latency() };
       }
-      const snap = await portfolioSnapshot({ account: deps.venue.exchangeId, symbols: [args.symbol] });
+      const snap = await sharedSnapshot();
       const portfolio: PortfolioView = { ...snap, peakEquity: Math.max(snap.equity, deps.initialCapital) };
-      return { ...res, breaker, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion };
+      return { ...res, breaker, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion, latencyMs: latency() };
     },
 
     async executeIntents(args: ExecuteArgs): Promise<ExecutionReport> {
       const log = activityLog(deps, { symbol: args.symbol });
       const asOf = args.asOf;
       const exchange = deps.venue.adapter(asOf === null ? null : () => asOf, args.symbol);
-      const res = await executeCore({ exchange, recorder: deps.recorder(args.workflowId) }, { symbol: args.symbol, intents: args.intents });
+      const recorder = recorderFor(args.workflowId, asOf === null ? Date.now : () => asOf);
+      const res = await executeCore({ exchange, recorder }, { symbol: args.symbol, intents: args.intents });
       log.info({ intents: args.intents.map((i) => `${i.tag}:${i.side}:${i.qty}`), fills: res.fills.length, rejected: res.rejected.length }, 'orders executed');
+      if (recorder.tradesClosed) await measureEquityAfterTrade(log);
       return res;
     },
 

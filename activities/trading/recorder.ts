@@ -1,4 +1,4 @@
-import type { Ledger } from '../../ledger/ledger';
+import type { FillResult, Ledger } from '../../ledger/ledger';
 import { marketCurrencies } from '../../ledger/ledger';
 import { OrderNotFound } from '../../ledger/errors';
 import type { Order } from '../../ledger/types';
@@ -46,10 +46,16 @@ export interface TradeFill {
 
 /** The recorder the trading activities call (structurally the same as activities/trading/core.ts's). */
 export interface TradeRecorder {
-  recordIntent(i: TradeIntent): Promise<void>;
-  recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<void>;
-  recordFill(clientOrderId: string, fill: TradeFill): Promise<void>;
-  recordRejection(clientOrderId: string, reason: string): Promise<void>;
+  recordIntent(i: TradeIntent): Promise<unknown>;
+  recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;
+  recordFill(clientOrderId: string, fill: TradeFill): Promise<unknown>;
+  recordRejection(clientOrderId: string, reason: string): Promise<unknown>;
+}
+
+/** What a call did to an order: its status before, and the order as the ledger has it now. */
+export interface OrderMove {
+  before: OrderStatus;
+  order: Order;
 }
 
 export type TradingMode = 'paper' | 'live' | 'replay';
@@ -76,9 +82,9 @@ export class LedgerTradeRecorder implements TradeRecorder {
     this.ledger = ledger.withActor(`workflow:${context.workflowId}`).withAuditContext({ mode: context.mode });
   }
 
-  /** Records the order before it is sent. Repeating it is a no-op; the same id for a different order throws OrderIntentConflict. */
-  async recordIntent(i: TradeIntent): Promise<void> {
-    await this.ledger.recordOrderIntent({
+  /** Records the order before it is sent. Repeating it is a no-op (created: false); the same id for a different order throws OrderIntentConflict. */
+  async recordIntent(i: TradeIntent): Promise<{ order: Order; created: boolean }> {
+    return this.ledger.recordOrderIntent({
       clientOrderId: i.clientOrderId,
       exchange: this.context.exchange,
       symbol: i.symbol,
@@ -100,23 +106,23 @@ export class LedgerTradeRecorder implements TradeRecorder {
    * contradiction (the ledger says canceled, the exchange filled) is not forced into the ledger:
    * it is written once to the audit trail as `order.status_conflict` for reconciliation.
    */
-  async recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<void> {
+  async recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<OrderMove> {
     if (order.clientOrderId !== undefined && order.clientOrderId !== clientOrderId) {
       throw new Error(`recordOrder ${clientOrderId}: the exchange order ${order.id} carries client order id ${order.clientOrderId}`);
     }
     const reported = lifecycleStatus(order);
     const reason = order.reason ?? `exchange ${this.context.exchange} reports ${order.status}${order.filledQty > 0 ? ` (filled ${order.filledQty} of ${order.qty})` : ''}`;
-    await this.moveTo(clientOrderId, reported, { exchangeOrderId: order.id, reason, check: (o) => o.symbol === order.symbol || `it is a ${o.symbol} order, the exchange reports ${order.symbol}` });
+    return this.moveTo(clientOrderId, reported, { exchangeOrderId: order.id, reason, check: (o) => o.symbol === order.symbol || `it is a ${o.symbol} order, the exchange reports ${order.symbol}` });
   }
 
-  /** Records one fill (position, trade and fees follow in the ledger). The same trade id again changes nothing. */
-  async recordFill(clientOrderId: string, fill: TradeFill): Promise<void> {
+  /** Records one fill (position, trade and fees follow in the ledger). The same trade id again changes nothing (created: false). */
+  async recordFill(clientOrderId: string, fill: TradeFill): Promise<{ before: OrderStatus; result: FillResult }> {
     if (fill.clientOrderId !== clientOrderId) throw new Error(`recordFill ${clientOrderId}: fill ${fill.tradeId} belongs to client order id ${fill.clientOrderId}`);
     const order = await this.order(clientOrderId);
     if (order.side !== fill.side) throw new Error(`recordFill ${clientOrderId}: fill ${fill.tradeId} is a ${fill.side}, the order a ${order.side}`);
     if (!Number.isFinite(fill.time)) throw new Error(`recordFill ${clientOrderId}: fill ${fill.tradeId} time must be epoch milliseconds, got ${fill.time}`);
     const [, quote] = marketCurrencies(order.symbol);
-    await this.ledger.withAuditContext({ tag: fill.tag }).recordFill({
+    const result = await this.ledger.withAuditContext({ tag: fill.tag }).recordFill({
       clientOrderId,
       fillId: fill.tradeId,
       qty: decimal(fill.qty, 'fill qty', clientOrderId),
@@ -125,11 +131,12 @@ export class LedgerTradeRecorder implements TradeRecorder {
       feeCurrency: quote,
       ts: new Date(fill.time),
     });
+    return { before: order.status, result };
   }
 
   /** The exchange (or the pre-send checks) refused the order. */
-  async recordRejection(clientOrderId: string, reason: string): Promise<void> {
-    await this.moveTo(clientOrderId, 'rejected', { reason });
+  async recordRejection(clientOrderId: string, reason: string): Promise<OrderMove> {
+    return this.moveTo(clientOrderId, 'rejected', { reason });
   }
 
   private async order(clientOrderId: string): Promise<Order> {
@@ -145,7 +152,7 @@ export class LedgerTradeRecorder implements TradeRecorder {
     clientOrderId: string,
     to: OrderStatus,
     opts: { exchangeOrderId?: string; reason: string; check?: (o: Order) => true | string },
-  ): Promise<Order> {
+  ): Promise<OrderMove> {
     // Twice at most: another writer (a fill recorded concurrently) may move the order between the read and the write.
     for (let attempt = 1; ; attempt++) {
       const current = await this.order(clientOrderId);
@@ -157,11 +164,11 @@ export class LedgerTradeRecorder implements TradeRecorder {
       const attach = opts.exchangeOrderId !== undefined && current.exchangeOrderId === null ? { exchangeOrderId: opts.exchangeOrderId } : {};
       try {
         if (current.status === to || canTransition(current.status, to)) {
-          return await this.ledger.transitionOrder(clientOrderId, to, { ...attach, reason: opts.reason });
+          return { before: current.status, order: await this.ledger.transitionOrder(clientOrderId, to, { ...attach, reason: opts.reason }) };
         }
         if (!isTerminalStatus(to) && STAGE[current.status] > STAGE[to]) {
           // Old news: the ledger is further along. Keep the exchange order id, nothing else.
-          return attach.exchangeOrderId ? await this.ledger.transitionOrder(clientOrderId, current.status, attach) : current;
+          return { before: current.status, order: attach.exchangeOrderId ? await this.ledger.transitionOrder(clientOrderId, current.status, attach) : current };
         }
       } catch (err) {
         if (err instanceof IllegalOrderTransition && attempt < 2) continue;
@@ -174,7 +181,7 @@ export class LedgerTradeRecorder implements TradeRecorder {
         exchangeOrderId: opts.exchangeOrderId ?? current.exchangeOrderId,
         reason: opts.reason,
       });
-      return current;
+      return { before: current.status, order: current };
     }
   }
 }

@@ -13,6 +13,7 @@ import { startBotInProcess } from '../../telegram';
 import { REPLAY_DATABASE, startReplay, type ReplayInput } from '../../workers/replay';
 import type { CandleSelection } from '../../ledger/candle-store';
 import { anyStoreOption, storeSelection, type StoreSeriesArgs } from '../candle-args';
+import { openProcessMetrics } from '../../activities/metrics';
 
 export interface UpOptions {
   /** Recorded candles to replay: CSV files, or candle store series. */
@@ -23,6 +24,8 @@ export interface UpOptions {
   exitWhenDone?: boolean;
   /** false: never start the Telegram bot in this process. */
   telegram?: boolean;
+  /** false: no training worker in this process (it runs as its own service). */
+  training?: boolean;
 }
 
 /** What the last `trader up` ran, so `trader trades` after it has exited reads the right ledger. */
@@ -111,13 +114,15 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
     }
   }
   const alerts = createAlertDispatcher(cfg, log);
-  const t = buildTrading(cfg, stack, log, replayInput, { strategy, alerts });
+  const withTraining = !replay && opts.training !== false;
+  const metrics = openProcessMetrics(cfg, log, withTraining ? 'up' : 'trading', { alerts });
+  const t = buildTrading(cfg, stack, log, replayInput, { strategy, alerts, metrics: metrics.writer });
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
   // The training task queue (RetrainWorkflow, `trader schedule retrain`) runs in this process too.
-  const training = replay ? null : await startTrainingWorker(cfg, stack, log);
+  const training = withTraining ? await startTrainingWorker(cfg, stack, log, metrics.writer) : null;
   const bot = cfg.telegram && !replay && opts.telegram !== false ? await startBotInProcess(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
 
   const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, speed: opts.speed };
@@ -184,6 +189,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   await training?.done;
   await bot?.stop().catch(() => undefined);
   await alerts.stop();
+  await metrics.close();
 }
 
 function describeReplay(r: NonNullable<UpOptions['replay']>): string {

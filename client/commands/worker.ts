@@ -8,6 +8,7 @@ import { startTrainingWorker } from '../../workers/training';
 import { runTelegramWorker } from '../../telegram';
 import type { Logger } from '../../infra/logger';
 import { joinReplay, REPLAY_DATABASE } from '../../workers/replay';
+import { openProcessMetrics } from '../../activities/metrics';
 
 /**
  * One worker process against an external cluster and database (docker-compose services). With
@@ -24,19 +25,24 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
   const stopSignal = onShutdownSignal(log);
   const stack = await openStack(cfg, log, opts.replay ? { database: REPLAY_DATABASE } : {});
   if (queue === 'training') {
-    const training = await startTrainingWorker(cfg, stack, log);
+    const metrics = openProcessMetrics(cfg, log, 'training');
+    const training = await startTrainingWorker(cfg, stack, log, metrics.writer);
     log.info({ taskQueue: 'training', temporal: stack.temporal.address }, 'training worker running');
     await Promise.race([stopSignal, training.done]);
     training.shutdown();
     await training.done;
     await stack.close();
+    await metrics.close();
     return;
   }
   if (opts.replay) return runReplayWorker(cfg, stack, log, stopSignal);
   const alerts = createAlertDispatcher(cfg, log);
-  const worker = await startTradingWorker(stack, stopSignal, buildTrading(cfg, stack, log, undefined, { alerts }).deps, alerts);
+  const metrics = openProcessMetrics(cfg, log, 'trading', { alerts });
+  const worker = await startTradingWorker(stack, stopSignal, buildTrading(cfg, stack, log, undefined, { alerts, metrics: metrics.writer }).deps, alerts);
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address }, 'worker running');
   await worker.untilStopped();
+  await alerts.stop();
+  await metrics.close();
 }
 
 async function runReplayWorker(cfg: AppConfig, stack: Stack, log: Logger, stopSignal: Promise<NodeJS.Signals>): Promise<void> {
@@ -51,8 +57,11 @@ async function runReplayWorker(cfg: AppConfig, stack: Stack, log: Logger, stopSi
   // The replay's settings, not this process's environment: every worker must decide alike.
   const replayCfg: AppConfig = { ...cfg, risk: { ...cfg.risk, initialCapital: plan.initialCapital } };
   const alerts = createAlertDispatcher(cfg, log);
-  const t = buildTrading(replayCfg, stack, log, input, { strategy: plan.strategy, alerts });
+  const metrics = openProcessMetrics(cfg, log, 'trading', { alerts });
+  const t = buildTrading(replayCfg, stack, log, input, { strategy: plan.strategy, alerts, metrics: metrics.writer });
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address, replayStartedAt: startedAt.toISOString(), symbols: t.symbols, timeframe: t.timeframe, strategy: plan.strategy }, 'worker running, serving the replay');
   await worker.untilStopped();
+  await alerts.stop();
+  await metrics.close();
 }

@@ -50,6 +50,26 @@ export interface DecisionView {
   signal?: number;
 }
 
+/**
+ * A decision as the symbol workflow hands it to the next candle read (prepareCandle's arguments),
+ * so that an activity writes it to the metrics: workflow code does no I/O, and riding on a call
+ * the workflow makes anyway costs no history event.
+ */
+export interface DecisionReport {
+  seq: number;
+  /** Open time of the decision candle (ms). */
+  candleTime: number;
+  /** Its close (ms): when the decision became possible, and the metric point's time. */
+  closeTime: number;
+  action: DecisionView['action'];
+  reason: string;
+  price: number;
+  /** Intents sent to the exchange while settling this candle (entry, protective orders, exits). */
+  ordersSent: number;
+  /** Candle close (replay: the step's start) to the decision, ms. Absent when the candle read did not measure it. */
+  latencyMs?: number;
+}
+
 export interface SymbolStateView {
   workflowId: string;
   symbol: string;

@@ -1,5 +1,5 @@
 import type { EngineConfig, StepCursor, SymbolState } from '../engine';
-import type { KillSwitchView, TradingStatus } from './trading';
+import type { DecisionReport, KillSwitchView, TradingStatus } from './trading';
 
 /**
  * The inputs and results of the trading workflows (workflows/symbol-trader.ts,
@@ -31,6 +31,8 @@ export interface SymbolTraderCarried {
   decisions: number;
   modelVersion: string | null;
   pendingReload?: { version?: string } | null;
+  /** The last decision, not yet handed to a candle read for the metrics. */
+  pendingReport?: DecisionReport | null;
 }
 
 export interface SymbolTraderResult {

@@ -195,7 +195,11 @@ function toEngineFills(trades: Trade[], symbol: string, tagOf?: (id: string) => 
 
 // --- executeIntents -------------------------------------------------------------------------------
 
-/** Where orders and fills are written as they happen (the ledger). Every call is idempotent per client order id. */
+/**
+ * Where orders and fills are written as they happen (the ledger). Every call is idempotent per
+ * client order id. What a call returns is the recorder's own business (the ledger's says what
+ * changed, for the metrics); the trading step never reads it.
+ */
 export interface TradeRecorder {
   /** Called BEFORE the order is sent, so an order can never exist on the exchange without a row. */
   recordIntent(i: {
@@ -208,10 +212,10 @@ export interface TradeRecorder {
     stopPrice?: number;
     decisionSeq?: number;
     reason: string;
-  }): Promise<void>;
-  recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<void>;
-  recordFill(clientOrderId: string, fill: EngineFill & { tradeId: string }): Promise<void>;
-  recordRejection(clientOrderId: string, reason: string): Promise<void>;
+  }): Promise<unknown>;
+  recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;
+  recordFill(clientOrderId: string, fill: EngineFill & { tradeId: string }): Promise<unknown>;
+  recordRejection(clientOrderId: string, reason: string): Promise<unknown>;
 }
 
 export interface ExecuteDeps {

@@ -142,6 +142,14 @@ export class PortfolioSupervisor {
     return { severity: 'warning', key: `reconcile/${this.input.account}`, text: text.slice(0, 3900) };
   }
 
+  /**
+   * The portfolioSnapshot activity's arguments. The peak goes along for the drawdown metric the
+   * activity writes (workflow code does no I/O).
+   */
+  snapshotRequest(): { account: string; symbols: string[]; peakEquity: number | null } {
+    return { account: this.input.account, symbols: this.symbols, peakEquity: this.c.peakEquity };
+  }
+
   check(snap: EquitySnapshot, now: number): EquityCheck {
     const c = this.c;
     const { maxDrawdown, dailyLossLimit } = this.input.limits;

@@ -1,7 +1,7 @@
 import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
 import { emergencyIntents, initialSymbolState, setStatus, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
-import { MessageOrigin, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
+import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
 import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
 import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
@@ -17,6 +17,10 @@ import { continueAsNewDue, type RunHistory } from './continue-as-new';
  * calls it in the same order whether or not the history is being replayed, which keeps its
  * commands deterministic. The candle step itself is lib/engine's runCandleStep, which the shell
  * calls with this trader's state and cursor.
+ *
+ * Metrics: the candle read writes what it sees (regime, model signal, fills, trades); the decision,
+ * taken in workflow code, rides to the metrics in the arguments of the next candle read
+ * (`decided`), so measuring it costs no history event.
  */
 
 type Mode = SymbolTraderInput['mode'];
@@ -32,6 +36,10 @@ export interface CandleReadRequest {
   modelVersion: string | null;
   reloadModel: boolean;
   requestedModelVersion?: string;
+  /** Workflow time when the step began (the candle became due): a replay's decision latency is measured from it. */
+  dueAt?: number;
+  /** The previous decision, for the metrics the activity writes. */
+  decided?: DecisionReport;
 }
 
 /** What the candle read returns: the engine's prepared candle and what the trader watches beside it. */
@@ -40,6 +48,8 @@ export interface CandleRead extends PreparedCandle {
   /** The account as the ledger shows it (live and paper), for the entry gates. */
   portfolio?: PortfolioView;
   modelVersion?: string | null;
+  /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms. */
+  latencyMs?: number;
 }
 
 /** An order batch: the executeIntents activity's arguments. */
@@ -72,6 +82,11 @@ export class SymbolTrader {
   /** A reload asked for and not yet carried by a candle read; carried across continue-as-new. */
   private pendingReload: { version?: string } | null;
   private reloadInRead: { version?: string } | null = null;
+  /** The last decision until a candle read has carried it to the metrics; carried across continue-as-new. */
+  private pendingReport: DecisionReport | null;
+  private reportInRead: DecisionReport | null = null;
+  private stepDueAt: number | undefined;
+  private readLatencyMs: number | undefined;
   private breaker: ExchangeBreakerView | null = null;
   private account: PortfolioView | undefined;
   /** Open time of the candle the step under way read; its orders execute at its close in replay. */
@@ -91,6 +106,7 @@ export class SymbolTrader {
     this.decisions = c.decisions;
     this.modelVersion = c.modelVersion;
     this.pendingReload = c.pendingReload ?? null;
+    this.pendingReport = c.pendingReport ?? null;
     this.ctx = { workflowId };
   }
 
@@ -157,9 +173,15 @@ export class SymbolTrader {
     return this.late && this.input.mode !== 'replay' ? Math.max(LATE_CANDLE_RETRY_MS, this.input.candleDelayMs) : null;
   }
 
+  /** A candle step begins (workflow time): a replay measures its decision latency from here. */
+  stepBegins(now: number): void {
+    this.stepDueAt = now;
+  }
+
   candleRead(cursor: StepCursor): CandleReadRequest {
     this.stepCandleTime = null;
     this.reloadInRead = this.pendingReload;
+    this.reportInRead = this.pendingReport;
     return {
       workflowId: this.workflowId,
       symbol: this.input.symbol,
@@ -170,6 +192,8 @@ export class SymbolTrader {
       modelVersion: this.modelVersion,
       reloadModel: this.pendingReload !== null,
       requestedModelVersion: this.pendingReload?.version,
+      ...(this.stepDueAt !== undefined ? { dueAt: this.stepDueAt } : {}),
+      ...(this.pendingReport ? { decided: this.pendingReport } : {}),
     };
   }
 
@@ -178,6 +202,10 @@ export class SymbolTrader {
     // A reload asked for while the read ran is newer than the one it carried: keep it for the next.
     if (this.pendingReload === this.reloadInRead) this.pendingReload = null;
     this.reloadInRead = null;
+    // The read wrote the decision it carried.
+    if (this.pendingReport === this.reportInRead) this.pendingReport = null;
+    this.reportInRead = null;
+    this.readLatencyMs = read.latencyMs;
     if (read.modelVersion !== undefined) this.modelVersion = read.modelVersion;
     this.account = read.portfolio;
     this.stepCandleTime = read.input?.candle.timestamp ?? null;
@@ -224,7 +252,11 @@ export class SymbolTrader {
     }
     this.cursor = out.cursor;
     this.stepCandleTime = null;
-    if (out.decision) this.decisions++;
+    if (out.decision) {
+      this.decisions++;
+      const d = out.decision;
+      this.pendingReport = { seq: d.seq, candleTime: d.candleTime, closeTime: d.candleTime + this.input.timeframeMs, action: d.action, reason: d.reason, price: d.price, ordersSent: out.sent, latencyMs: this.readLatencyMs };
+    }
     this.late = !out.done && !out.candle;
     this.done = out.done;
     const symbol = this.input.symbol;
@@ -322,7 +354,7 @@ export class SymbolTrader {
 
   /** What the next run starts from. */
   carried(): SymbolTraderCarried {
-    return { state: this.state, cursor: this.cursor, decisions: this.decisions, modelVersion: this.modelVersion, pendingReload: this.pendingReload };
+    return { state: this.state, cursor: this.cursor, decisions: this.decisions, modelVersion: this.modelVersion, pendingReload: this.pendingReload, pendingReport: this.pendingReport };
   }
 
   result(): SymbolTraderResult {
