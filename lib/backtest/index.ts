@@ -1,4 +1,14 @@
 export * from './metrics';
+export * from './cagr';
+export * from './streaks';
+export * from './trade-durations';
+export * from './trade-returns';
+export * from './period-returns';
+export * from './breakdown';
+export * from './percentile';
+export * from './monte-carlo';
+export * from './sharpe-difference';
+export * from './statistics';
 export {
   simulateBacktest,
   BacktestInputError,
