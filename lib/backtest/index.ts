@@ -9,6 +9,8 @@ export * from './percentile';
 export * from './monte-carlo';
 export * from './sharpe-difference';
 export * from './statistics';
+export * from './buy-and-hold';
+export * from './drawdown-curve';
 export {
   simulateBacktest,
   BacktestInputError,

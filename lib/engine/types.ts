@@ -139,6 +139,9 @@ export interface ClosedTrade {
   exitReason: ExitReason;
   entryOrderId: string;
   exitOrderId: string;
+  /** The protective stop and target placed at entry (a trailing stop may have moved the stop up since). */
+  stopPrice: number | null;
+  targetPrice: number | null;
 }
 
 /** An order we sent and whose outcome (fill, cancel, refusal) is still to be seen. */

@@ -1,0 +1,3 @@
+export { renderReportHtml, duration, flattenConfig } from './render';
+export { backtestReportData, chartCandles, type ReportData, type ReportTrade, type ReportChart, type ReportMonteCarlo } from './report-data';
+export { chartLibrary } from './chart-library';
