@@ -14,6 +14,12 @@ import { seededCandles, writeCandleFile } from './helpers/seeded-candles';
  * trade of the JSON. Candles are generated (seeded), so the test needs no data beside the repo.
  */
 
+// The page callbacks below run in Chromium (playwright sends their source); this program is
+// compiled without the DOM library, so the little of it they use is declared here.
+interface PageCanvas { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null }
+interface PageElement { id: string; getAttribute(name: string): string | null; querySelectorAll(sel: 'canvas'): ArrayLike<PageCanvas> }
+declare const document: { body: { dataset: Record<string, string | undefined> }; querySelectorAll(sel: string): ArrayLike<PageElement> };
+
 const config = () => ({ strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } });
 const quiet = (): BacktestCommandIo => ({ info: () => undefined, warn: () => undefined });
 
