@@ -105,7 +105,10 @@ export class LoadedEnsemble {
 
   private signal(probUp: number, confidence: number, threshold: number): ModelSignal {
     if (!Number.isFinite(probUp)) return { ok: false, version: this.version, error: `model ${this.version} produced a non-finite probability` };
-    return { ok: true, probUp, confidence, action: probUp >= threshold ? 'long' : 'flat', version: this.version };
+    const out: ModelSignal = { ok: true, probUp, confidence, action: probUp >= threshold ? 'long' : 'flat', version: this.version, enterProb: threshold };
+    const exit = this.manifest.ensemble.exitThreshold;
+    if (exit !== undefined && exit < threshold) out.exitProb = exit;
+    return out;
   }
 
   /** Calibrated member probabilities and the soft vote for each row (model input layout). */

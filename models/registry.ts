@@ -56,7 +56,16 @@ export const ModelManifest = z
     }),
     metrics: z.record(z.string(), z.unknown()),
     members: z.array(MemberManifest).min(1),
-    ensemble: z.object({ method: z.literal('soft_voting'), longThreshold: z.number().gt(0).lt(1), seed: z.number().int() }),
+    ensemble: z.object({
+      method: z.literal('soft_voting'),
+      /** Enter at or above this P(up) (versions before fitted thresholds: a fixed 0.55). */
+      longThreshold: z.number().gt(0).lt(1),
+      /** Leave at or below this P(up); absent in versions before fitted thresholds (the engine's 0.45 then). */
+      exitThreshold: z.number().gt(0).lt(1).optional(),
+      /** How the two were chosen on the validation rows (models/ensemble/thresholds.ts). */
+      thresholds: z.object({ method: z.literal('validation_expected_value') }).loose().optional(),
+      seed: z.number().int(),
+    }),
     champion: z.boolean(),
     /** The PPO policy of the same version, when one was trained (written by models/ppo). */
     ppo: z.object({ file: FileName, sha256: Sha256 }).loose().optional(),
@@ -68,6 +77,9 @@ export const ModelManifest = z
     if (new Set(files).size !== files.length) ctx.addIssue({ code: 'custom', path: ['members'], message: 'two members share a file' });
     const names = m.members.map((x) => x.name);
     if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['members'], message: 'a member appears twice' });
+    if (m.ensemble.exitThreshold !== undefined && m.ensemble.exitThreshold >= m.ensemble.longThreshold) {
+      ctx.addIssue({ code: 'custom', path: ['ensemble', 'exitThreshold'], message: `exit threshold ${m.ensemble.exitThreshold} must be below the entry threshold ${m.ensemble.longThreshold}` });
+    }
   });
 export type ModelManifest = z.infer<typeof ModelManifest>;
 

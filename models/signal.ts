@@ -280,6 +280,8 @@ export function createModelSignalSource(opts: ModelSignalSourceOptions): ModelSi
     const out: ModelSignal = { ok: true, version };
     if (e?.probUp !== undefined) out.probUp = e.probUp;
     if (e?.confidence !== undefined) out.confidence = e.confidence;
+    if (e?.enterProb !== undefined) out.enterProb = e.enterProb;
+    if (e?.exitProb !== undefined) out.exitProb = e.exitProb;
     // The action: the policy's when it is served (none = hold), else the ensemble's threshold view.
     const action = p ? p.action : e?.action;
     if (action !== undefined) out.action = action;

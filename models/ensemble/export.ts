@@ -58,7 +58,7 @@ export function exportEnsemble(models: EnsembleModel, dir: string, opts: ExportO
     data: { from: new Date(models.data.from).toISOString(), to: new Date(models.data.to).toISOString(), rows: models.data.rows, sources: opts.sources },
     metrics: opts.metrics ? { summary: metricsSummary(opts.metrics), ...opts.metrics } : {},
     members,
-    ensemble: { method: 'soft_voting', longThreshold: models.longThreshold, seed: models.seed },
+    ensemble: { method: 'soft_voting', longThreshold: models.longThreshold, exitThreshold: models.thresholds.exitProb, thresholds: models.thresholds, seed: models.seed },
     champion: false,
   };
   if (models.featureSchema.hash !== FEATURE_SCHEMA.hash) throw new Error(`ensemble was trained on feature schema ${models.featureSchema.hash.slice(0, 12)}, this build has ${FEATURE_SCHEMA.hash.slice(0, 12)}`);

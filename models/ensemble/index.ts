@@ -4,6 +4,7 @@ import { predictRandomForest, trainRandomForest, type RandomForestModel, type Ra
 import { predictGradientBoosting, trainGradientBoosting, type GradientBoostingModel, type GradientBoostingParams } from './gbt';
 import { predictLogistic, trainLogistic, type LogisticModel, type LogisticParams } from './logistic';
 import { classifierMetrics, type ClassifierMetrics } from './metrics';
+import { fitEntryThresholds, type EntryThresholds } from './thresholds';
 
 export * from './calibration';
 export * from './forest';
@@ -11,6 +12,7 @@ export * from './gbt';
 export * from './logistic';
 export * from './metrics';
 export * from './onnx-export';
+export * from './thresholds';
 export { type Tree, treeDepth } from './trees';
 
 export const MEMBER_NAMES = ['logistic', 'random_forest', 'gbt'] as const;
@@ -31,8 +33,10 @@ export interface EnsembleModel {
   featureSchema: { version: number; hash: string };
   labels: Dataset['labels'];
   timeframeMs: number;
-  /** probUp at or above this -> action 'long'. */
+  /** probUp at or above this -> action 'long' (= thresholds.enterProb). */
   longThreshold: number;
+  /** Entry and exit thresholds fitted on the validation rows (models/ensemble/thresholds.ts). */
+  thresholds: EntryThresholds;
   seed: number;
   /** Time span of the rows used (first decision candle .. last candle a label read), epoch ms. */
   data: { from: number; to: number; rows: { train: number; validation: number; test: number } };
@@ -45,7 +49,8 @@ export interface TrainEnsembleOptions {
   logistic?: Partial<LogisticParams>;
   forest?: Partial<Omit<RandomForestParams, 'seed'>>;
   boosting?: Partial<Omit<GradientBoostingParams, 'seed'>>;
-  longThreshold?: number;
+  /** Slippage per fill (bps) added to the label's round-trip cost when thresholds weigh expected value. */
+  slippageBps?: number;
   /** Also evaluate by walk-forward folds (retrains every member per fold). */
   walkForward?: { folds: number; initialFraction?: number };
   onProgress?: (p: { stage: string; done: number; total: number }) => void;
@@ -64,8 +69,6 @@ export interface EnsembleMetrics {
   walkForward?: { fold: number; test: RowRange & { from: number; to: number }; metrics: MemberMetrics }[];
   trainingMs: Record<MemberName, number>;
 }
-
-export const DEFAULT_LONG_THRESHOLD = 0.55;
 
 export function predictMemberRaw(model: MemberModel, X: Float32Array, rows: number): Float64Array {
   if (X.length < rows * model.width) throw new RangeError(`need ${rows} rows of ${model.width} features, got ${X.length} values`);
@@ -153,8 +156,16 @@ function fit(ds: Dataset, splits: DatasetSplits, opts: TrainEnsembleOptions, pro
     { name: 'gbt', model: gbt },
   ].map((m) => ({ ...m, calibration: fitPlatt(predictMemberRaw(m.model, validation.X, validation.rows), validation.y) }) as EnsembleMember);
   progress('calibration', 1, 1);
-  const longThreshold = opts.longThreshold ?? DEFAULT_LONG_THRESHOLD;
-  if (!(longThreshold > 0 && longThreshold < 1)) throw new RangeError(`longThreshold must be in (0, 1), got ${longThreshold}`);
+  const calibrated = members.map((m) => predictMemberRaw(m.model, validation.X, validation.rows).map((p) => calibrate(m.calibration, p)));
+  const vote = new Float64Array(validation.rows);
+  const row = new Float64Array(members.length);
+  for (let r = 0; r < validation.rows; r++) {
+    for (let k = 0; k < members.length; k++) row[k] = calibrated[k][r];
+    vote[r] = combineMembers(row).probUp;
+  }
+  const slippage = (opts.slippageBps ?? 0) / 10_000;
+  const thresholds = fitEntryThresholds(vote, validation.y, validation.forwardLogReturn, ds.labels.costLogReturn - 2 * Math.log(1 - slippage));
+  const longThreshold = thresholds.enterProb;
   return {
     trainingMs,
     model: {
@@ -165,6 +176,7 @@ function fit(ds: Dataset, splits: DatasetSplits, opts: TrainEnsembleOptions, pro
       labels: ds.labels,
       timeframeMs: ds.timeframeMs,
       longThreshold,
+      thresholds,
       seed,
       data: {
         from: ds.timestamps[splits.train.start],
