@@ -6,6 +6,7 @@ import { MODEL_INPUT_NAMES, MODEL_INPUT_WIDTH, toModelRow } from './dataset';
 import { calibrate } from './ensemble/calibration';
 import { combineMembers } from './ensemble';
 import { loadModelVersion, modelsDir, VersionId, type ModelManifest } from './registry';
+import { normalizeFeatures } from './normalization';
 
 /**
  * The ensemble served by ONNX Runtime, for the trading decision.
@@ -243,7 +244,8 @@ export function createSignalProvider(opts: SignalProviderOptions): SignalProvide
       if (features.length !== FEATURE_SCHEMA.width) {
         return { ok: false, version: model.version, error: `feature schema mismatch for ${where}: got ${features.length} features, schema v${FEATURE_SCHEMA.version} has ${FEATURE_SCHEMA.width}` };
       }
-      const row = toModelRow(features);
+      // The version's per-symbol normalization (none in versions trained without it).
+      const row = toModelRow(features, undefined, 0, normalizeFeatures(model.manifest.normalization, symbol, features));
       if (!row) return { ok: false, version: model.version, error: `${where}: feature vector has a non-finite value (incomplete warm-up?)` };
       return await model.enqueue(row, opts.longThreshold ?? model.manifest.ensemble.longThreshold);
     } catch (err) {

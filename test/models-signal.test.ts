@@ -13,6 +13,7 @@ import { buildObservation, loadPolicyManifest, policyAct } from '../models/ppo';
 import { promoteModelVersion, readManifest, registerModelVersion } from '../models/registry';
 import { BOOTSTRAP_MODEL_DIR, createModelSignalSource, evictSignalCache, ppoAction, registryResolver, type ModelProblem } from '../models/signal';
 import { trainModelVersion, writeHeldOutFiles } from '../models/train';
+import { normalizeFeatures } from '../models/normalization';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
@@ -83,13 +84,17 @@ describe('models/signal: one model signal for live and backtest', function () {
   it('ppo: the action follows the TypeScript policy for both position flags (ONNX Runtime serving)', async () => {
     const { policy } = loadPolicyManifest(path.join(dir, 'ppo.manifest.json'));
     const source = createModelSignalSource({ dir, strategy: 'ppo' });
+    // The policy was trained behind the version's per-symbol normalization; served the same way.
+    const normalization = readManifest(dir).normalization;
+    assert.ok(normalization?.symbols['BTC/USDT:USDT'], 'the version normalizes its symbol');
     const seen = new Set<string>();
     for (const r of rows) {
       const s = await source('BTC/USDT:USDT', r.features, r.candle);
       assert.equal(s.ok, true, s.error);
       assert.equal(s.probUp, undefined, 'ppo alone gives no probability');
-      const flat = policyAct(policy, buildObservation(r.features, 'flat')).probLong;
-      const long = policyAct(policy, buildObservation(r.features, 'long')).probLong;
+      const z = Array.from(normalizeFeatures(normalization, 'BTC/USDT:USDT', r.features));
+      const flat = policyAct(policy, buildObservation(z, 'flat')).probLong;
+      const long = policyAct(policy, buildObservation(z, 'long')).probLong;
       if (Math.abs(flat - 0.5) < 1e-5 || Math.abs(long - 0.5) < 1e-5) continue; // float32 vs float64 at the boundary
       assert.equal(s.action, ppoAction(flat, long).action, `row ${r.candle.timestamp}`);
       seen.add(String(s.action));
