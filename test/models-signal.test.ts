@@ -92,9 +92,9 @@ describe('models/signal: one model signal for live and backtest', function () {
       const s = await source('BTC/USDT:USDT', r.features, r.candle);
       assert.equal(s.ok, true, s.error);
       assert.equal(s.probUp, undefined, 'ppo alone gives no probability');
-      const z = Array.from(normalizeFeatures(normalization, 'BTC/USDT:USDT', r.features));
-      const flat = policyAct(policy, buildObservation(z, 'flat')).probLong;
-      const long = policyAct(policy, buildObservation(z, 'long')).probLong;
+      const normalized: number[] = Array.from(normalizeFeatures(normalization, 'BTC/USDT:USDT', r.features));
+      const flat = policyAct(policy, buildObservation(normalized, 'flat')).probLong;
+      const long = policyAct(policy, buildObservation(normalized, 'long')).probLong;
       if (Math.abs(flat - 0.5) < 1e-5 || Math.abs(long - 0.5) < 1e-5) continue; // float32 vs float64 at the boundary
       assert.equal(s.action, ppoAction(flat, long).action, `row ${r.candle.timestamp}`);
       seen.add(String(s.action));
