@@ -100,20 +100,21 @@ export class LoadedEnsemble {
     this.queue = [];
     if (batch.length === 0) return;
     this.run(batch.map((p) => p.row))
-      .then((scored) => batch.forEach((p, i) => p.resolve(this.signal(scored.probUp[i], scored.confidence[i], p.threshold))))
+      .then((scored) => batch.forEach((p, i) => p.resolve(this.signal(scored.probUp[i], scored.confidence[i], scored.agreement[i], p.threshold))))
       .catch((err: unknown) => batch.forEach((p) => p.resolve({ ok: false, version: this.version, error: `inference failed: ${(err as Error)?.message ?? String(err)}` })));
   }
 
-  private signal(probUp: number, confidence: number, threshold: number): ModelSignal {
+  private signal(probUp: number, confidence: number, agreement: number, threshold: number): ModelSignal {
     if (!Number.isFinite(probUp)) return { ok: false, version: this.version, error: `model ${this.version} produced a non-finite probability` };
-    const out: ModelSignal = { ok: true, probUp, confidence, action: probUp >= threshold ? 'long' : 'flat', version: this.version, enterProb: threshold };
     const exit = this.manifest.ensemble.exitThreshold;
+    // Fitted thresholds (an exit threshold in the manifest): size by the members' agreement (see combineMembers).
+    const out: ModelSignal = { ok: true, probUp, confidence: exit === undefined ? confidence : agreement, action: probUp >= threshold ? 'long' : 'flat', version: this.version, enterProb: threshold };
     if (exit !== undefined && exit < threshold) out.exitProb = exit;
     return out;
   }
 
   /** Calibrated member probabilities and the soft vote for each row (model input layout). */
-  async run(rows: Float32Array[]): Promise<{ probUp: Float64Array; confidence: Float64Array; members: Float64Array[] }> {
+  async run(rows: Float32Array[]): Promise<{ probUp: Float64Array; confidence: Float64Array; agreement: Float64Array; members: Float64Array[] }> {
     const n = rows.length;
     const width = this.manifest.inputs.width;
     const X = new Float32Array(n * width);
@@ -128,14 +129,16 @@ export class LoadedEnsemble {
     });
     const probUp = new Float64Array(n);
     const confidence = new Float64Array(n);
+    const agreement = new Float64Array(n);
     const votes = new Float64Array(members.length);
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < members.length; k++) votes[k] = members[k][i];
       const c = combineMembers(votes);
       probUp[i] = c.probUp;
       confidence[i] = c.confidence;
+      agreement[i] = c.agreement;
     }
-    return { probUp, confidence, members };
+    return { probUp, confidence, agreement, members };
   }
 }
 

@@ -83,11 +83,17 @@ export function predictMemberRaw(model: MemberModel, X: Float32Array, rows: numb
 }
 
 /**
- * Soft voting: probUp is the mean of the members' calibrated probabilities. Confidence is the
- * margin from a coin flip, discounted by disagreement: |2 probUp - 1| * (1 - (max - min)).
- * Members that agree on 0.7 give 0.4; one at 0.9 and one at 0.5 (same mean) give 0.4 * 0.6.
+ * Soft voting: probUp is the mean of the members' calibrated probabilities. Agreement is
+ * 1 - (max - min) of the members. Confidence (what sizes a position) is the margin from a coin
+ * flip, discounted by disagreement: |2 probUp - 1| * agreement. Members that agree on 0.7 give
+ * 0.4; one at 0.9 and one at 0.5 (same mean) give 0.4 * 0.6.
+ *
+ * The coin-flip margin suits a fixed 0.55 entry. A version with fitted thresholds enters near
+ * the label's base rate (~0.35), where that margin would size every position to almost nothing;
+ * its signal's confidence is the agreement alone (models/inference.ts): the thresholds decide
+ * whether to enter, the members' agreement how much.
  */
-export function combineMembers(calibrated: ArrayLike<number>): { probUp: number; confidence: number } {
+export function combineMembers(calibrated: ArrayLike<number>): { probUp: number; confidence: number; agreement: number } {
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -98,12 +104,14 @@ export function combineMembers(calibrated: ArrayLike<number>): { probUp: number;
     if (p > max) max = p;
   }
   const probUp = sum / calibrated.length;
-  return { probUp, confidence: Math.abs(2 * probUp - 1) * (1 - (max - min)) };
+  const agreement = 1 - (max - min);
+  return { probUp, confidence: Math.abs(2 * probUp - 1) * agreement, agreement };
 }
 
 export interface EnsemblePrediction {
   probUp: Float64Array;
   confidence: Float64Array;
+  agreement: Float64Array;
   /** Calibrated probability of each member, in `members` order. */
   members: Float64Array[];
 }
@@ -112,14 +120,16 @@ export function predictEnsemble(model: EnsembleModel, X: Float32Array, rows: num
   const members = model.members.map((m) => predictMemberRaw(m.model, X, rows).map((p) => calibrate(m.calibration, p)));
   const probUp = new Float64Array(rows);
   const confidence = new Float64Array(rows);
+  const agreement = new Float64Array(rows);
   const row = new Float64Array(members.length);
   for (let r = 0; r < rows; r++) {
     for (let k = 0; k < members.length; k++) row[k] = members[k][r];
     const c = combineMembers(row);
     probUp[r] = c.probUp;
     confidence[r] = c.confidence;
+    agreement[r] = c.agreement;
   }
-  return { probUp, confidence, members };
+  return { probUp, confidence, agreement, members };
 }
 
 function memberMetrics(model: EnsembleModel, ds: Dataset): MemberMetrics {
