@@ -11,6 +11,7 @@ export * from './sharpe-difference';
 export * from './statistics';
 export * from './buy-and-hold';
 export * from './drawdown-curve';
+export * from './trade-equity';
 export {
   simulateBacktest,
   BacktestInputError,
