@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../client/commands/backtest';
 import { UsageError } from '../infra/errors';
-import { findChromium, withChromium } from './helpers/chromium';
+import { chartsDrawn, findChromium, withChromium } from './helpers/chromium';
 import { seededCandles, writeCandleFile } from './helpers/seeded-candles';
 
 /**
@@ -18,7 +18,7 @@ import { seededCandles, writeCandleFile } from './helpers/seeded-candles';
 // compiled without the DOM library, so the little of it they use is declared here.
 interface PageCanvas { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null }
 interface PageElement { id: string; getAttribute(name: string): string | null; querySelectorAll(sel: 'canvas'): ArrayLike<PageCanvas> }
-declare const document: { body: { dataset: Record<string, string | undefined> }; querySelectorAll(sel: string): ArrayLike<PageElement> };
+declare const document: { querySelectorAll(sel: string): ArrayLike<PageElement> };
 
 const config = () => ({ strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } });
 const quiet = (): BacktestCommandIo => ({ info: () => undefined, warn: () => undefined });
@@ -72,8 +72,7 @@ describe('trader backtest --report and --monte-carlo', function () {
       page.on('request', (r) => requests.push(r.url()));
       const url = `file://${report}`;
       await page.goto(url, { waitUntil: 'load' });
-      await page.waitForFunction(() => document.body.dataset.charts !== undefined, null, { timeout: 60_000 });
-      assert.equal(await page.evaluate(() => document.body.dataset.charts), 'drawn');
+      assert.equal(await chartsDrawn(page), 'drawn');
       // Let the charts paint their first frames before reading the canvases.
       await page.waitForTimeout(500);
 

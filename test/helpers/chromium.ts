@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * The installed Chromium (Debian's `chromium`; `.ci/run` installs it), driven by playwright-core.
@@ -25,4 +25,10 @@ export async function withChromium<T>(executablePath: string, fn: (context: Brow
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
+}
+
+/** Waits until the report's page script has run; its verdict: 'drawn', or 'failed'. (A string expression: this program has no DOM types.) */
+export async function chartsDrawn(page: Page): Promise<string> {
+  await page.waitForFunction('document.body.dataset.charts !== undefined', null, { timeout: 60_000 });
+  return (await page.evaluate('document.body.dataset.charts')) as string;
 }
