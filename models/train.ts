@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Candle } from '../lib/candles';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import type { RiskConfigInput } from '../lib/risk';
 import { buildDataset, DEFAULT_LABELS, mergeDatasets, splitDataset, splitDatasetAt, type DatasetSplits } from './dataset';
@@ -162,28 +161,6 @@ const REPORT_MD = 'report.md';
 const EVALUATION = 'evaluation.json';
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * Writes each file's candles from `from` on, preceded by the feature warm-up, so that a backtest
- * over them makes its first decision on the first candle at or after `from` (lib/backtest
- * decides from candle index FEATURE_SCHEMA.warmup on).
- */
-export function writeHeldOutFiles(files: readonly { spec: ReplayFile; candles: readonly Candle[] }[], from: number, dir: string): ReplayFile[] {
-  fs.mkdirSync(dir, { recursive: true });
-  return files.map((f, k) => {
-    const i0 = f.candles.findIndex((c) => c.timestamp >= from);
-    if (i0 < 0) throw new TrainingInputError(`${f.spec.path}: no candle in the held-out period (from ${iso(from)})`);
-    const start = Math.max(0, i0 - FEATURE_SCHEMA.warmup);
-    const lines = ['timestamp,open,high,low,close,volume'];
-    for (let i = start; i < f.candles.length; i++) {
-      const c = f.candles[i];
-      lines.push(`${c.timestamp},${c.open},${c.high},${c.low},${c.close},${c.volume}`);
-    }
-    const file = path.join(dir, `${k}-${path.basename(f.spec.path)}`);
-    fs.writeFileSync(file, `${lines.join('\n')}\n`);
-    return { path: file, symbol: f.spec.symbol, timeframe: f.spec.timeframe, exchange: f.spec.exchange };
-  });
-}
 
 function digestOf(value: unknown): string {
   return sha256Hex(Buffer.from(JSON.stringify(value))).slice(0, 16);
