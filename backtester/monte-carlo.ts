@@ -1,12 +1,7 @@
-import { monteCarlo, type BacktestResult } from '../lib/backtest';
-import { Prng } from '../models/ppo/prng';
-import type { ReportMonteCarlo } from './report';
+import { monteCarlo, type BacktestResult, type MonteCarloResult } from '../lib/backtest';
 
-/**
- * lib/backtest's Monte Carlo over a backtest's closed trades (exit order), seeded with the
- * project's sfc32 generator: the same trades, runs and seed give the same bands on any machine.
- */
-export function backtestMonteCarlo(result: Pick<BacktestResult, 'trades' | 'metrics'>, runs: number, seed: number): ReportMonteCarlo {
+/** lib/backtest's Monte Carlo over a backtest's closed trades, in the order they closed. */
+export function backtestMonteCarlo(result: Pick<BacktestResult, 'trades' | 'metrics'>, runs: number, seed: number): MonteCarloResult {
   const trades = [...result.trades].sort((a, b) => a.exitTime - b.exitTime);
-  return { seed, ...monteCarlo(trades, result.metrics.initialEquity, { runs, random: new Prng(seed) }) };
+  return monteCarlo(trades, result.metrics.initialEquity, { runs, seed });
 }

@@ -7,7 +7,6 @@ import { buildDataset, mergeDatasets } from './dataset';
 import { classifierMetrics, type ClassifierMetrics } from './ensemble/metrics';
 import { loadEnsemble } from './inference';
 import { normalizeFeatures } from './normalization';
-import { Prng } from './ppo/prng';
 import { readManifest } from './registry';
 import { createModelSignalSource, evictSignalCache } from './signal';
 
@@ -190,7 +189,7 @@ export async function evaluateVersion(
     for (const [strategy, r] of results) {
       if (strategy === 'rules' || !rules) continue;
       const [a, b] = paired(r.result.equityCurve, rules.result.equityCurve);
-      r.backtest.sharpeVsRules = sharpeDifference(a, b, { periodsPerYear: ppy, runs: settings.significanceRuns ?? 1000, random: new Prng(settings.seed ?? 1) });
+      r.backtest.sharpeVsRules = sharpeDifference(a, b, { periodsPerYear: ppy, runs: settings.significanceRuns ?? 1000, seed: settings.seed ?? 1 });
     }
     onProgress?.(total, total, 'done');
     const ends = period.map((s) => s.candles[s.candles.length - 1].timestamp);

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { sharpeDifference, sharpeRatio, type SharpeDifference } from '../lib/backtest';
 import { buildDataset, DEFAULT_LABELS, mergeDatasets, walkForwardFolds } from './dataset';
 import type { ClassifierSummary, StrategyBacktest, VersionEvaluation } from './evaluation';
-import { Prng } from './ppo/prng';
 import { trainModelVersion, type TrainProgress, type TrainSettingsInput } from './train';
 import { checkTrainingSeries, seriesBefore, TrainingInputError, type SourceFile, type TrainingSeries } from './training-data';
 import type { StrategyName } from '../lib/engine/types';
@@ -183,7 +182,7 @@ export async function walkForwardEvaluation(input: readonly TrainingSeries[], op
         meanReturn: mean(per.map((s) => s.totalReturn)) ?? 0,
         worstDrawdown: Math.max(0, ...per.map((s) => s.maxDrawdown)),
         sharpe: sharpeRatio(b, ppy),
-        sharpeVsRules: strategy === 'rules' || b.length !== rules.length ? null : sharpeDifference(b, rules, { periodsPerYear: ppy, runs: settings.significanceRuns ?? 1000, random: new Prng(settings.seed ?? 1) }),
+        sharpeVsRules: strategy === 'rules' || b.length !== rules.length ? null : sharpeDifference(b, rules, { periodsPerYear: ppy, runs: settings.significanceRuns ?? 1000, seed: settings.seed ?? 1 }),
       };
     });
     const bh = rs.map((r) => r.buyAndHold).filter((x): x is number => x !== null);

@@ -31,6 +31,7 @@ import {
   type OrderIntent,
   type PortfolioView,
   type StrategyName,
+  type SymbolState,
 } from '../lib/engine';
 
 const ctx = { workflowId: 'trader/binance/BTC/USDT' };

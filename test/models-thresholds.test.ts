@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { fitEntryThresholds, THRESHOLD_QUANTILES } from '../models/ensemble/thresholds';
-import { Prng } from '../models/ppo/prng';
+import { Prng } from '../lib/random';
 
 describe('models/ensemble/thresholds: entry and exit fitted on the validation rows', () => {
   it('enters where the expected value after costs is highest, and leaves at the median', () => {

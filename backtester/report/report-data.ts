@@ -38,9 +38,8 @@ export interface ReportChart {
   candles: Array<[number, number, number, number, number]>;
 }
 
-export interface ReportMonteCarlo extends MonteCarloResult {
-  seed: number;
-}
+/** lib/backtest's Monte Carlo result (its seed included). */
+export type ReportMonteCarlo = MonteCarloResult;
 
 export interface ReportData {
   title: string;

@@ -12,7 +12,6 @@ import { MAX_MONTE_CARLO_RUNS, monteCarlo } from '../../lib/backtest';
 import { timeframeToMs } from '../../lib/candles';
 import { isBacktestInputError, loadFile } from '../../backtester/run';
 import { ledgerReportData, renderReportHtml, type LedgerCandles, type ReportData, type ReportMonteCarlo } from '../../backtester/report';
-import { Prng } from '../../models/ppo/prng';
 import { readLastRun, REPLAY_DATABASE } from './up';
 
 /**
@@ -130,7 +129,7 @@ export async function runReportCommand(raw: unknown, io: ReportCommandIo = conso
     let mc: ReportMonteCarlo | undefined;
     if (opts.monteCarlo !== undefined) {
       const seed = opts.seed ?? 1;
-      mc = { seed, ...monteCarlo(trades, initialCapital, { runs: opts.monteCarlo, random: new Prng(seed) }) };
+      mc = monteCarlo(trades, initialCapital, { runs: opts.monteCarlo, seed });
     }
     const label = `${database ?? 'ledger'}${run ? ` (last run: ${run.mode}, account ${run.account})` : ''}`;
     data = ledgerReportData({

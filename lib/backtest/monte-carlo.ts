@@ -1,3 +1,4 @@
+import { Prng } from '../random';
 import { quantileSorted } from './percentile';
 
 /**
@@ -15,13 +16,9 @@ import { quantileSorted } from './percentile';
  * - bootstrap: as many trades as the backtest had, drawn with replacement. Both vary.
  *
  * Bands are the 5th, 50th and 95th percentiles over the runs (lib/backtest/percentile, type 7).
- * Randomness comes from the caller's seeded generator, so a seed reproduces every band.
+ * Every draw comes from the project's seeded generator (lib/random), so a seed reproduces every
+ * band on any machine.
  */
-
-/** A seeded uniform generator in [0, 1) (e.g. sfc32). */
-export interface UniformRandom {
-  next(): number;
-}
 
 export interface Bands {
   p5: number;
@@ -38,6 +35,7 @@ export interface MonteCarloPart {
 
 export interface MonteCarloResult {
   runs: number;
+  seed: number;
   trades: number;
   /** The backtest's own order, on the same trade-close path. */
   actual: { finalReturn: number; maxDrawdown: number };
@@ -84,13 +82,15 @@ function part(finals: Float64Array, drawdowns: Float64Array): MonteCarloPart {
   return { probabilityOfLoss: losses / finals.length, finalReturn: bands(finals), maxDrawdown: bands(drawdowns) };
 }
 
-export function monteCarlo(trades: ReadonlyArray<{ pnl: number }>, initialEquity: number, opts: { runs: number; random: UniformRandom }): MonteCarloResult {
-  const { runs, random } = opts;
+/** `trades` in the order they closed. */
+export function monteCarlo(trades: ReadonlyArray<{ pnl: number }>, initialEquity: number, opts: { runs: number; seed: number }): MonteCarloResult {
+  const { runs, seed } = opts;
   if (!(Number.isInteger(runs) && runs >= 1 && runs <= MAX_MONTE_CARLO_RUNS)) throw new RangeError(`Monte Carlo runs must be an integer from 1 to ${MAX_MONTE_CARLO_RUNS}, got ${runs}`);
   const returns = accountReturns(trades, initialEquity);
   const n = returns.length;
   const actual = pathOutcome(returns);
-  if (n === 0) return { runs, trades: 0, actual, shuffle: null, bootstrap: null };
+  if (n === 0) return { runs, seed, trades: 0, actual, shuffle: null, bootstrap: null };
+  const random = new Prng(seed);
 
   const order = new Uint32Array(n);
   const finals = new Float64Array(runs);
@@ -115,5 +115,5 @@ export function monteCarlo(trades: ReadonlyArray<{ pnl: number }>, initialEquity
     finals[r] = o.finalReturn;
     drawdowns[r] = o.maxDrawdown;
   }
-  return { runs, trades: n, actual, shuffle, bootstrap: part(finals, drawdowns) };
+  return { runs, seed, trades: n, actual, shuffle, bootstrap: part(finals, drawdowns) };
 }

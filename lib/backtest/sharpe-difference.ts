@@ -1,6 +1,6 @@
 import { quantileSorted } from './percentile';
 import { sharpeRatio } from './metrics';
-import type { UniformRandom } from './monte-carlo';
+import { Prng } from '../random';
 
 /**
  * Is strategy A's Sharpe ratio really above B's over the same bars? A paired circular block
@@ -12,7 +12,7 @@ import type { UniformRandom } from './monte-carlo';
  * difference is significant at about the 5 % level.
  *
  * Block length: n^(1/3) bars by default (the rate that minimises the error of a block bootstrap's
- * variance estimate; Hall, Horowitz & Jing 1995). A curve that never moves (a strategy that did
+ * variance estimate; Hall, Horowitz & Jing 1995). Seeded (lib/random). A curve that never moves (a strategy that did
  * not trade) has no Sharpe ratio; here it counts as 0, so "never traded" compares as "earned
  * nothing per unit of risk".
  */
@@ -34,7 +34,7 @@ const sharpeOrZero = (r: ArrayLike<number>, ppy: number) => sharpeRatio(r, ppy) 
 export function sharpeDifference(
   a: ArrayLike<number>,
   b: ArrayLike<number>,
-  opts: { periodsPerYear: number; runs: number; random: UniformRandom; blockLength?: number },
+  opts: { periodsPerYear: number; runs: number; seed: number; blockLength?: number },
 ): SharpeDifference | null {
   const n = a.length;
   if (b.length !== n) throw new RangeError(`paired series differ in length: ${n} and ${b.length}`);
@@ -45,10 +45,11 @@ export function sharpeDifference(
   const ra = new Float64Array(n);
   const rb = new Float64Array(n);
   const diffs = new Float64Array(opts.runs);
+  const random = new Prng(opts.seed);
   let notBetter = 0;
   for (let r = 0; r < opts.runs; r++) {
     for (let i = 0; i < n; ) {
-      const start = Math.floor(opts.random.next() * n);
+      const start = Math.floor(random.next() * n);
       for (let k = 0; k < block && i < n; k++, i++) {
         const j = (start + k) % n;
         ra[i] = a[j];

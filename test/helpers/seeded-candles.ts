@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Candle } from '../../lib/candles';
-import { Prng } from '../../models/ppo/prng';
+import { Prng } from '../../lib/random';
 
 /**
  * Seeded candles with regimes, for tests that must not read ../shared: a log price whose drift

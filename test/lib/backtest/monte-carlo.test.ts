@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { accountReturns, monteCarlo, pathOutcome } from '../../../lib/backtest/monte-carlo';
-import { Prng } from '../../../models/ppo/prng';
 
 /** Trades whose returns on the realized account equity are exactly `returns`, in order. */
 function tradesWithReturns(returns: number[], initial = 10_000): { pnl: number }[] {
@@ -31,7 +30,7 @@ describe('lib/backtest/monte-carlo', () => {
     // winners K is Binomial(100, 1/2), whose 5th, 50th and 95th percentiles are 42, 50 and 58;
     // the final return 1.01^K * 0.99^(100-K) - 1 is increasing in K, so it has the same ranks.
     const returns = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? 0.01 : -0.01));
-    const mc = monteCarlo(tradesWithReturns(returns), 10_000, { runs: 20_000, random: new Prng(7) });
+    const mc = monteCarlo(tradesWithReturns(returns), 10_000, { runs: 20_000, seed: 7 });
     const final = (k: number) => 1.01 ** k * 0.99 ** (100 - k) - 1;
     const b = mc.bootstrap!;
     assert.ok(Math.abs(b.finalReturn.p5 - final(42)) < 1e-9, `p5 ${b.finalReturn.p5} vs ${final(42)}`);
@@ -47,7 +46,7 @@ describe('lib/backtest/monte-carlo', () => {
     // -10 %, -10 %, +50 %: the two losses in a row (4 of the 6 orders: gain first or last) fall
     // 19 %, split by the gain (2 of 6) 10 %. So P(19 %) = 2/3: p5 = 10 %, p50 = p95 = 19 %.
     const trades = tradesWithReturns([-0.1, -0.1, 0.5]);
-    const mc = monteCarlo(trades, 10_000, { runs: 5_000, random: new Prng(3) });
+    const mc = monteCarlo(trades, 10_000, { runs: 5_000, seed: 3 });
     const s = mc.shuffle!;
     const final = 0.9 * 0.9 * 1.5 - 1;
     for (const v of [s.finalReturn.p5, s.finalReturn.p50, s.finalReturn.p95]) assert.ok(Math.abs(v - final) < 1e-12);
@@ -60,17 +59,17 @@ describe('lib/backtest/monte-carlo', () => {
 
   it('the same seed gives the same bands; another seed other draws', () => {
     const trades = tradesWithReturns(Array.from({ length: 40 }, (_, i) => Math.sin(i * 1.7) * 0.03));
-    const a = monteCarlo(trades, 10_000, { runs: 500, random: new Prng(42) });
-    const b = monteCarlo(trades, 10_000, { runs: 500, random: new Prng(42) });
-    const c = monteCarlo(trades, 10_000, { runs: 500, random: new Prng(43) });
+    const a = monteCarlo(trades, 10_000, { runs: 500, seed: 42 });
+    const b = monteCarlo(trades, 10_000, { runs: 500, seed: 42 });
+    const c = monteCarlo(trades, 10_000, { runs: 500, seed: 43 });
     assert.deepEqual(a, b);
     assert.notDeepEqual(a.bootstrap, c.bootstrap);
   });
 
   it('no trades: nothing to resample; bad run counts are refused', () => {
-    const mc = monteCarlo([], 10_000, { runs: 10, random: new Prng(1) });
-    assert.deepEqual(mc, { runs: 10, trades: 0, actual: { finalReturn: 0, maxDrawdown: 0 }, shuffle: null, bootstrap: null });
-    assert.throws(() => monteCarlo([], 10_000, { runs: 0, random: new Prng(1) }), /runs must be an integer from 1/);
-    assert.throws(() => monteCarlo([], 10_000, { runs: 1.5, random: new Prng(1) }), /runs must be an integer/);
+    const mc = monteCarlo([], 10_000, { runs: 10, seed: 1 });
+    assert.deepEqual(mc, { runs: 10, seed: 1, trades: 0, actual: { finalReturn: 0, maxDrawdown: 0 }, shuffle: null, bootstrap: null });
+    assert.throws(() => monteCarlo([], 10_000, { runs: 0, seed: 1 }), /runs must be an integer from 1/);
+    assert.throws(() => monteCarlo([], 10_000, { runs: 1.5, seed: 1 }), /runs must be an integer/);
   });
 });

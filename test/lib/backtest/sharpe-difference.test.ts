@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { sharpeRatio } from '../../../lib/backtest/metrics';
 import { sharpeDifference } from '../../../lib/backtest/sharpe-difference';
-import { Prng } from '../../../models/ppo/prng';
+import { Prng } from '../../../lib/random';
 
 const noise = (n: number, seed: number, sd = 0.01) => {
   const g = new Prng(seed);
@@ -13,7 +13,7 @@ describe('lib/backtest/sharpe-difference', () => {
 
   it('identical series: every resample differs by 0', () => {
     const a = noise(500, 1);
-    const d = sharpeDifference(a, a, { periodsPerYear: ppy, runs: 200, random: new Prng(1) })!;
+    const d = sharpeDifference(a, a, { periodsPerYear: ppy, runs: 200, seed: 1 })!;
     assert.equal(d.observed, 0);
     assert.equal(d.low, 0);
     assert.equal(d.high, 0);
@@ -24,7 +24,7 @@ describe('lib/backtest/sharpe-difference', () => {
   it('a clear edge gives an interval above 0; the observed figure is the plain Sharpe difference', () => {
     const b = noise(2000, 2);
     const a = b.map((x) => x + 0.004);
-    const d = sharpeDifference(a, b, { periodsPerYear: ppy, runs: 500, random: new Prng(5) })!;
+    const d = sharpeDifference(a, b, { periodsPerYear: ppy, runs: 500, seed: 5 })!;
     assert.ok(Math.abs(d.observed - ((sharpeRatio(a, ppy) as number) - (sharpeRatio(b, ppy) as number))) < 1e-9);
     assert.ok(d.low > 0, `low ${d.low}`);
     assert.ok(d.low <= d.observed && d.observed <= d.high);
@@ -36,7 +36,7 @@ describe('lib/backtest/sharpe-difference', () => {
     let covered = 0;
     const pairs = 40;
     for (let k = 0; k < pairs; k++) {
-      const d = sharpeDifference(noise(1000, 100 + 2 * k), noise(1000, 101 + 2 * k), { periodsPerYear: ppy, runs: 300, random: new Prng(k) })!;
+      const d = sharpeDifference(noise(1000, 100 + 2 * k), noise(1000, 101 + 2 * k), { periodsPerYear: ppy, runs: 300, seed: k })!;
       if (d.low <= 0 && d.high >= 0) covered++;
     }
     assert.ok(covered >= 34 && covered <= pairs, `covered ${covered} of ${pairs}`);
@@ -46,11 +46,11 @@ describe('lib/backtest/sharpe-difference', () => {
   it('a strategy that never traded counts as Sharpe 0; reproducible by seed; input checks', () => {
     const flat = new Array(300).fill(0);
     const b = noise(300, 6);
-    const d1 = sharpeDifference(flat, b, { periodsPerYear: ppy, runs: 100, random: new Prng(11) })!;
-    const d2 = sharpeDifference(flat, b, { periodsPerYear: ppy, runs: 100, random: new Prng(11) })!;
+    const d1 = sharpeDifference(flat, b, { periodsPerYear: ppy, runs: 100, seed: 11 })!;
+    const d2 = sharpeDifference(flat, b, { periodsPerYear: ppy, runs: 100, seed: 11 })!;
     assert.deepEqual(d1, d2);
     assert.ok(Math.abs(d1.observed + (sharpeRatio(b, ppy) as number)) < 1e-9);
-    assert.equal(sharpeDifference([0.1, 0.2], [0.1, 0.2], { periodsPerYear: ppy, runs: 10, random: new Prng(1) }), null, 'too short');
-    assert.throws(() => sharpeDifference([1, 2, 3], [1, 2], { periodsPerYear: ppy, runs: 10, random: new Prng(1) }), /differ in length/);
+    assert.equal(sharpeDifference([0.1, 0.2], [0.1, 0.2], { periodsPerYear: ppy, runs: 10, seed: 1 }), null, 'too short');
+    assert.throws(() => sharpeDifference([1, 2, 3], [1, 2], { periodsPerYear: ppy, runs: 10, seed: 1 }), /differ in length/);
   });
 });
