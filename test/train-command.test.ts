@@ -141,7 +141,10 @@ describe('trader train', function () {
       assert.equal(path.dirname(r.dir), path.join(home, 'models'));
       assert.equal(path.basename(r.dir), r.manifest.id);
       assert.equal(r.registered?.role, 'challenger');
-      assert.equal((await getModelVersion(db.sql, r.manifest.id))?.artifactPath, r.dir);
+      const row = await getModelVersion(db.sql, r.manifest.id);
+      assert.equal(row?.artifactPath, r.dir);
+      // The registry records what the version was trained on: the series, its range and data digest.
+      assert.deepEqual(row?.trainedOn.map((t) => [t.symbol, t.timeframe, t.candles, t.sha256]), [['BTC/USDT:USDT', '1h', 2000, sha256Hex(fs.readFileSync(btc))]]);
       assert.equal(await championModelVersion(db.sql), undefined, 'not promoted without --promote');
       const p = await runTrainCommand({ data: [btc], seed: 2, ppoSteps: 256, promote: true }, quietIo(), { config: config(home, db.url), settings: { ...SMALL, walkForwardFolds: 0 } });
       assert.equal(p.promoted, true);

@@ -77,6 +77,7 @@ export function ledgerReportData(input: LedgerReportInput): ReportData {
         : `Equity rebuilt from the ledger's trades: ${input.initialCapital} plus realized PnL at each exit, on a daily grid (no candles given: drawdowns inside trades are not seen; give --data to mark them).`,
     );
   }
+  if (trades.length === 0) notes.push('The ledger has no closed trades yet.');
   const missing = symbols.filter((s) => !bySymbol.has(s));
   if (missing.length > 0) notes.push(`No candles for ${missing.join(', ')}: no chart, and buy and hold leaves ${missing.length > 1 ? 'them' : 'it'} out.`);
 
