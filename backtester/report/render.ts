@@ -179,8 +179,8 @@ export function renderReportHtml(d: ReportData): string {
   main { max-width: 1200px; margin: 0 auto; padding: 24px; }
   h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 32px 0 8px; font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { margin: 20px 0 6px; font-size: 15px; }
   .muted { color: var(--muted); font-weight: normal; } .pos { color: var(--pos); } .neg { color: var(--neg); }
-  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); gap: 10px; margin: 16px 0; }
-  .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; } .card b { display: block; font-size: 20px; } .card span { color: var(--muted); font-size: 12px; }
+  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 10px; margin: 16px 0; }
+  .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; } .card b { display: block; font-size: 19px; white-space: nowrap; } .card span { color: var(--muted); font-size: 12px; }
   .chart { background: #fff; border: 1px solid var(--line); border-radius: 8px; height: 360px; } .chart.small { height: 180px; } .legend { font-size: 12px; color: var(--muted); margin: 4px 0; }
   table { border-collapse: collapse; background: #fff; margin: 8px 0; font-size: 13px; } th, td { border: 1px solid var(--line); padding: 3px 8px; white-space: nowrap; } th { background: #f3f4f6; text-align: left; }
   table.num td { text-align: right; } table.num td:first-child { text-align: left; }
