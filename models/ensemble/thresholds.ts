@@ -1,3 +1,5 @@
+import { quantileSorted } from '../../lib/backtest/percentile';
+
 /**
  * The ensemble's entry and exit thresholds, fitted to the model rather than fixed.
  *
@@ -34,13 +36,6 @@ export type EntryThresholds = {
 };
 
 export const THRESHOLD_QUANTILES = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9] as const;
-
-function quantileSorted(sorted: Float64Array, q: number): number {
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-}
 
 export function fitEntryThresholds(probUp: ArrayLike<number>, labels: ArrayLike<number>, forwardLogReturn: ArrayLike<number>, costLogReturn: number): EntryThresholds {
   const n = probUp.length;
