@@ -1,5 +1,4 @@
 import type postgres from 'postgres';
-import type { Candle } from '../lib/candles';
 
 /**
  * Read-only queries for reports over the ledger (`trader report --from-ledger`). Numbers leave
@@ -96,23 +95,4 @@ export async function openPositionsForReport(sql: postgres.Sql): Promise<LedgerO
 export async function equitySnapshotsForReport(sql: postgres.Sql): Promise<Array<{ time: number; equity: number }>> {
   const rows = await sql<{ ts: Date; equity: string }[]>`select ts, equity::text from equity_snapshots order by ts`;
   return rows.map((r) => ({ time: r.ts.getTime(), equity: Number(r.equity) }));
-}
-
-/**
- * A symbol's candles from the candle store (table `candles`) between two times, in the timeframe
- * the store holds most of for it; undefined when it has none.
- */
-export async function storedCandlesForReport(sql: postgres.Sql, exchange: string, symbol: string, from: Date, to: Date): Promise<{ timeframe: string; candles: Candle[] } | undefined> {
-  const [tf] = await sql<{ timeframe: string }[]>`
-    select timeframe from candles where exchange = ${exchange} and symbol = ${symbol} and open_time between ${from} and ${to}
-    group by timeframe order by count(*) desc, timeframe limit 1`;
-  if (!tf) return undefined;
-  const rows = await sql<{ open_time: Date; open: string; high: string; low: string; close: string; volume: string }[]>`
-    select open_time, open::text, high::text, low::text, close::text, volume::text from candles
-    where exchange = ${exchange} and symbol = ${symbol} and timeframe = ${tf.timeframe} and open_time between ${from} and ${to}
-    order by open_time`;
-  return {
-    timeframe: tf.timeframe,
-    candles: rows.map((r) => ({ timestamp: r.open_time.getTime(), open: Number(r.open), high: Number(r.high), low: Number(r.low), close: Number(r.close), volume: Number(r.volume) })),
-  };
 }

@@ -10,7 +10,7 @@ import { FeatureNormalization } from './normalization';
  * Model versions. A version is a directory, immutable once written:
  *   <models dir>/<version id>/manifest.json   (ModelManifest below)
  *   <models dir>/<version id>/<member>.onnx   (one per ensemble member, sha256 in the manifest)
- * and a row in PostgreSQL `model_versions` (ledger/migrations/0004, 0006) that records where it
+ * and a row in PostgreSQL `model_versions` (ledger/migrations/0004, 0007) that records where it
  * is, its role and the candle series it was trained on. The database decides which version is the champion (a unique index allows one per
  * kind); the manifest's `champion` flag mirrors it for someone reading the directory.
  */

@@ -7,7 +7,8 @@ import { UsageError } from '../../infra/errors';
 import { writeAtomically } from '../../infra/files';
 import { createLogger } from '../../infra/logger';
 import { openDatabase } from '../../infra/postgres';
-import { closedTradesForReport, equitySnapshotsForReport, openPositionsForReport, storedCandlesForReport } from '../../ledger/report-queries';
+import { closedTradesForReport, equitySnapshotsForReport, openPositionsForReport } from '../../ledger/report-queries';
+import { CandleStore } from '../../ledger/candle-store';
 import { MAX_MONTE_CARLO_RUNS, monteCarlo } from '../../lib/backtest';
 import { timeframeToMs } from '../../lib/candles';
 import { isBacktestInputError, loadFile } from '../../backtester/run';
@@ -20,9 +21,8 @@ import { readLastRun, REPLAY_DATABASE } from './up';
  *
  * The HTML report of `trader backtest --report`, for what an account actually did: its ledger
  * (the last run's, as `trader trades` reads it; `--replay`: the last replay's). Candles for the
- * charts, the marks and buy-and-hold come from the candle store when it has the traded symbols,
- * else from `--data` files (one symbol each); without either the report shows realized PnL only
- * and says so. `--json OUT` writes the same figures as `trader backtest --json` (trades, metrics,
+ * charts, the marks and buy-and-hold come from `--data` files (one symbol each) when given, else
+ * from the candle store; without either the report shows realized PnL only and says so. `--json OUT` writes the same figures as `trader backtest --json` (trades, metrics,
  * statistics, monteCarlo, equityCurve).
  */
 
@@ -111,18 +111,18 @@ export async function runReportCommand(raw: unknown, io: ReportCommandIo = conso
     const trades = await closedTradesForReport(db.sql);
     const openPositions = await openPositionsForReport(db.sql);
     const snapshots = await equitySnapshotsForReport(db.sql);
-    // Candles: the store first (what the traders themselves read), then the files given.
+    // Candles: the files given, else the candle store.
     const candles: LedgerCandles[] = [];
     const markets = new Map<string, string>();
     for (const t of [...trades, ...openPositions]) markets.set(t.symbol, t.exchange);
     const first = Math.min(...trades.map((t) => t.entryTime), ...openPositions.map((p) => p.openedAt));
     const last = Math.max(...trades.map((t) => t.exitTime), Date.now());
+    const store = new CandleStore(db.sql);
     for (const [symbol, exchange] of markets) {
       const fromFile = files.find((f) => f.symbol === symbol);
-      const stored = fromFile || !Number.isFinite(first) ? undefined : await storedCandlesForReport(db.sql, exchange, symbol, new Date(first - 7 * 86_400_000), new Date(last));
-      if (stored && stored.candles.length > 0) {
-        candles.push({ symbol, timeframe: stored.timeframe, timeframeMs: timeframeToMs(stored.timeframe), candles: stored.candles, source: 'the candle store' });
-      } else if (fromFile) candles.push(fromFile);
+      const stored = fromFile || !Number.isFinite(first) ? undefined : await storedCandles(store, exchange, symbol, first - 7 * 86_400_000, last);
+      if (stored) candles.push(stored);
+      else if (fromFile) candles.push(fromFile);
     }
     for (const f of files) if (!markets.has(f.symbol)) io.warn(`note: ${f.symbol} (${f.source}) has no trades in this ledger`);
     const initialCapital = opts.initialCapital ?? cfg.risk.initialCapital;
@@ -158,6 +158,21 @@ export async function runReportCommand(raw: unknown, io: ReportCommandIo = conso
   return data;
 }
 
+/**
+ * A traded symbol's candles from the candle store: its series on the trades' exchange if stored,
+ * else the symbol's largest stored series (a replay's trades carry the label `replay` while its
+ * candles keep their exchange); the timeframe is the one the store holds most of.
+ */
+async function storedCandles(store: CandleStore, exchange: string, symbol: string, since: number, until: number): Promise<LedgerCandles | undefined> {
+  const series = (await store.coverage({ symbols: [symbol] })).filter((c) => c.candles > 0);
+  series.sort((a, b) => Number(b.exchange === exchange) - Number(a.exchange === exchange) || b.candles - a.candles);
+  const best = series[0];
+  if (!best) return undefined;
+  const candles = await store.candles(best.exchange, symbol, best.timeframe, { since, until });
+  if (candles.length === 0) return undefined;
+  return { symbol, timeframe: best.timeframe, timeframeMs: timeframeToMs(best.timeframe), candles, source: `the candle store (${best.exchange})` };
+}
+
 export function registerReportCommand(program: Command): void {
   program
     .command('report')
@@ -165,7 +180,7 @@ export function registerReportCommand(program: Command): void {
     .option('--from-ledger', 'read the trades from the ledger (the last run\'s database; see --replay)')
     .requiredOption('--out <file.html>', 'where to write the self-contained HTML report')
     .option('--replay', 'the ledger of the last replay, whatever ran last')
-    .option('--data <files...>', 'candle CSV files of the traded symbols, for the charts and marks (the candle store is read first)')
+    .option('--data <files...>', 'candle CSV files of the traded symbols, for the charts and marks (default: the candle store)')
     .option('--initial-capital <n>', 'the account\'s starting equity (default: INITIAL_CAPITAL)')
     .option('--monte-carlo <runs>', 'Monte Carlo of the closed trades: 5/50/95 % bands of final return and max drawdown')
     .option('--seed <n>', 'seed of the Monte Carlo runs (default 1)')
