@@ -7,6 +7,10 @@ import { promisify } from 'node:util';
 import { freePort } from './helpers/db';
 import { chartsDrawn, findChromium, withChromium } from './helpers/chromium';
 import { seededCandles, writeCandleFile } from './helpers/seeded-candles';
+import { openDatabase } from '../infra/postgres';
+import { createLogger } from '../infra/logger';
+import { CandleStore } from '../ledger/candle-store';
+import { readCandleCsv } from '../infra/candle-files';
 
 /**
  * `trader report --from-ledger` on the ledger of a real replay: `trader up --replay` runs the
@@ -92,6 +96,25 @@ describe('trader report --from-ledger (after a replay through Temporal)', functi
       assert.deepEqual(problems, []);
       assert.deepEqual(requests, [`file://${html}`]);
     });
+  });
+
+  it('without --data, reads the candles from the candle store', async () => {
+    // A replay from files does not store its candles; put them where live trading would have.
+    const db = await openDatabase({ home: env.TRADER_HOME!, port: Number(env.POSTGRES_PORT), database: 'ledger_replay', log: createLogger({ level: 'warn' }) });
+    try {
+      const store = new CandleStore(db.sql);
+      for (const f of files) {
+        const c = readCandleCsv(f);
+        await store.upsert('binance', c.symbol, c.timeframe, c.candles);
+      }
+    } finally {
+      await db.close();
+    }
+    const json = path.join(dir, 'from-store.json');
+    const out = await trader(['report', '--from-ledger', '--replay', '--out', path.join(dir, 'from-store.html'), '--json', json]);
+    assert.match(out.stdout, /open trades marked at each candle close \(BTC\/USDT 1h from the candle store \(binance\), ETH\/USDT 1h from the candle store \(binance\)\)/);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8')) as { metrics: { buyAndHoldReturn: number | null } };
+    assert.notEqual(report.metrics.buyAndHoldReturn, null, 'buy and hold priced from the stored candles');
   });
 
   it('refuses what it cannot do with a clear message and exit code 2', async () => {
