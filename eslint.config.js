@@ -52,4 +52,9 @@ module.exports = tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The HTML report's page script runs in a browser, inlined into the page (a plain script).
+    files: ['backtester/report/page.js'],
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly', console: 'readonly' } },
+  },
 );

@@ -9,15 +9,14 @@ import { CandleCsvError } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { StrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
-import { buildDataset } from '../models/dataset';
-import { auc, logLoss } from '../models/ensemble/metrics';
-import { loadEnsemble } from '../models/inference';
-import { championModelVersion, getModelVersion, promoteModelVersion, readManifest, registerModelVersion, sha256Hex } from '../models/registry';
+import { evaluateVersion } from '../models/evaluation';
+import { championModelVersion, getModelVersion, promoteModelVersion, registerModelVersion, sha256Hex } from '../models/registry';
 import { createModelSignalSource, evictSignalCache } from '../models/signal';
 import { promotionDecision } from '../lib/promotion-gate';
 import { retrainPoint } from '../lib/metrics';
 import type { MetricsWriter } from './metrics/writer';
-import { backtestStrategies, mergeDatasets, TRAIN_STAGES, trainModelVersion, TrainingInputError, writeHeldOutFiles, type TrainReport, type TrainStage } from '../models/train';
+import { TRAIN_STAGES, trainModelVersion, TrainingInputError, type TrainReport, type TrainStage } from '../models/train';
+import { backtestSeries, loadTrainingFiles } from '../models/training-data';
 import { reloadModelSignal } from '../workflows/messages';
 import { readCandleCsv } from '../infra/candle-files';
 import type { MessageOrigin } from '../lib/contracts/trading';
@@ -71,23 +70,6 @@ function activityLog(deps: TrainingDeps): Logger {
   return deps.log.child({ workflowId: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
 }
 
-/** Dataset rows of `files` decided at or after `from`, in model input layout, with labels. */
-function heldOutRows(files: string[], from: number, labels: { horizon: number; roundTripCost: number }): { rows: Float32Array[]; y: Uint8Array } {
-  const parts = files.map((f) => {
-    const file = readCandleCsv(f);
-    return buildDataset(checkCandles(file.candles, file.timeframeMs).candles, file.timeframeMs, labels);
-  });
-  const ds = mergeDatasets(parts);
-  const rows: Float32Array[] = [];
-  const y: number[] = [];
-  for (let r = 0; r < ds.rows; r++) {
-    if (ds.timestamps[r] < from) continue;
-    rows.push(ds.X.slice(r * ds.width, (r + 1) * ds.width));
-    y.push(ds.y[r]);
-  }
-  return { rows, y: Uint8Array.from(y) };
-}
-
 export interface ReloadOutcome {
   signaled: string[];
   failed: { workflowId: string; error: string }[];
@@ -110,23 +92,18 @@ export async function signalTradersToReload(c: Client, version: string, origin: 
 export function createTrainingActivities(deps: TrainingDeps) {
   const client = (): Client => deps.client ?? Context.current().client;
 
-  /** Scores one version directory on the held-out rows and by an out-of-sample backtest. */
-  async function score(id: string, dir: string, heldOut: { rows: Float32Array[]; y: Uint8Array }, files: string[], from: number, strategy: StrategyName): Promise<ModelScore> {
+  /**
+   * Scores one version directory on the held-out period: models/evaluation.ts, the same
+   * evaluation as the training report's (the served ensemble's AUC and log loss on the period's
+   * rows, the gate strategy's out-of-sample backtest).
+   */
+  async function score(id: string, dir: string, files: string[], from: number, strategy: StrategyName): Promise<ModelScore & { rows: number }> {
     const ready = await createModelSignalSource({ dir, strategy }).ready();
     if (!ready.ok) throw new Error(ready.error);
-    const model = await loadEnsemble(dir);
-    const out = await model.run(heldOut.rows);
-    const btFiles = writeHeldOutFiles(
-      files.map((f) => {
-        const file = readCandleCsv(f);
-        return { spec: { path: f, symbol: file.symbol, timeframe: file.timeframe, exchange: file.exchange }, candles: checkCandles(file.candles, file.timeframeMs).candles };
-      }),
-      from,
-      path.join(runDir(deps.workRoot), 'gate', id),
-    );
-    const bt = await backtestStrategies(dir, btFiles, { initialCapital: 10_000, feeBps: 10, slippageBps: 0, risk: deps.risk }, [strategy]);
-    const b = bt.strategies[0];
-    return { id, auc: auc(out.probUp, heldOut.y), logLoss: logLoss(out.probUp, heldOut.y), backtestReturn: b.totalReturn, maxDrawdown: b.maxDrawdown, trades: b.trades, buyAndHold: bt.buyAndHold };
+    const ev = await evaluateVersion(dir, backtestSeries(loadTrainingFiles(files)), from, { initialCapital: 10_000, feeBps: 10, slippageBps: 0, risk: deps.risk }, [strategy]);
+    if (!ev.classifier) throw new Error(`no held-out rows to score ${id} on`);
+    const b = ev.strategies[0];
+    return { id, auc: ev.classifier.auc, logLoss: ev.classifier.logLoss, backtestReturn: b.totalReturn, maxDrawdown: b.maxDrawdown, trades: b.trades, buyAndHold: ev.buyAndHold, rows: ev.classifier.rows, sharpe: b.sharpe };
   }
 
   return {
@@ -238,20 +215,18 @@ export function createTrainingActivities(deps: TrainingDeps) {
       const log = activityLog(deps);
       const row = await getModelVersion(deps.sql, args.challengerId);
       if (!row) throw ApplicationFailure.nonRetryable(`challenger ${args.challengerId} is not in the registry`, 'TrainingInputError');
-      const manifest = readManifest(row.artifactPath);
       const report = JSON.parse(fs.readFileSync(path.join(row.artifactPath, 'report.json'), 'utf8')) as TrainReport;
       const from = Date.parse(report.heldOut.from);
-      const heldOut = heldOutRows(args.files, from, manifest.labels);
-      if (heldOut.rows.length < 20) throw ApplicationFailure.nonRetryable(`only ${heldOut.rows.length} held-out rows to compare models on`, 'TrainingInputError');
       Context.current().heartbeat({ stage: 'challenger' });
-      const challenger = await score(row.id, row.artifactPath, heldOut, args.files, from, args.strategy);
+      const challenger = await score(row.id, row.artifactPath, args.files, from, args.strategy);
+      if (challenger.rows < 20) throw ApplicationFailure.nonRetryable(`only ${challenger.rows} held-out rows to compare models on`, 'TrainingInputError');
       const championRow = await championModelVersion(deps.sql, row.kind);
       let champion: ModelScore | null = null;
       let championProblem: string | undefined;
       if (championRow && championRow.id !== row.id) {
         Context.current().heartbeat({ stage: 'champion' });
         try {
-          champion = await score(championRow.id, championRow.artifactPath, heldOut, args.files, from, args.strategy);
+          champion = await score(championRow.id, championRow.artifactPath, args.files, from, args.strategy);
         } catch (err) {
           championProblem = `champion ${championRow.id} cannot be scored: ${(err as Error).message}`;
         } finally {
@@ -261,7 +236,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
       await evictSignalCache(row.artifactPath);
       const ev: GateEvaluation = {
         strategy: args.strategy,
-        heldOut: { from: report.heldOut.from, to: report.heldOut.to, rows: heldOut.rows.length },
+        heldOut: { from: report.heldOut.from, to: report.heldOut.to, rows: challenger.rows },
         challenger,
         champion,
         championId: championRow?.id ?? null,
@@ -281,7 +256,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
               challengerReturn: challenger.backtestReturn,
               championReturn: champion?.backtestReturn,
               promoted: decision.promote,
-              heldOutRows: heldOut.rows.length,
+              heldOutRows: challenger.rows,
               reason: decision.reason,
             },
             Date.now(),

@@ -20,9 +20,15 @@ export interface BacktestOptions extends Omit<SimulateOptions, 'series'> {
 }
 
 export async function runBacktest(options: BacktestOptions): Promise<BacktestResult> {
+  return (await runBacktestWithSeries(options)).result;
+}
+
+/** The backtest and the candle series it ran over (a report draws them). */
+export async function runBacktestWithSeries(options: BacktestOptions): Promise<{ result: BacktestResult; series: BacktestSeries[] }> {
   const { files, series, ...rest } = options;
   if ((files?.length ?? 0) > 0 === (series?.length ?? 0) > 0) throw new BacktestInputError('backtest options: candle files or candle store series (one of the two)');
-  return simulateBacktest({ ...rest, series: series ?? files!.map(loadFile) });
+  const loaded = series ?? files!.map(loadFile);
+  return { result: await simulateBacktest({ ...rest, series: loaded }), series: loaded };
 }
 
 /**

@@ -11,6 +11,8 @@ import { registerScheduleCommand } from './commands/schedule';
 import { registerHistoryCommands } from './commands/history';
 import { registerDataCommands } from './commands/data';
 import { registerCodecServerCommand } from './commands/codec-server';
+import { registerEvalCommand } from './commands/eval';
+import { registerReportCommand } from './commands/report';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -81,6 +83,8 @@ function registerOptionalCommands(program: Command): void {
   registerHistoryCommands(program);
   registerDataCommands(program);
   registerCodecServerCommand(program);
+  registerEvalCommand(program);
+  registerReportCommand(program);
 }
 
 export async function main(argv: string[]): Promise<void> {

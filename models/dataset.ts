@@ -39,13 +39,15 @@ export class DatasetError extends Error {
 /**
  * One FEATURE_SCHEMA vector -> the model's input row (float32: ONNX Runtime reads float32, and
  * training on the same rounded values keeps tree thresholds and TS/ONNX outputs identical).
+ * `normalized`: the same vector normalized per symbol (models/normalization.ts), whose columns
+ * the row takes instead; the regime is always read from the raw vector.
  * Returns undefined when the vector has the wrong width or a non-finite value.
  */
-export function toModelRow(features: ArrayLike<number>, out: Float32Array = new Float32Array(MODEL_INPUT_WIDTH), offset = 0): Float32Array | undefined {
-  if (features.length !== FEATURE_SCHEMA.width) return undefined;
-  for (let i = 0; i < features.length; i++) if (!Number.isFinite(features[i])) return undefined;
+export function toModelRow(features: ArrayLike<number>, out: Float32Array = new Float32Array(MODEL_INPUT_WIDTH), offset = 0, normalized: ArrayLike<number> = features): Float32Array | undefined {
+  if (features.length !== FEATURE_SCHEMA.width || normalized.length !== FEATURE_SCHEMA.width) return undefined;
+  for (let i = 0; i < features.length; i++) if (!Number.isFinite(features[i]) || !Number.isFinite(normalized[i])) return undefined;
   let k = offset;
-  for (const i of SCHEMA_COLUMNS) out[k++] = features[i];
+  for (const i of SCHEMA_COLUMNS) out[k++] = normalized[i];
   const code = classifyRegime(features).code;
   for (let r = 0; r < REGIMES.length; r++) out[k++] = r === code ? 1 : 0;
   return out;
@@ -76,7 +78,7 @@ export interface Dataset {
  * checkCandles first). Warm-up rows (incomplete features) and rows whose label window is cut by
  * the end of the data or by a gap are dropped.
  */
-export function buildDataset(candles: readonly Candle[], timeframeMs: number, opts: Partial<LabelOptions> = {}): Dataset {
+export function buildDataset(candles: readonly Candle[], timeframeMs: number, opts: Partial<LabelOptions> = {}, normalize?: (features: ArrayLike<number>) => ArrayLike<number>): Dataset {
   const labels = { ...DEFAULT_LABELS, ...opts };
   const { horizon, roundTripCost } = labels;
   if (!(Number.isInteger(horizon) && horizon >= 1)) throw new DatasetError(`horizon must be a positive integer of candles, got ${horizon}`);
@@ -97,7 +99,7 @@ export function buildDataset(candles: readonly Candle[], timeframeMs: number, op
     if (exit >= candles.length) break;
     if (candles[exit].timestamp - candles[t].timestamp !== horizon * timeframeMs) continue;
     const row = matrix.values.subarray(k * matrix.width, (k + 1) * matrix.width);
-    if (!toModelRow(row, X, n * width)) continue;
+    if (!toModelRow(row, X, n * width, normalize ? normalize(row) : row)) continue;
     const label = forwardLabel(candles[t].close, candles[exit].close, roundTripCost);
     fwd[n] = label.logReturn;
     y[n] = label.up ? 1 : 0;
@@ -164,6 +166,25 @@ export function splitDataset(ds: Dataset, fractions: { validation: number; test:
   return splits;
 }
 
+/**
+ * The split when the held-out period is given by time: test = the rows decided at or after
+ * `from`, validation = the last `validation` fraction of the rows before it, train = the rest;
+ * purged as in splitDataset. (Walk-forward evaluation gives each fold's start this way.)
+ */
+export function splitDatasetAt(ds: Dataset, from: number, validation = 0.2): DatasetSplits {
+  if (!(validation > 0 && validation < 1)) throw new DatasetError(`validation fraction must be in (0, 1), got ${validation}`);
+  let testStart = 0;
+  while (testStart < ds.rows && ds.timestamps[testStart] < from) testStart++;
+  const valStart = Math.floor(testStart * (1 - validation));
+  const splits = {
+    train: purgeBefore(ds, { start: 0, end: valStart }, valStart),
+    validation: purgeBefore(ds, { start: valStart, end: testStart }, Math.min(testStart, ds.rows - 1)),
+    test: { start: testStart, end: ds.rows },
+  };
+  checkSplits(ds, splits);
+  return splits;
+}
+
 function checkSplits(ds: Dataset, s: DatasetSplits): void {
   for (const [name, r] of Object.entries(s)) {
     if (rangeLength(r) < 50) throw new DatasetError(`${name} split has ${rangeLength(r)} rows after purging; need at least 50 (dataset has ${ds.rows} rows)`);
@@ -221,4 +242,31 @@ export function sliceDataset(ds: Dataset, r: RowRange): Dataset {
     timestamps: ds.timestamps.subarray(r.start, r.end),
     labelEnd: ds.labelEnd.subarray(r.start, r.end),
   };
+}
+
+/** Rows of several series as one dataset, sorted by decision time (stable: file order on ties). */
+export function mergeDatasets(parts: Dataset[]): Dataset {
+  if (parts.length === 1) return parts[0];
+  const index: Array<[number, number]> = [];
+  parts.forEach((d, p) => {
+    for (let r = 0; r < d.rows; r++) index.push([p, r]);
+  });
+  index.sort((a, b) => parts[a[0]].timestamps[a[1]] - parts[b[0]].timestamps[b[1]] || a[0] - b[0] || a[1] - b[1]);
+  const first = parts[0];
+  const n = index.length;
+  const w = first.width;
+  const X = new Float32Array(n * w);
+  const y = new Uint8Array(n);
+  const fwd = new Float64Array(n);
+  const ts = new Float64Array(n);
+  const end = new Float64Array(n);
+  index.forEach(([p, r], i) => {
+    const d = parts[p];
+    X.set(d.X.subarray(r * w, (r + 1) * w), i * w);
+    y[i] = d.y[r];
+    fwd[i] = d.forwardLogReturn[r];
+    ts[i] = d.timestamps[r];
+    end[i] = d.labelEnd[r];
+  });
+  return { ...first, rows: n, X, y, forwardLogReturn: fwd, timestamps: ts, labelEnd: end };
 }

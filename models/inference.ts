@@ -6,6 +6,7 @@ import { MODEL_INPUT_NAMES, MODEL_INPUT_WIDTH, toModelRow } from './dataset';
 import { calibrate } from './ensemble/calibration';
 import { combineMembers } from './ensemble';
 import { loadModelVersion, modelsDir, VersionId, type ModelManifest } from './registry';
+import { normalizeFeatures } from './normalization';
 
 /**
  * The ensemble served by ONNX Runtime, for the trading decision.
@@ -99,17 +100,21 @@ export class LoadedEnsemble {
     this.queue = [];
     if (batch.length === 0) return;
     this.run(batch.map((p) => p.row))
-      .then((scored) => batch.forEach((p, i) => p.resolve(this.signal(scored.probUp[i], scored.confidence[i], p.threshold))))
+      .then((scored) => batch.forEach((p, i) => p.resolve(this.signal(scored.probUp[i], scored.confidence[i], scored.agreement[i], p.threshold))))
       .catch((err: unknown) => batch.forEach((p) => p.resolve({ ok: false, version: this.version, error: `inference failed: ${(err as Error)?.message ?? String(err)}` })));
   }
 
-  private signal(probUp: number, confidence: number, threshold: number): ModelSignal {
+  private signal(probUp: number, confidence: number, agreement: number, threshold: number): ModelSignal {
     if (!Number.isFinite(probUp)) return { ok: false, version: this.version, error: `model ${this.version} produced a non-finite probability` };
-    return { ok: true, probUp, confidence, action: probUp >= threshold ? 'long' : 'flat', version: this.version };
+    const exit = this.manifest.ensemble.exitThreshold;
+    // Fitted thresholds (an exit threshold in the manifest): size by the members' agreement (see combineMembers).
+    const out: ModelSignal = { ok: true, probUp, confidence: exit === undefined ? confidence : agreement, action: probUp >= threshold ? 'long' : 'flat', version: this.version, enterProb: threshold };
+    if (exit !== undefined && exit < threshold) out.exitProb = exit;
+    return out;
   }
 
   /** Calibrated member probabilities and the soft vote for each row (model input layout). */
-  async run(rows: Float32Array[]): Promise<{ probUp: Float64Array; confidence: Float64Array; members: Float64Array[] }> {
+  async run(rows: Float32Array[]): Promise<{ probUp: Float64Array; confidence: Float64Array; agreement: Float64Array; members: Float64Array[] }> {
     const n = rows.length;
     const width = this.manifest.inputs.width;
     const X = new Float32Array(n * width);
@@ -124,14 +129,16 @@ export class LoadedEnsemble {
     });
     const probUp = new Float64Array(n);
     const confidence = new Float64Array(n);
+    const agreement = new Float64Array(n);
     const votes = new Float64Array(members.length);
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < members.length; k++) votes[k] = members[k][i];
       const c = combineMembers(votes);
       probUp[i] = c.probUp;
       confidence[i] = c.confidence;
+      agreement[i] = c.agreement;
     }
-    return { probUp, confidence, members };
+    return { probUp, confidence, agreement, members };
   }
 }
 
@@ -240,7 +247,8 @@ export function createSignalProvider(opts: SignalProviderOptions): SignalProvide
       if (features.length !== FEATURE_SCHEMA.width) {
         return { ok: false, version: model.version, error: `feature schema mismatch for ${where}: got ${features.length} features, schema v${FEATURE_SCHEMA.version} has ${FEATURE_SCHEMA.width}` };
       }
-      const row = toModelRow(features);
+      // The version's per-symbol normalization (none in versions trained without it).
+      const row = toModelRow(features, undefined, 0, normalizeFeatures(model.manifest.normalization, symbol, features));
       if (!row) return { ok: false, version: model.version, error: `${where}: feature vector has a non-finite value (incomplete warm-up?)` };
       return await model.enqueue(row, opts.longThreshold ?? model.manifest.ensemble.longThreshold);
     } catch (err) {

@@ -4,13 +4,14 @@ import path from 'node:path';
 import type postgres from 'postgres';
 import { z } from 'zod';
 import { transaction } from '../infra/transaction';
+import { FeatureNormalization } from './normalization';
 
 /**
  * Model versions. A version is a directory, immutable once written:
  *   <models dir>/<version id>/manifest.json   (ModelManifest below)
  *   <models dir>/<version id>/<member>.onnx   (one per ensemble member, sha256 in the manifest)
- * and a row in PostgreSQL `model_versions` (ledger/migrations/0004) that records where it is and
- * its role. The database decides which version is the champion (a unique index allows one per
+ * and a row in PostgreSQL `model_versions` (ledger/migrations/0004, 0007) that records where it
+ * is, its role and the candle series it was trained on. The database decides which version is the champion (a unique index allows one per
  * kind); the manifest's `champion` flag mirrors it for someone reading the directory.
  */
 
@@ -53,10 +54,25 @@ export const ModelManifest = z
       to: z.iso.datetime(),
       rows: z.object({ train: Count, validation: Count, test: Count }),
       sources: z.array(z.string()).optional(),
+      /** Every series the version was trained on (symbol, timeframe, candle range, sha256 of the data). */
+      trainedOn: z
+        .array(z.object({ path: z.string(), symbol: z.string(), exchange: z.string(), timeframe: z.string(), candles: Count, from: z.iso.datetime(), to: z.iso.datetime(), sha256: Sha256 }))
+        .optional(),
     }),
+    /** Per-symbol feature normalization (models/normalization.ts); absent in versions trained without it. */
+    normalization: FeatureNormalization.optional(),
     metrics: z.record(z.string(), z.unknown()),
     members: z.array(MemberManifest).min(1),
-    ensemble: z.object({ method: z.literal('soft_voting'), longThreshold: z.number().gt(0).lt(1), seed: z.number().int() }),
+    ensemble: z.object({
+      method: z.literal('soft_voting'),
+      /** Enter at or above this P(up) (versions before fitted thresholds: a fixed 0.55). */
+      longThreshold: z.number().gt(0).lt(1),
+      /** Leave at or below this P(up); absent in versions before fitted thresholds (the engine's 0.45 then). */
+      exitThreshold: z.number().gt(0).lt(1).optional(),
+      /** How the two were chosen on the validation rows (models/ensemble/thresholds.ts). */
+      thresholds: z.object({ method: z.literal('validation_expected_value') }).loose().optional(),
+      seed: z.number().int(),
+    }),
     champion: z.boolean(),
     /** The PPO policy of the same version, when one was trained (written by models/ppo). */
     ppo: z.object({ file: FileName, sha256: Sha256 }).loose().optional(),
@@ -68,6 +84,9 @@ export const ModelManifest = z
     if (new Set(files).size !== files.length) ctx.addIssue({ code: 'custom', path: ['members'], message: 'two members share a file' });
     const names = m.members.map((x) => x.name);
     if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['members'], message: 'a member appears twice' });
+    if (m.ensemble.exitThreshold !== undefined && m.ensemble.exitThreshold >= m.ensemble.longThreshold) {
+      ctx.addIssue({ code: 'custom', path: ['ensemble', 'exitThreshold'], message: `exit threshold ${m.ensemble.exitThreshold} must be below the entry threshold ${m.ensemble.longThreshold}` });
+    }
   });
 export type ModelManifest = z.infer<typeof ModelManifest>;
 
@@ -189,7 +208,11 @@ export interface ModelVersionRow {
   role: 'champion' | 'challenger' | 'retired';
   createdAt: Date;
   promotedAt: Date | null;
+  /** The candle series it was trained on (manifest data.trainedOn). */
+  trainedOn: TrainedOn;
 }
+
+export type TrainedOn = NonNullable<ModelManifest['data']['trainedOn']>;
 
 interface DbRow {
   id: string;
@@ -202,11 +225,12 @@ interface DbRow {
   role: ModelVersionRow['role'];
   created_at: Date;
   promoted_at: Date | null;
+  trained_on: TrainedOn;
 }
 
 const fromDb = (r: DbRow): ModelVersionRow => ({
   id: r.id, kind: r.kind, featureSchemaHash: r.feature_schema_hash, dataFrom: r.data_from, dataTo: r.data_to, metrics: r.metrics,
-  artifactPath: r.artifact_path, role: r.role, createdAt: r.created_at, promotedAt: r.promoted_at,
+  artifactPath: r.artifact_path, role: r.role, createdAt: r.created_at, promotedAt: r.promoted_at, trainedOn: r.trained_on ?? [],
 });
 
 /** Records a written version as a challenger. `metrics` defaults to the manifest's headline metrics. */
@@ -215,8 +239,8 @@ export async function registerModelVersion(sql: postgres.Sql, dir: string, metri
   const m = readManifest(abs);
   const summary = (metrics ?? m.metrics.summary ?? {}) as postgres.JSONValue;
   const rows = await sql<DbRow[]>`
-    insert into model_versions (id, kind, feature_schema_hash, data_from, data_to, metrics, artifact_path, role, created_at)
-    values (${m.id}, ${m.kind}, ${m.featureSchema.hash}, ${new Date(m.data.from)}, ${new Date(m.data.to)}, ${sql.json(summary)}, ${abs}, 'challenger', ${new Date(m.created)})
+    insert into model_versions (id, kind, feature_schema_hash, data_from, data_to, metrics, artifact_path, role, created_at, trained_on)
+    values (${m.id}, ${m.kind}, ${m.featureSchema.hash}, ${new Date(m.data.from)}, ${new Date(m.data.to)}, ${sql.json(summary)}, ${abs}, 'challenger', ${new Date(m.created)}, ${sql.json((m.data.trainedOn ?? []) as postgres.JSONValue)})
     returning *`;
   return fromDb(rows[0]);
 }

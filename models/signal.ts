@@ -8,6 +8,7 @@ import { FEATURE_SCHEMA } from '../lib/features';
 import { createSignalProvider, evictModelCache, SESSION_OPTIONS, type SignalProvider } from './inference';
 import { buildObservation, loadPolicyManifest, manifestPathFor, OBSERVATION_WIDTH, POLICY_INPUT, POLICY_OUTPUT, type PpoPolicy } from './ppo';
 import { championModelVersion, getModelVersion, MANIFEST_FILE, readManifest, VersionId } from './registry';
+import { normalizeFeatures, type FeatureNormalization } from './normalization';
 
 /**
  * The one model signal the trading decision reads, live and in backtests: a model version (an
@@ -124,6 +125,8 @@ export interface LoadedPpoPolicy {
   version: string;
   session: ort.InferenceSession;
   policy: PpoPolicy;
+  /** The version's per-symbol feature normalization, applied before the policy's own. */
+  normalization?: FeatureNormalization;
 }
 
 const ppoCache = new Map<string, Promise<LoadedPpoPolicy>>();
@@ -151,7 +154,7 @@ export function loadPpoPolicy(dir: string): Promise<LoadedPpoPolicy> {
       if (!session.inputNames.includes(POLICY_INPUT) || !session.outputNames.includes(POLICY_OUTPUT)) {
         throw new Error(`model ${manifest.id}: ${manifest.ppo.file} has inputs [${session.inputNames.join(', ')}], outputs [${session.outputNames.join(', ')}]; expected ${POLICY_INPUT} -> ${POLICY_OUTPUT}`);
       }
-      return { version: manifest.id, session, policy: loaded.policy };
+      return { version: manifest.id, session, policy: loaded.policy, normalization: manifest.normalization };
     })();
     ppoCache.set(key, p);
     p.catch(() => ppoCache.delete(key));
@@ -180,8 +183,9 @@ export function ppoAction(probLongIfFlat: number, probLongIfLong: number): { act
   return { action: 'flat', why: 'policy contradicts itself (enter when flat, leave when long): no entries' };
 }
 
-/** P(long) for (features, flat) and (features, long) in one session run. */
-export async function ppoProbabilities(loaded: LoadedPpoPolicy, features: ArrayLike<number>): Promise<{ ifFlat: number; ifLong: number }> {
+/** P(long) for (features, flat) and (features, long) in one session run; `symbol` picks the normalization. */
+export async function ppoProbabilities(loaded: LoadedPpoPolicy, features: ArrayLike<number>, symbol = ''): Promise<{ ifFlat: number; ifLong: number }> {
+  features = normalizeFeatures(loaded.normalization, symbol, features);
   const obs = new Float32Array(2 * OBSERVATION_WIDTH);
   obs.set(buildObservation(features, 'flat'), 0);
   obs.set(buildObservation(features, 'long'), OBSERVATION_WIDTH);
@@ -272,7 +276,7 @@ export function createModelSignalSource(opts: ModelSignalSourceOptions): ModelSi
         ? providerFor(dir)(symbol, features, candle)
         : providerFor(dir).ready()
       : Promise.resolve(undefined);
-    const ppo = parts.includes('ppo') ? ppoPart(dir, features) : Promise.resolve(undefined);
+    const ppo = parts.includes('ppo') ? ppoPart(dir, symbol, features) : Promise.resolve(undefined);
     const [e, p] = await Promise.all([ensemble, ppo]);
     for (const part of [e, p]) if (part && !part.ok) return part;
     const version = e?.version ?? p?.version;
@@ -280,13 +284,15 @@ export function createModelSignalSource(opts: ModelSignalSourceOptions): ModelSi
     const out: ModelSignal = { ok: true, version };
     if (e?.probUp !== undefined) out.probUp = e.probUp;
     if (e?.confidence !== undefined) out.confidence = e.confidence;
+    if (e?.enterProb !== undefined) out.enterProb = e.enterProb;
+    if (e?.exitProb !== undefined) out.exitProb = e.exitProb;
     // The action: the policy's when it is served (none = hold), else the ensemble's threshold view.
     const action = p ? p.action : e?.action;
     if (action !== undefined) out.action = action;
     return out;
   };
 
-  const ppoPart = async (dir: string, features: number[] | undefined): Promise<ModelSignal> => {
+  const ppoPart = async (dir: string, symbol: string, features: number[] | undefined): Promise<ModelSignal> => {
     let loaded: LoadedPpoPolicy;
     try {
       loaded = await loadPpoPolicy(dir);
@@ -306,7 +312,7 @@ export function createModelSignalSource(opts: ModelSignalSourceOptions): ModelSi
     for (let i = 0; i < features.length; i++) {
       if (!Number.isFinite(features[i])) return { ok: false, version: loaded.version, error: `feature ${FEATURE_SCHEMA.names[i]} is not finite (incomplete warm-up?)` };
     }
-    const probs = await ppoProbabilities(loaded, features);
+    const probs = await ppoProbabilities(loaded, features, symbol);
     const decision = ppoAction(probs.ifFlat, probs.ifLong);
     return { ok: true, version: loaded.version, action: decision.action };
   };

@@ -1,19 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { CandleCsvError } from '../lib/candle-csv';
-import { checkCandles } from '../lib/candle-hygiene';
-import type { Candle } from '../lib/candles';
-import { FEATURE_SCHEMA } from '../lib/features';
-import { simulateBacktest, type BacktestMetrics, type BacktestResult, type BacktestSeries } from '../lib/backtest';
-import type { StrategyName } from '../lib/engine/types';
+import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import type { RiskConfigInput } from '../lib/risk';
-import { buildDataset, DEFAULT_LABELS, splitDataset, type Dataset } from './dataset';
-import { exportEnsemble, metricsSummary, trainEnsemble, type EnsembleMetrics, type ClassifierMetrics, type TrainEnsembleOptions } from './ensemble';
-import { exportPolicy, loadPolicyManifest, trainPpo, type PpoMetrics, type PpoOptionsInput, type PpoPolicy } from './ppo';
+import { buildDataset, DEFAULT_LABELS, mergeDatasets, splitDataset, splitDatasetAt, type DatasetSplits } from './dataset';
+import { exportEnsemble, metricsSummary, trainEnsemble, type EnsembleMetrics, type EntryThresholds, type TrainEnsembleOptions } from './ensemble';
+import { evaluateVersion, storedEvaluation, type ClassifierSummary, type StrategyBacktest, type VersionEvaluation } from './evaluation';
+import { fitFeatureNormalization, normalizeFeatures, type FeatureNormalization } from './normalization';
+import { exportPolicy, loadPolicyManifest, marketFromCandles, trainPpo, type PpoMarket, type PpoMetrics, type PpoOptionsInput, type PpoPolicy } from './ppo';
 import { MANIFEST_FILE, parseManifest, readManifest, sha256Hex, VersionId, type ModelManifest } from './registry';
-import { createModelSignalSource, evictSignalCache } from './signal';
-import { readCandleCsv, type ReplayFile } from '../infra/candle-files';
+import { backtestSeries, checkTrainingSeries, loadTrainingFiles, TrainingInputError, type SourceFile, type TrainingSeries } from './training-data';
+import type { ReplayFile } from '../infra/candle-files';
+
+export { TrainingInputError, type SourceFile, type TrainingSeries } from './training-data';
+export type { ClassifierSummary, StrategyBacktest } from './evaluation';
 
 /**
  * `trainModelVersion(files, opts)`: candle files in, one model version directory out:
@@ -44,10 +44,6 @@ import { readCandleCsv, type ReplayFile } from '../infra/candle-files';
 export const TRAIN_STAGES = ['ensemble', 'ppo', 'evaluation', 'write'] as const;
 export type TrainStage = (typeof TRAIN_STAGES)[number];
 
-export class TrainingInputError extends Error {
-  override name = 'TrainingInputError';
-}
-
 export const TrainSettings = z
   .object({
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
@@ -64,6 +60,12 @@ export const TrainSettings = z
     /** Held-out (test) and validation fractions of the dataset rows. */
     testFraction: z.number().gt(0).lt(0.5).default(0.2),
     validationFraction: z.number().gt(0).lt(0.5).default(0.2),
+    /** Hold out the rows decided at or after this time (epoch ms) instead of the last testFraction (walk-forward folds). */
+    heldOutFrom: z.number().int().optional(),
+    /** z-score every feature with its own symbol's training statistics (models/normalization.ts). */
+    normalizePerSymbol: z.boolean().default(true),
+    /** Bootstrap resamples of the Sharpe-difference intervals in the evaluation. */
+    significanceRuns: z.number().int().min(10).max(100_000).default(1000),
     ensemble: z.object({ forest: z.record(z.string(), z.number()).optional(), boosting: z.record(z.string(), z.number()).optional(), logistic: z.record(z.string(), z.number()).optional() }).default({}),
     /** Extra PPO options (rolloutSteps, episodeLength, ...); seed, steps and evalFrom are set here. */
     ppo: z.record(z.string(), z.unknown()).default({}),
@@ -99,40 +101,12 @@ export interface TrainOptions extends TrainSettingsInput {
   signal?: AbortSignal;
 }
 
-export interface SourceFile {
-  path: string;
-  symbol: string;
-  exchange: string;
-  timeframe: string;
-  candles: number;
-  from: string;
-  to: string;
-  sha256: string;
-}
-
-export interface StrategyBacktest {
-  strategy: StrategyName;
-  totalReturn: number;
-  annualizedReturn: number | null;
-  maxDrawdown: number;
-  sharpe: number | null;
-  trades: number;
-  winRate: number | null;
-  profitFactor: number | null;
-  exposure: number;
-  totalFees: number;
-  finalEquity: number;
-  openPositions: number;
-  /** Model strategies: decisions whose model signal was not ok (should be 0). */
-  modelErrors?: number;
-}
-
-export type ClassifierSummary = Pick<ClassifierMetrics, 'rows' | 'positiveRate' | 'accuracy' | 'auc' | 'logLoss' | 'brier' | 'ece' | 'reliability'>;
-
 export interface TrainReport {
   formatVersion: 1;
   id: string;
   created: string;
+  /** Of the data and settings: a walk-forward evaluation recognizes a fold it already trained. */
+  inputDigest?: string;
   featureSchema: { version: number; hash: string };
   data: { timeframe: string; files: SourceFile[]; rows: number; labels: { horizon: number; roundTripCost: number } };
   splits: EnsembleMetrics['splits'];
@@ -144,6 +118,12 @@ export interface TrainReport {
     testRaw: Record<string, ClassifierSummary>;
     walkForward: { fold: number; from: string; to: string; rows: number; auc: Record<string, number>; logLoss: Record<string, number>; accuracy: Record<string, number> }[];
   };
+  /** The ensemble's entry and exit thresholds, fitted on the validation rows (models/ensemble/thresholds.ts). */
+  thresholds?: EntryThresholds;
+  /** Symbols with their own normalization statistics (null: trained on raw features). */
+  normalization?: { method: FeatureNormalization['method']; fittedBefore: string; symbols: string[] } | null;
+  /** The version as served, on the held-out period: classifier, backtests, significance (models/evaluation.ts). */
+  evaluation?: VersionEvaluation;
   ppo: {
     trainedOn: string;
     steps: number;
@@ -167,6 +147,8 @@ export interface TrainResult {
   dir: string;
   manifest: ModelManifest;
   report: TrainReport;
+  /** The held-out evaluation with its per-bar returns, when this call computed it (not read back). */
+  evaluation?: VersionEvaluation;
   /** Stages actually computed by this call (the others were read back from the work dir). */
   stagesRun: TrainStage[];
 }
@@ -178,126 +160,7 @@ const REPORT_JSON = 'report.json';
 const REPORT_MD = 'report.md';
 const EVALUATION = 'evaluation.json';
 
-interface LoadedFile {
-  spec: ReplayFile;
-  source: SourceFile;
-  candles: Candle[];
-  timeframeMs: number;
-}
-
-function loadFiles(files: ReadonlyArray<string | ReplayFile>): LoadedFile[] {
-  if (!Array.isArray(files) || files.length === 0) throw new TrainingInputError('no data: give at least one candle CSV file');
-  const out: LoadedFile[] = [];
-  for (const f of files) {
-    const spec = typeof f === 'string' ? { path: f } : f;
-    let file;
-    try {
-      file = readCandleCsv(spec.path, spec);
-    } catch (err) {
-      if (err instanceof CandleCsvError) throw new TrainingInputError(err.message);
-      throw err;
-    }
-    const candles = checkCandles(file.candles, file.timeframeMs).candles;
-    if (candles.length === 0) throw new TrainingInputError(`${spec.path}: no usable candles`);
-    out.push({
-      spec: { path: path.resolve(spec.path), symbol: file.symbol, timeframe: file.timeframe, exchange: file.exchange },
-      candles,
-      timeframeMs: file.timeframeMs,
-      source: {
-        path: path.resolve(spec.path),
-        symbol: file.symbol,
-        exchange: file.exchange,
-        timeframe: file.timeframe,
-        candles: candles.length,
-        from: new Date(candles[0].timestamp).toISOString(),
-        to: new Date(candles[candles.length - 1].timestamp).toISOString(),
-        sha256: sha256Hex(fs.readFileSync(spec.path)),
-      },
-    });
-  }
-  const tfs = new Set(out.map((f) => f.source.timeframe));
-  if (tfs.size > 1) throw new TrainingInputError(`all files must share one timeframe; got ${[...tfs].join(', ')}`);
-  const symbols = new Set<string>();
-  for (const f of out) {
-    if (symbols.has(f.source.symbol)) throw new TrainingInputError(`${f.source.symbol} is given twice; one file per symbol`);
-    symbols.add(f.source.symbol);
-  }
-  return out;
-}
-
-/** Rows of several series as one dataset, sorted by decision time (stable: file order on ties). */
-export function mergeDatasets(parts: Dataset[]): Dataset {
-  if (parts.length === 1) return parts[0];
-  const index: Array<[number, number]> = [];
-  parts.forEach((d, p) => {
-    for (let r = 0; r < d.rows; r++) index.push([p, r]);
-  });
-  index.sort((a, b) => parts[a[0]].timestamps[a[1]] - parts[b[0]].timestamps[b[1]] || a[0] - b[0] || a[1] - b[1]);
-  const first = parts[0];
-  const n = index.length;
-  const w = first.width;
-  const X = new Float32Array(n * w);
-  const y = new Uint8Array(n);
-  const fwd = new Float64Array(n);
-  const ts = new Float64Array(n);
-  const end = new Float64Array(n);
-  index.forEach(([p, r], i) => {
-    const d = parts[p];
-    X.set(d.X.subarray(r * w, (r + 1) * w), i * w);
-    y[i] = d.y[r];
-    fwd[i] = d.forwardLogReturn[r];
-    ts[i] = d.timestamps[r];
-    end[i] = d.labelEnd[r];
-  });
-  return { ...first, rows: n, X, y, forwardLogReturn: fwd, timestamps: ts, labelEnd: end };
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
-
-function summarize(m: ClassifierMetrics): ClassifierSummary {
-  return { rows: m.rows, positiveRate: m.positiveRate, accuracy: m.accuracy, auc: m.auc, logLoss: m.logLoss, brier: m.brier, ece: m.ece, reliability: m.reliability };
-}
-
-function strategyBacktest(strategy: StrategyName, r: BacktestResult, modelErrors?: number): StrategyBacktest {
-  const m: BacktestMetrics = r.metrics;
-  return {
-    strategy,
-    totalReturn: m.totalReturn,
-    annualizedReturn: m.annualizedReturn,
-    maxDrawdown: m.maxDrawdown,
-    sharpe: m.sharpe,
-    trades: m.trades,
-    winRate: m.winRate,
-    profitFactor: m.profitFactor,
-    exposure: m.exposure,
-    totalFees: m.totalFees,
-    finalEquity: m.finalEquity,
-    openPositions: r.openPositions.length,
-    ...(modelErrors === undefined ? {} : { modelErrors }),
-  };
-}
-
-/**
- * Writes each file's candles from `from` on, preceded by the feature warm-up, so that a backtest
- * over them makes its first decision on the first candle at or after `from` (lib/backtest
- * decides from candle index FEATURE_SCHEMA.warmup on).
- */
-export function writeHeldOutFiles(files: readonly { spec: ReplayFile; candles: readonly Candle[] }[], from: number, dir: string): ReplayFile[] {
-  fs.mkdirSync(dir, { recursive: true });
-  return files.map((f, k) => {
-    const i0 = f.candles.findIndex((c) => c.timestamp >= from);
-    if (i0 < 0) throw new TrainingInputError(`${f.spec.path}: no candle in the held-out period (from ${iso(from)})`);
-    const start = Math.max(0, i0 - FEATURE_SCHEMA.warmup);
-    const lines = ['timestamp,open,high,low,close,volume'];
-    for (let i = start; i < f.candles.length; i++) {
-      const c = f.candles[i];
-      lines.push(`${c.timestamp},${c.open},${c.high},${c.low},${c.close},${c.volume}`);
-    }
-    const file = path.join(dir, `${k}-${path.basename(f.spec.path)}`);
-    fs.writeFileSync(file, `${lines.join('\n')}\n`);
-    return { path: file, symbol: f.spec.symbol, timeframe: f.spec.timeframe, exchange: f.spec.exchange };
-  });
-}
 
 function digestOf(value: unknown): string {
   return sha256Hex(Buffer.from(JSON.stringify(value))).slice(0, 16);
@@ -307,47 +170,25 @@ function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('training aborted');
 }
 
-/** Backtests (rules, ensemble, ppo, hybrid) of one version directory over held-out files. */
-export async function backtestStrategies(
-  versionDir: string,
-  heldOut: ReplayFile[],
-  settings: { initialCapital: number; feeBps: number; slippageBps: number; risk?: RiskConfigInput },
-  strategies: readonly StrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'],
-  onDone?: (done: number, total: number, strategy: StrategyName) => void,
-): Promise<{ buyAndHold: number | null; strategies: StrategyBacktest[] }> {
-  const out: StrategyBacktest[] = [];
-  let buyAndHold: number | null = null;
-  const series: BacktestSeries[] = heldOut.map((f) => {
-    const file = readCandleCsv(f.path, f);
-    return { source: file.path, exchange: file.exchange, symbol: file.symbol, timeframe: file.timeframe, timeframeMs: file.timeframeMs, candles: file.candles };
+const classifierSummary = (m: ClassifierSummary): ClassifierSummary => ({ rows: m.rows, positiveRate: m.positiveRate, accuracy: m.accuracy, auc: m.auc, logLoss: m.logLoss, brier: m.brier, ece: m.ece, reliability: m.reliability });
+
+/** One PPO market per symbol, its features normalized as the version serves them. */
+function ppoMarkets(series: readonly TrainingSeries[], normalization: FeatureNormalization | undefined): PpoMarket[] {
+  return series.map((f) => {
+    const m = marketFromCandles(f.candles);
+    if (normalization) {
+      for (let r = 0; r < m.rowCount; r++) {
+        const row = m.features.subarray(r * m.width, (r + 1) * m.width);
+        normalizeFeatures(normalization, f.source.symbol, row, row);
+      }
+    }
+    return m;
   });
-  for (const [k, strategy] of strategies.entries()) {
-    let errors = 0;
-    const source = strategy === 'rules' ? undefined : createModelSignalSource({ dir: versionDir, strategy });
-    const signal = source
-      ? async (...args: Parameters<typeof source.backtest>) => {
-          const s = await source.backtest(...args);
-          if (!s.ok) errors++;
-          return s;
-        }
-      : undefined;
-    const r = await simulateBacktest({
-      series,
-      strategy,
-      initialCapital: settings.initialCapital,
-      fees: { maker: settings.feeBps / 10_000, taker: settings.feeBps / 10_000 },
-      slippage: { bps: settings.slippageBps },
-      risk: settings.risk,
-      signal,
-    });
-    buyAndHold = r.metrics.buyAndHoldReturn;
-    out.push(strategyBacktest(strategy, r, source ? errors : undefined));
-    onDone?.(k + 1, strategies.length, strategy);
-  }
-  return { buyAndHold, strategies: out };
 }
 
-export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile>, options: TrainOptions): Promise<TrainResult> {
+const isSeries = (x: ReadonlyArray<string | ReplayFile> | readonly TrainingSeries[]): x is readonly TrainingSeries[] => x.length > 0 && typeof x[0] === 'object' && 'candles' in x[0];
+
+export async function trainModelVersion(input: ReadonlyArray<string | ReplayFile> | readonly TrainingSeries[], options: TrainOptions): Promise<TrainResult> {
   const { onProgress, afterStage, signal, ...raw } = options;
   const parsed = TrainSettings.safeParse(raw);
   if (!parsed.success) throw new TrainingInputError(`training options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -362,7 +203,7 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
   };
 
   progress('data', 0, 1, 'reading candles');
-  const loaded = loadFiles(files);
+  const loaded = Array.isArray(input) && isSeries(input) ? checkTrainingSeries(input) : loadTrainingFiles(input as ReadonlyArray<string | ReplayFile>);
   const timeframeMs = loaded[0].timeframeMs;
   const created = s.created ?? new Date();
   const settingsRecord = { ...s, created: created.toISOString(), workDir: undefined, resumeAfter: undefined, out: undefined, modelsRoot: undefined };
@@ -384,21 +225,43 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
   const resumable = (stage: TrainStage) => resumeAfter !== null && TRAIN_STAGES.indexOf(stage) <= TRAIN_STAGES.indexOf(resumeAfter);
   const stagesRun: TrainStage[] = [];
 
-  const datasets = loaded.map((f) => {
-    try {
-      return buildDataset(f.candles, timeframeMs, { horizon: s.horizon, roundTripCost: s.roundTripCost });
-    } catch (err) {
-      throw new TrainingInputError(`${f.source.path}: ${(err as Error).message}`);
-    }
-  });
-  const ds = mergeDatasets(datasets);
+  const labels = { horizon: s.horizon, roundTripCost: s.roundTripCost };
+  const build = (normalization?: FeatureNormalization) =>
+    mergeDatasets(
+      loaded.map((f) => {
+        try {
+          return buildDataset(f.candles, timeframeMs, labels, normalization ? (raw) => normalizeFeatures(normalization, f.source.symbol, raw) : undefined);
+        } catch (err) {
+          throw new TrainingInputError(`${f.source.path}: ${(err as Error).message}`);
+        }
+      }),
+    );
+  const rawDs = build();
   // The held-out period is known before anything trains: refuse data that cannot be evaluated now, not after minutes.
-  let testFrom: number;
+  let splits: DatasetSplits;
   try {
-    testFrom = ds.timestamps[splitDataset(ds, { validation: s.validationFraction, test: s.testFraction }).test.start];
+    splits = s.heldOutFrom !== undefined ? splitDatasetAt(rawDs, s.heldOutFrom, s.validationFraction) : splitDataset(rawDs, { validation: s.validationFraction, test: s.testFraction });
   } catch (err) {
     throw new TrainingInputError(`not enough data to train: ${(err as Error).message}`);
   }
+  const testFrom = rawDs.timestamps[splits.test.start];
+  // Statistics of the feature rows before the validation split: the training period of every symbol.
+  let normalization: FeatureNormalization | undefined;
+  if (s.normalizePerSymbol) {
+    try {
+      normalization = fitFeatureNormalization(
+        loaded.map((f) => {
+          const m = computeFeatureMatrix(f.candles);
+          return { symbol: f.source.symbol, values: m.values.subarray(0, m.rowCount * m.width), timestamps: m.timestamps };
+        }),
+        rawDs.timestamps[splits.validation.start],
+      );
+    } catch (err) {
+      throw new TrainingInputError(`not enough data to train: ${(err as Error).message}`);
+    }
+  }
+  const ds = normalization ? build(normalization) : rawDs;
+  if (ds.rows !== rawDs.rows) throw new Error(`normalized dataset has ${ds.rows} rows, the raw one ${rawDs.rows}`);
   for (const f of loaded) {
     if (f.candles[f.candles.length - 1].timestamp < testFrom) {
       throw new TrainingInputError(`${f.source.path} ends ${f.source.to}, before the held-out period starts (${iso(testFrom)}): give files that cover the same period`);
@@ -426,7 +289,8 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
     const weights: Record<string, [number, number]> = { logistic: [0, 0.05], random_forest: [0.05, 0.35], gbt: [0.35, 0.95], calibration: [0.95, 1] };
     const opts: TrainEnsembleOptions = {
       seed: s.seed,
-      splits: { validation: s.validationFraction, test: s.testFraction },
+      splits,
+      slippageBps: s.backtest.slippageBps,
       forest: s.ensemble.forest,
       boosting: s.ensemble.boosting,
       logistic: s.ensemble.logistic,
@@ -447,7 +311,14 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
       if (err instanceof RangeError || (err as Error).name === 'DatasetError') throw new TrainingInputError(`not enough data to train: ${(err as Error).message}`);
       throw err;
     }
-    manifest = exportEnsemble(trained.models, staged, { id: s.id, created, metrics: trained.metrics, sources: loaded.map((f) => path.basename(f.source.path)) });
+    manifest = exportEnsemble(trained.models, staged, {
+      id: s.id,
+      created,
+      metrics: trained.metrics,
+      sources: loaded.map((f) => path.basename(f.source.path)),
+      trainedOn: loaded.map((f) => ({ ...f.source, path: path.basename(f.source.path) })),
+      normalization,
+    });
     ensembleMs = Math.round(performance.now() - t0);
     await finishStage('ensemble');
   } else {
@@ -477,7 +348,7 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
     const ppoOpts = { ...(s.ppo as Partial<PpoOptionsInput>), seed: s.seed, steps: s.ppoSteps, evalFrom: heldOutFrom } as PpoOptionsInput;
     let r;
     try {
-      r = await trainPpo(loaded[0].candles, ppoOpts, (p) => progress('ppo', p.iteration, p.iterations, `${p.steps}/${p.totalSteps} steps`), signal);
+      r = await trainPpo({ markets: ppoMarkets(loaded, manifest.normalization) }, ppoOpts, (p) => progress('ppo', p.iteration, p.iterations, `${p.steps}/${p.totalSteps} steps`), signal);
     } catch (err) {
       if ((err as Error).name === 'PpoDataError' || (err instanceof RangeError && /PPO options/.test((err as Error).message))) throw new TrainingInputError(`PPO: ${(err as Error).message}`);
       throw err;
@@ -498,23 +369,19 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
 
   // --- evaluation ---
   const evalPath = path.join(workDir, EVALUATION);
-  let evaluation: TrainReport['backtests'] | undefined;
+  let evaluation: VersionEvaluation | undefined;
+  let full: VersionEvaluation | undefined;
   let evaluationMs = 0;
   if (resumable('evaluation') && fs.existsSync(evalPath)) {
-    evaluation = JSON.parse(fs.readFileSync(evalPath, 'utf8')) as TrainReport['backtests'];
+    evaluation = JSON.parse(fs.readFileSync(evalPath, 'utf8')) as VersionEvaluation;
   }
   if (!evaluation) {
     stagesRun.push('evaluation');
     const t0 = performance.now();
-    const heldOut = writeHeldOutFiles(loaded, heldOutFrom, path.join(workDir, 'held-out'));
     const bt = { initialCapital: s.backtest.initialCapital, feeBps: s.backtest.feeBps, slippageBps: s.backtest.slippageBps };
-    progress('evaluation', 0, 4, 'backtests over the held-out period');
-    try {
-      const r = await backtestStrategies(staged, heldOut, { ...bt, risk: s.backtest.risk as RiskConfigInput | undefined }, undefined, (d, t, name) => progress('evaluation', d, t, `backtest ${name}`));
-      evaluation = { from: iso(heldOutFrom), to: loaded.map((f) => f.source.to).sort().at(-1)!, settings: bt, buyAndHold: r.buyAndHold, strategies: r.strategies };
-    } finally {
-      await evictSignalCache(staged);
-    }
+    progress('evaluation', 0, 5, 'classifier and backtests over the held-out period');
+    full = await evaluateVersion(staged, backtestSeries(loaded), heldOutFrom, { ...bt, risk: s.backtest.risk as RiskConfigInput | undefined, seed: s.seed, significanceRuns: s.significanceRuns }, undefined, (d, t, what) => progress('evaluation', d, t, what));
+    evaluation = storedEvaluation(full);
     fs.writeFileSync(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
     evaluationMs = Math.round(performance.now() - t0);
     await finishStage('evaluation');
@@ -529,14 +396,15 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
     formatVersion: 1,
     id: manifest.id,
     created: manifest.created,
+    inputDigest,
     featureSchema: { version: FEATURE_SCHEMA.version, hash: FEATURE_SCHEMA.hash },
     // File names, not paths: a report travels with its version (and the bootstrap one is committed).
     data: { timeframe: loaded[0].source.timeframe, files: loaded.map((f) => ({ ...f.source, path: path.basename(f.source.path) })), rows: ds.rows, labels: { horizon: s.horizon, roundTripCost: s.roundTripCost } },
     splits: metrics.splits,
     heldOut: { from: iso(heldOutFrom), to: evaluation.to },
     classifiers: {
-      test: Object.fromEntries(Object.entries(metrics.test).map(([k, v]) => [k, summarize(v)])),
-      testRaw: Object.fromEntries(Object.entries(metrics.testRaw).map(([k, v]) => [k, summarize(v)])),
+      test: Object.fromEntries(Object.entries(metrics.test).map(([k, v]) => [k, classifierSummary(v)])),
+      testRaw: Object.fromEntries(Object.entries(metrics.testRaw).map(([k, v]) => [k, classifierSummary(v)])),
       walkForward: (metrics.walkForward ?? []).map((f) => ({
         fold: f.fold,
         from: iso(f.test.from),
@@ -547,8 +415,11 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
         accuracy: Object.fromEntries(Object.entries(f.metrics).map(([k, v]) => [k, v.accuracy])),
       })),
     },
-    ppo: { trainedOn: path.basename(loaded[0].source.path), steps: ppoMetrics.steps, iterations: ppoMetrics.iterations, trainSeconds: ppoMetrics.trainSeconds, heldOut: ppoMetrics.eval },
-    backtests: evaluation,
+    thresholds: stagedManifest.ensemble.thresholds as EntryThresholds | undefined,
+    normalization: stagedManifest.normalization ? { method: stagedManifest.normalization.method, fittedBefore: stagedManifest.normalization.fittedBefore, symbols: Object.keys(stagedManifest.normalization.symbols) } : null,
+    evaluation,
+    ppo: { trainedOn: loaded.map((f) => path.basename(f.source.path)).join(', '), steps: ppoMetrics.steps, iterations: ppoMetrics.iterations, trainSeconds: ppoMetrics.trainSeconds, heldOut: ppoMetrics.eval },
+    backtests: { from: evaluation.from, to: evaluation.to, settings: evaluation.settings, buyAndHold: evaluation.buyAndHold, strategies: evaluation.strategies },
     timings: { ensembleMs, ppoMs, evaluationMs, totalMs: Math.round(performance.now() - started), resumedAfter: resumeAfter },
     settings: settingsRecord,
   };
@@ -586,7 +457,7 @@ export async function trainModelVersion(files: ReadonlyArray<string | ReplayFile
   progress('write', 1, 1, target);
   completed = 'write';
   await afterStage?.('write');
-  return { dir: target, manifest: readManifest(target), report, stagesRun };
+  return { dir: target, manifest: readManifest(target), report, stagesRun, ...(full ? { evaluation: full } : {}) };
 }
 
 // --- report.md -------------------------------------------------------------------------------------
@@ -608,6 +479,16 @@ export function renderReport(r: TrainReport): string {
     `Data: ${r.data.files.map((f) => `${f.symbol} ${f.timeframe} (${f.candles} candles, ${f.from.slice(0, 10)} .. ${f.to.slice(0, 10)})`).join(', ')}; ${r.data.rows} dataset rows.`,
     `Label: long over ${r.data.labels.horizon} candles beats a round trip of ${(r.data.labels.roundTripCost * 100).toFixed(2)} %.`,
     `Splits by time (purged): train ${r.splits.train.end - r.splits.train.start} rows to ${iso(r.splits.train.to).slice(0, 16)}, validation ${r.splits.validation.end - r.splits.validation.start} rows, held-out test ${r.splits.test.end - r.splits.test.start} rows from ${r.heldOut.from.slice(0, 16)}.`,
+    r.normalization
+      ? `Features z-scored per symbol (${r.normalization.symbols.join(', ')}) with each symbol's statistics before ${r.normalization.fittedBefore.slice(0, 16)} (the training split).`
+      : 'Features as computed (no per-symbol normalization).',
+    ...(r.thresholds
+      ? [
+          `Ensemble thresholds fitted on the validation rows: enter at P(up) >= ${r.thresholds.enterProb.toFixed(4)}, leave at <= ${r.thresholds.exitProb.toFixed(4)} ` +
+            `(base rate ${f4(r.thresholds.baseRate)}; at the entry threshold: ${(r.thresholds.validation.coverage * 100).toFixed(1)} % of the validation rows, hit rate ${f4(r.thresholds.validation.hitRate)}, ` +
+            `mean forward log return after costs ${f4(r.thresholds.validation.meanNetLogReturn)}${r.thresholds.validation.meanNetLogReturn <= 0 ? ': no edge on the validation rows' : ''}).`,
+        ]
+      : []),
     '',
     '## Classifiers on the held-out rows',
     '',
@@ -655,12 +536,13 @@ export function renderReport(r: TrainReport): string {
     `Buy and hold (before fees): ${pct(b.buyAndHold)}.`,
     '',
     ...mdTable(
-      ['strategy', 'return', 'max drawdown', 'sharpe', 'trades', 'win rate', 'exposure', 'fees', 'vs buy and hold'],
+      ['strategy', 'return', 'max drawdown', 'sharpe', 'sharpe - rules [95 % CI]', 'trades', 'win rate', 'exposure', 'fees', 'vs buy and hold'],
       b.strategies.map((s) => [
         s.strategy,
         pct(s.totalReturn),
         pct(-s.maxDrawdown),
         f2(s.sharpe),
+        s.sharpeVsRules ? `${f2(s.sharpeVsRules.observed)} [${f2(s.sharpeVsRules.low)}, ${f2(s.sharpeVsRules.high)}]` : '-',
         String(s.trades),
         s.winRate === null ? 'n/a' : `${(s.winRate * 100).toFixed(1)} %`,
         `${(s.exposure * 100).toFixed(1)} %`,
@@ -668,6 +550,11 @@ export function renderReport(r: TrainReport): string {
         b.buyAndHold === null ? 'n/a' : pct(s.totalReturn - b.buyAndHold),
       ]),
     ),
+    '',
+    'Sharpe - rules: the paired block-bootstrap 95 % interval of the strategy\'s Sharpe ratio minus the rules\' over the same bars; an interval that contains 0 is no evidence either way.',
+    ...(r.evaluation?.classifier
+      ? ['', `The ensemble as served (ONNX Runtime) on the held-out rows: AUC ${f4(r.evaluation.classifier.auc)}, log loss ${f4(r.evaluation.classifier.logLoss)}, ECE ${f4(r.evaluation.classifier.ece)} over ${r.evaluation.classifier.rows} rows.`]
+      : []),
     '',
     `PPO policy (${r.ppo.steps} steps, ${r.ppo.trainSeconds.toFixed(1)} s, trained on ${r.ppo.trainedOn} before the held-out period), in its own environment over the held-out rows: ` +
       (r.ppo.heldOut

@@ -19,6 +19,7 @@ import {
   initialSymbolState,
   markAccount,
   parseClientOrderId,
+  modelThresholds,
   rulesSignal,
   runCandleStep,
   setStatus,
@@ -30,6 +31,7 @@ import {
   type OrderIntent,
   type PortfolioView,
   type StrategyName,
+  type SymbolState,
 } from '../lib/engine';
 
 const ctx = { workflowId: 'trader/binance/BTC/USDT' };
@@ -196,6 +198,43 @@ describe('engine: decide', () => {
     const half = decide(s, input(1, 100, { model: { ok: true, probUp: 0.7, confidence: 0.5 } }), cfgOf('ensemble'), ctx);
     const full = decide(s, input(1, 100, { model: { ok: true, probUp: 0.7 } }), cfgOf('ensemble'), ctx);
     assert.ok(Math.abs(half.intents[0].qty - full.intents[0].qty / 2) < 1e-12, 'confidence scales the size');
+  });
+
+  it('the ensemble trades at the thresholds its signal carries (fitted per model), else at the fallback 0.55 / 0.45', () => {
+    const cfg = cfgOf('ensemble');
+    const s = initialSymbolState(cfg);
+    const long = { ...s, position: enterAt(cfgOf(), 1, 100).state.position };
+    const act = (state: SymbolState, model: ModelSignal) => decide(state, input(2, 100, { model, features: bullish() }), cfg, ctx).decision;
+    const fitted = { ok: true, enterProb: 0.36, exitProb: 0.31 };
+    assert.equal(act(s, { ...fitted, probUp: 0.37 }).action, 'enter', 'at the model\'s own 0.36');
+    assert.match(act(s, { ...fitted, probUp: 0.37 }).reason, /P\(up\) 0\.370 >= 0\.360/);
+    assert.equal(act(s, { ok: true, probUp: 0.37 }).action, 'hold', 'without thresholds: 0.55');
+    assert.equal(act(long, { ...fitted, probUp: 0.33 }).action, 'hold', 'between the two: stay');
+    assert.equal(act(long, { ...fitted, probUp: 0.3 }).action, 'exit');
+    assert.equal(act(s, { ok: true, probUp: 0.5, enterProb: 0.4, exitProb: 0.45 }).action, 'hold', 'an inverted pair is not used: the fallback applies');
+    assert.equal(modelThresholds({ ok: true, enterProb: 2 }, cfg).enterProb, 0.55);
+  });
+
+  it('hybrid (majority): two of rules, ensemble and policy must agree; workflows recorded before the rule keep "agreement"', () => {
+    const s = initialSymbolState(cfgOf('hybrid'));
+    const vote = (model: ModelSignal, features = bullish(), cfg = cfgOf('hybrid')) => decide(s, input(1, 100, { model, features }), cfg, ctx).decision;
+    const fitted = { ok: true, enterProb: 0.36, exitProb: 0.31 };
+    const noRules = bullish({ adx_14: 10 });
+    assert.equal(vote({ ...fitted, probUp: 0.4, action: 'long' }, noRules).action, 'enter', 'ensemble + policy, rules against');
+    assert.match(vote({ ...fitted, probUp: 0.4, action: 'long' }, noRules).reason, /in: ensemble \+ policy/);
+    assert.equal(vote({ ...fitted, probUp: 0.33, action: 'long' }).action, 'enter', 'rules + policy, the ensemble abstains between its thresholds');
+    assert.equal(vote({ ...fitted, probUp: 0.4, action: 'flat' }).action, 'enter', 'rules + ensemble beat the policy');
+    assert.equal(vote({ ...fitted, probUp: 0.4 }, noRules).action, 'hold', 'one voice alone does not trade');
+    assert.equal(vote({ ...fitted, probUp: 0.2, action: 'flat' }).action, 'hold', 'two against the rules');
+    const long = { ...s, position: enterAt(cfgOf(), 1, 100).state.position };
+    const out = (model: ModelSignal, features = bullish()) => decide(long, input(2, 100, { model, features }), cfgOf('hybrid'), ctx).decision.action;
+    assert.equal(out({ ...fitted, probUp: 0.2, action: 'flat' }), 'exit', 'ensemble + policy want out');
+    assert.equal(out({ ...fitted, probUp: 0.2 }), 'hold', 'the ensemble alone does not close');
+    // An engine config from a workflow input recorded before hybridRule existed has no such field.
+    const { hybridRule: _dropped, ...recorded } = cfgOf('hybrid');
+    const legacy = recorded as EngineConfig;
+    assert.equal(vote({ ...fitted, probUp: 0.4, action: 'long' }, bullish(), legacy).action, 'hold', 'agreement: the ensemble must reach 0.5');
+    assert.equal(vote({ ok: true, probUp: 0.6 }, bullish(), legacy).action, 'enter');
   });
 
   it('the rules explain themselves', () => {

@@ -63,8 +63,10 @@ describe('models/inference: the signal provider', function () {
       assert.equal(s.ok, true, s.error);
       assert.equal(s.version, version);
       assert.ok(Math.abs(s.probUp! - ts.probUp[i]) < 1e-5, `row ${i}: ${s.probUp} vs ${ts.probUp[i]}`);
-      assert.ok(Math.abs(s.confidence! - ts.confidence[i]) < 1e-5, `row ${i} confidence`);
+      // A version with fitted thresholds sizes by the members' agreement (combineMembers).
+      assert.ok(Math.abs(s.confidence! - ts.agreement[i]) < 1e-5, `row ${i} confidence`);
       assert.equal(s.action, s.probUp! >= trained.models.longThreshold ? 'long' : 'flat');
+      assert.deepEqual([s.enterProb, s.exitProb], [trained.models.thresholds.enterProb, trained.models.thresholds.exitProb], 'the signal carries the fitted thresholds');
     });
     const strict = createSignalProvider({ dir, longThreshold: 0.01 });
     assert.equal((await strict('BTC/USDT', vectors[0])).action, 'long');

@@ -12,10 +12,12 @@ import { createSignalProvider } from '../models/inference';
 import { buildObservation, loadPolicyManifest, policyAct } from '../models/ppo';
 import { promoteModelVersion, readManifest, registerModelVersion } from '../models/registry';
 import { BOOTSTRAP_MODEL_DIR, createModelSignalSource, evictSignalCache, ppoAction, registryResolver, type ModelProblem } from '../models/signal';
-import { trainModelVersion, writeHeldOutFiles } from '../models/train';
+import { trainModelVersion } from '../models/train';
+import { seriesFrom } from '../models/evaluation';
+import { simulateBacktest, type BacktestSeries } from '../lib/backtest';
+import { normalizeFeatures } from '../models/normalization';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { readCandleCsv } from '../infra/candle-files';
-import { runBacktest } from '../backtester/run';
 import { modelFallbackAlert } from '../lib/alerts';
 import { AlertDispatcher } from '../activities/alerts';
 import { parseConfig } from '../infra/config';
@@ -83,13 +85,17 @@ describe('models/signal: one model signal for live and backtest', function () {
   it('ppo: the action follows the TypeScript policy for both position flags (ONNX Runtime serving)', async () => {
     const { policy } = loadPolicyManifest(path.join(dir, 'ppo.manifest.json'));
     const source = createModelSignalSource({ dir, strategy: 'ppo' });
+    // The policy was trained behind the version's per-symbol normalization; served the same way.
+    const normalization = readManifest(dir).normalization;
+    assert.ok(normalization?.symbols['BTC/USDT:USDT'], 'the version normalizes its symbol');
     const seen = new Set<string>();
     for (const r of rows) {
       const s = await source('BTC/USDT:USDT', r.features, r.candle);
       assert.equal(s.ok, true, s.error);
       assert.equal(s.probUp, undefined, 'ppo alone gives no probability');
-      const flat = policyAct(policy, buildObservation(r.features, 'flat')).probLong;
-      const long = policyAct(policy, buildObservation(r.features, 'long')).probLong;
+      const normalized: number[] = Array.from(normalizeFeatures(normalization, 'BTC/USDT:USDT', r.features));
+      const flat = policyAct(policy, buildObservation(normalized, 'flat')).probLong;
+      const long = policyAct(policy, buildObservation(normalized, 'long')).probLong;
       if (Math.abs(flat - 0.5) < 1e-5 || Math.abs(long - 0.5) < 1e-5) continue; // float32 vs float64 at the boundary
       assert.equal(s.action, ppoAction(flat, long).action, `row ${r.candle.timestamp}`);
       seen.add(String(s.action));
@@ -125,7 +131,7 @@ describe('models/signal: one model signal for live and backtest', function () {
 
   describe('a corrupt or missing model: no entries, an alert, and the backtest goes on', () => {
     let corrupt: string;
-    let heldOut: ReturnType<typeof writeHeldOutFiles>;
+    let heldOut: BacktestSeries[];
     before(() => {
       corrupt = path.join(tmp, 'corrupt');
       fs.cpSync(dir, corrupt, { recursive: true });
@@ -134,7 +140,7 @@ describe('models/signal: one model signal for live and backtest', function () {
       bytes[bytes.length - 3] ^= 0xff;
       fs.writeFileSync(file, bytes);
       const f = readCandleCsv(data);
-      heldOut = writeHeldOutFiles([{ spec: { path: data, symbol: f.symbol, timeframe: f.timeframe, exchange: f.exchange }, candles: f.candles }], f.candles[1400].timestamp, path.join(tmp, 'held-out'));
+      heldOut = seriesFrom([{ source: data, exchange: f.exchange, symbol: f.symbol, timeframe: f.timeframe, timeframeMs: f.timeframeMs, candles: f.candles }], f.candles[1400].timestamp);
     });
 
     it('reports the problem as ok:false and alerts once per problem', async () => {
@@ -157,12 +163,12 @@ describe('models/signal: one model signal for live and backtest', function () {
 
     it('a backtest with strategy ensemble over a corrupt model makes no entries (a sound one does)', async () => {
       const run = (signalDir: string) =>
-        runBacktest({ files: heldOut, strategy: 'ensemble', initialCapital: 10_000, signal: createModelSignalSource({ dir: signalDir, strategy: 'ensemble' }).backtest });
+        simulateBacktest({ series: heldOut, strategy: 'ensemble', initialCapital: 10_000, signal: createModelSignalSource({ dir: signalDir, strategy: 'ensemble' }).backtest });
       const broken = await run(corrupt);
       assert.ok(broken.symbols[0].decisions > 100, 'decisions were taken');
       assert.equal(broken.trades.length + broken.openPositions.length, 0, 'no entries without a model');
       // The same backtest with an always-bullish signal enters: the test above can fail.
-      const bullish = await runBacktest({ files: heldOut, strategy: 'ensemble', initialCapital: 10_000, signal: async (): Promise<ModelSignal> => ({ ok: true, probUp: 0.9, confidence: 1, version: 'x' }) });
+      const bullish = await simulateBacktest({ series: heldOut, strategy: 'ensemble', initialCapital: 10_000, signal: async (): Promise<ModelSignal> => ({ ok: true, probUp: 0.9, confidence: 1, version: 'x' }) });
       assert.ok(bullish.trades.length + bullish.openPositions.length > 0, 'an always-bullish model enters');
     });
 

@@ -97,7 +97,14 @@ describe('trader train', function () {
     const r = await trainModelVersion([spotBtc, spotEth], { out: path.join(tmp, 'two'), seed: 2, ppoSteps: 256, ...SMALL, walkForwardFolds: 0 });
     assert.equal(r.report.data.files.length, 2);
     assert.ok(r.report.data.rows > 2 * 1400, 'rows of both files');
-    assert.equal(r.report.ppo.trainedOn, path.basename(spotBtc), 'PPO learns from the first file');
+    assert.equal(r.report.ppo.trainedOn, `${path.basename(spotBtc)}, ${path.basename(spotEth)}`, 'PPO learns from every file');
+    const m = readManifest(r.dir);
+    assert.deepEqual(Object.keys(m.normalization?.symbols ?? {}), ['BTC/USDT', 'ETH/USDT'], 'features normalized per symbol');
+    assert.deepEqual(m.data.trainedOn?.map((t) => [t.symbol, t.timeframe, t.path]), [['BTC/USDT', '1h', path.basename(spotBtc)], ['ETH/USDT', '1h', path.basename(spotEth)]]);
+    // The statistics come from the training split only: before the validation rows begin.
+    assert.ok(Date.parse(m.normalization!.fittedBefore) <= r.report.splits.validation.from);
+    assert.ok(r.report.thresholds && r.report.thresholds.exitProb < r.report.thresholds.enterProb, 'thresholds fitted on validation');
+    assert.equal(m.ensemble.longThreshold, r.report.thresholds!.enterProb);
     // Files of different periods cannot share a held-out period: refused before training.
     await assert.rejects(trainModelVersion([spotEth, btc], { out: path.join(tmp, 'mixed'), ...SMALL }), (e: Error) => e instanceof TrainingInputError && /before the held-out period starts/.test(e.message));
   });
@@ -134,7 +141,10 @@ describe('trader train', function () {
       assert.equal(path.dirname(r.dir), path.join(home, 'models'));
       assert.equal(path.basename(r.dir), r.manifest.id);
       assert.equal(r.registered?.role, 'challenger');
-      assert.equal((await getModelVersion(db.sql, r.manifest.id))?.artifactPath, r.dir);
+      const row = await getModelVersion(db.sql, r.manifest.id);
+      assert.equal(row?.artifactPath, r.dir);
+      // The registry records what the version was trained on: the series, its range and data digest.
+      assert.deepEqual(row?.trainedOn.map((t) => [t.symbol, t.timeframe, t.candles, t.sha256]), [['BTC/USDT:USDT', '1h', 2000, sha256Hex(fs.readFileSync(btc))]]);
       assert.equal(await championModelVersion(db.sql), undefined, 'not promoted without --promote');
       const p = await runTrainCommand({ data: [btc], seed: 2, ppoSteps: 256, promote: true }, quietIo(), { config: config(home, db.url), settings: { ...SMALL, walkForwardFolds: 0 } });
       assert.equal(p.promoted, true);

@@ -12,8 +12,10 @@ import { MANIFEST_FILE } from '../../models/registry';
 import { createModelSignalSource } from '../../models/signal';
 import { UsageError } from '../../infra/errors';
 import { riskInputFromEnv } from '../../lib/risk';
-import { isBacktestInputError, loadStoreSeries, runBacktest } from '../../backtester/run';
-import type { BacktestSeries } from '../../lib/backtest';
+import { isBacktestInputError, loadStoreSeries, runBacktestWithSeries } from '../../backtester/run';
+import { backtestMonteCarlo } from '../../backtester/monte-carlo';
+import { backtestReportData, renderReportHtml, type ReportMonteCarlo } from '../../backtester/report';
+import { MAX_MONTE_CARLO_RUNS, type BacktestSeries } from '../../lib/backtest';
 import type postgres from 'postgres';
 import { CandleStore, type CandleSelection } from '../../ledger/candle-store';
 import { openDatabase } from '../../infra/postgres';
@@ -21,8 +23,9 @@ import { createLogger } from '../../infra/logger';
 import { anyStoreOption, storeSelection } from '../candle-args';
 
 /**
- * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--initial-capital N]
- *  [--fee-bps N] [--slippage-bps N] [--models DIR] [--account-gates]`, or with
+ * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--report OUT.html]
+ *  [--monte-carlo RUNS [--seed N]] [--initial-capital N] [--fee-bps N] [--slippage-bps N]
+ *  [--models DIR] [--account-gates]`, or with
  * `--since WHEN [--until WHEN] [--symbols A,B] [--timeframe TF] [--exchange ID]` instead of `--data`
  *
  * Runs lib/backtest over recorded candle files (one symbol per file, named
@@ -36,7 +39,8 @@ import { anyStoreOption, storeSelection } from '../candle-args';
  *     trades:        [{ symbol, side: 'long', qty, entryTime, entryPrice, exitTime, exitPrice,
  *                       fees, pnl, exitReason, entryOrderId, exitOrderId }]   times in epoch ms,
  *                     prices and money in the quote currency, fees and pnl after both fees;
- *                     exitReason: stop_loss | take_profit | trailing_stop | signal | emergency
+ *                     exitReason: stop_loss | take_profit | trailing_stop | signal | emergency;
+ *                     stopPrice, targetPrice: the protective orders placed at entry
  *     metrics:       { totalReturn, annualizedReturn, sharpe, sortino, calmar, maxDrawdown,
  *                       profitFactor, expectancy, winRate, trades, wins, losses, exposure,
  *                       buyAndHoldReturn, totalFees, initialEquity, finalEquity, bars, ... }
@@ -45,8 +49,18 @@ import { anyStoreOption, storeSelection } from '../candle-args';
  *                       unrealizedPnl, stopPrice, targetPrice }]   left open at the end of data
  *     config:        { files, symbols, strategy, initialCapital, sleeveCapital, fees, slippage,
  *                       risk, accountGates, featureSchema }
+ *     statistics:    { cagr, marketChange, maxConsecutiveWins, maxConsecutiveLosses,
+ *                       averageDurationMs, winnersAverageDurationMs, losersAverageDurationMs,
+ *                       bestTrade, worstTrade, bestDay, worstDay, winningDays, losingDays,
+ *                       flatDays, monthlyReturns, bySymbol, byExitReason }  (lib/backtest/statistics.ts)
+ *     monteCarlo:    with --monte-carlo: { runs, seed, trades, actual, shuffle, bootstrap },
+ *                     shuffle and bootstrap each { finalReturn, maxDrawdown: { p5, p50, p95 },
+ *                     probabilityOfLoss }  (lib/backtest/monte-carlo.ts)
  *     symbols:       per-symbol summary;  equityCurve: [{ time, equity }];  rejected: [...]
  *   }
+ *
+ * `--report OUT.html` writes one self-contained HTML page (backtester/report): candles per symbol
+ * with entries, exits, stops and targets, equity and drawdown against buy and hold, the tables.
  */
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -65,6 +79,21 @@ const numberOption = (flag: string, check: (n: number) => boolean, expected: str
       return n;
     });
 
+const INT = /^\d+$/;
+const intOption = (flag: string, min: number, max: number, what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected ${what}, an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 export const BacktestCommandOptions = z.object({
   data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file').optional(),
   exchange: z.string().optional(),
@@ -74,6 +103,9 @@ export const BacktestCommandOptions = z.object({
   until: z.string().optional(),
   strategy: z.string().optional(),
   json: z.string().min(1).optional(),
+  report: z.string().min(1).optional(),
+  monteCarlo: intOption('--monte-carlo', 1, MAX_MONTE_CARLO_RUNS, 'a number of runs'),
+  seed: intOption('--seed', 0, 2 ** 31 - 1, 'a seed'),
   initialCapital: numberOption('--initial-capital', (n) => n > 0 && n <= 1e12, 'a positive amount of quote currency, e.g. 10000'),
   feeBps: numberOption('--fee-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 10 for 0.1 %'),
   slippageBps: numberOption('--slippage-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 5'),
@@ -115,7 +147,7 @@ export const modelDirLoader: ModelSignalLoader = async (dir, strategy) => {
   return source.backtest;
 };
 
-export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = consoleIo, deps: BacktestCommandDeps = {}): Promise<BacktestResult> {
+export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = consoleIo, deps: BacktestCommandDeps = {}): Promise<BacktestResult & { monteCarlo?: ReportMonteCarlo }> {
   const parsed = BacktestCommandOptions.safeParse(raw);
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `--${i.path.join('.')}: ${i.message}`)).join('; '));
   const opts = parsed.data;
@@ -131,6 +163,9 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
     if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
   }
   if (opts.json !== undefined && opts.data?.includes(opts.json)) throw new UsageError('--json is one of the input files; refusing to overwrite candles');
+  if (opts.report !== undefined && opts.data?.includes(opts.report)) throw new UsageError('--report is one of the input files; refusing to overwrite candles');
+  if (opts.report !== undefined && opts.report === opts.json) throw new UsageError('--report and --json name the same file');
+  if (opts.seed !== undefined && opts.monteCarlo === undefined) throw new UsageError('--seed goes with --monte-carlo');
   const selection = opts.data
     ? undefined
     : storeSelection(storeArgs, { exchange: cfg.exchange?.id ?? 'binance', symbols: cfg.symbols ?? [], timeframe: cfg.timeframe ?? '1h' }, (deps.now ?? Date.now)());
@@ -144,11 +179,12 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   const feeBps = opts.feeBps ?? DEFAULT_FEE_BPS;
   const initialCapital = opts.initialCapital ?? cfg.risk.initialCapital;
   let result: BacktestResult;
+  let series: BacktestSeries[];
   try {
-    const series = selection ? await readStoreSeries(selection, cfg, deps) : undefined;
-    result = await runBacktest({
+    const stored = selection ? await readStoreSeries(selection, cfg, deps) : undefined;
+    ({ result, series } = await runBacktestWithSeries({
       files: opts.data,
-      series,
+      series: stored,
       strategy: name,
       initialCapital,
       fees: { maker: feeBps / 10_000, taker: feeBps / 10_000 },
@@ -156,21 +192,41 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
       risk: riskInputFromEnv(cfg.risk),
       signal,
       accountGates: opts.accountGates === true,
-    });
+    }));
   } catch (err) {
     if (isBacktestInputError(err)) throw new UsageError((err as Error).message);
     throw err;
   }
 
+  const monteCarlo: ReportMonteCarlo | undefined = opts.monteCarlo === undefined ? undefined : backtestMonteCarlo(result, opts.monteCarlo, opts.seed ?? 1);
   if (opts.json !== undefined) {
-    const { config, trades, metrics, openPositions, symbols, equityCurve, rejected } = result;
-    writeAtomically(opts.json, JSON.stringify({ trades, metrics, openPositions, config, symbols, equityCurve, rejected }, null, 2) + '\n');
+    const { config, trades, metrics, statistics, openPositions, symbols, equityCurve, rejected } = result;
+    writeAtomically(opts.json, JSON.stringify({ trades, metrics, openPositions, config, statistics, ...(monteCarlo ? { monteCarlo } : {}), symbols, equityCurve, rejected }, null, 2) + '\n');
   }
+  if (opts.report !== undefined) writeAtomically(opts.report, renderReportHtml(backtestReportData(result, series, { monteCarlo })));
   for (const line of summaryLines(result, feeBps, opts.slippageBps ?? DEFAULT_SLIPPAGE_BPS)) io.info(line);
+  if (monteCarlo) for (const line of monteCarloLines(monteCarlo)) io.info(line);
   for (const s of result.symbols) if (s.decisions === 0) io.warn(`note: ${s.symbol}: no decision (${s.candles} candles; the features need more than ${s.candles})`);
   if (result.rejected.length > 0) io.warn(`note: ${result.rejected.length} order(s) refused by the paper exchange (first: ${result.rejected[0].symbol} ${result.rejected[0].reason})`);
   if (opts.json !== undefined) io.info(`wrote ${opts.json}`);
-  return result;
+  if (opts.report !== undefined) io.info(`wrote ${opts.report} (open it in a browser; it needs no network)`);
+  return monteCarlo ? Object.assign(result, { monteCarlo }) : result;
+}
+
+export function monteCarloLines(mc: ReportMonteCarlo): string[] {
+  if (!mc.bootstrap || !mc.shuffle) return ['', `Monte Carlo: no closed trades to resample`];
+  const band = (b: { p5: number; p50: number; p95: number }, neg = false) => [b.p5, b.p50, b.p95].map((x) => pct(neg && x !== 0 ? -x : x));
+  return [
+    '',
+    `Monte Carlo, ${mc.runs} runs over ${mc.trades} trades (seed ${mc.seed}); drawdowns over trade closes`,
+    ...table([
+      ['', '5 %', '50 %', '95 %'],
+      ['bootstrap final return', ...band(mc.bootstrap.finalReturn)],
+      ['bootstrap max drawdown', ...band(mc.bootstrap.maxDrawdown, true)],
+      ['shuffle max drawdown', ...band(mc.shuffle.maxDrawdown, true)],
+    ]),
+    `probability of a loss (bootstrap): ${(mc.bootstrap.probabilityOfLoss * 100).toFixed(1)} %`,
+  ];
 }
 
 /** The selected series from the candle store (the ledger database of the configuration). */
@@ -250,7 +306,10 @@ export function registerBacktestCommand(program: Command): void {
     .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
     .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default: STRATEGY from the config, else rules)`)
-    .option('--json <file>', 'write { trades, metrics, openPositions, config, symbols, equityCurve, rejected } to this file')
+    .option('--json <file>', 'write { trades, metrics, openPositions, config, statistics, monteCarlo, symbols, equityCurve, rejected } to this file')
+    .option('--report <file.html>', 'write a self-contained HTML report: candles with entries, exits, stops and targets; equity and drawdown against buy and hold; monthly, per-symbol and per-exit-reason tables')
+    .option('--monte-carlo <runs>', 'Monte Carlo of the closed trades (order shuffles and bootstrap resamples): 5/50/95 % bands of final return and max drawdown')
+    .option('--seed <n>', 'seed of the Monte Carlo runs (default 1)')
     .option('--initial-capital <n>', 'starting cash in the quote currency, split evenly between the symbols (default: INITIAL_CAPITAL)')
     .option('--fee-bps <n>', `maker and taker fee in basis points (default: ${DEFAULT_FEE_BPS})`)
     .option('--slippage-bps <n>', `adverse slippage on market and stop fills, basis points (default: ${DEFAULT_SLIPPAGE_BPS})`)

@@ -65,11 +65,15 @@ export function barReturns(equity: readonly EquityPoint[]): number[] {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export function sharpeRatio(returns: readonly number[], ppy: number): number | null {
-  if (returns.length < 2) return null;
-  const m = mean(returns);
-  const variance = returns.reduce((a, r) => a + (r - m) ** 2, 0) / (returns.length - 1);
-  const sd = Math.sqrt(variance);
+export function sharpeRatio(returns: ArrayLike<number>, ppy: number): number | null {
+  const n = returns.length;
+  if (n < 2) return null;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += returns[i];
+  const m = sum / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (returns[i] - m) ** 2;
+  const sd = Math.sqrt(ss / (n - 1));
   return sd > 0 ? (m / sd) * Math.sqrt(ppy) : null;
 }
 

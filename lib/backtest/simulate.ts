@@ -27,6 +27,7 @@ import { PaperExchange } from '../exchange/paper-exchange';
 import type { PaperStateStore } from '../exchange/paper-state';
 import { ReplayMarketData } from '../exchange/replay-market-data';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
+import { backtestStatistics, type BacktestStatistics } from './statistics';
 import { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
 import { symbolWorkflowId } from '../contracts/trading';
 
@@ -143,6 +144,8 @@ export interface BacktestResult {
   trades: ClosedTrade[];
   openPositions: OpenPositionReport[];
   metrics: BacktestMetrics;
+  /** freqtrade's figures: CAGR, streaks, durations, best/worst trade and day, monthly returns, per-symbol and per-exit-reason tables. */
+  statistics: BacktestStatistics;
   equityCurve: EquityPoint[];
   symbols: SymbolSummary[];
   rejected: Array<OrderRejection & { symbol: string; time: number }>;
@@ -306,6 +309,9 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     buyAndHoldReturn: bh.length > 0 ? bh.reduce((a, b) => a + b, 0) / bh.length : null,
   });
 
+  const symbolChanges = runners.map((r) => (r.firstDecision && r.mark !== null ? r.mark / r.firstDecision.close - 1 : null));
+  const statistics = backtestStatistics({ trades, equity: equityCurve, symbolChanges });
+
   let exchangeEquity = 0;
   for (const r of runners) {
     const bal = await r.exchange.fetchBalance();
@@ -328,8 +334,9 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     trades,
     openPositions: runners.filter((r) => r.state.position).map(openPositionOf),
     metrics,
+    statistics,
     equityCurve,
-    symbols: runners.map((r) => ({
+    symbols: runners.map((r, i) => ({
       symbol: r.file.symbol,
       exchange: r.file.exchange,
       timeframe: r.file.timeframe,
@@ -342,7 +349,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
       trades: r.state.tradesClosed,
       realizedPnl: r.state.realizedPnl,
       feesPaid: r.state.feesPaid,
-      buyAndHoldReturn: r.firstDecision && r.mark !== null ? r.mark / r.firstDecision.close - 1 : null,
+      buyAndHoldReturn: symbolChanges[i],
     })),
     rejected,
     exchangeEquity,

@@ -67,6 +67,9 @@ export interface ModelScore {
   maxDrawdown: number;
   trades: number;
   buyAndHold: number | null;
+  /** Held-out dataset rows the AUC is over (absent in results recorded before it existed). */
+  rows?: number;
+  sharpe?: number | null;
 }
 
 export interface GateEvaluation {

@@ -313,6 +313,8 @@ export function applyFill(state: SymbolState, fill: EngineFill, cfg: EngineConfi
     exitReason: reason,
     entryOrderId: p.entryOrderId,
     exitOrderId: fill.clientOrderId,
+    stopPrice: p.initialStopPrice ?? null,
+    targetPrice: p.targetPrice ?? null,
   };
   let stopOuts = state.stopOuts ?? NO_STOP_OUTS;
   if ((reason === 'stop_loss' || reason === 'trailing_stop') && isStopOut({ side: 'long', entryPrice: p.entryPrice }, { reason, price: fill.price })) {

@@ -4,7 +4,7 @@
  */
 export * from './types';
 export { clientOrderId, clientOrderIdPrefix, cancelRequestId, parseClientOrderId, ORDER_CODES, type OrderCode, type ParsedClientOrderId } from './ids';
-export { rulesSignal, strategySignal, RULES, type StrategySignal } from './strategy';
+export { rulesSignal, strategySignal, modelThresholds, RULES, type StrategySignal } from './strategy';
 export {
   initialSymbolState,
   decide,

@@ -75,15 +75,24 @@ export function rulesSignal(features: readonly number[], regime: Regime): Strate
   return { enter, exit, score: Math.max(-1, Math.min(1, score)), reason };
 }
 
+/** The model's own thresholds when its signal carries a usable pair, else the engine's fallback. */
+export function modelThresholds(m: ModelSignal, cfg: EngineConfig): { enterProb: number; exitProb: number } {
+  const inUnit = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x) && x > 0 && x < 1;
+  const enterProb = inUnit(m.enterProb) ? m.enterProb : cfg.model.enterProb;
+  const exitProb = inUnit(m.exitProb) ? m.exitProb : cfg.model.exitProb;
+  return exitProb < enterProb ? { enterProb, exitProb } : cfg.model;
+}
+
 function ensembleSignal(m: ModelSignal, cfg: EngineConfig): StrategySignal | undefined {
   const p = m.probUp;
   if (p === undefined || !Number.isFinite(p)) return undefined;
-  const { enterProb, exitProb } = cfg.model;
+  const { enterProb, exitProb } = modelThresholds(m, cfg);
+  const f = (x: number) => x.toFixed(3);
   return {
     enter: p >= enterProb,
     exit: p <= exitProb,
     score: p,
-    reason: `model P(up) ${p.toFixed(3)}${p >= enterProb ? ` >= ${enterProb}` : p <= exitProb ? ` <= ${exitProb}` : ''}`,
+    reason: `model P(up) ${f(p)}${p >= enterProb ? ` >= ${f(enterProb)}` : p <= exitProb ? ` <= ${f(exitProb)}` : ''}`,
     confidence: m.confidence,
   };
 }
@@ -99,6 +108,44 @@ function modelView(m: ModelSignal, cfg: EngineConfig): StrategySignal | undefine
 }
 
 /**
+ * `hybrid`, rule `majority`: three voices vote on every candle, the rules, the ensemble (at its
+ * own thresholds) and the PPO policy (when the signal carries an action; "hold" abstains). It
+ * enters when at least two want in and fewer want out, and leaves when at least two want out. No
+ * single voice trades alone, and no single voice blocks: the earlier rule (`agreement`: the rules enter only when the ensemble's P(up) is at
+ * least 0.5) almost never fired, because calibrated probabilities sit near the label's base rate.
+ */
+function hybridMajority(rules: StrategySignal, model: ModelSignal, cfg: EngineConfig): StrategySignal {
+  const ensemble = ensembleSignal(model, cfg);
+  const policy = ppoSignal(model);
+  const voices = [['rules', rules], ['ensemble', ensemble], ['policy', policy]] as const;
+  const speaking = voices.filter(([, v]) => v !== undefined) as ReadonlyArray<readonly [string, StrategySignal]>;
+  const ins = speaking.filter(([, v]) => v.enter && !v.exit);
+  const outs = speaking.filter(([, v]) => v.exit);
+  const enter = ins.length >= 2 && ins.length > outs.length;
+  const exit = outs.length >= 2;
+  const names = (xs: ReadonlyArray<readonly [string, StrategySignal]>) => xs.map(([n]) => n).join(' + ') || 'none';
+  const reason = exit
+    ? `out: ${names(outs)} (${outs.map(([, v]) => v.reason).join('; ')})`
+    : enter
+      ? `in: ${names(ins)} (${ins.map(([, v]) => v.reason).join('; ')})`
+      : `no majority: in ${names(ins)}, out ${names(outs)}`;
+  const scores = speaking.map(([, v]) => v.score);
+  return { enter, exit, score: scores.reduce((a, b) => a + b, 0) / scores.length, reason, confidence: ensemble?.confidence ?? policy?.confidence };
+}
+
+/** `hybrid`, rule `agreement` (workflows started before `majority`): the rules act only when the model agrees. */
+function hybridAgreement(rules: StrategySignal, usable: StrategySignal, model: ModelSignal): StrategySignal {
+  const modelLong = usable.score >= (model.probUp !== undefined ? 0.5 : 1);
+  return {
+    enter: rules.enter && modelLong && !usable.exit,
+    exit: rules.exit || usable.exit,
+    score: (rules.score + usable.score) / 2,
+    reason: rules.exit || usable.exit ? [rules.exit && rules.reason, usable.exit && usable.reason].filter(Boolean).join('; ') : `${rules.reason}; ${usable.reason}`,
+    confidence: usable.confidence,
+  };
+}
+
+/**
  * The strategy's wish for this candle. A model strategy without a usable model signal makes no
  * entries and no strategy exits (hybrid keeps its rule exits: leaving is never the risky side);
  * protective stops and targets keep working regardless, they rest on the exchange.
@@ -110,15 +157,9 @@ export function strategySignal(input: DecisionInput, cfg: EngineConfig): Strateg
   const why = model === undefined ? 'no model signal' : model.ok ? `model signal unusable for ${cfg.strategy}` : `model error: ${model.error ?? 'unknown'}`;
   if (cfg.strategy === 'hybrid') {
     const rules = rulesSignal(features, regime);
-    if (!usable) return { enter: false, exit: rules.exit, score: rules.score, reason: rules.exit ? rules.reason : why };
-    const modelLong = usable.score >= (model?.probUp !== undefined ? 0.5 : 1);
-    return {
-      enter: rules.enter && modelLong && !usable.exit,
-      exit: rules.exit || usable.exit,
-      score: (rules.score + usable.score) / 2,
-      reason: rules.exit || usable.exit ? [rules.exit && rules.reason, usable.exit && usable.reason].filter(Boolean).join('; ') : `${rules.reason}; ${usable.reason}`,
-      confidence: usable.confidence,
-    };
+    if (!usable || !model) return { enter: false, exit: rules.exit, score: rules.score, reason: rules.exit ? rules.reason : why };
+    // Inputs recorded before hybridRule existed have none: they keep the rule they started with.
+    return (cfg.hybridRule ?? 'agreement') === 'majority' ? hybridMajority(rules, model, cfg) : hybridAgreement(rules, usable, model);
   }
   return usable ?? { enter: false, exit: false, score: 0, reason: why };
 }

@@ -23,10 +23,17 @@ export interface ModelSignal {
   confidence?: number;
   /** PPO: the policy's action. */
   action?: 'long' | 'flat';
+  /**
+   * Ensemble: the model's own entry and exit thresholds on probUp (its manifest; fitted on its
+   * validation data). Absent: the engine's ModelThresholds.
+   */
+  enterProb?: number;
+  exitProb?: number;
   version?: string;
   error?: string;
 }
 
+/** Fallback thresholds, for a model signal that does not carry its own (versions before fitted thresholds). */
 export const ModelThresholds = z.object({
   /** Ensemble: enter at or above this probability of a rise... */
   enterProb: z.number().gt(0).lt(1).default(0.55),
@@ -45,6 +52,12 @@ export const EngineConfigSchema = z
     /** Taker fee rate, so an entry never needs more cash than the sleeve holds. */
     feeRate: z.number().min(0).max(0.1).default(0.001),
     model: ModelThresholds.default({ enterProb: 0.55, exitProb: 0.45 }),
+    /**
+     * How `hybrid` combines its three voices (lib/engine/strategy.ts). `majority` since the
+     * fitted thresholds; a workflow whose input was recorded before this field existed has none
+     * and keeps `agreement`, the rule it started with, so its history replays.
+     */
+    hybridRule: z.enum(['majority', 'agreement']).default('majority'),
     /**
      * A trailing stop is re-placed on the exchange only when it has moved up by at least this
      * fraction: each move is a cancel plus a new order, and a 0.01 % move is not worth two calls.
@@ -139,6 +152,9 @@ export interface ClosedTrade {
   exitReason: ExitReason;
   entryOrderId: string;
   exitOrderId: string;
+  /** The protective stop and target placed at entry (a trailing stop may have moved the stop up since). */
+  stopPrice: number | null;
+  targetPrice: number | null;
 }
 
 /** An order we sent and whose outcome (fill, cancel, refusal) is still to be seen. */

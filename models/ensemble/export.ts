@@ -1,6 +1,7 @@
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { msToTimeframe } from '../../lib/candles';
 import { sha256Hex, writeModelVersion, type ModelManifest } from '../registry';
+import type { FeatureNormalization } from '../normalization';
 import type { EnsembleMetrics, EnsembleModel, MemberModel } from './index';
 import { boostingToOnnx, forestToOnnx, logisticToOnnx, MEMBER_INPUT, MEMBER_OUTPUT, type MemberExportInfo } from './onnx-export';
 
@@ -23,6 +24,10 @@ export interface ExportOptions {
   metrics?: EnsembleMetrics;
   /** Data files or symbols the version was trained on, for the manifest. */
   sources?: string[];
+  /** Every series it was trained on, with its candle range and data digest. */
+  trainedOn?: NonNullable<ModelManifest['data']['trainedOn']>;
+  /** The per-symbol feature normalization the members were trained behind. */
+  normalization?: FeatureNormalization;
 }
 
 /** Headline figures (test split) for the registry row and a quick look at the manifest. */
@@ -55,10 +60,11 @@ export function exportEnsemble(models: EnsembleModel, dir: string, opts: ExportO
     inputs: { names: [...models.inputNames], width: models.width },
     labels: { kind: models.labels.kind, horizon: models.labels.horizon, roundTripCost: models.labels.roundTripCost },
     timeframe: msToTimeframe(models.timeframeMs),
-    data: { from: new Date(models.data.from).toISOString(), to: new Date(models.data.to).toISOString(), rows: models.data.rows, sources: opts.sources },
+    data: { from: new Date(models.data.from).toISOString(), to: new Date(models.data.to).toISOString(), rows: models.data.rows, sources: opts.sources, ...(opts.trainedOn ? { trainedOn: opts.trainedOn } : {}) },
+    ...(opts.normalization ? { normalization: opts.normalization } : {}),
     metrics: opts.metrics ? { summary: metricsSummary(opts.metrics), ...opts.metrics } : {},
     members,
-    ensemble: { method: 'soft_voting', longThreshold: models.longThreshold, seed: models.seed },
+    ensemble: { method: 'soft_voting', longThreshold: models.longThreshold, exitThreshold: models.thresholds.exitProb, thresholds: models.thresholds, seed: models.seed },
     champion: false,
   };
   if (models.featureSchema.hash !== FEATURE_SCHEMA.hash) throw new Error(`ensemble was trained on feature schema ${models.featureSchema.hash.slice(0, 12)}, this build has ${FEATURE_SCHEMA.hash.slice(0, 12)}`);

@@ -4,6 +4,7 @@ import { predictRandomForest, trainRandomForest, type RandomForestModel, type Ra
 import { predictGradientBoosting, trainGradientBoosting, type GradientBoostingModel, type GradientBoostingParams } from './gbt';
 import { predictLogistic, trainLogistic, type LogisticModel, type LogisticParams } from './logistic';
 import { classifierMetrics, type ClassifierMetrics } from './metrics';
+import { fitEntryThresholds, type EntryThresholds } from './thresholds';
 
 export * from './calibration';
 export * from './forest';
@@ -11,6 +12,7 @@ export * from './gbt';
 export * from './logistic';
 export * from './metrics';
 export * from './onnx-export';
+export * from './thresholds';
 export { type Tree, treeDepth } from './trees';
 
 export const MEMBER_NAMES = ['logistic', 'random_forest', 'gbt'] as const;
@@ -31,8 +33,10 @@ export interface EnsembleModel {
   featureSchema: { version: number; hash: string };
   labels: Dataset['labels'];
   timeframeMs: number;
-  /** probUp at or above this -> action 'long'. */
+  /** probUp at or above this -> action 'long' (= thresholds.enterProb). */
   longThreshold: number;
+  /** Entry and exit thresholds fitted on the validation rows (models/ensemble/thresholds.ts). */
+  thresholds: EntryThresholds;
   seed: number;
   /** Time span of the rows used (first decision candle .. last candle a label read), epoch ms. */
   data: { from: number; to: number; rows: { train: number; validation: number; test: number } };
@@ -45,7 +49,8 @@ export interface TrainEnsembleOptions {
   logistic?: Partial<LogisticParams>;
   forest?: Partial<Omit<RandomForestParams, 'seed'>>;
   boosting?: Partial<Omit<GradientBoostingParams, 'seed'>>;
-  longThreshold?: number;
+  /** Slippage per fill (bps) added to the label's round-trip cost when thresholds weigh expected value. */
+  slippageBps?: number;
   /** Also evaluate by walk-forward folds (retrains every member per fold). */
   walkForward?: { folds: number; initialFraction?: number };
   onProgress?: (p: { stage: string; done: number; total: number }) => void;
@@ -65,8 +70,6 @@ export interface EnsembleMetrics {
   trainingMs: Record<MemberName, number>;
 }
 
-export const DEFAULT_LONG_THRESHOLD = 0.55;
-
 export function predictMemberRaw(model: MemberModel, X: Float32Array, rows: number): Float64Array {
   if (X.length < rows * model.width) throw new RangeError(`need ${rows} rows of ${model.width} features, got ${X.length} values`);
   switch (model.kind) {
@@ -80,11 +83,17 @@ export function predictMemberRaw(model: MemberModel, X: Float32Array, rows: numb
 }
 
 /**
- * Soft voting: probUp is the mean of the members' calibrated probabilities. Confidence is the
- * margin from a coin flip, discounted by disagreement: |2 probUp - 1| * (1 - (max - min)).
- * Members that agree on 0.7 give 0.4; one at 0.9 and one at 0.5 (same mean) give 0.4 * 0.6.
+ * Soft voting: probUp is the mean of the members' calibrated probabilities. Agreement is
+ * 1 - (max - min) of the members. Confidence (what sizes a position) is the margin from a coin
+ * flip, discounted by disagreement: |2 probUp - 1| * agreement. Members that agree on 0.7 give
+ * 0.4; one at 0.9 and one at 0.5 (same mean) give 0.4 * 0.6.
+ *
+ * The coin-flip margin suits a fixed 0.55 entry. A version with fitted thresholds enters near
+ * the label's base rate (~0.35), where that margin would size every position to almost nothing;
+ * its signal's confidence is the agreement alone (models/inference.ts): the thresholds decide
+ * whether to enter, the members' agreement how much.
  */
-export function combineMembers(calibrated: ArrayLike<number>): { probUp: number; confidence: number } {
+export function combineMembers(calibrated: ArrayLike<number>): { probUp: number; confidence: number; agreement: number } {
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -95,12 +104,14 @@ export function combineMembers(calibrated: ArrayLike<number>): { probUp: number;
     if (p > max) max = p;
   }
   const probUp = sum / calibrated.length;
-  return { probUp, confidence: Math.abs(2 * probUp - 1) * (1 - (max - min)) };
+  const agreement = 1 - (max - min);
+  return { probUp, confidence: Math.abs(2 * probUp - 1) * agreement, agreement };
 }
 
 export interface EnsemblePrediction {
   probUp: Float64Array;
   confidence: Float64Array;
+  agreement: Float64Array;
   /** Calibrated probability of each member, in `members` order. */
   members: Float64Array[];
 }
@@ -109,14 +120,16 @@ export function predictEnsemble(model: EnsembleModel, X: Float32Array, rows: num
   const members = model.members.map((m) => predictMemberRaw(m.model, X, rows).map((p) => calibrate(m.calibration, p)));
   const probUp = new Float64Array(rows);
   const confidence = new Float64Array(rows);
+  const agreement = new Float64Array(rows);
   const row = new Float64Array(members.length);
   for (let r = 0; r < rows; r++) {
     for (let k = 0; k < members.length; k++) row[k] = members[k][r];
     const c = combineMembers(row);
     probUp[r] = c.probUp;
     confidence[r] = c.confidence;
+    agreement[r] = c.agreement;
   }
-  return { probUp, confidence, members };
+  return { probUp, confidence, agreement, members };
 }
 
 function memberMetrics(model: EnsembleModel, ds: Dataset): MemberMetrics {
@@ -153,8 +166,16 @@ function fit(ds: Dataset, splits: DatasetSplits, opts: TrainEnsembleOptions, pro
     { name: 'gbt', model: gbt },
   ].map((m) => ({ ...m, calibration: fitPlatt(predictMemberRaw(m.model, validation.X, validation.rows), validation.y) }) as EnsembleMember);
   progress('calibration', 1, 1);
-  const longThreshold = opts.longThreshold ?? DEFAULT_LONG_THRESHOLD;
-  if (!(longThreshold > 0 && longThreshold < 1)) throw new RangeError(`longThreshold must be in (0, 1), got ${longThreshold}`);
+  const calibrated = members.map((m) => predictMemberRaw(m.model, validation.X, validation.rows).map((p) => calibrate(m.calibration, p)));
+  const vote = new Float64Array(validation.rows);
+  const row = new Float64Array(members.length);
+  for (let r = 0; r < validation.rows; r++) {
+    for (let k = 0; k < members.length; k++) row[k] = calibrated[k][r];
+    vote[r] = combineMembers(row).probUp;
+  }
+  const slippage = (opts.slippageBps ?? 0) / 10_000;
+  const thresholds = fitEntryThresholds(vote, validation.y, validation.forwardLogReturn, ds.labels.costLogReturn - 2 * Math.log(1 - slippage));
+  const longThreshold = thresholds.enterProb;
   return {
     trainingMs,
     model: {
@@ -165,6 +186,7 @@ function fit(ds: Dataset, splits: DatasetSplits, opts: TrainEnsembleOptions, pro
       labels: ds.labels,
       timeframeMs: ds.timeframeMs,
       longThreshold,
+      thresholds,
       seed,
       data: {
         from: ds.timestamps[splits.train.start],

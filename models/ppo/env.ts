@@ -87,21 +87,28 @@ export const OBSERVATION_WIDTH = OBSERVATION_NAMES.length;
 export const DEFAULT_EXCLUDED_FEATURES: readonly string[] = Object.freeze(['atr_14']);
 
 export function fitNormalizer(market: PpoMarket, fromRow: number, toRow: number, clip: number, excluded: readonly string[] = DEFAULT_EXCLUDED_FEATURES): ObservationNormalizer {
-  if (!(Number.isInteger(fromRow) && Number.isInteger(toRow) && fromRow >= 0 && toRow < market.rowCount && toRow > fromRow)) {
-    throw new RangeError(`normalizer rows [${fromRow}, ${toRow}] not inside 0..${market.rowCount - 1}`);
+  return fitNormalizerRanges(market, [[fromRow, toRow]], clip, excluded);
+}
+
+/** The same over several row ranges [from, to] (the training rows of several markets). */
+export function fitNormalizerRanges(market: PpoMarket, ranges: ReadonlyArray<readonly [number, number]>, clip: number, excluded: readonly string[] = DEFAULT_EXCLUDED_FEATURES): ObservationNormalizer {
+  for (const [fromRow, toRow] of ranges) {
+    if (!(Number.isInteger(fromRow) && Number.isInteger(toRow) && fromRow >= 0 && toRow < market.rowCount && toRow > fromRow)) {
+      throw new RangeError(`normalizer rows [${fromRow}, ${toRow}] not inside 0..${market.rowCount - 1}`);
+    }
   }
   const skip = new Set(excluded.map((name) => featureIndex(name)));
   const w = market.width;
-  const n = toRow - fromRow + 1;
+  const n = ranges.reduce((a, [f, t]) => a + t - f + 1, 0);
   const mean = new Array<number>(w + 1).fill(0);
   const scale = new Array<number>(w + 1).fill(0);
   for (let j = 0; j < w; j++) {
     if (skip.has(j)) continue;
     let s = 0;
-    for (let r = fromRow; r <= toRow; r++) s += market.features[r * w + j];
+    for (const [fromRow, toRow] of ranges) for (let r = fromRow; r <= toRow; r++) s += market.features[r * w + j];
     const mu = s / n;
     let ss = 0;
-    for (let r = fromRow; r <= toRow; r++) ss += (market.features[r * w + j] - mu) ** 2;
+    for (const [fromRow, toRow] of ranges) for (let r = fromRow; r <= toRow; r++) ss += (market.features[r * w + j] - mu) ** 2;
     const sd = Math.sqrt(ss / n);
     mean[j] = mu;
     scale[j] = sd > 1e-12 ? 1 / sd : 0;

@@ -1,5 +1,5 @@
 export {
-  ACTIONS, DEFAULT_EXCLUDED_FEATURES, fitNormalizer, marketFromCandles, OBSERVATION_NAMES, OBSERVATION_WIDTH, PpoDataError, PpoEnvConfig, TradingEnv,
+  ACTIONS, DEFAULT_EXCLUDED_FEATURES, fitNormalizer, fitNormalizerRanges, marketFromCandles, OBSERVATION_NAMES, OBSERVATION_WIDTH, PpoDataError, PpoEnvConfig, TradingEnv,
   type ObservationNormalizer, type PpoAction, type PpoEnvConfigInput, type PpoMarket, type StepResult,
 } from './env';
 export { buildObservation, POLICY_FORMAT, PolicyInputError, policyAct, PpoPolicy } from './policy';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Candle } from '../../lib/candles';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import {
-  DEFAULT_EXCLUDED_FEATURES, fitNormalizer, marketFromCandles, OBSERVATION_NAMES, OBSERVATION_WIDTH, PpoDataError, PpoEnvConfig, TradingEnv,
+  DEFAULT_EXCLUDED_FEATURES, fitNormalizerRanges, marketFromCandles, OBSERVATION_NAMES, OBSERVATION_WIDTH, PpoDataError, PpoEnvConfig, TradingEnv,
   type ObservationNormalizer, type PpoMarket,
 } from './env';
 import { Adam, clipGradNorm, Mlp, type MlpTrace } from './mlp';
@@ -58,8 +58,12 @@ export const PpoOptions = z.object({
 export type PpoOptions = z.infer<typeof PpoOptions>;
 export type PpoOptionsInput = z.input<typeof PpoOptions>;
 
-/** Candles, or anything that carries them (a dataset). */
-export type PpoTrainingData = readonly Candle[] | { readonly candles: readonly Candle[] };
+/**
+ * Candles, or anything that carries them (a dataset); or several markets (one per symbol, their
+ * features possibly normalized per symbol by the caller), whose episodes never cross from one
+ * market into another.
+ */
+export type PpoTrainingData = readonly Candle[] | { readonly candles: readonly Candle[] } | { readonly markets: readonly PpoMarket[] };
 
 export interface PpoIterationStats {
   iteration: number;
@@ -131,11 +135,32 @@ export class PpoAbortedError extends Error {
   override name = 'PpoAbortedError';
 }
 
-function candlesOf(data: PpoTrainingData): readonly Candle[] {
-  if (Array.isArray(data)) return data;
+function marketsOf(data: PpoTrainingData): PpoMarket[] {
+  if (Array.isArray(data)) return [marketFromCandles(data, MIN_TRAIN_ROWS)];
+  const markets = (data as { markets?: unknown } | null)?.markets;
+  if (Array.isArray(markets) && markets.length > 0) return markets as PpoMarket[];
   const candles = (data as { candles?: unknown } | null)?.candles;
-  if (Array.isArray(candles)) return candles as readonly Candle[];
-  throw new PpoDataError('trainPpo needs candles: an array of candles or an object with a `candles` array');
+  if (Array.isArray(candles)) return [marketFromCandles(candles as readonly Candle[], MIN_TRAIN_ROWS)];
+  throw new PpoDataError('trainPpo needs candles: an array of candles, an object with a `candles` array, or `markets`');
+}
+
+/** Several markets as one, rows one after the other; `offsets[k]` is market k's first row. */
+function joinMarkets(markets: readonly PpoMarket[]): { market: PpoMarket; offsets: number[] } {
+  if (markets.length === 1) return { market: markets[0], offsets: [0] };
+  const width = markets[0].width;
+  if (markets.some((m) => m.width !== width)) throw new PpoDataError('markets have different feature widths');
+  const rows = markets.reduce((a, m) => a + m.rowCount, 0);
+  const joined: PpoMarket = { timestamps: new Float64Array(rows), closes: new Float64Array(rows), features: new Float64Array(rows * width), rowCount: rows, width };
+  const offsets: number[] = [];
+  let at = 0;
+  for (const m of markets) {
+    offsets.push(at);
+    joined.timestamps.set(m.timestamps.subarray(0, m.rowCount), at);
+    joined.closes.set(m.closes.subarray(0, m.rowCount), at);
+    joined.features.set(m.features.subarray(0, m.rowCount * width), at * width);
+    at += m.rowCount;
+  }
+  return { market: joined, offsets };
 }
 
 const MIN_TRAIN_ROWS = 64;
@@ -270,10 +295,18 @@ export async function trainPpo(
   if (!parsed.success) throw new RangeError(`invalid PPO options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   const opts = parsed.data;
   const started = performance.now();
-  const market = marketFromCandles(candlesOf(data), MIN_TRAIN_ROWS);
-  const { trainEnd, evalStart } = splitRows(market, opts);
-  const norm = fitNormalizer(market, 0, trainEnd, opts.obsClip, opts.excludeFeatures);
+  const markets = marketsOf(data);
+  for (const m of markets) if (m.rowCount < MIN_TRAIN_ROWS) throw new PpoDataError(`a market has ${m.rowCount} feature rows; need at least ${MIN_TRAIN_ROWS}`);
+  const { market, offsets } = joinMarkets(markets);
+  // Per market: training rows [offset, offset + trainEnd], held-out rows from offset + evalStart.
+  const segments = markets.map((m, k) => {
+    const split = splitRows(m, opts);
+    return { start: offsets[k], trainEnd: offsets[k] + split.trainEnd, evalStart: offsets[k] + split.evalStart, end: offsets[k] + m.rowCount - 1 };
+  });
+  const { trainEnd, evalStart } = { trainEnd: segments[0].trainEnd, evalStart: segments[0].evalStart };
+  const norm = fitNormalizerRanges(market, segments.map((g) => [g.start, g.trainEnd] as [number, number]), opts.obsClip, opts.excludeFeatures);
   const env = new TradingEnv(market, norm, opts.env);
+  const trainRows = segments.reduce((a, g) => a + g.trainEnd - g.start + 1, 0);
 
   const rng = new Prng(opts.seed);
   const W = OBSERVATION_WIDTH;
@@ -284,7 +317,6 @@ export async function trainPpo(
 
   const R = opts.rolloutSteps;
   const iterations = Math.ceil(opts.steps / R);
-  const L = Math.min(opts.episodeLength, trainEnd);
   const mbSize = Math.min(opts.minibatchSize, R);
 
   const obs = new Float64Array(R * W);
@@ -305,7 +337,19 @@ export async function trainPpo(
   const mbRet = new Float64Array(mbSize);
 
   const newEpisode = () => {
-    const start = rng.int(0, trainEnd - L);
+    // One market: the draw sequence of a single series (a seed gives the same policy as before
+    // several markets existed). Several: a market weighted by its training rows, then a window.
+    let g = segments[0];
+    if (segments.length > 1) {
+      let pick = rng.int(0, trainRows - 1);
+      for (const seg of segments) {
+        g = seg;
+        pick -= seg.trainEnd - seg.start + 1;
+        if (pick < 0) break;
+      }
+    }
+    const L = Math.min(opts.episodeLength, g.trainEnd - g.start);
+    const start = g.start + rng.int(0, g.trainEnd - g.start - L);
     env.reset(start, start + L);
   };
   newEpisode();
@@ -415,21 +459,22 @@ export async function trainPpo(
   const policy = policyFrom(pi, norm, opts, {
     seed: opts.seed,
     steps: iterations * R,
-    trainFrom: market.timestamps[0],
-    trainTo: market.timestamps[trainEnd],
-    trainRows: trainEnd + 1,
+    trainFrom: Math.min(...segments.map((g) => market.timestamps[g.start])),
+    trainTo: Math.max(...segments.map((g) => market.timestamps[g.trainEnd])),
+    trainRows,
   });
-  const hasEval = evalStart < market.rowCount;
+  // The figures below are the first market's (its training and held-out rows).
+  const hasEval = evalStart <= segments[0].end;
   const metrics: PpoMetrics = {
     seed: opts.seed,
     steps: iterations * R,
     iterations,
     trainSeconds: (performance.now() - started) / 1000,
     trainRows: { from: market.timestamps[0], to: market.timestamps[trainEnd], count: trainEnd + 1 },
-    evalRows: hasEval ? { from: market.timestamps[evalStart], to: market.timestamps[market.rowCount - 1], count: market.rowCount - evalStart } : null,
+    evalRows: hasEval ? { from: market.timestamps[evalStart], to: market.timestamps[segments[0].end], count: segments[0].end - evalStart + 1 } : null,
     history,
     train: evaluateOn(policy, market, 0, trainEnd),
-    eval: hasEval ? evaluateOn(policy, market, evalStart, market.rowCount - 1) : null,
+    eval: hasEval ? evaluateOn(policy, market, evalStart, segments[0].end) : null,
   };
   return { policy, metrics };
 }
