@@ -134,7 +134,7 @@ export function retrainScheduleFromOptions(raw: unknown, defaults: SeriesDefault
   const storeFlags = ([['--exchange', o.exchange], ['--symbols', o.symbols], ['--timeframe', o.timeframe], ['--window', o.window], ['--no-download', o.download === false ? true : undefined]] as const)
     .filter(([, v]) => v !== undefined)
     .map(([flag]) => flag);
-  if (o.data !== undefined && storeFlags.length > 0) throw new UsageError(`--data trains on fixed files; ${storeFlags.join(', ')} choose the candle store's window: give one or the other`);
+  if (o.data !== undefined && storeFlags.length > 0) throw new UsageError(`--data trains on fixed files; ${storeFlags.join(', ')} ${storeFlags.length === 1 ? 'chooses' : 'choose'} the candle store's window: give one or the other`);
   const data = (o.data ?? []).map((f) => {
     if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
     if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
