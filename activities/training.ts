@@ -20,7 +20,10 @@ import { backtestSeries, loadTrainingFiles } from '../models/training-data';
 import { reloadModelSignal } from '../workflows/messages';
 import { readCandleCsv } from '../infra/candle-files';
 import type { MessageOrigin } from '../lib/contracts/trading';
-import type { GateEvaluation, ModelScore, PromotionMargin, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings } from '../lib/contracts/retrain';
+import type { GateEvaluation, ModelScore, PromotionMargin, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings, StoreTrainingSource } from '../lib/contracts/retrain';
+import { CandleStore } from '../ledger/candle-store';
+import type { CcxtExchangeAdapter } from './exchange/ccxt-adapter';
+import { snapshotTrainingWindow } from './market-data/training-window';
 
 /**
  * The RetrainWorkflow's activities, on the `training` task queue (workers/training.ts): gather
@@ -49,6 +52,10 @@ export interface TrainingDeps {
   afterStage?: (stage: TrainStage, attempt: number) => void | Promise<void>;
   /** Metrics to InfluxDB: each evaluation as a `retrain` point (default: off). */
   metrics?: MetricsWriter;
+  /** Where a store-sourced retrain downloads missing candles (the worker's: the configured exchange's endpoint). */
+  openExchange?: (exchangeId: string) => CcxtExchangeAdapter;
+  /** The clock a store window ends at (default Date.now; tests move it). */
+  now?: () => number;
 }
 
 export const SYMBOL_TRADER_TYPE = 'symbolTraderWorkflow';
@@ -150,6 +157,37 @@ export function createTrainingActivities(deps: TrainingDeps) {
       }
       log.info({ files: out.map((f) => `${f.symbol} ${f.timeframe} ${f.candles}`) }, 'training data gathered');
       return { files: out };
+    },
+
+    /**
+     * The candle store's latest window (downloading what it lacks first) snapshotted into the run,
+     * as gatherTrainingData does for files. A retry keeps the window the first attempt chose
+     * (carried in the heartbeat), so the run trains on one window whatever the retries.
+     */
+    async gatherStoreTrainingData(args: { store: StoreTrainingSource }): Promise<GatheredData> {
+      const ctx = Context.current();
+      const log = activityLog(deps);
+      const fixed = (ctx.info.heartbeatDetails as { window?: { since: number; until: number } } | undefined)?.window;
+      let gathered: GatheredData;
+      try {
+        gathered = await snapshotTrainingWindow(
+          {
+            store: new CandleStore(deps.sql),
+            openExchange: deps.openExchange,
+            now: deps.now ?? Date.now,
+            log,
+            onProgress: (window, p) => ctx.heartbeat({ window, ...p }),
+            signal: ctx.cancellationSignal,
+          },
+          args.store,
+          path.join(runDir(deps.workRoot), 'data'),
+          fixed,
+        );
+      } catch (err) {
+        return nonRetryable(err);
+      }
+      log.info({ window: gathered.window, files: gathered.files.map((f) => `${f.symbol} ${f.timeframe} ${f.candles}`) }, 'training data gathered from the candle store');
+      return gathered;
     },
 
     /**

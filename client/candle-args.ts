@@ -68,9 +68,20 @@ export function parseSymbols(flag: string, raw: string | string[]): string[] {
  * means every candle that opens in January.
  */
 export function storeSelection(args: StoreSeriesArgs, defaults: SeriesDefaults, nowMs: number): CandleSelection {
+  const { exchange, symbols, timeframe, tfMs } = storeSeries(args, defaults);
+  if (args.since === undefined) throw new UsageError('--since: say from when, e.g. --since 2024-01-01 (or --since 90d)');
+  const since = alignUp(parseWhen('--since', args.since, nowMs), tfMs);
+  const until = alignDown(args.until === undefined ? nowMs : parseWhen('--until', args.until, nowMs), tfMs);
+  if (since >= until) throw new UsageError(`--since ${args.since} is not before --until ${args.until ?? 'now'}: no ${timeframe} candle opens in between`);
+  return { exchange, symbols, timeframe, since, until };
+}
+
+/** The exchange, symbols and timeframe of the options (defaults filled in), checked. */
+export function storeSeries(args: Omit<StoreSeriesArgs, 'since' | 'until'>, defaults: SeriesDefaults): SeriesDefaults & { tfMs: number } {
   const exchange = (args.exchange ?? defaults.exchange).trim().toLowerCase();
   if (!/^[a-z0-9]+$/.test(exchange)) throw new UsageError(`--exchange '${args.exchange}': expected a ccxt exchange id such as binance`);
   const symbols = args.symbols === undefined ? defaults.symbols : parseSymbols('--symbols', args.symbols);
+  if (symbols.length === 0) throw new UsageError('--symbols: give at least one symbol, e.g. BTC/USDT (or set SYMBOLS)');
   const timeframe = (args.timeframe ?? defaults.timeframe).trim();
   let tfMs: number;
   try {
@@ -79,11 +90,15 @@ export function storeSelection(args: StoreSeriesArgs, defaults: SeriesDefaults, 
     throw new UsageError(`--timeframe: ${(err as Error).message}`);
   }
   if (tfMs > 86_400_000) throw new UsageError(`--timeframe ${timeframe}: the candle store holds timeframes up to 1d`);
-  if (args.since === undefined) throw new UsageError('--since: say from when, e.g. --since 2024-01-01 (or --since 90d)');
-  const since = alignUp(parseWhen('--since', args.since, nowMs), tfMs);
-  const until = alignDown(args.until === undefined ? nowMs : parseWhen('--until', args.until, nowMs), tfMs);
-  if (since >= until) throw new UsageError(`--since ${args.since} is not before --until ${args.until ?? 'now'}: no ${timeframe} candle opens in between`);
-  return { exchange, symbols, timeframe, since, until };
+  return { exchange, symbols, timeframe, tfMs };
+}
+
+/** `--window 365d` or `52w`: whole days of the most recent candles (1 to 3650). */
+export function parseWindowDays(flag: string, text: string): number {
+  const m = /^([1-9]\d{0,4})([dw])$/.exec(String(text).trim());
+  const days = m ? Number(m[1]) * (m[2] === 'w' ? 7 : 1) : NaN;
+  if (!(days >= 1 && days <= 3650)) throw new UsageError(`${flag} '${text}': expected a number of days or weeks, e.g. 365d or 52w (1d to 3650d)`);
+  return days;
 }
 
 /** True when any of the store options was given. */

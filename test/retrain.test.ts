@@ -70,10 +70,24 @@ describe('trader schedule retrain: option parsing', () => {
     assert.equal(parseEvery('12h'), 12 * 3_600_000);
     assert.equal(parseEvery('2w'), 14 * 86_400_000);
     for (const bad of ['7', 'd', '0d', '7days', '-1d', '400d', '1s']) assert.throws(() => parseEvery(bad), UsageError, `--every ${bad} must be refused`);
-    assert.throws(() => retrainScheduleFromOptions({ every: '7d', data: ['/no/such/file.csv'] }), /no such file/);
-    assert.throws(() => retrainScheduleFromOptions({ every: '7d', seed: 'x' }), /--seed/);
-    const o = retrainScheduleFromOptions({ every: '1d', seed: '3', ppoSteps: '1000' });
-    assert.deepEqual(o, { scheduleId: undefined, everyMs: 86_400_000, input: { data: [], settings: { seed: 3, ppoSteps: 1000 } } });
+    const configured = { exchange: 'binance', symbols: ['BTC/USDT', 'ETH/USDT'], timeframe: '1h' };
+    assert.throws(() => retrainScheduleFromOptions({ every: '7d', data: ['/no/such/file.csv'] }, configured), /no such file/);
+    assert.throws(() => retrainScheduleFromOptions({ every: '7d', seed: 'x' }, configured), /--seed/);
+    const o = retrainScheduleFromOptions({ every: '1d', seed: '3', ppoSteps: '1000' }, configured);
+    assert.deepEqual(o, {
+      scheduleId: undefined, everyMs: 86_400_000,
+      input: { store: { exchange: 'binance', symbols: ['BTC/USDT', 'ETH/USDT'], timeframe: '1h', windowDays: 365, download: true }, settings: { seed: 3, ppoSteps: 1000 } },
+    }, 'by default the configured series, the last 365 days of the store');
+    const own = retrainScheduleFromOptions({ every: '7d', symbols: 'sol/usdt', timeframe: '4h', window: '12w', download: false }, configured);
+    assert.deepEqual(own.input.store, { exchange: 'binance', symbols: ['SOL/USDT'], timeframe: '4h', windowDays: 84, download: false });
+    for (const [bad, why] of [
+      [{ window: '0d' }, /--window '0d'/], [{ window: '3h' }, /--window '3h'/], [{ window: '9999d' }, /--window/],
+      [{ symbols: 'BTCUSDT' }, /--symbols: BTCUSDT/], [{ timeframe: '1x' }, /--timeframe/], [{ timeframe: '1w' }, /up to 1d/], [{ exchange: 'bin ance' }, /--exchange/],
+      [{ data: [__filename], window: '30d' }, /--data trains on fixed files; --window/], [{ data: [__filename], download: false }, /--no-download/],
+    ] as const) {
+      assert.throws(() => retrainScheduleFromOptions({ every: '7d', ...bad }, configured), (e: unknown) => e instanceof UsageError && why.test(e.message), JSON.stringify(bad));
+    }
+    assert.throws(() => retrainScheduleFromOptions({ every: '7d' }, { ...configured, symbols: [] }), /--symbols: give at least one symbol/);
   });
 });
 

@@ -90,6 +90,21 @@ describe('trader up (npm start)', function () {
     const status = await statusJson(env);
     assert.deepEqual(status.map((s) => s.symbol).sort(), ['BTC/USDT', 'ETH/USDT'], JSON.stringify(status));
     assert.ok(status.every((s) => s.tradingStatus === 'active'), JSON.stringify(status));
+    // The training worker keeps serving the training queue (the retrain Schedule's): a retrain with
+    // an invalid window is answered, failing at once, rather than waiting for a worker forever.
+    {
+      const { Connection, Client, WorkflowFailedError } = await import('@temporalio/client');
+      const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_PORT}` });
+      try {
+        const run = new Client({ connection }).workflow.execute('retrainWorkflow', {
+          taskQueue: 'training', workflowId: `up-test-retrain-${process.pid}`, workflowExecutionTimeout: '60 seconds',
+          args: [{ store: { exchange: 'binance', symbols: ['BTC/USDT'], timeframe: '1h', windowDays: 0 } }],
+        });
+        await assert.rejects(run, (err: unknown) => err instanceof WorkflowFailedError && /window of 0 days/.test(String((err.cause?.cause as Error | undefined)?.message)));
+      } finally {
+        await connection.close();
+      }
+    }
     first.child.kill('SIGINT');
     assert.equal(await first.exited, 0, first.output());
     assert.ok(fs.existsSync(path.join(home, 'temporal', 'temporal.sqlite')));

@@ -10,6 +10,7 @@ import { modelsDir } from '../models/registry';
 import { riskInputFromEnv } from '../lib/risk';
 import { TRAINING_TASK_QUEUE } from '../lib/contracts/retrain';
 import type { MetricsWriter } from '../activities/metrics/writer';
+import { marketDataExchangeFor } from '../activities/market-data';
 
 export interface TrainingWorkerOptions {
   connection: NativeConnection;
@@ -43,14 +44,20 @@ export function trainingPaths(home: string): { modelsRoot: string; workRoot: str
   return { modelsRoot: modelsDir(home), workRoot: path.join(home, 'training'), dataDir: path.join(home, 'training-data') };
 }
 
-/** The activities as a deployment wires them: TRADER_HOME paths, the ledger's database, the configured risk. */
-export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk'>, sql: postgres.Sql, log: Logger, metrics?: MetricsWriter): TrainingActivities {
+/**
+ * The activities as a deployment wires them: TRADER_HOME paths, the ledger's database (and its
+ * candle store), the configured risk, and the configured exchange's endpoint for the candles a
+ * store-sourced retrain downloads.
+ */
+export function trainingActivitiesFor(cfg: Pick<AppConfig, 'home' | 'risk' | 'exchange'>, sql: postgres.Sql, log: Logger, metrics?: MetricsWriter): TrainingActivities {
+  const training = log.child({ worker: 'training' });
   return createTrainingActivities({
     sql,
-    log: log.child({ worker: 'training' }),
+    log: training,
     ...trainingPaths(cfg.home),
     risk: riskInputFromEnv(cfg.risk),
     metrics,
+    openExchange: (id) => marketDataExchangeFor(cfg.exchange, id, { log: training }),
   });
 }
 

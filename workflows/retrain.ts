@@ -2,13 +2,14 @@ import { ApplicationFailure, defineQuery, log, proxyActivities, setCurrentDetail
 import type { ActivityOptions } from '@temporalio/common';
 import type { TrainingActivities } from '../activities/training';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
-import type { PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
+import type { GatheredData, PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
 
 /**
  * RetrainWorkflow, started by a Temporal Schedule (`trader schedule retrain --every 7d`) on the
  * `training` task queue, whose worker (workers/training.ts) runs this workflow and its activities:
  *
- *   gather data -> train a challenger (ensemble + PPO; long, heartbeating, resumable)
+ *   gather data (files, or the candle store's latest window after downloading what it lacks)
+ *   -> train a challenger (ensemble + PPO; long, heartbeating, resumable)
  *   -> score challenger and champion on the challenger's held-out period
  *   -> promote only if the challenger wins by the margin -> every running trader reloads it.
  *
@@ -39,8 +40,17 @@ const long: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes: ['TrainingInputError'] },
 };
 
+// Filling the store's window can be hundreds of pages behind the exchange's rate limit (a year of
+// 1m candles); it heartbeats per page, and a retry resumes where the store stopped.
+const download: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['TrainingInputError'] },
+};
+
 const { gatherTrainingData, promoteChallenger, reloadTraders, discardRunFiles } = proxyActivities<TrainingActivities>(quick);
 const { trainChallenger, evaluateChallenger } = proxyActivities<TrainingActivities>(long);
+const { gatherStoreTrainingData } = proxyActivities<TrainingActivities>(download);
 
 export async function retrainWorkflow(input: RetrainInput = {}): Promise<RetrainResult> {
   const margin: PromotionMargin = { ...DEFAULT_PROMOTION_MARGIN, ...(input.margin ?? {}) };
@@ -50,12 +60,20 @@ export async function retrainWorkflow(input: RetrainInput = {}): Promise<Retrain
   setHandler(retrainProgressQuery, () => progress);
   const show = (text: string) => setCurrentDetails(`**Retrain**: ${text}`);
 
-  show('gathering candles');
-  const gathered = await gatherTrainingData({ data: input.data ?? [] });
+  if (input.store && (input.data?.length ?? 0) > 0) throw ApplicationFailure.nonRetryable('give candle files (data) or a candle store source (store), not both', 'TrainingInputError');
+  // Only a run given a store source schedules the new activity: histories of file-sourced runs replay unchanged.
+  let gathered: GatheredData;
+  if (input.store) {
+    show('gathering candles from the candle store (downloading what it lacks)');
+    gathered = await gatherStoreTrainingData({ store: input.store });
+  } else {
+    show('gathering candles');
+    gathered = await gatherTrainingData({ data: input.data ?? [] });
+  }
   const files = gathered.files.map((f) => f.path);
 
   progress.stage = 'training';
-  show(`training on ${gathered.files.map((f) => `${f.symbol} ${f.timeframe} (${f.candles})`).join(', ')}`);
+  show(`training on ${gathered.window ? `${gathered.window.since.slice(0, 16)} .. ${gathered.window.until.slice(0, 16)} UTC of ` : ''}${gathered.files.map((f) => `${f.symbol} ${f.timeframe} (${f.candles})`).join(', ')}`);
   const challenger = await trainChallenger({ files, settings: input.settings ?? {}, created: new Date().toISOString() });
   progress.challenger = challenger.id;
 
@@ -84,5 +102,5 @@ export async function retrainWorkflow(input: RetrainInput = {}): Promise<Retrain
   await discardRunFiles();
   progress.stage = 'done';
   show(`${decision.promote ? 'promoted' : 'not promoted'} ${challenger.id}: ${decision.reason}`);
-  return { challenger, evaluation, decision, margin, champion, retired, reloaded, data: gathered.files };
+  return { challenger, evaluation, decision, margin, champion, retired, reloaded, data: gathered.files, ...(gathered.window ? { window: gathered.window } : {}) };
 }

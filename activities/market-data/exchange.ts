@@ -27,6 +27,19 @@ export function createMarketDataExchange(
   );
 }
 
+/**
+ * The market-data client for exchange `id`: EXCHANGE_API_URL and EXCHANGE_CCXT_OPTIONS belong to
+ * the configured exchange, not to another one a command or a retrain names.
+ */
+export function marketDataExchangeFor(
+  configured: MarketDataExchangeConfig,
+  id: string,
+  opts: { resilience?: ExchangeResilience | ResilienceOptions; timeoutMs?: number; now?: () => number; log?: Logger } = {},
+): CcxtExchangeAdapter {
+  const own = id === configured.id;
+  return createMarketDataExchange({ id, apiUrl: own ? configured.apiUrl : undefined, ccxtOptions: own ? configured.ccxtOptions : undefined }, opts);
+}
+
 /** Candles per request: the most the exchange answers (ccxt's `features`), else ccxt's common default. */
 export function pageSizeOf(adapter: CcxtExchangeAdapter, symbol?: string): number {
   const features = (adapter.exchange as unknown as { features?: Record<string, unknown> }).features;

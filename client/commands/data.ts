@@ -10,7 +10,7 @@ import { writeAtomically } from '../../infra/files';
 import { createLogger } from '../../infra/logger';
 import { openDatabase, type Database } from '../../infra/postgres';
 import { CandleStore, type SeriesCoverage } from '../../ledger/candle-store';
-import { checkMarkets, createMarketDataExchange, downloadCandles, DownloadInterrupted, pageSizeOf, type DownloadProgress, type DownloadReport } from '../../activities/market-data';
+import { checkMarkets, marketDataExchangeFor, downloadCandles, DownloadInterrupted, pageSizeOf, type DownloadProgress, type DownloadReport } from '../../activities/market-data';
 import type { ExchangeResilience, ResilienceOptions } from '../../activities/exchange/resilience';
 import type { CcxtExchangeAdapter } from '../../activities/exchange/ccxt-adapter';
 import { ExchangeError } from '../../lib/exchange/errors';
@@ -78,14 +78,10 @@ export async function runDataDownload(args: DataDownloadArgs, io: DataCommandIo 
   const sel = storeSelection(args, { exchange: cfg.exchange.id, symbols: cfg.symbols, timeframe: cfg.timeframe }, now());
   if (args.out !== undefined && args.out.trim() === '') throw new UsageError('--out needs a directory');
 
-  // EXCHANGE_API_URL and EXCHANGE_CCXT_OPTIONS belong to the configured exchange, not to another one named by --exchange.
   const own = sel.exchange === cfg.exchange.id;
   let adapter: CcxtExchangeAdapter;
   try {
-    adapter = createMarketDataExchange(
-      { id: sel.exchange, apiUrl: own ? cfg.exchange.apiUrl : undefined, ccxtOptions: own ? cfg.exchange.ccxtOptions : undefined },
-      { ...deps.exchange, now, log: quietLog },
-    );
+    adapter = marketDataExchangeFor(cfg.exchange, sel.exchange, { ...deps.exchange, now, log: quietLog });
     await checkMarkets(adapter, sel.symbols, sel.timeframe);
   } catch (err) {
     if (err instanceof ExchangeError && !err.retryable) throw new UsageError(err.message);

@@ -6,10 +6,13 @@ import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig } from '../../infra/config';
 import { UsageError } from '../../infra/errors';
-import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../lib/contracts/retrain';
+import { DEFAULT_RETRAIN_SCHEDULE_ID, DEFAULT_TRAINING_WINDOW_DAYS, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type RetrainInput } from '../../lib/contracts/retrain';
+import { parseWindowDays, storeSeries, type SeriesDefaults } from '../candle-args';
 
 /**
- * `trader schedule retrain --every 7d [--data FILE...] [--seed N] [--ppo-steps N] [--id ID]`
+ * `trader schedule retrain --every 7d [--exchange ID] [--symbols A,B] [--timeframe TF] [--window 365d] [--no-download]
+ *                         [--seed N] [--ppo-steps N] [--id ID]`
+ * `trader schedule retrain --every 7d --data FILE... [--seed N] [--ppo-steps N] [--id ID]`
  * `trader schedule list`
  *
  * A Temporal Schedule that starts RetrainWorkflow on the `training` task queue every interval,
@@ -17,8 +20,12 @@ import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE
  * queue up behind it or run beside it). Running the command again updates the schedule in
  * place (same id), so it is safe in a provisioning script.
  *
- * The data files are read by the training worker, so give paths it can read; without --data the
- * worker trains on the CSVs in its `<TRADER_HOME>/training-data` directory at each run.
+ * By default each run trains on the candle store's most recent window (--window, default
+ * DEFAULT_TRAINING_WINDOW_DAYS days) of EXCHANGE, SYMBOLS and TIMEFRAME as configured when the
+ * command runs (written into the schedule, so `trader schedule list` and the Temporal UI show
+ * what it trains on), downloading what the store lacks first: a weekly schedule trains on the
+ * latest week too. `--data FILE...` trains on fixed files instead, which the training worker
+ * must be able to read.
  */
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
@@ -106,18 +113,28 @@ const INT = /^\d+$/;
 export const ScheduleRetrainOptions = z.object({
   every: z.string({ error: '--every is required (e.g. 7d)' }).min(1),
   data: z.array(z.string().min(1)).optional(),
+  exchange: z.string().optional(),
+  symbols: z.union([z.string(), z.array(z.string())]).optional(),
+  timeframe: z.string().optional(),
+  window: z.string().optional(),
+  /** commander's --no-download. */
+  download: z.boolean().optional(),
   seed: z.string().regex(INT, '--seed: expected a non-negative integer').optional(),
   ppoSteps: z.string().regex(INT, '--ppo-steps: expected a positive integer').optional(),
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, '--id: letters, digits, dots, dashes or underscores').optional(),
 });
 export type ScheduleRetrainOptions = z.input<typeof ScheduleRetrainOptions>;
 
-/** Validates the command's options into what upsertRetrainSchedule takes. */
-export function retrainScheduleFromOptions(raw: unknown): RetrainScheduleOptions {
+/** Validates the command's options into what upsertRetrainSchedule takes; `defaults` are EXCHANGE, SYMBOLS and TIMEFRAME. */
+export function retrainScheduleFromOptions(raw: unknown, defaults: SeriesDefaults): RetrainScheduleOptions {
   const parsed = ScheduleRetrainOptions.safeParse(raw);
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
   const o = parsed.data;
   const everyMs = parseEvery(o.every);
+  const storeFlags = ([['--exchange', o.exchange], ['--symbols', o.symbols], ['--timeframe', o.timeframe], ['--window', o.window], ['--no-download', o.download === false ? true : undefined]] as const)
+    .filter(([, v]) => v !== undefined)
+    .map(([flag]) => flag);
+  if (o.data !== undefined && storeFlags.length > 0) throw new UsageError(`--data trains on fixed files; ${storeFlags.join(', ')} ${storeFlags.length === 1 ? 'chooses' : 'choose'} the candle store's window: give one or the other`);
   const data = (o.data ?? []).map((f) => {
     if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
     if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
@@ -130,7 +147,10 @@ export function retrainScheduleFromOptions(raw: unknown): RetrainScheduleOptions
     if (n < 64) throw new UsageError(`--ppo-steps ${o.ppoSteps}: at least 64`);
     settings.ppoSteps = n;
   }
-  return { scheduleId: o.id, everyMs, input: { data, settings } };
+  if (o.data !== undefined) return { scheduleId: o.id, everyMs, input: { data, settings } };
+  const { exchange, symbols, timeframe } = storeSeries(o, defaults);
+  const windowDays = o.window === undefined ? DEFAULT_TRAINING_WINDOW_DAYS : parseWindowDays('--window', o.window);
+  return { scheduleId: o.id, everyMs, input: { store: { exchange, symbols, timeframe, windowDays, download: o.download ?? true }, settings } };
 }
 
 const withClient = withTemporalClient;
@@ -141,16 +161,27 @@ export function registerScheduleCommand(program: Command): void {
     .command('retrain')
     .description('create or update the Schedule that runs RetrainWorkflow on the training task queue (overlap: skip)')
     .requiredOption('--every <interval>', 'e.g. 7d, 24h, 2w')
-    .option('--data <files...>', 'candle CSV files the training worker reads (default: its TRADER_HOME/training-data/*.csv)')
+    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
+    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
+    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
+    .option('--window <days>', `candle store: train on the most recent window, e.g. 365d or 52w (default ${DEFAULT_TRAINING_WINDOW_DAYS}d)`)
+    .option('--no-download', 'candle store: train on what is stored; do not download the missing part of the window first')
+    .option('--data <files...>', 'instead of the candle store, these candle CSV files (the training worker must be able to read them)')
     .option('--seed <n>', 'training seed (default 1)')
     .option('--ppo-steps <n>', 'PPO environment steps (default 100000)')
     .option('--id <id>', `schedule id (default ${DEFAULT_RETRAIN_SCHEDULE_ID})`)
     .action(async (raw: ScheduleRetrainOptions) => {
-      const opts = retrainScheduleFromOptions(raw);
       const cfg = loadConfig();
+      const opts = retrainScheduleFromOptions(raw, { exchange: cfg.exchange.id, symbols: cfg.symbols, timeframe: cfg.timeframe });
       const r = await withClient(cfg, (client) => upsertRetrainSchedule(client, opts));
       const d = r.description;
       console.log(`${r.created ? 'created' : 'updated'} schedule ${d.scheduleId}: ${RETRAIN_WORKFLOW_TYPE} on task queue ${TRAINING_TASK_QUEUE} every ${formatEvery(opts.everyMs)}, overlap ${d.policies.overlap}`);
+      const st = opts.input.store;
+      console.log(
+        st
+          ? `each run trains on the last ${st.windowDays} days of ${st.exchange} ${st.symbols.join(', ')} ${st.timeframe} in the candle store${st.download ? ', downloading what it lacks first' : ' (nothing downloaded)'}`
+          : `each run trains on ${opts.input.data?.length} file(s): ${opts.input.data?.join(', ')}`,
+      );
       const next = d.info.nextActionTimes[0];
       if (next) console.log(`next run ${next.toISOString()}; a training worker must poll the queue (trader worker --queue training, or trader up)`);
     });

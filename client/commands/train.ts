@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
@@ -14,13 +14,20 @@ import { modelsDir, promoteModelVersion, registerModelVersion, type ModelVersion
 import { trainModelVersion, type TrainProgress, type TrainResult, type TrainSettingsInput } from '../../models/train';
 import { signalTradersToReload } from '../../activities/training';
 import { UsageError } from '../../infra/errors';
+import type postgres from 'postgres';
+import { CandleStore } from '../../ledger/candle-store';
+import { isBacktestInputError, loadStoreSeries } from '../../backtester/run';
+import { candleFileName, formatCandleCsv } from '../../lib/candle-csv';
+import { anyStoreOption, storeSelection } from '../candle-args';
 
 /**
- * `trader train --data FILE... [--out DIR] [--seed N] [--ppo-steps N] [--promote]`
+ * `trader train --data FILE... [--out DIR] [--seed N] [--ppo-steps N] [--promote]`, or with
+ * `--since WHEN [--until WHEN] [--symbols A,B] [--timeframe TF] [--exchange ID]` instead of `--data`
  *
  * Trains one model version (the ensemble members and the PPO policy as .onnx files, a manifest,
  * report.json and report.md with the held-out evaluation; see models/train.ts) from recorded
- * candle CSVs, with a progress bar per stage.
+ * candle CSVs or candle store series (read as `trader backtest` reads them; nothing is
+ * downloaded: `trader data download` fills the store), with a progress bar per stage.
  *
  * With `--out DIR`, DIR is the version directory (it must not exist) and nothing else is touched:
  * `trader backtest --models DIR` reads it. Without it, the version goes under
@@ -45,7 +52,12 @@ const intOption = (flag: string, min: number, max: number) =>
     });
 
 export const TrainCommandOptions = z.object({
-  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file'),
+  data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file').optional(),
+  exchange: z.string().optional(),
+  symbols: z.union([z.string(), z.array(z.string())]).optional(),
+  timeframe: z.string().optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
   out: z.string().min(1).optional(),
   seed: intOption('--seed', 0, 2 ** 31 - 1),
   ppoSteps: intOption('--ppo-steps', 64, 50_000_000),
@@ -61,7 +73,10 @@ export interface TrainCommandIo {
 }
 
 export interface TrainCommandDeps {
-  config?: () => Pick<AppConfig, 'home' | 'databaseUrl' | 'postgresPort' | 'risk'> & Partial<Pick<AppConfig, 'temporal'>>;
+  config?: () => Pick<AppConfig, 'home' | 'databaseUrl' | 'postgresPort' | 'risk'> & Partial<Pick<AppConfig, 'temporal' | 'exchange' | 'symbols' | 'timeframe'>>;
+  /** The ledger database: the registry and the candle store (default: opened from the configuration). */
+  sql?: postgres.Sql;
+  now?: () => number;
   /** Extra trainer settings (tests: smaller forests and PPO rollouts). */
   settings?: Partial<TrainSettingsInput>;
 }
@@ -112,7 +127,10 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
   const parsed = TrainCommandOptions.safeParse(raw);
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `--${i.path.join('.')}: ${i.message}`)).join('; '));
   const opts = parsed.data;
-  for (const f of opts.data) {
+  const storeArgs = { exchange: opts.exchange, symbols: opts.symbols, timeframe: opts.timeframe, since: opts.since, until: opts.until };
+  if (opts.data && anyStoreOption(storeArgs)) throw new UsageError('--data reads candle files; --exchange, --symbols, --timeframe, --since and --until read the candle store: give one or the other');
+  if (!opts.data && !anyStoreOption(storeArgs)) throw new UsageError('give candle files (--data FILE...) or candle store series (--since WHEN, with --symbols, --timeframe and --exchange defaulting to SYMBOLS, TIMEFRAME and EXCHANGE)');
+  for (const f of opts.data ?? []) {
     if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
     if (statSync(f).isDirectory()) throw new UsageError(`--data ${f}: is a directory; give the candle CSV files`);
   }
@@ -120,16 +138,39 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
   if (opts.out !== undefined && opts.promote) throw new UsageError('--promote registers the version as the champion; it does not go with --out (train into the registry instead)');
 
   const cfg = (deps.config ?? loadConfig)();
+  const selection = opts.data
+    ? undefined
+    : storeSelection(storeArgs, { exchange: cfg.exchange?.id ?? 'binance', symbols: cfg.symbols ?? [], timeframe: cfg.timeframe ?? '1h' }, (deps.now ?? Date.now)());
   // Open the registry first: a run of minutes must not end in "cannot reach PostgreSQL".
   let db: Database | undefined;
-  if (opts.out === undefined) {
+  if (!deps.sql && (opts.out === undefined || selection)) {
     db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: createLogger({ level: 'warn', name: 'train' }) });
   }
+  const sql = deps.sql ?? db?.sql;
   const reporter = progressReporter(io);
+  // Store series are written as conventional CSV files for the trainer, which reads files only.
+  let snapshot: string | undefined;
   try {
+    let files = opts.data ?? [];
+    if (selection) {
+      let series;
+      try {
+        series = await loadStoreSeries(new CandleStore(sql!), selection);
+      } catch (err) {
+        if (isBacktestInputError(err)) throw new UsageError((err as Error).message);
+        throw err;
+      }
+      snapshot = mkdtempSync(path.join(os.tmpdir(), 'trader-train-store-'));
+      files = series.map((s) => {
+        const file = path.join(snapshot!, candleFileName(s.exchange, s.symbol, s.timeframe));
+        writeFileSync(file, formatCandleCsv(s.candles));
+        io.info(`candle store ${s.exchange} ${s.symbol} ${s.timeframe}: ${s.candles.length} candles, ${iso(s.candles[0].timestamp)} .. ${iso(s.candles[s.candles.length - 1].timestamp)} UTC`);
+        return file;
+      });
+    }
     let result: TrainResult;
     try {
-      result = await trainModelVersion(opts.data, {
+      result = await trainModelVersion(files, {
         ...deps.settings,
         seed: opts.seed ?? deps.settings?.seed ?? 1,
         ppoSteps: opts.ppoSteps ?? deps.settings?.ppoSteps,
@@ -152,10 +193,10 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
     let registered: ModelVersionRow | undefined;
     let promoted = false;
     let reload: { reloaded?: string[]; reloadProblem?: string } = {};
-    if (db) {
-      registered = await registerModelVersion(db.sql, result.dir);
+    if (sql && opts.out === undefined) {
+      registered = await registerModelVersion(sql, result.dir);
       if (opts.promote) {
-        registered = (await promoteModelVersion(db.sql, result.manifest.id)).champion;
+        registered = (await promoteModelVersion(sql, result.manifest.id)).champion;
         promoted = true;
         reload = await reloadTraders(cfg, result.manifest.id);
       }
@@ -165,9 +206,12 @@ export async function runTrainCommand(raw: unknown, io: TrainCommandIo = console
     if (reload.reloadProblem) io.warn(`note: ${reload.reloadProblem}; running traders keep their model until they restart or are told to reload`);
     return { ...result, registered, promoted, ...reload };
   } finally {
+    if (snapshot) rmSync(snapshot, { recursive: true, force: true });
     await db?.close();
   }
 }
+
+const iso = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 
 /** Best effort after --promote: the traders of a running stack reload now rather than at their next start. */
 async function reloadTraders(cfg: Partial<Pick<AppConfig, 'temporal'>>, version: string): Promise<{ reloaded?: string[]; reloadProblem?: string }> {
@@ -207,8 +251,13 @@ export function summaryLines(r: TrainResult, registered: ModelVersionRow | undef
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
-    .description('train one model version (ensemble + PPO, exported to ONNX) from candle CSVs, with an out-of-sample evaluation report')
-    .requiredOption('--data <files...>', 'candle CSV file(s), one symbol each, one timeframe, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .description('train one model version (ensemble + PPO, exported to ONNX) from candle CSVs or candle store series, with an out-of-sample evaluation report')
+    .option('--data <files...>', 'candle CSV file(s), one symbol each, one timeframe, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
+    .option('--since <when>', 'instead of --data, candle store series from this candle open time (2024-01-31, 2024-01-31T12:00 UTC, epoch ms, or 365d)')
+    .option('--until <when>', 'candle store: end, exclusive (default: now)')
+    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
+    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
+    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
     .option('--out <dir>', 'write the version into this new directory instead of TRADER_HOME/models (and do not register it)')
     .option('--seed <n>', 'random seed (same data + seed = same model, bit for bit); default 1')
     .option('--ppo-steps <n>', 'PPO environment steps (default 100000)')

@@ -184,8 +184,10 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       process.kill(process.pid, 'SIGTERM');
     }
   }
-  training?.shutdown();
   await worker.untilStopped();
+  // The training worker serves the retrain Schedule for as long as trading runs (stopping it here
+  // before waiting left `trader up` with no poller on the training queue).
+  training?.shutdown();
   await training?.done;
   await bot?.stop().catch(() => undefined);
   await alerts.stop();

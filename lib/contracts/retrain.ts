@@ -23,9 +23,39 @@ export interface RetrainSettings {
   extra?: Record<string, unknown>;
 }
 
+/** Days of candles a store-sourced retrain trains on unless told otherwise: a year (about a minute of training on 1h candles). */
+export const DEFAULT_TRAINING_WINDOW_DAYS = 365;
+
+/**
+ * Train on the candle store's most recent window: [last closed candle - windowDays, last closed
+ * candle), downloading the part the store lacks first, so a scheduled retrain trains on the
+ * latest data each time it runs. "Now" is read by the activity, never by the workflow.
+ */
+export interface StoreTrainingSource {
+  exchange: string;
+  symbols: string[];
+  timeframe: string;
+  /** Default DEFAULT_TRAINING_WINDOW_DAYS. */
+  windowDays?: number;
+  /** Download what the store lacks in the window first (default true); false trains on what is stored. */
+  download?: boolean;
+}
+
+/** The window a store-sourced retrain trained on (times ISO, until exclusive) and what it downloaded first. */
+export interface StoreTrainingWindow {
+  exchange: string;
+  timeframe: string;
+  windowDays: number;
+  since: string;
+  until: string;
+  downloaded: { symbol: string; missingBefore: number; requests: number; inserted: number }[];
+}
+
 export interface RetrainInput {
-  /** Candle CSVs readable by the training worker; none: the worker's training data directory. */
+  /** Candle CSVs readable by the training worker; neither these nor `store`: the worker's training data directory. */
   data?: string[];
+  /** Train on the candle store's latest window instead of files. */
+  store?: StoreTrainingSource;
   settings?: RetrainSettings;
   margin?: Partial<PromotionMargin>;
   /** The strategy whose backtest return the gate compares (default ensemble). */
@@ -35,7 +65,10 @@ export interface RetrainInput {
 }
 
 export interface GatheredData {
-  files: { source: string; path: string; sha256: string; symbol: string; timeframe: string; candles: number; from: string | null; to: string | null }[];
+  /** `source`: the file copied, or `store:<exchange>` for a store window; `path`: the run's snapshot; sha256: of the snapshot's bytes. */
+  files: { source: string; path: string; sha256: string; exchange?: string; symbol: string; timeframe: string; candles: number; from: string | null; to: string | null }[];
+  /** Set when the data is the candle store's window. */
+  window?: StoreTrainingWindow;
 }
 
 export interface TrainHeartbeat {
@@ -95,6 +128,8 @@ export interface RetrainResult {
   retired: string | null;
   reloaded: string[];
   data: GatheredData['files'];
+  /** The candle store window trained on (store-sourced retrains only). */
+  window?: StoreTrainingWindow;
 }
 
 export interface RetrainProgress {
