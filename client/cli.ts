@@ -94,12 +94,21 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const code = reportError(err);
     process.exitCode = code;
-    // A command that failed is over. The Temporal runtime, once installed, keeps the process alive
-    // until its last worker or connection is gone, and one that failed half-way may never have
-    // made one: exit if anything still holds the event loop after a moment (an unref'd timer
-    // fires only then, so a clean exit is not delayed).
-    setTimeout(() => process.exit(code), 2_000).unref();
+    exitSoon(code);
   }
+}
+
+/**
+ * A command that failed half-way may leave something behind that keeps Node running, and then
+ * the process never ends: after `trader up` failed on a busy TEMPORAL_PORT, the Temporal Runtime
+ * (installed before that check) kept its native log-forwarding thread alive, since the SDK shuts
+ * the Runtime down only when its last connection closes and none was ever opened; its
+ * SIGINT/SIGTERM hook (and ours, which only starts a graceful stop of a stack that no longer
+ * exists) made the process deaf to SIGTERM too. The message is already out (stderr is
+ * synchronous); whatever is still open gets a second to close, then the process exits.
+ */
+function exitSoon(code: number): void {
+  setTimeout(() => process.exit(code), 1_000).unref();
 }
 
 /** Prints an error for a person and returns the exit code. */
