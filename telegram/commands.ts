@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TARGET_STATUS, type StatusAction } from '../control/trading-control';
+import { confirmStatusChange, type StatusAction } from '../control/trading-control';
 import type { BotServices, CommandRun, CommandSpec } from './command';
 import { command } from './command';
 import type { EmergencyClose } from './emergency';
@@ -44,12 +44,8 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
   const { control, cfg, ledger } = s;
 
   const changeStatus = async (c: CommandRun, action: StatusAction, symbol: string | undefined): Promise<void> => {
-    const result = await control[action](symbol, c.origin);
-    const running = new Set((await control.listSymbols()).map((x) => x.symbol));
-    const watched = result.symbols.filter((x) => running.has(x) && !result.failures.some((f) => f.symbol === x));
-    const target = TARGET_STATUS[action];
-    const seen = watched.length > 0 ? await control.waitForStatus(watched, target, o.confirmStatusMs) : {};
-    await c.reply(formatStatusChange({ oneSymbol: symbol !== undefined, result, running, watched, seen, target, waitedMs: o.confirmStatusMs }));
+    const confirmed = await confirmStatusChange(control, action, symbol, c.origin, o.confirmStatusMs);
+    await c.reply(formatStatusChange({ oneSymbol: symbol !== undefined, ...confirmed, waitedMs: o.confirmStatusMs }));
   };
 
   const withLedger = async (c: CommandRun, what: string, fn: (l: NonNullable<BotServices['ledger']>) => Promise<void>): Promise<void> => {
