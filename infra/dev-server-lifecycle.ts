@@ -34,6 +34,11 @@ export class DevServerInUseError extends Error {
   override name = 'DevServerInUseError';
 }
 
+/** The dev server's SQLite file under its home (TRADER_HOME/temporal). */
+export function devServerDbFile(home: string): string {
+  return path.join(home, 'temporal.sqlite');
+}
+
 export function devServerRecordFile(home: string): string {
   return path.join(home, 'dev-server.json');
 }
@@ -47,7 +52,7 @@ function readRecord(home: string): DevServerRecord | undefined {
 }
 
 /** `--db-filename X` of a dev server's command line, resolved; undefined for any other program. */
-function devServerDbFile(p: ProcessInfo): string | undefined {
+function dbFileOf(p: ProcessInfo): string | undefined {
   if (!p.argv.includes('start-dev')) return undefined;
   const i = p.argv.indexOf('--db-filename');
   return i >= 0 && p.argv[i + 1] ? path.resolve(p.argv[i + 1]) : undefined;
@@ -56,22 +61,23 @@ function devServerDbFile(p: ProcessInfo): string | undefined {
 /** Every dev server running on this SQLite file. */
 function serversOn(dbFilename: string): ProcessInfo[] {
   const want = path.resolve(dbFilename);
-  return listProcesses().filter((p) => devServerDbFile(p) === want);
+  return listProcesses().filter((p) => dbFileOf(p) === want);
 }
 
 /**
  * Stops dev servers on `dbFilename` left behind by a killed trader; throws DevServerInUseError
  * when a living trader process runs one.
  */
-export async function replaceOrphanedDevServer(o: { home: string; dbFilename: string; log: Logger }): Promise<void> {
+export async function replaceOrphanedDevServer(o: { home: string; log: Logger }): Promise<void> {
   const record = readRecord(o.home);
-  for (const server of serversOn(o.dbFilename)) {
+  const dbFilename = devServerDbFile(o.home);
+  for (const server of serversOn(dbFilename)) {
     const owner = record?.serverPid === server.pid ? record.ownerPid : server.ppid;
     const orphan = owner === undefined || owner === 1 || !isAlive(owner) || server.ppid !== owner;
     if (!orphan) {
       const who = describeProcess(owner);
       throw new DevServerInUseError(
-        `the Temporal dev server for ${o.dbFilename} (pid ${server.pid}) belongs to a running process (pid ${owner}${who?.argv.length ? `: ${who.argv.join(' ').slice(0, 120)}` : ''}): ` +
+        `the Temporal dev server for ${dbFilename} (pid ${server.pid}) belongs to a running process (pid ${owner}${who?.argv.length ? `: ${who.argv.join(' ').slice(0, 120)}` : ''}): ` +
           `stop that one first, or set TEMPORAL_ADDRESS=127.0.0.1:${record?.port ?? 7233} to join it`,
       );
     }
@@ -83,14 +89,15 @@ export async function replaceOrphanedDevServer(o: { home: string; dbFilename: st
 }
 
 /** After a start: records the server this process just started (found among our children). */
-export function recordDevServer(o: { home: string; dbFilename: string; port: number; uiPort: number; log: Logger }): DevServerRecord | undefined {
-  const mine = serversOn(o.dbFilename).find((p) => p.ppid === process.pid);
+export function recordDevServer(o: { home: string; port: number; uiPort: number; log: Logger }): DevServerRecord | undefined {
+  const dbFilename = devServerDbFile(o.home);
+  const mine = serversOn(dbFilename).find((p) => p.ppid === process.pid);
   if (!mine) {
     // Not fatal: without the record the next start still finds an orphan by its command line.
-    o.log.warn({ dbFilename: o.dbFilename }, 'could not find the Temporal dev server process just started; it is not recorded');
+    o.log.warn({ dbFilename }, 'could not find the Temporal dev server process just started; it is not recorded');
     return undefined;
   }
-  const record: DevServerRecord = { serverPid: mine.pid, ownerPid: process.pid, dbFilename: path.resolve(o.dbFilename), port: o.port, uiPort: o.uiPort, startedAt: new Date().toISOString() };
+  const record: DevServerRecord = { serverPid: mine.pid, ownerPid: process.pid, dbFilename: path.resolve(dbFilename), port: o.port, uiPort: o.uiPort, startedAt: new Date().toISOString() };
   fs.writeFileSync(devServerRecordFile(o.home), JSON.stringify(record, null, 2) + '\n');
   return record;
 }
