@@ -43,9 +43,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
     .option('--exit-when-done', 'replay: stop everything once every series is exhausted')
+    .option('--telegram', 'start the Telegram bot with a replay too: a fire drill of stop, resume and emergency on recorded candles (needs TELEGRAM_BOT_TOKEN)')
     .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
     .option('--no-training', 'do not run the training worker here (it runs as its own service: trader worker --queue training)')
-    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram: boolean; training: boolean }) => {
+    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram?: boolean; training: boolean }) => {
       const cfg = loadConfig();
       await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram, training: opts.training });
     });

@@ -1,6 +1,8 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
+import { workerCrashedAlert } from '../lib/alerts';
 import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
@@ -150,11 +152,20 @@ export async function startTradingWorker(
     dataConverter: stack.temporal.dataConverter,
   });
   const running = worker.run();
+  let stopping = false;
+  void stopSignal.then(() => (stopping = true));
   return {
     async untilStopped() {
       await Promise.race([stopSignal, running]);
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch((err: unknown) => stack.log.error({ err }, 'worker stopped with an error'));
+      await running.catch(async (err: unknown) => {
+        stack.log.error({ err }, 'worker stopped with an error');
+        // The process is still alive, so this worker can say it is gone (a killed process cannot: the watchdog does).
+        if (!stopping && alerts) {
+          alerts.enqueue(workerCrashedAlert({ worker: `trading (task queue ${stack.cfg.temporal.taskQueue})`, host: os.hostname(), error: err instanceof Error ? err.message : String(err) }));
+          await alerts.idle(10_000);
+        }
+      });
       await stack.close();
       stack.log.info('stopped');
     },
