@@ -3,7 +3,7 @@ import { confirmStatusChange, type StatusAction } from '../control/trading-contr
 import type { BotServices, CommandRun, CommandSpec } from './command';
 import { command } from './command';
 import type { EmergencyClose } from './emergency';
-import { formatBalance, formatMetrics, formatPositions, formatProfit, formatStatus, formatStatusChange, formatTrades, helpText, noLedger } from './format';
+import { formatBalance, formatMetrics, formatPositions, formatProfit, formatStatus, formatStatusChange, formatTrades, helpText, noLedger, profitWindows } from './format';
 import type { RetrainNow } from './retrain';
 
 /**
@@ -79,19 +79,19 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
       usage: '/metrics',
       description: 'PnL, win rate, drawdown, exposure',
       args: NoArgs,
-      run: async (c) => c.reply(formatMetrics(await control.status(), cfg.mode, ledger ? await ledger.trades() : null, s.alerts ? s.alerts.stats() : null)),
+      run: async (c) => c.reply(formatMetrics(await control.status(), cfg.mode, ledger ? (await ledger.tradeSummary()).all : null, s.alerts ? s.alerts.stats() : null)),
     }),
     trades: command({
       usage: '/trades [N]',
       description: 'the last N closed trades (default 10, at most 50)',
       args: TradesCount,
-      run: (c, n) => withLedger(c, '/trades', async (l) => c.reply(formatTrades((await l.trades()).slice(-n)))),
+      run: (c, n) => withLedger(c, '/trades', async (l) => c.reply(formatTrades(await l.lastTrades(n)))),
     }),
     profit: command({
       usage: '/profit',
       description: 'realized PnL (today, 7 days, all), win rate, best and worst trade',
       args: NoArgs,
-      run: (c) => withLedger(c, '/profit', async (l) => c.reply(formatProfit(await l.trades(), s.now()))),
+      run: (c) => withLedger(c, '/profit', async (l) => c.reply(formatProfit(await l.tradeSummary(profitWindows(s.now()))))),
     }),
     balance: command({
       usage: '/balance',
