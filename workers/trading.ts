@@ -143,7 +143,7 @@ export async function startTradingWorker(
   stopSignal: Promise<NodeJS.Signals>,
   trading?: TradingDeps,
   alerts?: AlertDispatcher,
-): Promise<{ untilStopped(): Promise<void> }> {
+): Promise<{ untilStopped(beforeClose?: () => Promise<unknown>): Promise<void> }> {
   const worker = await createTradingWorker({
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
@@ -155,7 +155,12 @@ export async function startTradingWorker(
   let stopping = false;
   void stopSignal.then(() => (stopping = true));
   return {
-    async untilStopped() {
+    /**
+     * beforeClose: what else in the process uses the stack's Temporal client (the watchdog, the
+     * bot) stops there, before the connection closes: a client call still retrying on a closed
+     * connection throws from a timer, uncaught, and fails the process's exit.
+     */
+    async untilStopped(beforeClose?: () => Promise<unknown>) {
       await Promise.race([stopSignal, running]);
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(async (err: unknown) => {
@@ -166,6 +171,7 @@ export async function startTradingWorker(
           await alerts.idle(10_000);
         }
       });
+      await beforeClose?.().catch((err: unknown) => stack.log.warn({ err }, 'stopping before the stack closes failed'));
       await stack.close();
       stack.log.info('stopped');
     },

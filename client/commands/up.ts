@@ -128,15 +128,19 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
+  const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, speed: opts.speed };
+  const inputs = symbolTraderInputs(cfg, plan);
+  const client = temporal.client;
+  // Before a worker polls: a replay killed mid-run leaves its workflows running on the dev server,
+  // and a worker started first would carry them on for a moment, their activities writing into
+  // the ledger and paper exchange this replay has just reset.
+  if (replay) await terminateLeftovers(stack, [portfolioWorkflowId(account), ...inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol))]);
+
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
   // The training task queue (RetrainWorkflow, `trader schedule retrain`) runs in this process too.
   const training = withTraining ? await startTrainingWorker(cfg, stack, log, metrics.writer) : null;
   const bot = withBot ? await startBotInProcess(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
 
-  const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, speed: opts.speed };
-  const inputs = symbolTraderInputs(cfg, plan);
-  const client = temporal.client;
-  if (replay) await terminateLeftovers(stack, [portfolioWorkflowId(account), ...inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol))]);
   const portfolioId = await startPortfolio(client, portfolioInput(cfg, plan, inputs));
   // Trading stops silently when every worker is gone: this process watches from outside the worker.
   const watchdog = startWatchdog(cfg, { client, control: new TradingControl(client, { account, exchange: exchangeLabel }), temporalAddress: temporal.address, raise: (a) => alerts.enqueue(a), log: log.child({ component: 'watchdog' }) });
@@ -200,10 +204,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
     }
   }
   training?.shutdown();
-  await worker.untilStopped();
-  await watchdog?.stop();
-  await training?.done;
-  await bot?.stop().catch(() => undefined);
+  await worker.untilStopped(() => Promise.all([watchdog?.stop(), bot?.stop().catch(() => undefined), training?.done]));
   await alerts.stop();
   await metrics.close();
 }
