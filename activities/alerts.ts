@@ -57,6 +57,8 @@ export interface AlertDispatcherOptions {
   sendTimeoutMs?: number;
   /** Pause after a failed send, doubling up to maxMs (defaults 5 s and 60 s). */
   backoff?: { initialMs: number; maxMs: number };
+  /** Shown in every alert of this process, e.g. `REPLAY` when a replay (a fire drill) raises them. */
+  source?: string;
   now?: () => number;
 }
 
@@ -79,6 +81,7 @@ export class AlertDispatcher {
   private readonly now: () => number;
   private readonly sendTimeoutMs: number;
   private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly source: string | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wakeUp: (() => void) | undefined;
@@ -95,6 +98,7 @@ export class AlertDispatcher {
     this.sendTimeoutMs = opts.sendTimeoutMs ?? 10_000;
     this.backoff = opts.backoff ?? { initialMs: 5_000, maxMs: 60_000 };
     this.adminIds = opts.adminIds ?? [];
+    this.source = opts.source;
     if (opts.sink) this.attach(opts.sink, this.adminIds);
   }
 
@@ -115,7 +119,7 @@ export class AlertDispatcher {
   /** Synchronous and never throws on a valid alert: callers on the trading path must not wait. */
   enqueue(alert: Alert): EnqueueOutcome {
     const fields = { alert: alert.key, severity: alert.severity };
-    this.log[LOG_LEVEL[alert.severity]]({ ...fields, text: alert.text }, 'alert raised');
+    this.log[LOG_LEVEL[alert.severity]]({ ...fields, text: alert.text, ...(this.source ? { source: this.source } : {}) }, 'alert raised');
     if (!this.sink) {
       this.loggedOnly += 1;
       return { status: 'logged-only' };
@@ -206,7 +210,7 @@ export class AlertDispatcher {
   }
 
   private async deliver(entry: QueuedAlert): Promise<void> {
-    const text = formatAlert(entry);
+    const text = formatAlert(entry, this.source);
     let delivered = 0;
     let transportError: unknown;
     for (const chatId of this.adminIds) {

@@ -43,9 +43,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
     .option('--exit-when-done', 'replay: stop everything once every series is exhausted')
+    .option('--telegram', 'start the Telegram bot with a replay too: a fire drill of stop, resume and emergency on recorded candles (needs TELEGRAM_BOT_TOKEN)')
     .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
     .option('--no-training', 'do not run the training worker here (it runs as its own service: trader worker --queue training)')
-    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram: boolean; training: boolean }) => {
+    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram?: boolean; training: boolean }) => {
       const cfg = loadConfig();
       await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram, training: opts.training });
     });
@@ -94,12 +95,21 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const code = reportError(err);
     process.exitCode = code;
-    // A command that failed is over. The Temporal runtime, once installed, keeps the process alive
-    // until its last worker or connection is gone, and one that failed half-way may never have
-    // made one: exit if anything still holds the event loop after a moment (an unref'd timer
-    // fires only then, so a clean exit is not delayed).
-    setTimeout(() => process.exit(code), 2_000).unref();
+    exitSoon(code);
   }
+}
+
+/**
+ * A command that failed half-way may leave something behind that keeps Node running, and then
+ * the process never ends: after `trader up` failed on a busy TEMPORAL_PORT, the Temporal Runtime
+ * (installed before that check) kept its native log-forwarding thread alive, since the SDK shuts
+ * the Runtime down only when its last connection closes and none was ever opened; its
+ * SIGINT/SIGTERM hook (and ours, which only starts a graceful stop of a stack that no longer
+ * exists) made the process deaf to SIGTERM too. The message is already out (stderr is
+ * synchronous); whatever is still open gets a second to close, then the process exits.
+ */
+function exitSoon(code: number): void {
+  setTimeout(() => process.exit(code), 1_000).unref();
 }
 
 /** Prints an error for a person and returns the exit code. */

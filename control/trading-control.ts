@@ -249,7 +249,7 @@ export class TradingControl {
    * last reported ('unreachable' when its query failed). Signals are asynchronous: this is how
    * a caller confirms that a stop took effect.
    */
-  async waitForStatus(symbols: string[], status: TradingStatus, timeoutMs: number, pollMs = 250): Promise<Record<string, TradingStatus | 'unreachable'>> {
+  async waitForStatus(symbols: string[], status: TradingStatus, timeoutMs: number, pollMs = 100): Promise<Record<string, TradingStatus | 'unreachable'>> {
     const deadline = Date.now() + timeoutMs;
     const seen: Record<string, TradingStatus | 'unreachable'> = {};
     for (;;) {
@@ -271,12 +271,12 @@ export class TradingControl {
 
   private async changeStatus(action: StatusAction, symbol: string | undefined, origin: MessageOrigin): Promise<StatusChangeResult> {
     const o = Origin.parse(origin);
-    const known = await this.knownSymbols();
-    const target = symbol === undefined ? undefined : resolveSymbolAmong(symbol, known);
+    // Every symbol: nothing to resolve, so the signal goes first and the list is read while it spreads.
+    const target = symbol === undefined ? undefined : await this.resolveSymbolQuickly(symbol);
     const portfolioSignal = { pause: portfolioPauseSignal, resume: portfolioResumeSignal, reduceOnly: portfolioReduceOnlySignal }[action];
     try {
       await this.portfolio().signal(portfolioSignal, { ...o, ...(target ? { symbol: target } : {}) });
-      return { action, symbols: target ? [target] : known, via: 'portfolio', failures: [] };
+      return { action, symbols: target ? [target] : await this.knownSymbols(), via: 'portfolio', failures: [] };
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -289,6 +289,19 @@ export class TradingControl {
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ symbol: running[i].symbol, error: errorText(s.reason) }] : []));
     if (failures.length === running.length) throw new Error(`${action} failed for every symbol: ${failures.map((f) => `${f.symbol} (${f.error})`).join(', ')}`);
     return { action, symbols: running.map((r) => r.symbol), via: 'direct', failures };
+  }
+
+  /**
+   * resolveSymbol, but from the running workflows alone when the name is among them (a visibility
+   * list, no workflow round trip): only a symbol that is not running needs the portfolio's list.
+   */
+  private async resolveSymbolQuickly(input: string): Promise<string> {
+    const running = (await this.listSymbols()).map((r) => r.symbol);
+    try {
+      return resolveSymbolAmong(input, running);
+    } catch {
+      return this.resolveSymbol(input);
+    }
   }
 
   private portfolio(): WorkflowHandle {
@@ -308,6 +321,30 @@ export class TradingControl {
     p.catch(() => undefined);
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
+}
+
+export interface StatusChangeConfirmation {
+  result: StatusChangeResult;
+  /** Symbols with a running workflow. */
+  running: ReadonlySet<string>;
+  /** Running symbols watched for the target status (those the change reached), and what each showed last. */
+  watched: string[];
+  seen: Record<string, TradingStatus | 'unreachable'>;
+  target: TradingStatus;
+}
+
+/**
+ * A status change as an operator surface runs it (`trader stop|resume|reduce-only`, the bot's
+ * /stop, /resume, /reduceonly): send it, then wait up to `timeoutMs` until every running symbol
+ * it reached reports the new status by query.
+ */
+export async function confirmStatusChange(control: TradingControl, action: StatusAction, symbol: string | undefined, origin: MessageOrigin, timeoutMs: number): Promise<StatusChangeConfirmation> {
+  const result = await control[action](symbol, origin);
+  const running = new Set((await control.listSymbols()).map((x) => x.symbol));
+  const watched = result.symbols.filter((x) => running.has(x) && !result.failures.some((f) => f.symbol === x));
+  const target = TARGET_STATUS[action];
+  const seen = watched.length > 0 ? await control.waitForStatus(watched, target, timeoutMs) : {};
+  return { result, running, watched, seen, target };
 }
 
 /** Separators and case do not matter: BTC/USDT, btc-usdt, btcusdt. */

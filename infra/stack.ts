@@ -4,6 +4,7 @@ import { secretsOf } from './config';
 import { createLogger, registerSecret, setRootLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './postgres';
 import { assertBindable, installTemporalRuntime, openTemporal, type TemporalStack } from './temporal';
+import { replaceOrphanedDevServer } from './dev-server-lifecycle';
 
 export interface Stack {
   cfg: AppConfig;
@@ -26,13 +27,16 @@ export function processLogger(cfg: AppConfig): Logger {
  * of opening; a failure half-way closes what was already open.
  */
 export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?: string; fresh?: boolean } = {}): Promise<Stack> {
+  // Before anything is touched: a second trader on this TRADER_HOME is refused here, not after it
+  // has joined the first one's PostgreSQL (and, for a replay, reset its ledger database).
+  if (!cfg.temporal.address) await replaceOrphanedDevServer({ home: temporalHome(cfg), log: log.child({ component: 'temporal' }) });
   const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: log.child({ component: 'postgres' }), ...dbOpts });
   let temporal: TemporalStack;
   try {
     const metricsAddress = cfg.temporal.metricsAddress;
     if (metricsAddress) await assertBindable(metricsAddress, 'TEMPORAL_METRICS_ADDRESS');
     installTemporalRuntime(log, { metricsAddress });
-    temporal = await openTemporal({ ...cfg.temporal, home: path.join(cfg.home, 'temporal'), log: log.child({ component: 'temporal' }) });
+    temporal = await openTemporal({ ...cfg.temporal, home: temporalHome(cfg), log: log.child({ component: 'temporal' }) });
   } catch (err) {
     await db.close();
     throw err;
@@ -47,6 +51,11 @@ export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?
       await db.close().catch((err: unknown) => log.error({ err }, 'closing PostgreSQL failed'));
     },
   };
+}
+
+/** Where the local dev server keeps its SQLite file and pid record. */
+function temporalHome(cfg: AppConfig): string {
+  return path.join(cfg.home, 'temporal');
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
 import { diagnoseTls } from './tls-diagnosis';
+import { devServerDbFile, forgetDevServer, recordDevServer, replaceOrphanedDevServer } from './dev-server-lifecycle';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -252,6 +253,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
   if (executable.type === 'cached-download') {
     opts.log.warn('no installed temporal binary (TEMPORAL_CLI_PATH, PATH or .tools); asking the SDK to download one, which needs the internet');
   }
+  await replaceOrphanedDevServer({ home: opts.home, log: opts.log });
   await assertPortFree(opts.port, 'TEMPORAL_PORT', 'set TEMPORAL_ADDRESS=localhost:' + opts.port + ' to use the server already running there');
   await assertPortFree(opts.uiPort, 'TEMPORAL_UI_PORT', 'choose another TEMPORAL_UI_PORT');
   const env = await TestWorkflowEnvironment.createLocal({
@@ -262,7 +264,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
       ui: true,
       uiPort: opts.uiPort,
       namespace: opts.namespace,
-      dbFilename: path.join(opts.home, 'temporal.sqlite'),
+      dbFilename: devServerDbFile(opts.home),
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
       // The UI asks this codec server to decrypt payloads (`trader codec-server`).
@@ -270,6 +272,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
     },
     client: { dataConverter },
   });
+  const record = recordDevServer({ home: opts.home, port: opts.port, uiPort: opts.uiPort, log: opts.log });
   return {
     address: `127.0.0.1:${opts.port}`,
     namespace: opts.namespace,
@@ -278,7 +281,10 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
     nativeConnection: env.nativeConnection,
     dataConverter,
     embedded: true,
-    close: () => env.teardown(),
+    close: async () => {
+      await env.teardown();
+      forgetDevServer(opts.home, record);
+    },
   };
 }
 

@@ -17,6 +17,8 @@ import {
   type Position,
   type RebuiltPosition,
   type Trade,
+  type TradeSummary,
+  type TradeTotals,
 } from './types';
 
 type Tx = postgres.TransactionSql;
@@ -336,6 +338,32 @@ export class Ledger {
     const rows = await this.sql<Row[]>`
       select * from trades where exit_time >= ${opts.since ?? new Date(0)} order by exit_time, id`;
     return rows.map(toTrade);
+  }
+
+  /** The last `limit` closed trades, oldest first: a page, not the whole table. */
+  async lastTrades(limit: number): Promise<Trade[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+    const rows = await this.sql<Row[]>`select * from trades order by exit_time desc, id desc limit ${limit}`;
+    return rows.map(toTrade).reverse();
+  }
+
+  /**
+   * Count, wins and PnL of every closed trade and of those closed since each given time, and the
+   * best and worst trade: aggregates computed by PostgreSQL, whatever the number of trades.
+   */
+  async tradeSummary(since: Date[] = []): Promise<TradeSummary> {
+    // One row per window, all time first ('-infinity').
+    const starts = ['-infinity', ...since.map((d) => d.toISOString())];
+    const rows = await this.sql<Row[]>`
+      select w.i, count(t.id) as n, count(t.id) filter (where t.pnl > 0) as wins, coalesce(sum(t.pnl), 0)::text as pnl
+      from unnest(${this.sql.array(starts)}::timestamptz[]) with ordinality as w(since, i)
+      left join trades t on t.exit_time >= w.since
+      group by w.i order by w.i`;
+    const [all, ...windows] = rows.map((r): TradeTotals => ({ trades: Number(r.n), wins: Number(r.wins), pnl: decimalText(r.pnl) }));
+    const [best] = await this.sql<Row[]>`select symbol, pnl from trades order by pnl desc, id limit 1`;
+    const [worst] = await this.sql<Row[]>`select symbol, pnl from trades order by pnl asc, id limit 1`;
+    const extreme = (r: Row | undefined) => (r ? { symbol: r.symbol as string, pnl: decimalText(r.pnl) } : null);
+    return { all, since: windows, best: extreme(best), worst: extreme(worst) };
   }
 
   /** Realized PnL of every closed trade, and of those closed at or after `since`, as exact decimals. */

@@ -130,6 +130,21 @@ export interface Trade {
   exitReason: string | null;
 }
 
+/** Closed trades in aggregate, computed by PostgreSQL: money as exact decimal text. */
+export interface TradeTotals {
+  trades: number;
+  wins: number;
+  pnl: string;
+}
+
+export interface TradeSummary {
+  all: TradeTotals;
+  /** Trades that closed at or after each `since` asked for, in the same order. */
+  since: TradeTotals[];
+  best: { symbol: string; pnl: string } | null;
+  worst: { symbol: string; pnl: string } | null;
+}
+
 export interface EquitySnapshot {
   ts: Date;
   equity: string;

@@ -267,12 +267,16 @@ export class AlertQueue {
 export const TELEGRAM_TEXT_LIMIT = 4096;
 const ICONS: Record<AlertSeverity, string> = { critical: '🚨', warning: '⚠️', info: 'ℹ️' };
 
-/** Plain text (no parse mode: a symbol or an error message must never break Markdown parsing). */
-export function formatAlert(entry: Pick<QueuedAlert, 'severity' | 'text' | 'repeats' | 'suppressedBefore'>): string {
+/**
+ * Plain text (no parse mode: a symbol or an error message must never break Markdown parsing).
+ * `source` marks where the alert comes from when it is not live trading, e.g. `REPLAY` for a
+ * fire drill on recorded candles, so nobody mistakes a drill for the real thing.
+ */
+export function formatAlert(entry: Pick<QueuedAlert, 'severity' | 'text' | 'repeats' | 'suppressedBefore'>, source?: string): string {
   const notes: string[] = [];
   if (entry.repeats > 1) notes.push(`repeated ${entry.repeats} times`);
   if (entry.suppressedBefore > 0) notes.push(`${entry.suppressedBefore} similar alert${entry.suppressedBefore === 1 ? '' : 's'} suppressed since the last one`);
-  const text = `${ICONS[entry.severity]} ${entry.severity.toUpperCase()}: ${entry.text}${notes.length ? `\n(${notes.join('; ')})` : ''}`;
+  const text = `${ICONS[entry.severity]} ${entry.severity.toUpperCase()}${source ? ` [${source}]` : ''}: ${entry.text}${notes.length ? `\n(${notes.join('; ')})` : ''}`;
   return text.length > TELEGRAM_TEXT_LIMIT ? `${text.slice(0, TELEGRAM_TEXT_LIMIT - 1)}…` : text;
 }
 
@@ -343,5 +347,81 @@ export function workerCrashedAlert(w: { worker: string; error: string; host?: st
     severity: 'critical',
     key: `worker-crashed/${w.worker}`,
     text: `Worker ${w.worker}${w.host ? ` on ${w.host}` : ''} crashed: ${w.error}. Workflows wait (durably) until a worker polls again.`,
+  };
+}
+
+// --- The watchdog's alerts (control/watchdog.ts over lib/watchdog.ts) --------------------------
+// Each outage is its own incident (the `incident` number in the key): the dedup window must not
+// swallow a second outage that follows a recovery within minutes.
+
+/** "2 h 5 min", "3 min 12 s", "45 s", "250 ms": how long something has lasted, for people. */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h${m % 60 ? ` ${m % 60} min` : ''}`;
+  return `${Math.floor(h / 24)} d${h % 24 ? ` ${h % 24} h` : ''}`;
+}
+
+const utcTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+
+export function tradingWorkerMissingAlert(w: { taskQueue: string; lastPollAt: number | null; now: number; incident: number }): Alert {
+  const last = w.lastPollAt === null ? 'no worker has polled it since the watchdog started' : `the last poll was ${humanDuration(w.now - w.lastPollAt)} ago (${utcTime(w.lastPollAt)})`;
+  return {
+    severity: 'critical',
+    key: `watchdog/no-worker/${w.taskQueue}/${w.incident}`,
+    text: `Trading stopped: no worker polls task queue "${w.taskQueue}": ${last}. No candle is read and no order is placed until a trading worker runs again (start one: trader worker, or restart trader up); workflows wait durably, and stops and targets already resting on the exchange stay there.`,
+  };
+}
+
+export function tradingWorkerBackAlert(w: { taskQueue: string; downForMs: number; pollers: number; incident: number }): Alert {
+  return {
+    severity: 'info',
+    key: `watchdog/no-worker/${w.taskQueue}/${w.incident}/back`,
+    text: `Trading worker back: task queue "${w.taskQueue}" has ${w.pollers} poller${w.pollers === 1 ? '' : 's'} again, after ${humanDuration(w.downForMs)} without one.`,
+  };
+}
+
+export function symbolStalledAlert(s: { symbol: string; lastCandleTime: number | null; detail: string; incident: number }): Alert {
+  return {
+    severity: 'critical',
+    key: `watchdog/stalled/${s.symbol}/${s.incident}`,
+    text: `${s.symbol} stalled: ${s.detail}; last candle ${s.lastCandleTime === null ? 'none yet' : utcTime(s.lastCandleTime)}. /status shows it; the Temporal UI shows what its workflow waits on.`,
+  };
+}
+
+export function symbolRecoveredAlert(s: { symbol: string; lastCandleTime: number | null; stalledForMs: number; incident: number }): Alert {
+  return {
+    severity: 'info',
+    key: `watchdog/stalled/${s.symbol}/${s.incident}/back`,
+    text: `${s.symbol} trading again: candle ${s.lastCandleTime === null ? '-' : utcTime(s.lastCandleTime)} read, after ${humanDuration(s.stalledForMs)} stalled.`,
+  };
+}
+
+export function temporalUnreachableAlert(t: { address: string; error: string; forMs: number; incident: number }): Alert {
+  return {
+    severity: 'critical',
+    key: `watchdog/temporal/${t.incident}`,
+    text: `Temporal unreachable at ${t.address} for ${humanDuration(t.forMs)} (${t.error}): trading is stopped until it answers again.`,
+  };
+}
+
+export function temporalBackAlert(t: { address: string; downForMs: number; incident: number }): Alert {
+  return {
+    severity: 'info',
+    key: `watchdog/temporal/${t.incident}/back`,
+    text: `Temporal at ${t.address} answers again, after ${humanDuration(t.downForMs)}.`,
+  };
+}
+
+/** A failed retrain changes nothing that trades (the champion keeps serving), hence a warning. */
+export function retrainFailedAlert(r: { workflowId: string; status: string; error: string }): Alert {
+  return {
+    severity: 'warning',
+    key: `retrain-failed/${r.workflowId}`,
+    text: `Retrain ${r.workflowId} ${r.status.toLowerCase().replace('_', ' ')}: ${r.error}. The champion model keeps trading; the Temporal UI shows the failed step.`,
   };
 }

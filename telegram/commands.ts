@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { TARGET_STATUS, type StatusAction } from '../control/trading-control';
+import { confirmStatusChange, type StatusAction } from '../control/trading-control';
 import type { BotServices, CommandRun, CommandSpec } from './command';
 import { command } from './command';
 import type { EmergencyClose } from './emergency';
-import { formatBalance, formatMetrics, formatPositions, formatProfit, formatStatus, formatStatusChange, formatTrades, helpText, noLedger } from './format';
+import { formatBalance, formatMetrics, formatPositions, formatProfit, formatStatus, formatStatusChange, formatTrades, helpText, noLedger, profitWindows } from './format';
 import type { RetrainNow } from './retrain';
 
 /**
@@ -44,12 +44,8 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
   const { control, cfg, ledger } = s;
 
   const changeStatus = async (c: CommandRun, action: StatusAction, symbol: string | undefined): Promise<void> => {
-    const result = await control[action](symbol, c.origin);
-    const running = new Set((await control.listSymbols()).map((x) => x.symbol));
-    const watched = result.symbols.filter((x) => running.has(x) && !result.failures.some((f) => f.symbol === x));
-    const target = TARGET_STATUS[action];
-    const seen = watched.length > 0 ? await control.waitForStatus(watched, target, o.confirmStatusMs) : {};
-    await c.reply(formatStatusChange({ oneSymbol: symbol !== undefined, result, running, watched, seen, target, waitedMs: o.confirmStatusMs }));
+    const confirmed = await confirmStatusChange(control, action, symbol, c.origin, o.confirmStatusMs);
+    await c.reply(formatStatusChange({ oneSymbol: symbol !== undefined, ...confirmed, waitedMs: o.confirmStatusMs }));
   };
 
   const withLedger = async (c: CommandRun, what: string, fn: (l: NonNullable<BotServices['ledger']>) => Promise<void>): Promise<void> => {
@@ -83,19 +79,19 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
       usage: '/metrics',
       description: 'PnL, win rate, drawdown, exposure',
       args: NoArgs,
-      run: async (c) => c.reply(formatMetrics(await control.status(), cfg.mode, ledger ? await ledger.trades() : null, s.alerts ? s.alerts.stats() : null)),
+      run: async (c) => c.reply(formatMetrics(await control.status(), cfg.mode, ledger ? (await ledger.tradeSummary()).all : null, s.alerts ? s.alerts.stats() : null)),
     }),
     trades: command({
       usage: '/trades [N]',
       description: 'the last N closed trades (default 10, at most 50)',
       args: TradesCount,
-      run: (c, n) => withLedger(c, '/trades', async (l) => c.reply(formatTrades((await l.trades()).slice(-n)))),
+      run: (c, n) => withLedger(c, '/trades', async (l) => c.reply(formatTrades(await l.lastTrades(n)))),
     }),
     profit: command({
       usage: '/profit',
       description: 'realized PnL (today, 7 days, all), win rate, best and worst trade',
       args: NoArgs,
-      run: (c) => withLedger(c, '/profit', async (l) => c.reply(formatProfit(await l.trades(), s.now()))),
+      run: (c) => withLedger(c, '/profit', async (l) => c.reply(formatProfit(await l.tradeSummary(profitWindows(s.now()))))),
     }),
     balance: command({
       usage: '/balance',

@@ -1,7 +1,7 @@
 import type { AlertDispatcherStats } from '../activities/alerts';
 import type { StatusAction, StatusChangeResult, TradingStatusReport } from '../control/trading-control';
 import type { RetrainScheduleView, RetrainTrigger } from '../control/retrain';
-import type { EquitySnapshot, Trade } from '../ledger/types';
+import type { EquitySnapshot, Trade, TradeSummary, TradeTotals } from '../ledger/types';
 import { TELEGRAM_TEXT_LIMIT } from '../lib/alerts';
 import { msToTimeframe } from '../lib/candles';
 import type { AppConfig } from '../infra/config';
@@ -140,14 +140,13 @@ export function formatPositions(ps: OpenPositionView[]): string {
   return [`${plural(ps.length, 'open position')}:`, ...lines].join('\n');
 }
 
-export function winRate(trades: Trade[]): string {
-  if (trades.length === 0) return 'no closed trades';
-  const wins = trades.filter((t) => Number(t.pnl) > 0).length;
-  return `${((wins / trades.length) * 100).toFixed(1)}% (${wins}/${trades.length})`;
+export function winRate(t: TradeTotals): string {
+  if (t.trades === 0) return 'no closed trades';
+  return `${((t.wins / t.trades) * 100).toFixed(1)}% (${t.wins}/${t.trades})`;
 }
 
-/** `trades`: the ledger's closed trades, or null without a ledger. */
-export function formatMetrics(r: TradingStatusReport, mode: TradingMode, trades: Trade[] | null, alerts: AlertDispatcherStats | null): string {
+/** `trades`: the ledger's closed trades in aggregate, or null without a ledger. */
+export function formatMetrics(r: TradingStatusReport, mode: TradingMode, trades: TradeTotals | null, alerts: AlertDispatcherStats | null): string {
   const realized = r.symbols.reduce((a, s) => a + s.realizedPnl, 0);
   const closedTrades = r.symbols.reduce((a, s) => a + s.tradesClosed, 0);
   const open = r.symbols.flatMap((s) => (s.position ? [s.position] : []));
@@ -177,21 +176,24 @@ export function formatTrades(trades: Trade[]): string {
   ].join('\n');
 }
 
-export function formatProfit(trades: Trade[], now: number): string {
-  const sum = (ts: Trade[]) => ts.reduce((a, x) => a + Number(x.pnl), 0);
-  const dayStart = new Date(now);
-  dayStart.setUTCHours(0, 0, 0, 0);
-  const today = trades.filter((x) => x.exitTime.getTime() >= dayStart.getTime());
-  const week = trades.filter((x) => x.exitTime.getTime() >= now - 7 * 86_400_000);
-  const sorted = [...trades].sort((a, b) => Number(a.pnl) - Number(b.pnl));
+/** `s`: the ledger's summary with `since` = [start of the UTC day, 7 days ago]. */
+export function formatProfit(s: TradeSummary): string {
+  const [today, week] = s.since;
   const lines = [
     '💵 Profit (realized, net of fees)',
-    `Today (UTC): ${signed(sum(today))} over ${plural(today.length, 'trade')}`,
-    `7 days: ${signed(sum(week))} over ${week.length}`,
-    `All time: ${signed(sum(trades))} over ${trades.length}; win rate ${winRate(trades)}`,
+    `Today (UTC): ${signed(Number(today.pnl))} over ${plural(today.trades, 'trade')}`,
+    `7 days: ${signed(Number(week.pnl))} over ${week.trades}`,
+    `All time: ${signed(Number(s.all.pnl))} over ${s.all.trades}; win rate ${winRate(s.all)}`,
   ];
-  if (sorted.length > 0) lines.push(`Best ${sorted.at(-1)!.symbol} ${signed(Number(sorted.at(-1)!.pnl))}, worst ${sorted[0].symbol} ${signed(Number(sorted[0].pnl))}`);
+  if (s.best && s.worst) lines.push(`Best ${s.best.symbol} ${signed(Number(s.best.pnl))}, worst ${s.worst.symbol} ${signed(Number(s.worst.pnl))}`);
   return lines.join('\n');
+}
+
+/** The windows formatProfit reports: the start of today (UTC) and 7 days before `now`. */
+export function profitWindows(now: number): Date[] {
+  const dayStart = new Date(now);
+  dayStart.setUTCHours(0, 0, 0, 0);
+  return [dayStart, new Date(now - 7 * 86_400_000)];
 }
 
 /** From the ledger's latest equity snapshot, else the portfolio workflow's equity (null: not running). */

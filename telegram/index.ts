@@ -5,9 +5,10 @@ import { openDatabase, type Database } from '../infra/postgres';
 import { connectTemporalClient } from '../infra/temporal';
 import { onShutdownSignal, processLogger, type Stack } from '../infra/stack';
 import { Ledger } from '../ledger/ledger';
-import type { AlertDispatcher } from '../activities/alerts';
+import { createAlertDispatcher, type AlertDispatcher } from '../activities/alerts';
+import { startWatchdog } from '../control/watchdog';
 import { TradingControl } from '../control/trading-control';
-import { startTelegramBot } from './bot';
+import { startTelegramBot, type TelegramBot } from './bot';
 import { openProcessMetrics } from '../activities/metrics';
 
 /**
@@ -16,7 +17,7 @@ import { openProcessMetrics } from '../activities/metrics';
  */
 
 /** The Telegram bot inside `trader up`; a bot that cannot start is logged, never fatal to trading. */
-export async function startBotInProcess(cfg: AppConfig, stack: Stack, account: string, exchange: string, ledger: Ledger, alerts: AlertDispatcher, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+export async function startBotInProcess(cfg: AppConfig, stack: Stack, account: string, exchange: string, ledger: Ledger, alerts: AlertDispatcher, log: Logger): Promise<TelegramBot | null> {
   try {
     const bot = await startTelegramBot({ cfg, control: new TradingControl(stack.temporal.client, { account, exchange }), log: log.child({ worker: 'telegram' }), ledger, alerts });
     log.info({ bot: bot.username }, 'Telegram bot running');
@@ -48,10 +49,15 @@ export async function runTelegramWorker(cfg: AppConfig, opts: { account?: string
   }
   const control = new TradingControl(client, { account: opts.account ?? 'main', exchange: cfg.exchange.id });
   // This process runs no Temporal worker (a client only): its health, no SDK worker metrics.
-  const metrics = openProcessMetrics({ influx: cfg.influx, temporal: { ...cfg.temporal, metricsAddress: undefined } }, log, 'telegram');
-  const bot = await startTelegramBot({ cfg, control, log, ledger });
+  const alerts = createAlertDispatcher(cfg, log);
+  const metrics = openProcessMetrics({ influx: cfg.influx, temporal: { ...cfg.temporal, metricsAddress: undefined } }, log, 'telegram', { alerts });
+  const bot = await startTelegramBot({ cfg, control, log, ledger, alerts });
+  // The trading workers are other processes: when they are gone, only this one can say so.
+  const watchdog = startWatchdog(cfg, { client, control, temporalAddress: cfg.temporal.address, raise: (a) => alerts.enqueue(a), log: log.child({ component: 'watchdog' }) });
   await Promise.race([stopSignal, bot.done.catch(() => undefined)]);
+  await watchdog?.stop();
   await bot.stop();
+  await alerts.stop();
   await db?.close();
   await client.connection.close();
   await metrics.close();

@@ -52,6 +52,8 @@ const BAD: Array<{ name: string; env: Record<string, string>; variable: string; 
   { name: 'encryption on without keys', env: { TEMPORAL_ENCRYPTION: 'true' }, variable: 'TEMPORAL_ENCRYPTION_KEYS', expect: /required when TEMPORAL_ENCRYPTION=true/ },
   { name: 'a codec server origin with a path', env: { CODEC_SERVER_ORIGINS: 'http://localhost:8233/namespaces' }, variable: 'CODEC_SERVER_ORIGINS', expect: /not an origin/ },
   { name: 'a short codec server token', env: { CODEC_SERVER_TOKEN: 'letmein' }, variable: 'CODEC_SERVER_TOKEN', expect: /at least 16 characters/ },
+  { name: 'watchdog threshold under a long poll', env: { WATCHDOG_NO_POLLER_SECONDS: '30' }, variable: 'WATCHDOG_NO_POLLER_SECONDS', expect: /from 70 to 86400.*up to a minute old/ },
+  { name: 'watchdog switch not a boolean', env: { WATCHDOG: 'sometimes' }, variable: 'WATCHDOG', expect: /true or false/ },
 ];
 
 function problemsOf(env: Record<string, string>): ConfigError {

@@ -1,6 +1,8 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
+import { workerCrashedAlert } from '../lib/alerts';
 import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
@@ -141,7 +143,7 @@ export async function startTradingWorker(
   stopSignal: Promise<NodeJS.Signals>,
   trading?: TradingDeps,
   alerts?: AlertDispatcher,
-): Promise<{ untilStopped(): Promise<void> }> {
+): Promise<{ untilStopped(beforeClose?: () => Promise<unknown>): Promise<void> }> {
   const worker = await createTradingWorker({
     connection: stack.temporal.nativeConnection,
     namespace: stack.temporal.namespace,
@@ -150,11 +152,26 @@ export async function startTradingWorker(
     dataConverter: stack.temporal.dataConverter,
   });
   const running = worker.run();
+  let stopping = false;
+  void stopSignal.then(() => (stopping = true));
   return {
-    async untilStopped() {
+    /**
+     * beforeClose: what else in the process uses the stack's Temporal client (the watchdog, the
+     * bot) stops there, before the connection closes: a client call still retrying on a closed
+     * connection throws from a timer, uncaught, and fails the process's exit.
+     */
+    async untilStopped(beforeClose?: () => Promise<unknown>) {
       await Promise.race([stopSignal, running]);
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch((err: unknown) => stack.log.error({ err }, 'worker stopped with an error'));
+      await running.catch(async (err: unknown) => {
+        stack.log.error({ err }, 'worker stopped with an error');
+        // The process is still alive, so this worker can say it is gone (a killed process cannot: the watchdog does).
+        if (!stopping && alerts) {
+          alerts.enqueue(workerCrashedAlert({ worker: `trading (task queue ${stack.cfg.temporal.taskQueue})`, host: os.hostname(), error: err instanceof Error ? err.message : String(err) }));
+          await alerts.idle(10_000);
+        }
+      });
+      await beforeClose?.().catch((err: unknown) => stack.log.warn({ err }, 'stopping before the stack closes failed'));
       await stack.close();
       stack.log.info('stopped');
     },

@@ -35,6 +35,14 @@ const { portfolioSnapshot } = proxyLocalActivities<TradingActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+// Local: the signals go out within the workflow task that took the command, with no task-queue
+// round trip; a worker crash mid-way repeats them on retry, which the symbols ignore. Retried for
+// two minutes at most, so an unreachable symbol cannot hold up the equity checks for longer.
+const { signalSymbols } = proxyLocalActivities<TradingActivities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
+});
 
 const STATUS_SIGNALS = { paused: pauseSignal, 'reduce-only': reduceOnlySignal, active: resumeSignal } as const;
 
@@ -47,20 +55,43 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   const publish = (): void => setCurrentDetails(portfolio.details());
   // Alerting never blocks the kill switch: the activity only enqueues, and a failure is logged.
   const raise = (alert: Alert): Promise<unknown> => sendAlert(alert).catch((err: unknown) => log.warn('alert not sent', { key: alert.key, error: String(err) }));
+  // Commands reach each symbol in the order they were given: a stop then a resume never lands the other way round.
+  const fanOut = new Mutex();
   const command = (commands: SymbolCommand[]): void => {
-    for (const c of commands) {
+    if (commands.length === 0) return;
+    // A local activity signals every symbol at once (bench/kill-switch.ts); asked only when there
+    // is something to send, so histories of runs without commands keep their commands.
+    if (patched('status-commands-by-activity')) {
       signals.push(
-        getExternalWorkflowHandle(c.workflowId)
-          .signal(STATUS_SIGNALS[c.status], c.origin)
-          .catch((err: unknown) => log.warn('could not signal a symbol workflow (not running?)', { symbol: c.symbol, error: String(err) })),
+        fanOut.runExclusive(async () => {
+          try {
+            const r = await signalSymbols({ commands: commands.map((c) => ({ workflowId: c.workflowId, status: c.status, origin: c.origin })) });
+            if (r.notRunning.length > 0) log.warn('symbol workflows not running; their status applies when they start', { notRunning: r.notRunning });
+          } catch (err) {
+            log.warn('could not signal the symbol workflows', { symbols: commands.map((c) => c.symbol), error: String(err) });
+          }
+        }),
       );
+    } else {
+      for (const c of commands) {
+        signals.push(
+          getExternalWorkflowHandle(c.workflowId)
+            .signal(STATUS_SIGNALS[c.status], c.origin)
+            .catch((err: unknown) => log.warn('could not signal a symbol workflow (not running?)', { symbol: c.symbol, error: String(err) })),
+        );
+      }
     }
-    if (commands.length > 0) publish();
+    publish();
   };
   const trip = (reason: string, by: string): Promise<EmergencyCloseResult[]> =>
     lock.runExclusive(async () => {
       const alert = portfolio.trip(reason, by, Date.now());
       publish();
+      if (patched('close-alongside-trip-alert')) {
+        // The positions first: the alert goes out alongside the close, not ahead of it.
+        const [results] = await Promise.all([emergencyCloseSymbols(portfolio.emergencyCloseArgs(reason, by)), raise(alert)]);
+        return results;
+      }
       await raise(alert);
       return emergencyCloseSymbols(portfolio.emergencyCloseArgs(reason, by));
     });

@@ -1,4 +1,6 @@
-import type { Candle } from '../../lib/candles';
+import fs from 'node:fs';
+import path from 'node:path';
+import { timeframeToMs, type Candle } from '../../lib/candles';
 import type { MarketDataSource } from '../../lib/exchange/types';
 import { BadSymbolError } from '../../lib/exchange/errors';
 
@@ -84,4 +86,45 @@ export class SyntheticMarket implements MarketDataSource {
     for (let t = first; t <= lastOpen && out.length < n; t += TF_MS) out.push(this.candle(symbol, t));
     return out;
   }
+}
+
+/**
+ * `count` candles of `timeframe` (a whole number of minutes) from `fromMs`, each aggregated from
+ * the market's 1m candles (open of the first, highest high, lowest low, close of the last, summed
+ * volume): the same series whatever timeframe it is asked in.
+ */
+export function syntheticCandles(market: SyntheticMarket, symbol: string, timeframeMs: number, fromMs: number, count: number): Candle[] {
+  if (!Number.isInteger(timeframeMs / TF_MS) || timeframeMs < TF_MS) throw new RangeError(`synthetic candles: the timeframe must be whole minutes, got ${timeframeMs} ms`);
+  const out: Candle[] = [];
+  const start = Math.floor(fromMs / timeframeMs) * timeframeMs;
+  for (let i = 0; i < count; i++) {
+    const open = start + i * timeframeMs;
+    const minutes = Array.from({ length: timeframeMs / TF_MS }, (_, k) => market.candle(symbol, open + k * TF_MS));
+    const r = (x: number) => Number(x.toPrecision(8));
+    out.push({
+      timestamp: open,
+      open: minutes[0].open,
+      high: Math.max(...minutes.map((c) => c.high)),
+      low: Math.min(...minutes.map((c) => c.low)),
+      close: minutes[minutes.length - 1].close,
+      volume: r(minutes.reduce((a, c) => a + c.volume, 0)),
+    });
+  }
+  return out;
+}
+
+/**
+ * Candle files of `symbols` in the recorded-data format and naming (`synth_SYN0001-USDT_1h.csv`),
+ * `count` candles each from 2024-01-01 UTC, under `dir`: replays and backtests read them like
+ * recorded files. Returns their paths, in the order of `symbols`.
+ */
+export function writeSyntheticCandleFiles(dir: string, symbols: readonly string[], opts: { timeframe: string; count: number; fromMs?: number }): string[] {
+  const market = new SyntheticMarket(symbols);
+  fs.mkdirSync(dir, { recursive: true });
+  return symbols.map((symbol) => {
+    const rows = syntheticCandles(market, symbol, timeframeToMs(opts.timeframe), opts.fromMs ?? Date.UTC(2024, 0, 1), opts.count).map((c) => `${c.timestamp},${c.open},${c.high},${c.low},${c.close},${c.volume}`);
+    const file = path.join(dir, `synth_${symbol.replace('/', '-')}_${opts.timeframe}.csv`);
+    fs.writeFileSync(file, ['timestamp,open,high,low,close,volume', ...rows].join('\n') + '\n');
+    return file;
+  });
 }

@@ -5,7 +5,7 @@ import { createLogger } from '../../infra/logger';
 import { openDatabase } from '../../infra/postgres';
 import { Ledger } from '../../ledger';
 import type { Trade } from '../../ledger/types';
-import { TradingControl, UnknownSymbolError, type TradingStatusReport } from '../../control/trading-control';
+import { confirmStatusChange, TradingControl, UnknownSymbolError, type TradingStatusReport } from '../../control/trading-control';
 import { UsageError } from '../../infra/errors';
 import { withTemporalClient } from '../connect';
 import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
@@ -148,11 +148,10 @@ export function registerOpsCommands(program: Command): void {
       .action(async (symbol: string | undefined, o: { reason?: string }) => {
         const cfg = loadConfig();
         await withControl(cfg, async (c) => {
-          const res = await c[action](symbol, { by: who(), reason: o.reason });
-          const want = action === 'pause' ? 'paused' : action === 'resume' ? 'active' : 'reduce-only';
-          const seen = await c.waitForStatus(res.symbols, want, 15_000);
-          for (const s of res.symbols) console.log(`${s}: ${seen[s] ?? 'unknown'}`);
-          const late = res.symbols.filter((s) => seen[s] !== want);
+          const { result, seen, watched, target } = await confirmStatusChange(c, action, symbol, { by: who(), reason: o.reason }, 15_000);
+          for (const s of result.symbols) console.log(`${s}: ${seen[s] ?? (watched.includes(s) ? 'unknown' : 'not running (the portfolio applies it when it starts)')}`);
+          for (const f of result.failures) console.log(`${f.symbol}: not reached (${f.error})`);
+          const late = watched.filter((s) => seen[s] !== target);
           if (late.length > 0) throw new Error(`not confirmed within 15 s for ${late.join(', ')} (the signal is recorded; check \`trader status\`)`);
         });
       });

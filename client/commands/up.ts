@@ -14,6 +14,8 @@ import { REPLAY_DATABASE, startReplay, type ReplayInput } from '../../workers/re
 import type { CandleSelection } from '../../ledger/candle-store';
 import { anyStoreOption, storeSelection, type StoreSeriesArgs } from '../candle-args';
 import { openProcessMetrics } from '../../activities/metrics';
+import { TradingControl } from '../../control/trading-control';
+import { startWatchdog } from '../../control/watchdog';
 
 export interface UpOptions {
   /** Recorded candles to replay: CSV files, or candle store series. */
@@ -22,7 +24,10 @@ export interface UpOptions {
   /** 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
   exitWhenDone?: boolean;
-  /** false: never start the Telegram bot in this process. */
+  /**
+   * true: start the Telegram bot (with a replay too: a fire drill on recorded candles); false:
+   * never start it here; unset: start it when TELEGRAM_BOT_TOKEN is set, except for a replay.
+   */
   telegram?: boolean;
   /** false: no training worker in this process (it runs as its own service). */
   training?: boolean;
@@ -93,6 +98,8 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   if (opts.replay && 'files' in opts.replay) {
     for (const f of opts.replay.files) if (!fs.existsSync(f)) throw new UsageError(`--replay: no such file: ${f}`);
   }
+  if (opts.telegram === true && !cfg.telegram) throw new UsageError('--telegram needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS (see the README: Telegram kill switch)');
+  const withBot = cfg.telegram !== undefined && (opts.telegram ?? !replay);
   if (!replay && cfg.mode === 'live') {
     const banner = `LIVE TRADING: DRY_RUN=false, real orders on ${cfg.exchange.id}${cfg.exchange.sandbox ? ' (sandbox)' : ''} for ${cfg.symbols.join(', ')}`;
     console.error(`\n${'!'.repeat(banner.length)}\n${banner}\n${'!'.repeat(banner.length)}\n`);
@@ -113,23 +120,31 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       throw err;
     }
   }
-  const alerts = createAlertDispatcher(cfg, log);
+  // A replay's alerts say so: a fire drill must never read like the real thing.
+  const alerts = createAlertDispatcher(cfg, log, replay ? { source: 'REPLAY' } : {});
   const withTraining = !replay && opts.training !== false;
   const metrics = openProcessMetrics(cfg, log, withTraining ? 'up' : 'trading', { alerts });
   const t = buildTrading(cfg, stack, log, replayInput, { strategy, alerts, metrics: metrics.writer });
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
-  const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
-  // The training task queue (RetrainWorkflow, `trader schedule retrain`) runs in this process too.
-  const training = withTraining ? await startTrainingWorker(cfg, stack, log, metrics.writer) : null;
-  const bot = cfg.telegram && !replay && opts.telegram !== false ? await startBotInProcess(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
-
   const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, speed: opts.speed };
   const inputs = symbolTraderInputs(cfg, plan);
   const client = temporal.client;
+  // Before a worker polls: a replay killed mid-run leaves its workflows running on the dev server,
+  // and a worker started first would carry them on for a moment, their activities writing into
+  // the ledger and paper exchange this replay has just reset.
   if (replay) await terminateLeftovers(stack, [portfolioWorkflowId(account), ...inputs.map((i) => symbolWorkflowId(i.exchange, i.symbol))]);
+
+  const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
+  // The training task queue (RetrainWorkflow, `trader schedule retrain`) runs in this process too.
+  const training = withTraining ? await startTrainingWorker(cfg, stack, log, metrics.writer) : null;
+  const bot = withBot ? await startBotInProcess(cfg, stack, account, exchangeLabel, ledger, alerts, log) : null;
+
   const portfolioId = await startPortfolio(client, portfolioInput(cfg, plan, inputs));
+  // Trading stops silently when every worker is gone: this process watches from outside the worker.
+  const watchdog = startWatchdog(cfg, { client, control: new TradingControl(client, { account, exchange: exchangeLabel }), temporalAddress: temporal.address, raise: (a) => alerts.enqueue(a), log: log.child({ component: 'watchdog' }) });
+  void stopSignal.then(() => watchdog?.stop());
 
   // The whole stack end to end before trading starts: a workflow, a durable timer, the ledger.
   const check = await client.workflow.execute('systemCheckWorkflow', {
@@ -153,9 +168,13 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       opts.replay
         ? `  Replaying ${describeReplay(opts.replay)} at speed ${opts.speed ?? 'max'}${opts.exitWhenDone ? '; exits when the data is exhausted' : ''}; more workers can join: trader worker --replay`
         : '  Ctrl-C stops everything cleanly; `npm start` again resumes.',
+      bot ? `  Telegram bot @${bot.username}: /status, /stop, /resume, /emergency${replay ? ' (fire drill: alerts are marked [REPLAY])' : ''}` : withBot ? '  Telegram bot: could not start (see the log); trading runs without it' : '',
+      watchdog ? `  Watchdog: alerts when no worker polls "${cfg.temporal.taskQueue}" for ${cfg.watchdog.noPollerAfterMs / 1000} s or a symbol stalls` : '',
       `  In another terminal: npx trader status | positions | trades | stop [SYMBOL] | resume [SYMBOL] | emergency --yes`,
       '',
-    ].join('\n'),
+    ]
+      .filter((line, i, all) => line !== '' || i === 0 || i === all.length - 1)
+      .join('\n'),
   );
 
   if (replay && opts.exitWhenDone) {
@@ -184,12 +203,13 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
       process.kill(process.pid, 'SIGTERM');
     }
   }
-  await worker.untilStopped();
-  // The training worker serves the retrain Schedule for as long as trading runs (stopping it here
-  // before waiting left `trader up` with no poller on the training queue).
-  training?.shutdown();
-  await training?.done;
-  await bot?.stop().catch(() => undefined);
+  // The training worker serves the retrain Schedule for as long as trading runs (stopping it
+  // before waiting left `trader up` with no poller on the training queue); it, the watchdog and the
+  // bot stop once trading has, before the stack's Temporal connection closes.
+  await worker.untilStopped(() => {
+    training?.shutdown();
+    return Promise.all([watchdog?.stop(), bot?.stop().catch(() => undefined), training?.done]);
+  });
   await alerts.stop();
   await metrics.close();
 }

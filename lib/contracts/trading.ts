@@ -90,6 +90,12 @@ export interface SymbolStateView {
   modelVersion?: string | null;
   /** The exchange's circuit breaker as last seen by this symbol ('closed' = healthy). */
   exchangeBreaker?: ExchangeBreakerView | null;
+  /** The candle length (ms); with the two below, what the watchdog needs to tell a stalled symbol. */
+  timeframeMs?: number;
+  /** Replay: simulated seconds per real second ('max': as fast as it goes); null live and paper. */
+  replaySpeed?: number | 'max' | null;
+  /** Live and paper: when the next candle step is due (its close plus the exchange's publishing delay); null before the first candle and in replay. */
+  nextCandleDueAt?: number | null;
 }
 
 export interface ExchangeBreakerView {

@@ -157,12 +157,19 @@ export class SymbolTrader {
   msToNextCandle(now: number): number | null {
     const { mode, speed, timeframeMs, candleDelayMs } = this.input;
     if (mode === 'replay') return speed !== undefined && speed !== 'max' ? Math.max(1, Math.round(timeframeMs / speed)) : null;
-    // Live and paper: the close of the candle after the last one read, plus the delay exchanges
-    // need to publish it; before the first read, the candle that closed last (at once, once its
-    // delay has passed).
-    const last = this.cursor.after ?? Math.floor(now / timeframeMs) * timeframeMs - 2 * timeframeMs;
-    const due = last + 2 * timeframeMs + candleDelayMs;
+    // Before the first read, the candle that closed last (at once, once its delay has passed).
+    const due = this.nextCandleDueAt() ?? Math.floor(now / timeframeMs) * timeframeMs + candleDelayMs;
     return due > now ? due - now : null;
+  }
+
+  /**
+   * Live and paper: the close of the candle after the last one read, plus the delay exchanges
+   * need to publish it. Null before the first read, and in replay (its clock is the candles').
+   */
+  private nextCandleDueAt(): number | null {
+    const { mode, timeframeMs, candleDelayMs } = this.input;
+    if (mode === 'replay' || this.cursor.after === null) return null;
+    return this.cursor.after + 2 * timeframeMs + candleDelayMs;
   }
 
   /**
@@ -328,6 +335,9 @@ export class SymbolTrader {
       done: this.done,
       modelVersion: this.modelVersion,
       exchangeBreaker: this.breaker,
+      timeframeMs: input.timeframeMs,
+      replaySpeed: input.mode === 'replay' ? (input.speed ?? 'max') : null,
+      nextCandleDueAt: this.nextCandleDueAt(),
     };
   }
 

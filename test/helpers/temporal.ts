@@ -24,7 +24,8 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function devServerEnv(opts: { dbFilename?: string; port?: number } = {}): Promise<TestWorkflowEnvironment> {
+/** `dynamicConfig`: the server's dynamic config values (KEY=JSON), e.g. a shorter long poll. */
+export async function devServerEnv(opts: { dbFilename?: string; port?: number; dynamicConfig?: string[] } = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
@@ -34,6 +35,7 @@ export async function devServerEnv(opts: { dbFilename?: string; port?: number } 
       dbFilename: opts.dbFilename,
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
+      extraArgs: (opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv]),
     },
   });
 }

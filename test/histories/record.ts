@@ -19,7 +19,7 @@ import { parseEncryptionKeys } from '../../infra/payload-codec';
 import { RECORDED_WITH_KEYS } from './encryption';
 import { exportHistories } from '../../client/commands/history';
 import { FEATURE_SCHEMA } from '../../lib/features';
-import { emergencyCloseUpdate, pauseSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
+import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioResumeSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
 import type { portfolioWorkflow } from '../../workflows/portfolio';
 import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
 import { stopTestServer } from '../helpers/db';
@@ -241,6 +241,42 @@ async function main(): Promise<void> {
     }
     if (wanted('symbol-trader-messages-encrypted')) {
       await recordMessages(env, encryptedClient, await harness('rec-messages-enc', [btcFile], encryption), tmp, 'symbol-trader-messages-encrypted', keyId);
+    }
+    // 8. The portfolio's operator commands: stop every symbol, resume one, resume all (one local
+    //    activity signals every symbol: patch status-commands-by-activity), then an emergency
+    //    close by update (the close alongside the kill-switch alert: patch
+    //    close-alongside-trip-alert); terminated once every symbol is halted.
+    if (wanted('portfolio-commands')) {
+      const h = await harness('rec-commands', files);
+      const input: PortfolioInput = {
+        account: h.account,
+        exchange: h.exchange,
+        mode: 'replay',
+        symbols: h.symbols.map((s) => h.symbolInput(s, { speed: 3_600 })),
+        taskQueue: h.taskQueue,
+        limits: { maxDrawdown: 0.5, dailyLossLimit: 0.5 },
+        checkEveryMs: 1_000,
+      };
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof portfolioWorkflow>('portfolioWorkflow', {
+          workflowId: portfolioWorkflowId(h.account),
+          taskQueue: h.taskQueue,
+          args: [input],
+        });
+        const statuses = () => Promise.all(h.symbols.map((s) => env.client.workflow.getHandle(h.workflowId(s)).query(stateQuery).then((v) => v.tradingStatus)));
+        const every = (want: string) => (v: string[]) => v.length === h.symbols.length && v.every((x) => x === want);
+        await until('the symbols running', () => statuses().catch(() => []), (v) => v.length === h.symbols.length);
+        await handle.signal(portfolioPauseSignal, by);
+        await until('every symbol paused', statuses, every('paused'));
+        await handle.signal(portfolioResumeSignal, { ...by, symbol: 'BTC/USDT' });
+        await until('BTC/USDT active', statuses, (v) => v[h.symbols.indexOf('BTC/USDT')] === 'active');
+        await handle.signal(portfolioResumeSignal, by);
+        await until('every symbol active', statuses, every('active'));
+        await handle.executeUpdate(portfolioEmergencyUpdate, { args: [by] });
+        await until('every symbol halted', statuses, every('halted'));
+        await handle.terminate('recorded');
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'portfolio-commands', tmp, 'BTC+ETH portfolio: stop all, resume BTC, resume all (signals from one local activity), emergency close by update, terminated');
+      });
     }
 
     // Merged: recordings of older workflow code kept next to these stay listed.
