@@ -169,6 +169,8 @@ export class TraderProcess {
   readonly child: ChildProcess;
   readonly startedAt = Date.now();
   readyAt: number | null = null;
+  /** Set when this side sent the process a signal (a kill or a stop), as opposed to it exiting by itself. */
+  killed = false;
   private tail = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
@@ -220,7 +222,9 @@ export class TraderProcess {
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (this.alive) this.child.kill(signal);
+    if (!this.alive) return;
+    this.killed = true;
+    this.child.kill(signal);
   }
 }
 
