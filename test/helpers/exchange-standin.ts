@@ -414,7 +414,14 @@ export class ExchangeStandin {
         case 'GET /api/v3/allOrders':
           return this.send(res, 200, this.orders.filter((o) => o.symbol === q.symbol));
         case 'GET /api/v3/myTrades':
-          return this.send(res, 200, this.trades.filter((t) => t.symbol === q.symbol));
+          // Binance: startTime/endTime bound the trade time, limit the count (default 500).
+          return this.send(
+            res,
+            200,
+            this.trades
+              .filter((t) => t.symbol === q.symbol && (q.startTime === undefined || (t.time as number) >= Number(q.startTime)) && (q.endTime === undefined || (t.time as number) <= Number(q.endTime)))
+              .slice(0, Math.min(Number(q.limit ?? 500), 1000)),
+          );
       }
     }
     this.send(res, 404, { code: -1, msg: `stand-in does not serve ${key}` });
