@@ -66,7 +66,6 @@ export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Log
     namespace: stack.temporal.namespace,
     activities: trainingActivitiesFor(cfg, stack.db.sql, log, metrics),
     dataConverter: stack.temporal.dataConverter,
-    activities: trainingActivitiesFor(cfg, stack.db.sql, log),
     home: cfg.home,
     log,
   });

@@ -76,7 +76,7 @@ export class TemporalServerProcess {
           await c.close();
         }
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the Temporal dev server on ${this.address} was not ready within ${ms / 1000} s: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the Temporal dev server on ${this.address} was not ready within ${ms / 1000} s: ${(err as Error).message}`, { cause: err });
         await sleep(250);
       }
     }
