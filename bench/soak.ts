@@ -36,6 +36,8 @@ const FIRST_OPEN = Date.UTC(2024, 0, 1);
 
 interface Sample {
   pid: number;
+  /** 'main', or the workflow thread's (the Temporal worker runs workflows in a worker thread, a heap of its own). */
+  thread: string;
   t: number;
   rss: number;
   heapUsed: number;
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
     return f;
   });
   const probeFile = path.join(dir, 'memory.jsonl');
-  console.log(`memory soak: one worker replays ${SYMBOLS} symbols x ${CANDLES} 1m candles (speed max), memory after a full GC every ${SAMPLE_S} s`);
+  console.log(`memory soak: one worker replays ${SYMBOLS} symbols x ${CANDLES} 1m candles (speed max), memory after a full GC every ${SAMPLE_S} s in each of its threads`);
   console.log(`  machine: ${machineLine()}; load ${loadLine()}; run directory ${dir}`);
   const log = benchLog();
   const cluster = await openCluster(dir, log);
@@ -75,25 +77,29 @@ async function main(): Promise<void> {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Sample)
       .filter((s) => s.pid === up!.pid);
-    if (samples.length < 20) throw new Error(`only ${samples.length} memory samples in ${wallS.toFixed(0)} s: make the run longer (--candles) or sample more often (--sample-s)`);
+    if (samples.filter((s) => s.thread === 'main').length < 20) throw new Error(`only ${samples.length} memory samples in ${wallS.toFixed(0)} s: make the run longer (--candles) or sample more often (--sample-s)`);
     const start = samples[0].t;
-    const span = samples[samples.length - 1].t - start;
+    const span = Math.max(1, samples[samples.length - 1].t - start);
     const between = (a: number, b: number) => samples.filter((s) => s.t - start >= a * span && s.t - start <= b * span);
     const w = WARMUP_PCT / 100;
     const warm = between(w, w + 0.1);
     const end = between(0.9, 1);
-    const fig = (xs: Sample[], k: 'rss' | 'heapUsed') => median(xs.map((s) => s[k]));
-    const rssWarm = fig(warm, 'rss');
-    const rssEnd = fig(end, 'rss');
-    const heapWarm = fig(warm, 'heapUsed');
-    const heapEnd = fig(end, 'heapUsed');
+    const threads = [...new Set(samples.map((s) => s.thread))].sort();
+    const rssOf = (xs: Sample[]) => median(xs.filter((s) => s.thread === 'main').map((s) => s.rss));
+    // The process's JS heaps: the sum over its threads of each one's median.
+    const heapOf = (xs: Sample[]) => threads.reduce((sum, th) => sum + (median(xs.filter((s) => s.thread === th).map((s) => s.heapUsed)) || 0), 0);
+    const rssWarm = rssOf(warm);
+    const rssEnd = rssOf(end);
+    const heapWarm = heapOf(warm);
+    const heapEnd = heapOf(end);
     const pct = (a: number, b: number) => Number((((b - a) / a) * 100).toFixed(2));
     const mib = (x: number) => `${(x / MiB).toFixed(1)} MiB`;
     const total = SYMBOLS * CANDLES;
     console.log(`  replay: ${total} candles in ${wallS.toFixed(0)} s (${(total / wallS).toFixed(0)} candles/s), ${samples.length} samples`);
-    for (const q of [0, 0.1, 0.25, 0.5, 0.75, 1]) {
-      const s = samples[Math.min(samples.length - 1, Math.round(q * (samples.length - 1)))];
-      console.log(`    at ${String(Math.round(q * 100)).padStart(3)} %: rss ${mib(s.rss)}, heap ${mib(s.heapUsed)}`);
+    for (const q of [0, 0.1, 0.25, 0.5, 0.75, 0.95]) {
+      const around = between(q, q + 0.05);
+      const perThread = threads.map((th) => `${th} ${mib(median(around.filter((s) => s.thread === th).map((s) => s.heapUsed)))}`).join(', ');
+      console.log(`    at ${String(Math.round(q * 100)).padStart(3)} %: rss ${mib(rssOf(around))}, heap ${mib(heapOf(around))} (${perThread})`);
     }
     console.log(`  after warm-up (${WARMUP_PCT}-${WARMUP_PCT + 10} % of the run, median): rss ${mib(rssWarm)}, heap ${mib(heapWarm)}`);
     console.log(`  at the end (last 10 %, median):           rss ${mib(rssEnd)}, heap ${mib(heapEnd)}`);
