@@ -118,10 +118,12 @@ function forgetFailedMarketLoads(exchange: ccxt.Exchange): void {
   const load = exchange.loadMarkets.bind(exchange);
   exchange.loadMarkets = async (...args: Parameters<typeof load>) => {
     const loading = load(...args);
+    // ccxt's loadMarkets is async: it returns a new promise around the one it keeps, set synchronously.
+    const kept = held.marketsLoading;
     try {
       return await loading;
     } catch (err) {
-      if (held.marketsLoading === loading) held.marketsLoading = undefined;
+      if (held.marketsLoading === kept) held.marketsLoading = undefined;
       throw err;
     }
   };
