@@ -35,6 +35,12 @@ export interface ChaosOptions {
   files: string[];
   kills: number;
   killEveryMs: number;
+  /**
+   * A worker is a victim only after polling this long (default killEveryMs): when a worker takes
+   * longer to start than the kill interval (a loaded machine), killing every worker as soon as it
+   * polls would kill workers that never took a task, and the replay would just wait.
+   */
+  minServeMs?: number;
   workers: number;
   speed: 'max' | number;
   seed: number;
@@ -63,6 +69,8 @@ export interface ChaosFigures {
   worker_exits: number;
   /** Worker processes whose identity completed workflow tasks of the symbol workflows. */
   serving_workers: number;
+  /** Killed processes that had completed a workflow task or started an activity of the symbol workflows: kills that hit work. */
+  kills_of_working_workers: number;
   workflow_task_timeouts: number;
   workflow_task_failures: number;
   activity_retries: number;
@@ -168,7 +176,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         continue;
       }
       if (kills >= o.kills) continue;
-      const serving = procs.filter((p) => p !== up && p.alive && p.readyAt !== null);
+      const minServe = o.minServeMs ?? o.killEveryMs;
+      const serving = procs.filter((p) => p !== up && p.alive && p.readyAt !== null && Date.now() - p.readyAt >= minServe);
       if (serving.length === 0) continue;
       const victim = serving[rng.int(0, serving.length - 1)];
       kill(victim);
@@ -199,7 +208,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           if (e.workflowTaskTimedOutEventAttributes) hist.wtTimeouts++;
           if (e.workflowTaskFailedEventAttributes) hist.wtFailures++;
           if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) hist.activityRetries++;
-          const who = e.workflowTaskCompletedEventAttributes?.identity;
+          const who = e.workflowTaskCompletedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
           if (who) hist.identities.add(who);
         }
       }
@@ -242,6 +251,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         exchange_fills: audit.exchangeFills,
         worker_exits: workerExits,
         serving_workers: hist.identities.size,
+        // Identities are the SDK's default, `pid@host`.
+        kills_of_working_workers: procs.filter((p) => p.killed && [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
         workflow_task_timeouts: hist.wtTimeouts,
         workflow_task_failures: hist.wtFailures,
         activity_retries: hist.activityRetries,
