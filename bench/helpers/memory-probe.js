@@ -11,6 +11,7 @@ if (file) {
   const v8 = require('node:v8');
   const vm = require('node:vm');
   const { isMainThread, threadId } = require('node:worker_threads');
+  const { setInterval } = require('node:timers');
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc');
   const every = Number(process.env.MEMORY_PROBE_MS ?? 2000);
