@@ -425,3 +425,27 @@ export function retrainFailedAlert(r: { workflowId: string; status: string; erro
     text: `Retrain ${r.workflowId} ${r.status.toLowerCase().replace('_', ' ')}: ${r.error}. The champion model keeps trading; the Temporal UI shows the failed step.`,
   };
 }
+
+/**
+ * An order the exchange refused for good (insufficient funds, an invalid order): not retried, so
+ * someone must look. A refused protective or exit order is critical: the position is not
+ * protected as planned, or not closed (a refused stop is replaced by a market exit).
+ */
+export function orderRejectedAlert(r: { symbol: string; clientOrderId: string; tag?: string; reason: string; mode?: string }): Alert {
+  const what = r.tag === 'entry' ? 'entry' : r.tag === 'stop' ? 'stop-loss' : r.tag === 'target' ? 'take-profit' : r.tag === 'exit' ? 'exit' : 'order';
+  const consequence =
+    r.tag === 'entry'
+      ? 'no position was opened'
+      : r.tag === 'stop'
+        ? 'the position is closed at market instead'
+        : r.tag === 'target'
+          ? 'the position keeps its stop but has no take-profit order'
+          : r.tag === 'exit'
+            ? 'the position is still open: check the account'
+            : 'check the account';
+  return {
+    severity: r.tag === 'entry' ? 'warning' : 'critical',
+    key: `order-rejected/${r.clientOrderId}`,
+    text: `Exchange refused the ${what} order ${r.clientOrderId} for ${r.symbol}: ${r.reason}. Not retried; ${consequence}.${r.mode ? ` [${r.mode}]` : ''}`,
+  };
+}

@@ -170,6 +170,15 @@ describe('ccxt adapter: a real ccxt binance against a local stand-in', function 
       assert.equal(standin.calls('/api/v3/klines').length, 2);
     });
 
+    it('a market load that failed is tried again by the next call (ccxt caches the rejected load)', async () => {
+      // Not ready(): the first call loads the markets inside ccxt, and that load fails.
+      const { a } = adapter({ resilience: { maxRetries: 0 } });
+      standin.inject({ path: '/api/v3/exchangeInfo', times: 1, fault: { kind: 'status', status: 504 } });
+      await assert.rejects(a.fetchMyTrades('BTC/USDT'), ExchangeTimeoutError);
+      assert.ok(Array.isArray(await a.fetchMyTrades('BTC/USDT')), 'the next call loads the markets again and goes through');
+      assert.equal(standin.calls('/api/v3/exchangeInfo').length, 2);
+    });
+
     it('after the last retry, surfaces a retryable error that Temporal will retry later', async () => {
       const { a } = await ready({ resilience: { maxRetries: 2 } });
       standin.inject({ path: '/api/v3/klines', times: 10, fault: { kind: 'status', status: 429 } });

@@ -297,6 +297,44 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
     assert.equal(asked, 0);
   });
 
+  it('an order the exchange refuses is alerted once, by what it was for; workflows from before the alert replay without it', async () => {
+    const refusing = (venue: MiniVenue, tag: OrderIntent['tag']) => (intents: OrderIntent[]): ExecutionReport => {
+      const refused = intents.filter((i) => i.tag === tag);
+      const out = venue.execute(intents.filter((i) => i.tag !== tag));
+      return { ...out, rejected: refused.map((i) => ({ clientOrderId: i.clientOrderId, reason: 'InsufficientFundsError: Account has insufficient balance for requested action.' })) };
+    };
+    const run = async (tag: OrderIntent['tag'], alerts: boolean) => {
+      const t = new SymbolTrader(traderInput(), WORKFLOW_ID, recordingLog([]));
+      const venue = new MiniVenue();
+      const ports = portsOf(t, venue, () => venue.read(candle(1, 20_000)));
+      ports.execute = async (intents) => refusing(venue, tag)(intents);
+      const out = await runCandleStep(t.state, t.cursor, ports, traderInput().engine, t.ctx);
+      let asked = 0;
+      const raised = t.stepped(out, undefined, () => (asked++, alerts));
+      return { out, raised, asked };
+    };
+
+    const entry = await run('entry', true);
+    assert.equal(entry.asked, 1);
+    assert.equal(entry.out.state.position, null, 'no position without the entry');
+    const [a] = entry.raised;
+    assert.equal(entry.raised.length, 1, JSON.stringify(entry.raised));
+    assert.deepEqual([a.severity, a.key], ['warning', `order-rejected/${entry.out.rejected[0].clientOrderId}`]);
+    assert.match(a.text, /^Exchange refused the entry order dt[0-9a-f]{8}-[0-9a-z]+-en for BTC\/USDT: InsufficientFundsError: Account has insufficient balance.*Not retried; no position was opened\. \[paper\]$/);
+
+    const stop = await run('stop', true);
+    const stopAlert = stop.raised.find((x) => x.key.startsWith('order-rejected/'));
+    assert.equal(stopAlert?.severity, 'critical', 'a position without its stop is critical');
+    assert.match(stopAlert?.text ?? '', /refused the stop-loss order .*closed at market instead/);
+
+    const before = await run('entry', false);
+    assert.equal(before.asked, 1);
+    assert.deepEqual(before.raised, [], 'the patch off: no alert, as those workflows ran');
+
+    const plain = await run('cancel', true);
+    assert.equal(plain.asked, 0, 'not asked when nothing was refused');
+  });
+
   it('replay raises no alerts, executes orders at the candle\'s close, and ends "done" at the end of the data', async () => {
     const input = traderInput({ mode: 'replay', speed: 'max' });
     const trader = new SymbolTrader(input, WORKFLOW_ID, recordingLog([]));

@@ -7,6 +7,7 @@ import { createActivities, type Activities } from '../activities';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
+import { cachedWorkflowBundle } from '../infra/workflow-bundle';
 import { CandleStore, Ledger } from '../ledger';
 import { candleStoreSink } from '../activities/market-data';
 import type { ReplayInput } from './replay';
@@ -33,15 +34,19 @@ export interface TradingWorkerOptions {
   activities: Activities;
   /** The stack's (payload encryption); the SDK's default without. */
   dataConverter?: DataConverter;
+  /** TRADER_HOME: the workflow bundle is cached there (infra/workflow-bundle.ts); without it, bundled at start. */
+  home?: string;
+  log?: Logger;
 }
 
 /** The trading worker: every workflow in workflows/ and the activities built for this process. */
 export async function createTradingWorker(opts: TradingWorkerOptions): Promise<Worker> {
+  const workflowsPath = require.resolve('../workflows');
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    ...(opts.home && opts.log ? { workflowBundle: await cachedWorkflowBundle(workflowsPath, opts.home, opts.log, { payloadConverterPath: opts.dataConverter?.payloadConverterPath, failureConverterPath: opts.dataConverter?.failureConverterPath }) } : { workflowsPath }),
     activities: opts.activities,
     dataConverter: opts.dataConverter,
   });
@@ -150,6 +155,8 @@ export async function startTradingWorker(
     taskQueue: stack.cfg.temporal.taskQueue,
     activities: createActivities({ sql: stack.db.sql, log: stack.log, trading, alerts }),
     dataConverter: stack.temporal.dataConverter,
+    home: stack.cfg.home,
+    log: stack.log,
   });
   const running = worker.run();
   let stopping = false;

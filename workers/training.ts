@@ -3,6 +3,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
+import { cachedWorkflowBundle } from '../infra/workflow-bundle';
 import type { Stack } from '../infra/stack';
 import type postgres from 'postgres';
 import { createTrainingActivities, type TrainingActivities } from '../activities/training';
@@ -20,6 +21,9 @@ export interface TrainingWorkerOptions {
   activities: TrainingActivities;
   /** The stack's (payload encryption); the SDK's default without. */
   dataConverter?: DataConverter;
+  /** TRADER_HOME: the workflow bundle is cached there (infra/workflow-bundle.ts); without it, bundled at start. */
+  home?: string;
+  log?: Logger;
 }
 
 /**
@@ -28,11 +32,12 @@ export interface TrainingWorkerOptions {
  * machine would only make both late (and starve the trading worker beside it).
  */
 export async function createTrainingWorker(opts: TrainingWorkerOptions): Promise<Worker> {
+  const workflowsPath = require.resolve('../workflows/retrain');
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? TRAINING_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows/retrain'),
+    ...(opts.home && opts.log ? { workflowBundle: await cachedWorkflowBundle(workflowsPath, opts.home, opts.log, { payloadConverterPath: opts.dataConverter?.payloadConverterPath, failureConverterPath: opts.dataConverter?.failureConverterPath }) } : { workflowsPath }),
     activities: opts.activities,
     dataConverter: opts.dataConverter,
     maxConcurrentActivityTaskExecutions: 1,
@@ -68,6 +73,8 @@ export async function startTrainingWorker(cfg: AppConfig, stack: Stack, log: Log
     namespace: stack.temporal.namespace,
     activities: trainingActivitiesFor(cfg, stack.db.sql, log, metrics),
     dataConverter: stack.temporal.dataConverter,
+    home: cfg.home,
+    log,
   });
   const done = worker.run().catch((err: unknown) => log.error({ err }, 'the training worker stopped with an error'));
   return {

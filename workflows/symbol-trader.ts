@@ -105,7 +105,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   const candleStep = async (): Promise<boolean> => {
     trader.stepBegins(Date.now());
     const out = await runCandleStep(trader.state, trader.cursor, ports, input.engine, trader.ctx);
-    for (const alert of trader.stepped(out, () => patched('keep-status-changed-during-step'))) await raise(alert);
+    for (const alert of trader.stepped(out, () => patched('keep-status-changed-during-step'), () => patched('alert-order-rejected'))) await raise(alert);
     publish();
     return out.done;
   };

@@ -106,6 +106,29 @@ export interface CcxtAdapterOptions {
   onClosedCandles?: ClosedCandlesSink;
 }
 
+/**
+ * ccxt keeps the promise of its first market load (Exchange.loadMarkets caches `marketsLoading`),
+ * rejected or not, and every market or private call awaits it: one transient error while loading
+ * (a 504 on binance's /sapi/v1/capital/config/getall) made every later call of that client fail
+ * with the same error, for good, the breaker open after it (found by test/exchange-faults.test.ts).
+ * A failed load is forgotten here, so the next call, or the retry, loads again.
+ */
+function forgetFailedMarketLoads(exchange: ccxt.Exchange): void {
+  const held = exchange as unknown as { marketsLoading?: Promise<unknown> };
+  const load = exchange.loadMarkets.bind(exchange);
+  exchange.loadMarkets = async (...args: Parameters<typeof load>) => {
+    const loading = load(...args);
+    // ccxt's loadMarkets is async: it returns a new promise around the one it keeps, set synchronously.
+    const kept = held.marketsLoading;
+    try {
+      return await loading;
+    } catch (err) {
+      if (held.marketsLoading === kept) held.marketsLoading = undefined;
+      throw err;
+    }
+  };
+}
+
 export type ClosedCandlesSink = (symbol: string, timeframe: string, candles: Candle[]) => Promise<void>;
 
 export class CcxtExchangeAdapter implements ExchangeAdapter {
@@ -130,6 +153,7 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
     opts: CcxtAdapterOptions = {},
   ) {
     this.exchangeId = exchange.id;
+    forgetFailedMarketLoads(exchange);
     this.resilience = opts.resilience instanceof ExchangeResilience ? opts.resilience : resilienceFor(exchange.id, opts.resilience);
     this.now = opts.now ?? Date.now;
     this.lookup = opts.lookupByClientId ?? 'auto';

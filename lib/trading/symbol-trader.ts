@@ -1,4 +1,5 @@
-import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
+import { circuitBreakerOpenAlert, orderRejectedAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
+import { parseClientOrderId } from '../engine/ids';
 import { emergencyIntents, initialSymbolState, setStatus, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
@@ -246,9 +247,11 @@ export class SymbolTrader {
    * placed) is kept: the engine never changes the status, so the outcome carries the status the
    * step started with. `keepsStatusChange` is asked only then; false replays workflows that ran
    * before this was fixed, where the outcome overwrote the change (while the TradingStatus search
-   * attribute went on showing it, so nothing is published for it here either).
+   * attribute went on showing it, so nothing is published for it here either). An order the
+   * exchange refused is alerted; `alertsRejections` is asked only then, false for workflows that
+   * ran before (they sent no alert for it).
    */
-  stepped(out: StepOutcome, keepsStatusChange: () => boolean = () => true): Alert[] {
+  stepped(out: StepOutcome, keepsStatusChange: () => boolean = () => true, alertsRejections: () => boolean = () => true): Alert[] {
     const before = this.state;
     const changedDuringStep = before.tradingStatus !== out.state.tradingStatus || before.statusReason !== out.state.statusReason;
     if (changedDuringStep && keepsStatusChange()) {
@@ -273,7 +276,9 @@ export class SymbolTrader {
     const mode = this.input.mode;
     const p = out.state.position;
     const opened = p && p.entryOrderId !== before.position?.entryOrderId ? p : null;
+    const rejected = out.rejected.length > 0 && alertsRejections() ? out.rejected : [];
     return [
+      ...rejected.map((r) => orderRejectedAlert({ symbol, clientOrderId: r.clientOrderId, tag: parseClientOrderId(r.clientOrderId)?.tag, reason: r.reason, mode })),
       ...out.closed.map((t) => tradeClosedAlert({ symbol, qty: t.qty, entryPrice: t.entryPrice, exitPrice: t.exitPrice, pnl: t.pnl, reason: t.exitReason, clientOrderId: t.exitOrderId, mode })),
       ...(opened ? [tradeOpenedAlert({ symbol, qty: opened.qty, price: opened.entryPrice, stopPrice: opened.stopPrice, targetPrice: opened.targetPrice, clientOrderId: opened.entryOrderId, mode })] : []),
     ];

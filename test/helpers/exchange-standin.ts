@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import { readCandleCsv } from '../../infra/candle-files';
+import { Prng } from '../../lib/random';
 
 /**
  * A local stand-in of Binance's spot REST API, enough for a real, unmodified ccxt `binance`
@@ -35,7 +36,11 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   | { kind: 'drop' }
   /** Carry the request out, then cut the connection before answering: a response lost on the way back. */
-  | { kind: 'lose-response' };
+  | { kind: 'lose-response' }
+  /** Carry the request out, then answer with an error status: Binance's 5xx whose "execution status is unknown". */
+  | { kind: 'status-after'; status: number; body?: string }
+  /** Carry the request out, then answer only after `ms` (longer than the client waits): a slow backend, the request done. */
+  | { kind: 'late-answer'; ms: number };
 
 export interface FaultRule {
   /** Matched against the path (no query), e.g. '/api/v3/klines'; all paths when absent. */
@@ -48,12 +53,33 @@ export interface FaultRule {
   fault: Fault;
 }
 
+/**
+ * Faults drawn at random (seeded) for a share of the requests, beside the scripted rules: about
+ * `rate` of the matching requests get one of `kinds`, equally likely. The kinds are what a venue
+ * does under stress: 429s, 5xx before or after carrying the request out, answers later than the
+ * client's timeout (the request done meanwhile), responses lost after the request was carried out.
+ */
+export interface RandomFaults {
+  rate: number;
+  seed: number;
+  /** Only these paths (as FaultRule.path); all when absent. */
+  path?: string | RegExp;
+  /** How late a `timeout` answers; set it above the client's timeout. */
+  timeoutMs: number;
+  kinds?: RandomFaultKind[];
+}
+
+export type RandomFaultKind = 'timeout' | '429' | '500' | '503-after' | '504-after' | 'lose-response';
+export const RANDOM_FAULT_KINDS: readonly RandomFaultKind[] = ['timeout', '429', '500', '503-after', '504-after', 'lose-response'];
+
 export interface LoggedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
   at: number;
   faulted?: Fault['kind'];
+  /** The random fault drawn for it (RandomFaults), if any. */
+  random?: RandomFaultKind;
 }
 
 interface Market {
@@ -120,6 +146,7 @@ export interface StandinOptions {
   balances?: Record<string, string>;
   /** The API key private calls must carry (header X-MBX-APIKEY). */
   apiKey?: string;
+  randomFaults?: RandomFaults;
 }
 
 export class ExchangeStandin {
@@ -131,6 +158,7 @@ export class ExchangeStandin {
   private readonly trades: Array<Record<string, unknown>> = [];
   private readonly balances = new Map<string, number>();
   private nextOrderId = 1000;
+  private readonly random?: { faults: RandomFaults; prng: Prng; kinds: readonly RandomFaultKind[] };
   private server?: http.Server;
   private readonly sockets = new Set<import('node:net').Socket>();
   url = '';
@@ -161,6 +189,47 @@ export class ExchangeStandin {
     const first = [...this.markets.values()][0];
     this.now = opts.now ?? (first ? first.candles[first.candles.length - 1].timestamp + first.tfMs : Date.now());
     for (const [asset, amount] of Object.entries(opts.balances ?? {})) this.balances.set(asset, Number(amount));
+    if (opts.randomFaults) {
+      const f = opts.randomFaults;
+      if (!(f.rate >= 0 && f.rate <= 1)) throw new RangeError(`randomFaults.rate is a fraction, got ${f.rate}`);
+      this.random = { faults: f, prng: new Prng(f.seed), kinds: f.kinds ?? RANDOM_FAULT_KINDS };
+    }
+  }
+
+  /** Random faults drawn so far, by kind. */
+  randomFaultCounts(): Record<RandomFaultKind, number> {
+    const out = Object.fromEntries(RANDOM_FAULT_KINDS.map((k) => [k, 0])) as Record<RandomFaultKind, number>;
+    for (const r of this.requests) if (r.random) out[r.random]++;
+    return out;
+  }
+
+  /** Every order the stand-in holds, in placement order (a copy). */
+  allOrders(): Array<{ clientOrderId: string; symbol: string; side: string; type: string; status: string; origQty: string; executedQty: string }> {
+    return this.orders.map((o) => ({ clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, status: o.status, origQty: o.origQty, executedQty: o.executedQty }));
+  }
+
+  private drawRandomFault(pathname: string): { kind: RandomFaultKind; fault: Fault } | undefined {
+    const r = this.random;
+    if (!r) return undefined;
+    const p = r.faults.path;
+    if (p !== undefined && !(typeof p === 'string' ? p === pathname : p.test(pathname))) return undefined;
+    // Two draws per request whatever the outcome, so the sequence of faults depends only on the seed and the request count.
+    const hit = r.prng.next() < r.faults.rate;
+    const kind = r.kinds[Math.min(r.kinds.length - 1, Math.floor(r.prng.next() * r.kinds.length))];
+    if (!hit) return undefined;
+    const fault: Fault =
+      kind === 'timeout'
+        ? { kind: 'late-answer', ms: r.faults.timeoutMs }
+        : kind === '429'
+          ? { kind: 'status', status: 429 }
+          : kind === '500'
+            ? { kind: 'status', status: 500 }
+            : kind === '503-after'
+              ? { kind: 'status-after', status: 503 }
+              : kind === '504-after'
+                ? { kind: 'status-after', status: 504 }
+                : { kind: 'lose-response' };
+    return { kind, fault };
   }
 
   static async start(opts: StandinOptions): Promise<ExchangeStandin> {
@@ -246,10 +315,19 @@ export class ExchangeStandin {
       rule.skip--;
       rule = undefined;
     }
+    let f: Fault | undefined;
     if (rule) {
       rule.times--;
-      logged.faulted = rule.fault.kind;
-      const f = rule.fault;
+      f = rule.fault;
+    } else {
+      const drawn = this.drawRandomFault(url.pathname);
+      if (drawn) {
+        logged.random = drawn.kind;
+        f = drawn.fault;
+      }
+    }
+    if (f) {
+      logged.faulted = f.kind;
       if (f.kind === 'drop') {
         req.socket.destroy();
         return;
@@ -257,6 +335,25 @@ export class ExchangeStandin {
       if (f.kind === 'lose-response') {
         const sink = Object.assign(Object.create(res) as http.ServerResponse, { writeHead: () => sink, end: () => req.socket.destroy() });
         this.route(method, url.pathname, query, req, sink);
+        return;
+      }
+      if (f.kind === 'status-after' || f.kind === 'late-answer') {
+        // The request is carried out now; what the client gets is an error, or an answer it no longer waits for.
+        let answer: { status: number; text: string } = { status: 200, text: '' };
+        const capture = Object.assign(Object.create(res) as http.ServerResponse, {
+          writeHead: (status: number) => ((answer.status = status), capture),
+          end: (text: string) => void (answer = { ...answer, text }),
+        });
+        this.route(method, url.pathname, query, req, capture);
+        if (f.kind === 'status-after') {
+          res.writeHead(f.status, { 'Content-Type': 'application/json' });
+          res.end(f.body ?? defaultErrorBody(f.status));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, f.ms));
+        if (res.destroyed || req.socket.destroyed) return;
+        res.writeHead(answer.status, { 'Content-Type': 'application/json' });
+        res.end(answer.text);
         return;
       }
       if (f.kind === 'delay') {
@@ -317,7 +414,14 @@ export class ExchangeStandin {
         case 'GET /api/v3/allOrders':
           return this.send(res, 200, this.orders.filter((o) => o.symbol === q.symbol));
         case 'GET /api/v3/myTrades':
-          return this.send(res, 200, this.trades.filter((t) => t.symbol === q.symbol));
+          // Binance: startTime/endTime bound the trade time, limit the count (default 500).
+          return this.send(
+            res,
+            200,
+            this.trades
+              .filter((t) => t.symbol === q.symbol && (q.startTime === undefined || (t.time as number) >= Number(q.startTime)) && (q.endTime === undefined || (t.time as number) <= Number(q.endTime)))
+              .slice(0, Math.min(Number(q.limit ?? 500), 1000)),
+          );
       }
     }
     this.send(res, 404, { code: -1, msg: `stand-in does not serve ${key}` });
