@@ -17,6 +17,8 @@ import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import type { ExchangeAdapter } from '../lib/exchange/types';
 import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
+import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
+import { freshDatabase } from './helpers/db';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
@@ -275,16 +277,21 @@ describe('backtest over recorded BTC/USDT and ETH/USDT 1h', function () {
     assert.equal(gated.config.accountGates, true);
   });
 
-  it('the fast paper store gives the same backtest as InMemoryPaperStateStore', async () => {
-    const files = [truncated(BTC, 1_400), truncated(ETH, 1_400)];
-    const fast = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 } });
-    const reference = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new InMemoryPaperStateStore() });
-    assert.ok(fast.trades.length > 5, `only ${fast.trades.length} trades`);
-    assert.deepEqual(fast, reference);
-    // 5 bps of slippage: market entries pay it.
-    const t = fast.trades[0];
-    const c = btc.concat(eth).find((k) => k.timestamp + HOUR === t.entryTime && Math.abs(k.close * 1.0005 - t.entryPrice) < 1e-6 * k.close);
-    assert.ok(c, `entry ${t.entryPrice} is a close plus 5 bps`);
+  it('gives the same backtest on the PostgreSQL paper store as in memory (the two stores keep one contract)', async () => {
+    const files = [truncated(BTC, 1_000), truncated(ETH, 1_000)];
+    const db = await freshDatabase();
+    try {
+      const pg = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new PostgresPaperStateStore(db.sql) });
+      const memory = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new InMemoryPaperStateStore() });
+      assert.ok(memory.trades.length > 3, `only ${memory.trades.length} trades`);
+      assert.deepEqual(pg, memory);
+      // 5 bps of slippage: market entries pay it.
+      const t = memory.trades[0];
+      const c = btc.concat(eth).find((k) => k.timestamp + HOUR === t.entryTime && Math.abs(k.close * 1.0005 - t.entryPrice) < 1e-6 * k.close);
+      assert.ok(c, `entry ${t.entryPrice} is a close plus 5 bps`);
+    } finally {
+      await db.drop();
+    }
   });
 
   it('positions open at the end of the data are reported, not closed', async () => {

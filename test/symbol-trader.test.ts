@@ -259,7 +259,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
       assert.equal(s.tradingStatus, 'halted', 'state says halted');
       assert.equal(s.position, null, 'state says flat');
       assert.equal(await waitFor('the search attribute', () => tradingStatusAttribute(handle), (v) => v === 'halted'), 'halted', 'TradingStatus = halted');
-      const account = await h!.store.load(`${h!.account}/${SYMBOL}`);
+      const account = await h!.store.snapshot(`${h!.account}/${SYMBOL}`);
       assert.ok(account, 'the paper account exists');
       assert.equal(Number(account.balances.BTC ?? '0'), 0, 'the paper account holds no BTC');
       assert.deepEqual(account.orders.filter((o) => o.status === 'open'), [], 'no order is left working on the exchange');
@@ -307,7 +307,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     const attempts = events.filter((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.attempt);
     assert.ok(attempts.length === injected && attempts.every((n) => n === 2), `each batch completed on its second attempt (${attempts.join(',')})`);
 
-    const account = await h.store.load(`${h.account}/${SYMBOL}`);
+    const account = await h.store.snapshot(`${h.account}/${SYMBOL}`);
     assert.ok(account, 'the paper account exists');
     const count = (ids: Array<string | undefined>) => ids.reduce((m, id) => m.set(id ?? '', (m.get(id ?? '') ?? 0) + 1), new Map<string, number>());
     const onExchange = count(account.orders.map((o) => o.clientOrderId));

@@ -24,11 +24,10 @@ import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '.
 import { FeatureCache } from '../features/cache';
 import { spotMarket, StaticMarketCatalog } from '../exchange/markets';
 import { PaperExchange } from '../exchange/paper-exchange';
-import type { PaperStateStore } from '../exchange/paper-state';
+import { InMemoryPaperStateStore, type PaperStateStore } from '../exchange/paper-state';
 import { ReplayMarketData } from '../exchange/replay-market-data';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
 import { backtestStatistics, type BacktestStatistics } from './statistics';
-import { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
 import { symbolWorkflowId } from '../contracts/trading';
 
 /**
@@ -94,7 +93,7 @@ export interface SimulateOptions {
   signal?: SignalFn;
   /** Also apply the account-wide entry gates (see above). Default false, for parity with a replay. */
   accountGates?: boolean;
-  /** Where the paper accounts live. Default: FrozenPaperStateStore (same contract as InMemoryPaperStateStore, faster). */
+  /** Where the paper accounts live. Default: in memory. */
   paperStore?: PaperStateStore;
 }
 
@@ -198,7 +197,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   files.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
 
   const sleeveCapital = options.initialCapital / files.length;
-  const store = options.paperStore ?? new FrozenPaperStateStore();
+  const store = options.paperStore ?? new InMemoryPaperStateStore();
   const log = silentLog;
   let view: PortfolioView | undefined;
 
