@@ -264,10 +264,10 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
       const ports = portsOf(t, venue, () => venue.read(candle(1, 20_000)));
       const execute = ports.execute;
       let paused = false;
-      ports.execute = async (intents, why) => {
+      ports.execute = async (intents, why, state) => {
         // The operator's pause lands while the entry is being placed (the signal handler runs, then publishes).
         if (!paused) paused = t.changeStatus('paused', op) && t.statusToPublish() === 'paused';
-        return execute(intents, why);
+        return execute(intents, why, state);
       };
       const out = await runCandleStep(t.state, t.cursor, ports, input.engine, t.ctx);
       assert.ok(paused, 'the pause was taken while the step ran');

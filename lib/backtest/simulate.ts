@@ -229,7 +229,8 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
     const ports: StepPorts = {
       prepare: (cursor) => prepareCandle({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
-      execute: (intents) => executeIntents({ exchange }, { symbol, intents }),
+      // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
+      execute: (intents, _why, state) => executeIntents({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
       portfolio: () => (options.accountGates ? view : undefined),
     };
     return {

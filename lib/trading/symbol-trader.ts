@@ -1,5 +1,5 @@
 import { circuitBreakerOpenAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
-import { emergencyIntents, initialSymbolState, setStatus, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
+import { emergencyIntents, initialSymbolState, setStatus, type EngineConfig, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
 import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
@@ -50,6 +50,8 @@ export interface CandleRead extends PreparedCandle {
   modelVersion?: string | null;
   /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms. */
   latencyMs?: number;
+  /** The worker's clock when the read finished (epoch ms); absent in reads recorded before it existed. */
+  readAt?: number;
 }
 
 /** An order batch: the executeIntents activity's arguments. */
@@ -60,6 +62,8 @@ export interface OrderBatch {
   intents: OrderIntent[];
   /** Replay: the close of the candle the orders belong to (the simulated exchange's clock); live: null. */
   asOf: number | null;
+  /** The engine before these orders: their follow-ups (an entry's stop and target) go out in the same activity. */
+  engine?: { state: SymbolState; cfg: EngineConfig };
 }
 
 /** An emergency close under way: what it sends, and the outcome lib/engine's `settle` fills in. */
@@ -91,6 +95,8 @@ export class SymbolTrader {
   private account: PortfolioView | undefined;
   /** Open time of the candle the step under way read; its orders execute at its close in replay. */
   private stepCandleTime: number | null = null;
+  /** When the last candle read finished, by the worker's clock (recorded in history with the read). */
+  private readAt: number | null = null;
   private late = false;
   private done = false;
   private publishedStatus: TradingStatus | null = null;
@@ -153,10 +159,17 @@ export class SymbolTrader {
 
   // --- the candle step ----------------------------------------------------------------------------
 
-  /** How long to sleep before the next candle step (null: step at once). */
-  msToNextCandle(now: number): number | null {
+  /**
+   * How long to sleep before the next candle step (null: step at once). `workflowNow` is the
+   * workflow's clock, which stands still at the start of its workflow task: a task that ran the
+   * candle read (a local activity, inside the task) would time the next candle from before the
+   * read and sleep that much too long. So the later of it and the time the read finished is used;
+   * that time is the read's result, recorded in history, so a replay computes the same timer.
+   */
+  msToNextCandle(workflowNow: number): number | null {
     const { mode, speed, timeframeMs, candleDelayMs } = this.input;
     if (mode === 'replay') return speed !== undefined && speed !== 'max' ? Math.max(1, Math.round(timeframeMs / speed)) : null;
+    const now = this.readAt !== null && this.readAt > workflowNow ? this.readAt : workflowNow;
     // Live and paper: the close of the candle after the last one read, plus the delay exchanges
     // need to publish it; before the first read, the candle that closed last (at once, once its
     // delay has passed).
@@ -207,6 +220,7 @@ export class SymbolTrader {
     this.reportInRead = null;
     this.readLatencyMs = read.latencyMs;
     if (read.modelVersion !== undefined) this.modelVersion = read.modelVersion;
+    if (read.readAt !== undefined) this.readAt = read.readAt;
     this.account = read.portfolio;
     this.stepCandleTime = read.input?.candle.timestamp ?? null;
     if (read.breaker === undefined) return null;
@@ -222,10 +236,16 @@ export class SymbolTrader {
     return this.account;
   }
 
-  orderBatch(intents: OrderIntent[]): OrderBatch {
+  /**
+   * The executeIntents arguments for `intents`. With the engine's `state` (before they are sent),
+   * the activity also sends what the engine asks for on their outcome (lib/trading/candle-io.ts).
+   */
+  orderBatch(intents: OrderIntent[], state?: SymbolState): OrderBatch {
     const candleTime = this.stepCandleTime ?? this.state.lastCandleTime;
     const asOf = this.input.mode === 'replay' && candleTime !== null ? candleTime + this.input.timeframeMs : null;
-    return { workflowId: this.workflowId, symbol: this.input.symbol, mode: this.input.mode, intents, asOf };
+    const batch: OrderBatch = { workflowId: this.workflowId, symbol: this.input.symbol, mode: this.input.mode, intents, asOf };
+    if (state) batch.engine = { state, cfg: this.input.engine };
+    return batch;
   }
 
   /** The activity's summary in the Temporal UI: why, and what is sent. */
