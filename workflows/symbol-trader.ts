@@ -4,7 +4,7 @@ import { runCandleStep, settle, type StepPorts } from '../lib/engine';
 import type { Alert } from '../lib/alerts';
 import { messageFirstLog } from '../lib/log';
 import { SymbolTrader } from '../lib/trading/symbol-trader';
-import { StepLock } from '../lib/trading/step-lock';
+import { WorkflowLock } from '../lib/trading/workflow-lock';
 import { assertMessageOrigin, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import type { TradingActivities } from '../activities/trading';
@@ -62,7 +62,7 @@ const { executeIntents } = proxyActivities<TradingActivities>(executeOptions);
 export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<SymbolTraderResult> {
   const trader = new SymbolTrader(input, workflowInfo().workflowId, messageFirstLog(log));
   // One candle step or emergency close at a time: each reads the engine state, awaits orders, and writes it back.
-  const lock = new StepLock();
+  const lock = new WorkflowLock();
 
   const publish = (): void => {
     const status = trader.statusToPublish();

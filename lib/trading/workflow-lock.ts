@@ -1,8 +1,8 @@
 /**
- * One candle step or emergency close at a time, in a trading workflow: each reads the engine
- * state, awaits orders, and writes it back, so a second must wait for the first to finish. Waiters
- * go in arrival order, and the lock passes straight from the one leaving to the next (it is never
- * free in between), so two waiters can never both get in.
+ * A lock for workflow code: one holder at a time (a symbol's candle step or emergency close, each
+ * reading the engine state, awaiting orders and writing it back; the portfolio's kill switch
+ * trips). Waiters go in arrival order, and the lock passes straight from the one leaving to the
+ * next (it is never free in between), so two waiters can never both get in.
  *
  * Written here rather than taken from async-mutex (which this replaces): the Temporal SDK records a
  * source-mapped stack trace for every promise workflow code creates, about 0.1 ms each on this
@@ -10,7 +10,7 @@
  * compiled __awaiter; this lock creates one when it is free, which is every candle but those an
  * emergency close overlaps (bench: npm run bench -- workflow-replay).
  */
-export class StepLock {
+export class WorkflowLock {
   private busy = false;
   private readonly waiters: Array<() => void> = [];
 
@@ -31,7 +31,14 @@ export class StepLock {
     };
     if (!this.busy) {
       this.busy = true;
-      return fn().then(done, failed);
+      let running: Promise<T>;
+      try {
+        running = fn();
+      } catch (err) {
+        release();
+        throw err;
+      }
+      return running.then(done, failed);
     }
     return new Promise<void>((resolve) => this.waiters.push(resolve)).then(fn).then(done, failed);
   }
