@@ -78,7 +78,10 @@ export interface PrepareResult extends PreparedCandle {
   modelVersion?: string | null;
   /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms (the decision itself follows at once, in workflow code). */
   latencyMs?: number;
-  /** The worker's clock when the read finished (epoch ms): the workflow times its next candle from it. */
+  /**
+   * The worker's clock when the read returned (epoch ms): the workflow's own clock stands still
+   * during the task that waits for the read, so it times its next candle from this.
+   */
   readAt?: number;
 }
 

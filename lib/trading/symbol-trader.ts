@@ -50,7 +50,7 @@ export interface CandleRead extends PreparedCandle {
   modelVersion?: string | null;
   /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms. */
   latencyMs?: number;
-  /** The worker's clock when the read finished (epoch ms); absent in reads recorded before it existed. */
+  /** The worker's clock when the read returned (epoch ms); absent in reads recorded before it existed. */
   readAt?: number;
 }
 
@@ -95,7 +95,7 @@ export class SymbolTrader {
   private account: PortfolioView | undefined;
   /** Open time of the candle the step under way read; its orders execute at its close in replay. */
   private stepCandleTime: number | null = null;
-  /** When the last candle read finished, by the worker's clock (recorded in history with the read). */
+  /** When the last candle read returned, by the worker's clock (recorded in history with the read). */
   private readAt: number | null = null;
   private late = false;
   private done = false;
@@ -161,10 +161,12 @@ export class SymbolTrader {
 
   /**
    * How long to sleep before the next candle step (null: step at once). `workflowNow` is the
-   * workflow's clock, which stands still at the start of its workflow task: a task that ran the
-   * candle read (a local activity, inside the task) would time the next candle from before the
-   * read and sleep that much too long. So the later of it and the time the read finished is used;
-   * that time is the read's result, recorded in history, so a replay computes the same timer.
+   * workflow's clock, which stands still for a whole workflow task at the time the server started
+   * it: in the task that ran the candle read (a local activity, inside the task) that is before
+   * the task reached the worker and before the read, and a timer computed from it fires late by
+   * both. So the later of it and the time the read returned (by the worker's clock, recorded in
+   * history with the read, so a replay computes the same timer) is taken as now. After a regular
+   * activity (orders) a new task has started and its clock is the later one.
    */
   msToNextCandle(workflowNow: number): number | null {
     const { mode, speed, timeframeMs, candleDelayMs } = this.input;
