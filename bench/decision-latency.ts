@@ -240,7 +240,11 @@ async function main(): Promise<void> {
       }
       const f = figures(v);
       const timedDecisions = v.steps.filter((s) => decided(s) && s.dueMs !== null).length;
-      if (timedDecisions !== f.decisions) throw new Error(`${kind}: ${f.decisions} decisions but ${timedDecisions} timed steps found in the histories`);
+      if (timedDecisions !== f.decisions) {
+        const untimed = v.runs.flat().flatMap((r) => candleSteps(r).map((s, i) => ({ s, i, r })).filter(({ s }) => s.prepare?.input !== undefined && (s.endMs === null || s.dueMs === null)));
+        const where = untimed.slice(0, 5).map(({ s, i, r }) => `run ${r.runId} step ${i} of ${candleSteps(r).length} candle ${s.prepare?.input?.candle.timestamp} due ${s.dueMs} end ${s.endMs}`).join('; ');
+        throw new Error(`${kind}: ${f.decisions} decisions but ${timedDecisions} timed steps found in the histories (untimed: ${where})`);
+      }
       if (kind === 'local' && f.orderLatency.length < 50) console.log(`  note: only ${f.orderLatency.length} candles placed orders (< 50); raise --candles`);
       variants.push({ v, f });
     }

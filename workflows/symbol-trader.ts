@@ -28,8 +28,8 @@ import { TradingStatusKey } from './search-attributes';
  * orders costs about 6 history events, an entry about 12 (`npm run bench -- decision-latency`).
  *
  * The step awaits only what it must: the SDK records a stack trace for every promise workflow
- * code creates, which made promises most of the worker's cost of a candle
- * (`npm run bench -- workflow-replay` counts them).
+ * code creates (for its stack-trace query), which made promises most of the worker's CPU for a
+ * candle in a CPU profile of the decision-latency bench.
  */
 
 // Reading market data, features and model output: fast, read-only except the paper exchange's
