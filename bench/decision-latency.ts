@@ -85,13 +85,21 @@ interface VariantResult {
   cpu: Map<string, number>;
   /** PostgreSQL statements (round trips) the activities sent while the workflows ran. */
   statements: number;
+  byStatement: Map<string, number>;
 }
 
 async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[]): Promise<VariantResult> {
   const db = await stack.freshDatabase();
   // A pool of its own that counts statements: each is one round trip to PostgreSQL.
   let statements = 0;
-  const sql = connect(db.url, log, { onQuery: () => statements++ });
+  const byStatement = new Map<string, number>();
+  const sql = connect(db.url, log, {
+    onQuery: (q) => {
+      statements++;
+      const key = q.replace(/\s+/g, ' ').trim().slice(0, 70);
+      byStatement.set(key, (byStatement.get(key) ?? 0) + 1);
+    },
+  });
   const ledger = new Ledger(sql, { actor: 'trader', log });
   const store = new PostgresPaperStateStore(sql);
   const venue = replayVenue({ files, store, account: `bench-${kind}`, initialCapital: cfg.risk.initialCapital, log });
@@ -143,7 +151,7 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
   const steps = runs.flat().flatMap(candleSteps);
   const ledgerTrades = (await ledger.trades()).length;
   await sql.end({ timeout: 5 });
-  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs, cpu, statements: ran };
+  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs, cpu, statements: ran, byStatement };
 }
 
 interface Figures {
@@ -203,6 +211,8 @@ function report(v: VariantResult, f: Figures, label: string): void {
     `    CPU per candle decided (all candles; ${f.eventsNoOrders.length} of ${f.decisions} without orders, so about the cost of a decision without one): ${cpuLine}; ` +
       `PostgreSQL statements (round trips) per candle decided ${(v.statements / f.decisions).toFixed(2)}`,
   );
+  const top = [...v.byStatement].sort((a, b) => b[1] - a[1]).slice(0, 6);
+  console.log(`    statements per candle decided, most frequent (whole run): ${top.map(([q, n]) => `${(n / f.decisions).toFixed(2)} x "${q}"`).join('; ')}`);
   console.log(`    durable timer per candle: asked ${fmtMs(f.timerRequested)}, took (TimerStarted -> TimerFired, server side) ${fmtSummary(summarize(f.timerActual))}`);
   console.log(
     `    history: ${f.events} events in ${f.runs} runs = ${(f.events / f.decisions).toFixed(2)} per candle decided; per step (timer fired .. next timer started): ` +
