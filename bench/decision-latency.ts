@@ -10,7 +10,8 @@ import { timeframeToMs } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
-import { benchLog, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
+import { connect } from '../infra/postgres';
+import { benchLog, cpuByProgram, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
 import { symbolTraderInputs } from '../control/start-trading';
@@ -80,12 +81,27 @@ interface VariantResult {
   ledgerTrades: number;
   /** Time inside the activity functions, measured in the worker: where a step's time goes. */
   activityMs: { prepareCandle: number[]; executeIntents: number[] };
+  /** CPU seconds by program (worker = this process) while the workflows ran. */
+  cpu: Map<string, number>;
+  /** PostgreSQL statements (round trips) the activities sent while the workflows ran. */
+  statements: number;
+  byStatement: Map<string, number>;
 }
 
 async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[]): Promise<VariantResult> {
   const db = await stack.freshDatabase();
-  const ledger = new Ledger(db.sql, { actor: 'trader', log });
-  const store = new PostgresPaperStateStore(db.sql);
+  // A pool of its own that counts statements: each is one round trip to PostgreSQL.
+  let statements = 0;
+  const byStatement = new Map<string, number>();
+  const sql = connect(db.url, log, {
+    onQuery: (q) => {
+      statements++;
+      const key = q.replace(/\s+/g, ' ').trim().slice(0, 70);
+      byStatement.set(key, (byStatement.get(key) ?? 0) + 1);
+    },
+  });
+  const ledger = new Ledger(sql, { actor: 'trader', log });
+  const store = new PostgresPaperStateStore(sql);
   const venue = replayVenue({ files, store, account: `bench-${kind}`, initialCapital: cfg.risk.initialCapital, log });
   const symbols = [...new Set(venue.series.map((s) => s.symbol))].sort();
   const timeframe = venue.series[0].timeframe;
@@ -112,7 +128,7 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
     };
   const worker = await tradingWorker(stack, {
     taskQueue,
-    sql: db.sql,
+    sql,
     log,
     trading,
     prepare: kind,
@@ -121,15 +137,21 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
   const exchange = `replay${kind}`;
   const inputs: SymbolTraderInput[] = symbolTraderInputs(cfg, { account: `bench-${kind}`, exchange, mode: 'replay', symbols, timeframe, strategy: 'rules', speed: SPEED });
   const t0 = Date.now();
+  const cpuBefore = cpuByProgram();
+  const statementsBefore = statements;
   const results = await worker.runUntil(async () => {
     const handles = await Promise.all(inputs.map((i) => startSymbolTrader(stack.env.client, taskQueue, i)));
     return Promise.all(handles.map((h) => h.result() as Promise<SymbolTraderResult>));
   });
+  const cpuAfter = cpuByProgram();
+  const ran = statements - statementsBefore;
   const wallS = (Date.now() - t0) / 1000;
+  const cpu = new Map([...cpuAfter].map(([k, v]) => [k, v - (cpuBefore.get(k) ?? 0)] as const));
   const runs = await Promise.all(results.map((r) => fetchRuns(stack.env.client, `trader/${exchange}/${r.symbol}`)));
   const steps = runs.flat().flatMap(candleSteps);
   const ledgerTrades = (await ledger.trades()).length;
-  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs };
+  await sql.end({ timeout: 5 });
+  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs, cpu, statements: ran, byStatement };
 }
 
 interface Figures {
@@ -183,6 +205,14 @@ function report(v: VariantResult, f: Figures, label: string): void {
   console.log(`    due -> candle prepared (prepareCandle in history):                       ${fmtSummary(summarize(f.preparedLatency))}`);
   console.log(`    order candles, due -> executeIntents scheduled: ${fmtSummary(summarize(f.dueToOrderScheduled))}; executeIntents scheduled -> completed (server): ${fmtSummary(summarize(f.executeServer))}`);
   console.log(`    inside the activities (worker side): prepareCandle ${fmtSummary(summarize(v.activityMs.prepareCandle))}; executeIntents ${fmtSummary(summarize(v.activityMs.executeIntents))}`);
+  const perDecision = (s: number) => ((s * 1000) / f.decisions).toFixed(2);
+  const cpuLine = [...v.cpu].filter(([, s]) => s >= 0.05).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${perDecision(s)} ms`).join(', ');
+  console.log(
+    `    CPU per candle decided (all candles; ${f.eventsNoOrders.length} of ${f.decisions} without orders, so about the cost of a decision without one): ${cpuLine}; ` +
+      `PostgreSQL statements (round trips) per candle decided ${(v.statements / f.decisions).toFixed(2)}`,
+  );
+  const top = [...v.byStatement].sort((a, b) => b[1] - a[1]).slice(0, 6);
+  console.log(`    statements per candle decided, most frequent (whole run): ${top.map(([q, n]) => `${(n / f.decisions).toFixed(2)} x "${q}"`).join('; ')}`);
   console.log(`    durable timer per candle: asked ${fmtMs(f.timerRequested)}, took (TimerStarted -> TimerFired, server side) ${fmtSummary(summarize(f.timerActual))}`);
   console.log(
     `    history: ${f.events} events in ${f.runs} runs = ${(f.events / f.decisions).toFixed(2)} per candle decided; per step (timer fired .. next timer started): ` +
@@ -220,7 +250,11 @@ async function main(): Promise<void> {
       }
       const f = figures(v);
       const timedDecisions = v.steps.filter((s) => decided(s) && s.dueMs !== null).length;
-      if (timedDecisions !== f.decisions) throw new Error(`${kind}: ${f.decisions} decisions but ${timedDecisions} timed steps found in the histories`);
+      if (timedDecisions !== f.decisions) {
+        const untimed = v.runs.flat().flatMap((r) => candleSteps(r).map((s, i) => ({ s, i, r })).filter(({ s }) => s.prepare?.input !== undefined && (s.endMs === null || s.dueMs === null)));
+        const where = untimed.slice(0, 5).map(({ s, i, r }) => `run ${r.runId} step ${i} of ${candleSteps(r).length} candle ${s.prepare?.input?.candle.timestamp} due ${s.dueMs} end ${s.endMs}`).join('; ');
+        throw new Error(`${kind}: ${f.decisions} decisions but ${timedDecisions} timed steps found in the histories (untimed: ${where})`);
+      }
       if (kind === 'local' && f.orderLatency.length < 50) console.log(`  note: only ${f.orderLatency.length} candles placed orders (< 50); raise --candles`);
       variants.push({ v, f });
     }
@@ -244,7 +278,11 @@ async function main(): Promise<void> {
     console.log(`  load average after ${loadLine()}`);
     const argv = process.argv.slice(2).join(' ');
     console.log(`  reproduce: npm run bench -- decision-latency${argv ? ` ${argv}` : ''}`);
-    console.log(JSON.stringify({ p50_ms: round1(s.p50), p99_ms: round1(s.p99), events_per_candle: Number(eventsPerCandle.toFixed(2)) }));
+    const workerCpuMs = ((variants[0].v.cpu.get('worker (node)') ?? NaN) * 1000) / local.decisions;
+    console.log(`  worker CPU per candle decided ${workerCpuMs.toFixed(2)} ms (goal for a decision without an order <= 3 ms: ${workerCpuMs <= 3 ? 'met' : 'MISSED'})`);
+    console.log(
+      JSON.stringify({ p50_ms: round1(s.p50), p99_ms: round1(s.p99), events_per_candle: Number(eventsPerCandle.toFixed(2)), worker_cpu_ms_per_decision: Number(workerCpuMs.toFixed(2)), pg_statements_per_decision: Number((variants[0].v.statements / local.decisions).toFixed(2)) }),
+    );
   } finally {
     await stack.close();
   }

@@ -110,6 +110,8 @@ interface Row {
   ok: boolean;
   breakdown: string;
   orders: number;
+  /** The worker's CPU (this process) over the measured closes, per candle decided, ms. */
+  workerCpuMs: number;
   warmupS: number;
   load: string;
 }
@@ -185,7 +187,9 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
     const closes = Array.from({ length: MINUTES }, (_, k) => first + k * TF_MS);
     const cpuBefore = cpuByProgram();
     await sleep(closes[closes.length - 1] + DELAY_MS + COLLECT_MS - Date.now());
-    const cpu = cpuDelta(cpuBefore, cpuByProgram());
+    const cpuAfter = cpuByProgram();
+    const cpu = cpuDelta(cpuBefore, cpuAfter);
+    const workerCpuS = (cpuAfter.get('worker (node)') ?? NaN) - (cpuBefore.get('worker (node)') ?? NaN);
     const loadAtClose = loadLine();
 
     // Stop the worker first, so reading histories does not compete with it and nothing moves.
@@ -217,6 +221,7 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
       }
     }
     const sum = summarize(latencies);
+    const decided = latencies.length - never;
     const p = (xs: number[]) => `${fmtMs(percentile(xs, 50))}/${fmtMs(percentile(xs, 99))}`;
     row = {
       n,
@@ -228,12 +233,14 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
       max: sum.max,
       ok: sum.p99 <= DEADLINE_MS,
       orders,
+      workerCpuMs: (workerCpuS * 1000) / decided,
       warmupS,
       load: `${loadAtStart} -> ${loadAtClose}`,
       breakdown:
         `close -> timer fired ${p(timerLate)} (delay ${DELAY_MS} ms), timer -> prepared ${p(prepareMs)}, prepared -> done ${p(afterPrepare)}; ` +
         `prepareCandle returned (activity side) ${p(activitySide)} after the close; started ${n} in ${startS.toFixed(1)} s\n` +
-        `         CPU from 3 s before the close to ${COLLECT_MS / 1000} s after it (this bench and its servers): ${cpu || 'n/a'}`,
+        `         CPU from 3 s before the close to ${COLLECT_MS / 1000} s after it (this bench and its servers): ${cpu || 'n/a'}; ` +
+        `worker CPU per candle decided ${((workerCpuS * 1000) / decided).toFixed(2)} ms (${orders} of ${decided} with orders)`,
     };
   } finally {
     if (worker.getState() === 'RUNNING') {
@@ -289,7 +296,9 @@ async function main(): Promise<void> {
     console.log(`  max_symbols ${max} (goal >= 1,000: ${max >= 1000 ? 'met' : 'MISSED'})${rows.some((r) => !r.ok) ? '' : stopped === 'all steps passed' ? '; a larger N may pass too (add --steps)' : ''}`);
     const argv = process.argv.slice(2).join(' ');
     console.log(`  reproduce: npm run bench -- symbols-per-worker${argv ? ` ${argv}` : ''}`);
-    console.log(JSON.stringify({ max_symbols: max }));
+    const best = rows.filter((r) => r.ok).at(-1);
+    if (best) console.log(`  worker CPU per candle decided at N=${best.n}: ${best.workerCpuMs.toFixed(2)} ms (${best.orders} of ${best.latencies.length - best.never} candles with orders)`);
+    console.log(JSON.stringify({ max_symbols: max, worker_cpu_ms_per_decision: best ? Number(best.workerCpuMs.toFixed(2)) : null }));
   } finally {
     await stack.close();
   }

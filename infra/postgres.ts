@@ -60,10 +60,12 @@ export function maskUrl(url: string): string {
 }
 
 /** One place for pool options, so the app and the tests talk to PostgreSQL the same way. */
-export function connect(url: string, log: Logger, opts: { max?: number } = {}): postgres.Sql {
+export function connect(url: string, log: Logger, opts: { max?: number; onQuery?: (query: string) => void } = {}): postgres.Sql {
   return postgres(url, {
     max: opts.max ?? 10,
     connect_timeout: 10,
+    // Benchmarks count the statements (round trips) a decision costs.
+    ...(opts.onQuery ? { debug: (_connection: number, query: string) => opts.onQuery?.(query) } : {}),
     // postgres.js prints notices with console.log by default; they belong in our log.
     onnotice: (n) => log.debug({ pg: n.message }, 'postgres notice'),
   });

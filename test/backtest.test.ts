@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Candle } from '../lib/candles';
 import { computeFeatureMatrix, FEATURE_SCHEMA, featureRow } from '../lib/features';
 import { createLogger } from '../infra/logger';
-import { clientOrderId, clientOrderIdPrefix, type OrderIntent } from '../lib/engine';
+import { clientOrderId, clientOrderIdPrefix, engineConfig, initialSymbolState, settle, type OrderIntent, type SymbolState } from '../lib/engine';
 import { barReturns, BacktestInputError, computeMetrics, maxDrawdown, sharpeRatio, sortinoRatio, type BacktestResult } from '../lib/backtest';
 import { FeatureCache, FeatureCacheError } from '../lib/features/cache';
 import { executeIntents, InvalidIntentError, prepareCandle, type TradeRecorder } from '../lib/trading/candle-io';
@@ -17,6 +17,8 @@ import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import type { ExchangeAdapter } from '../lib/exchange/types';
 import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
+import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
+import { freshDatabase } from './helpers/db';
 
 const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
@@ -78,9 +80,10 @@ function paperOver(symbol: string, candles: Candle[], cash = 10_000) {
   const clock = { now: 0 };
   const data = new ReplayMarketData({ now: () => clock.now }).addCandles(symbol, '1h', candles);
   const market = spotMarket(symbol);
+  const store = new InMemoryPaperStateStore();
   const exchange = new PaperExchange({
     account: `test/${symbol}`,
-    store: new InMemoryPaperStateStore(),
+    store,
     marketData: data,
     markets: new StaticMarketCatalog([market]),
     timeframe: '1h',
@@ -90,7 +93,7 @@ function paperOver(symbol: string, candles: Candle[], cash = 10_000) {
   });
   const features = new FeatureCache({ source: data, history: 'all' });
   const replay = { candles: () => candles, setNow: (ms: number) => void (clock.now = ms) };
-  return { clock, data, exchange, features, replay };
+  return { clock, data, exchange, features, replay, store };
 }
 
 describe('prepareCandle and executeIntents against the paper exchange', () => {
@@ -157,6 +160,71 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     assert.equal((await p.exchange.fetchMyTrades('BTC/USDT')).length, 1, 'one fill on the exchange');
     assert.match(calls[0], /^intent dt[0-9a-f]{8}-7-en seq 7 exists=false$/);
     assert.match(calls[3], /exists=true/, 'the second attempt also records first, then finds the order');
+  });
+
+  it('given the engine state, an entry that fills gets its stop and target in the same call; settle applies them without sending again', async () => {
+    const p = paperOver('BTC/USDT', btc);
+    p.clock.now = btc[900].timestamp + HOUR;
+    const cfg = engineConfig({ symbol: 'BTC/USDT', strategy: 'rules', risk: {}, timeframeMs: HOUR, sleeveCapital: 10_000 });
+    const ctx = { workflowId: wf };
+    const id = clientOrderId(wf, 7, 'en');
+    const state: SymbolState = { ...initialSymbolState(cfg), seq: 7, pending: [{ clientOrderId: id, tag: 'entry', seq: 7 }] };
+    const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty: 0.01, price: btc[900].close, reason: 'test', clientOrderId: id };
+    const calls: OrderIntent[][] = [];
+    const execute = (intents: OrderIntent[], _why: string, before: SymbolState) => {
+      calls.push(intents);
+      return executeIntents({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents, engine: { state: before, cfg, ctx } });
+    };
+    const out = { state, closed: [], rejected: [], sent: 0 };
+    await settle(out, [entry], { execute }, cfg, ctx, 'test entry');
+    assert.equal(calls.length, 1, 'one call placed the entry, its stop and its target');
+    const [stopId, targetId] = [clientOrderId(wf, 7, 'st'), clientOrderId(wf, 7, 'tp')];
+    assert.deepEqual([out.state.position?.stopOrderId, out.state.position?.targetOrderId], [stopId, targetId]);
+    assert.deepEqual(out.state.pending.map((o) => o.clientOrderId), [stopId, targetId], 'the engine waits on the protective orders, not the entry');
+    assert.equal(out.sent, 3);
+    const open = await p.exchange.fetchOpenOrders('BTC/USDT');
+    const six = (x: number | null | undefined) => (x == null ? x : Number(x.toFixed(6)));
+    assert.deepEqual(open.map((o) => [o.clientOrderId, o.type, six(o.stopPrice ?? o.price)]), [
+      [stopId, 'stop_market', six(out.state.position?.stopPrice)],
+      [targetId, 'limit', six(out.state.position?.targetPrice)],
+    ]);
+    // The same report without the engine state is what an older activity returns: settle sends the follow-ups itself.
+    const q = paperOver('BTC/USDT', btc);
+    q.clock.now = p.clock.now;
+    const plain: OrderIntent[][] = [];
+    const out2 = { state, closed: [], rejected: [], sent: 0 };
+    await settle(out2, [entry], { execute: (intents) => (plain.push(intents), executeIntents({ exchange: q.exchange }, { symbol: 'BTC/USDT', intents })) }, cfg, ctx, 'test entry');
+    assert.deepEqual(plain.map((b) => b.map((i) => i.clientOrderId)), [[id], [stopId, targetId]]);
+    assert.deepEqual(out2.state, out.state, 'one call or two, the engine ends in the same state');
+  });
+
+  it('exactly once across a crash between the entry\'s fill and its protective orders: the retry places the stop and target once', async () => {
+    const p = paperOver('BTC/USDT', btc);
+    p.clock.now = btc[900].timestamp + HOUR;
+    const cfg = engineConfig({ symbol: 'BTC/USDT', strategy: 'rules', risk: {}, timeframeMs: HOUR, sleeveCapital: 10_000 });
+    const id = clientOrderId(wf, 4, 'en');
+    const state: SymbolState = { ...initialSymbolState(cfg), seq: 4, pending: [{ clientOrderId: id, tag: 'entry', seq: 4 }] };
+    const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty: 0.01, price: btc[900].close, reason: 'test', clientOrderId: id };
+    const stopId = clientOrderId(wf, 4, 'st');
+    let crashed = 0;
+    // The worker dies after the entry filled and was recorded, just as it turns to the stop.
+    const recorder: TradeRecorder = {
+      async recordIntent(i) {
+        if (i.clientOrderId === stopId && crashed++ === 0) throw new Error('simulated crash before the stop was sent');
+      },
+      async recordOrder() {},
+      async recordFill() {},
+      async recordRejection() {},
+    };
+    const args = { symbol: 'BTC/USDT', intents: [entry], engine: { state, cfg, ctx: { workflowId: wf } } };
+    await assert.rejects(executeIntents({ exchange: p.exchange, recorder }, args), /simulated crash/);
+    assert.deepEqual((await p.exchange.fetchOpenOrders('BTC/USDT')).map((o) => o.clientOrderId), [], 'the entry filled, nothing protects it yet');
+    const retry = await executeIntents({ exchange: p.exchange, recorder }, args);
+    assert.deepEqual(retry.next?.sent, [stopId, clientOrderId(wf, 4, 'tp')]);
+    assert.deepEqual(retry.next?.orders.map((o) => o.status), ['open', 'open']);
+    const account = await p.store.snapshot('test/BTC/USDT');
+    assert.deepEqual(account?.orders.map((o) => o.clientOrderId), [id, stopId, clientOrderId(wf, 4, 'tp')], 'one entry, one stop, one target');
+    assert.equal(account?.fills.length, 1, 'the entry filled once');
   });
 
   it('permanent refusals come back as rejected, transient errors are thrown for the retry policy', async () => {
@@ -275,16 +343,21 @@ describe('backtest over recorded BTC/USDT and ETH/USDT 1h', function () {
     assert.equal(gated.config.accountGates, true);
   });
 
-  it('the fast paper store gives the same backtest as InMemoryPaperStateStore', async () => {
-    const files = [truncated(BTC, 1_400), truncated(ETH, 1_400)];
-    const fast = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 } });
-    const reference = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new InMemoryPaperStateStore() });
-    assert.ok(fast.trades.length > 5, `only ${fast.trades.length} trades`);
-    assert.deepEqual(fast, reference);
-    // 5 bps of slippage: market entries pay it.
-    const t = fast.trades[0];
-    const c = btc.concat(eth).find((k) => k.timestamp + HOUR === t.entryTime && Math.abs(k.close * 1.0005 - t.entryPrice) < 1e-6 * k.close);
-    assert.ok(c, `entry ${t.entryPrice} is a close plus 5 bps`);
+  it('gives the same backtest on the PostgreSQL paper store as in memory (the two stores keep one contract)', async () => {
+    const files = [truncated(BTC, 1_000), truncated(ETH, 1_000)];
+    const db = await freshDatabase();
+    try {
+      const pg = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new PostgresPaperStateStore(db.sql) });
+      const memory = await runBacktest({ files, strategy: 'rules', initialCapital: 10_000, slippage: { bps: 5 }, paperStore: new InMemoryPaperStateStore() });
+      assert.ok(memory.trades.length > 3, `only ${memory.trades.length} trades`);
+      assert.deepEqual(pg, memory);
+      // 5 bps of slippage: market entries pay it.
+      const t = memory.trades[0];
+      const c = btc.concat(eth).find((k) => k.timestamp + HOUR === t.entryTime && Math.abs(k.close * 1.0005 - t.entryPrice) < 1e-6 * k.close);
+      assert.ok(c, `entry ${t.entryPrice} is a close plus 5 bps`);
+    } finally {
+      await db.drop();
+    }
   });
 
   it('positions open at the end of the data are reported, not closed', async () => {

@@ -77,14 +77,14 @@ describe('PostgresPaperStateStore', () => {
     }
     const restarted = otherProcess();
     try {
-      const loaded = await new PostgresPaperStateStore(restarted).load('exact');
-      assert.deepEqual(loaded, await mem.load('exact'));
+      const loaded = await new PostgresPaperStateStore(restarted).snapshot('exact');
+      assert.deepEqual(loaded, await mem.snapshot('exact'));
       assert.equal(loaded?.orders[0].qty, 0.1 + 0.2, 'a double reads back as the same double');
       assert.equal(loaded?.balances.USDT, '9999.5');
     } finally {
       await restarted.end({ timeout: 5 });
     }
-    assert.equal(await pg.load('never-stored'), undefined);
+    assert.equal(await pg.snapshot('never-stored'), undefined);
   });
 
   it('keeps a paper account across a restart: a new process sees its balances, resting orders and fills, and fills them', async () => {
@@ -126,7 +126,7 @@ describe('PostgresPaperStateStore', () => {
       assert.equal(won.length, 1, 'one writer wins');
       assert.ok(lost[0]?.reason instanceof PaperStateConflictError, `the other gets a conflict, got ${String(lost[0]?.reason)}`);
       assert.match(String(lost[0].reason.message), /stored version 2, expected version 1/);
-      const state = await a.load('race');
+      const state = await a.snapshot('race');
       assert.equal(state?.version, 2);
       assert.ok(['1', '2'].includes(state?.balances.USDT ?? ''), 'the winner wrote all of its change');
       // Two first commits of a new account: one creates it, the other conflicts.
@@ -156,7 +156,7 @@ describe('PostgresPaperStateStore', () => {
 
       const trades = await ex[1].fetchMyTrades('BTC/USDT');
       assert.deepEqual(trades.map((t) => t.clientOrderId).sort(), filled.map((o) => o.clientOrderId).sort(), 'every accepted order has its one fill, nothing else');
-      const state = await new PostgresPaperStateStore(db.sql).load('shared');
+      const state = await new PostgresPaperStateStore(db.sql).snapshot('shared');
       const spent = state!.fills.reduce((s, f) => decAdd(s, decAdd(f.cost, f.fee)), '0');
       const bought = state!.fills.reduce((s, f) => decAdd(s, f.qty), '0');
       assert.equal(decCmp(decAdd(state!.balances.USDT, spent), '10000'), 0, 'cash + what was spent = what the account started with, exactly');
@@ -174,10 +174,10 @@ describe('PostgresPaperStateStore', () => {
     const other = paperOn(store, 'other-run');
     await paper.createOrder({ clientOrderId: 'old-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: 0.01 });
     await other.createOrder({ clientOrderId: 'keep-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: 0.01 });
-    const stale = await store.load('replay-run');
+    const stale = await store.snapshot('replay-run');
 
     assert.equal(await store.resetAccount('replay-run'), true);
-    assert.equal(await store.load('replay-run'), undefined);
+    assert.equal(await store.snapshot('replay-run'), undefined);
     assert.equal(await store.resetAccount('replay-run'), false, 'resetting a reset account does nothing');
     assert.equal(await store.resetAccount('no-such-account'), false);
     await assert.rejects(store.commit('replay-run', stale!.version, change()), PaperStateConflictError);
@@ -186,7 +186,7 @@ describe('PostgresPaperStateStore', () => {
     assert.deepEqual(await paper.fetchMyTrades('BTC/USDT'), []);
     const again = await paper.createOrder({ clientOrderId: 'old-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: 0.02 });
     assert.equal(again.qty, 0.02, 'the old client order id is free again');
-    const fresh = await store.load('replay-run');
+    const fresh = await store.snapshot('replay-run');
     assert.ok(fresh!.version > stale!.version, `versions keep counting across a reset (${stale!.version} -> ${fresh!.version})`);
     await assert.rejects(store.commit('replay-run', stale!.version, change()), PaperStateConflictError);
     assert.deepEqual((await other.fetchMyTrades('BTC/USDT')).map((t) => t.clientOrderId), ['keep-1'], 'other accounts are untouched');
@@ -198,8 +198,8 @@ describe('PostgresPaperStateStore', () => {
     await assert.rejects(store.commit('bad', v, change({ balances: { USDT: '-0.01' } })), /refusing a negative balance \(USDT -0.01\)/);
     await assert.rejects(store.commit('bad', v, change({ cursors: { 'BTC/USDT': 1.5 } })), /cursor BTC\/USDT must be whole milliseconds/);
     await assert.rejects(store.commit('bad', v, change({ nextId: 0 })), /nextId must be an integer >= 1/);
-    await assert.rejects(store.load('has space'), /paper account name must be 1-200 printable ASCII/);
-    const state = await store.load('bad');
+    await assert.rejects(store.snapshot('has space'), /paper account name must be 1-200 printable ASCII/);
+    const state = await store.snapshot('bad');
     assert.deepEqual([state?.version, state?.balances], [v, { USDT: '100' }]);
   });
 });

@@ -6,7 +6,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId }
 import { ApplicationFailure } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { MarketDataSource } from '../lib/exchange/types';
+import type { ExchangeAdapter, MarketDataSource, OrderRequest } from '../lib/exchange/types';
 import type { PrepareResult, Venue } from '../activities/trading';
 import { timeframeToMs, type Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
@@ -29,6 +29,8 @@ import {
   type TradingHarness,
 } from './helpers/trading';
 import { readCandleCsv } from '../infra/candle-files';
+import { replayVenue, type ReplayVenue } from '../activities/trading/venue';
+import { testLog } from './helpers/db';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
@@ -259,7 +261,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
       assert.equal(s.tradingStatus, 'halted', 'state says halted');
       assert.equal(s.position, null, 'state says flat');
       assert.equal(await waitFor('the search attribute', () => tradingStatusAttribute(handle), (v) => v === 'halted'), 'halted', 'TradingStatus = halted');
-      const account = await h!.store.load(`${h!.account}/${SYMBOL}`);
+      const account = await h!.store.snapshot(`${h!.account}/${SYMBOL}`);
       assert.ok(account, 'the paper account exists');
       assert.equal(Number(account.balances.BTC ?? '0'), 0, 'the paper account holds no BTC');
       assert.deepEqual(account.orders.filter((o) => o.status === 'open'), [], 'no order is left working on the exchange');
@@ -307,7 +309,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     const attempts = events.filter((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.attempt);
     assert.ok(attempts.length === injected && attempts.every((n) => n === 2), `each batch completed on its second attempt (${attempts.join(',')})`);
 
-    const account = await h.store.load(`${h.account}/${SYMBOL}`);
+    const account = await h.store.snapshot(`${h.account}/${SYMBOL}`);
     assert.ok(account, 'the paper account exists');
     const count = (ids: Array<string | undefined>) => ids.reduce((m, id) => m.set(id ?? '', (m.get(id ?? '') ?? 0) + 1), new Map<string, number>());
     const onExchange = count(account.orders.map((o) => o.clientOrderId));
@@ -319,6 +321,57 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     const [{ dup }] = await h.db.sql<{ dup: number }[]>`select count(*)::int as dup from (select order_id from fills group by order_id having count(*) > 1) d`;
     assert.equal(dup, 0, 'no order has two fills in the ledger');
     assert.deepEqual((await ledgerTrades(h.db.ledger)).map(tradeKey), expected.map(tradeKey), 'the trades are those of a run without failures');
+  });
+
+  it('exactly-once: a crash between the entry\'s fill and its stop, inside the one activity that places both, leaves one order per client order id', async () => {
+    // The venue of the harness, except that the first attempt to place each stop dies: the
+    // entry has filled and been recorded, its stop and target are not on the exchange yet.
+    let replay: ReplayVenue | undefined;
+    const crashedStops = new Set<string>();
+    const venue = (store: PaperStateStore): Venue => {
+      const rv = replayVenue({ files, store, account: 'crash-stop', initialCapital: CAPITAL, log: testLog });
+      replay = rv;
+      return {
+        ...rv,
+        adapter(clock, symbol) {
+          const real = rv.adapter(clock, symbol);
+          return Object.assign(Object.create(real) as ExchangeAdapter, {
+            createOrder: async (req: OrderRequest) => {
+              if (req.type === 'stop_market' && !crashedStops.has(req.clientOrderId)) {
+                crashedStops.add(req.clientOrderId);
+                throw new Error(`simulated worker crash before placing stop ${req.clientOrderId}`);
+              }
+              return real.createOrder(req);
+            },
+          });
+        },
+      };
+    };
+    const featureSource: MarketDataSource = { fetchCandles: (...a) => (replay as ReplayVenue).data.at(Number.MAX_SAFE_INTEGER).fetchCandles(...a) };
+    h = await tradingHarness(env, { venue, featureSource, symbols: [SYMBOL], timeframe: '1h', initialCapital: CAPITAL });
+    const events = await h.withWorker(async () => {
+      const handle = await start(h!, { speed: 'max' });
+      await handle.result();
+      return historyEvents(env.client, handle.workflowId);
+    });
+
+    const entries = expected.length;
+    assert.ok(crashedStops.size >= entries, `the first stop of every entry crashed (${crashedStops.size} crashes, ${entries} trades)`);
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeIntents');
+    const inputs = scheduled.map((e) => JSON.parse(Buffer.from(e.activityTaskScheduledEventAttributes!.input!.payloads![0].data!).toString('utf8')) as { intents: Array<{ tag: string }> });
+    assert.equal(inputs.filter((i) => i.intents.some((x) => x.tag === 'stop') && !i.intents.some((x) => x.tag === 'entry' || x.tag === 'cancel')).length, 0, 'no second activity placed the stop and target');
+    const retried = events.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length;
+    assert.ok(retried >= entries, `the activity that crashed was retried, not re-decided (${retried} retries)`);
+
+    const account = await h.store.snapshot(`crash-stop/${SYMBOL}`);
+    assert.ok(account, 'the paper account exists');
+    const count = (ids: Array<string | undefined>) => ids.reduce((m, id) => m.set(id ?? '', (m.get(id ?? '') ?? 0) + 1), new Map<string, number>());
+    assert.deepEqual([...count(account.orders.map((o) => o.clientOrderId))].filter(([, n]) => n > 1), [], 'no client order id was placed twice');
+    assert.deepEqual([...count(account.fills.map((f) => f.clientOrderId))].filter(([, n]) => n > 1), [], 'no order filled twice');
+    assert.ok(account.orders.filter((o) => o.clientOrderId?.endsWith('-st')).length >= entries, 'every entry got its stop');
+    const ledger = await ledgerOrders(h.db.sql);
+    assert.deepEqual(ledger.filter((o) => o.exchangeOrderId !== null).map((o) => o.clientOrderId).sort(), account.orders.map((o) => o.clientOrderId).sort(), 'the ledger and the exchange hold the same orders');
+    assert.deepEqual((await ledgerTrades(h.db.ledger)).map(tradeKey), expected.map(tradeKey), 'the trades are those of a run without the crash');
   });
 
   it('continue-as-new keeps a model reload asked for in the middle of a candle step', async () => {
@@ -391,8 +444,10 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     assert.equal(status, 'paused', 'TradingStatus agrees with the state');
     const entries = (await ledgerOrders(h.db.sql)).filter((o) => o.clientOrderId.endsWith('-en'));
     assert.deepEqual(entries.map((o) => o.decisionSeq), [pausedAtSeq], 'no entry after the pause');
-    const patches = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
-    assert.equal(patches.length, 1, 'the new behaviour is marked in history (patched), once');
+    const patchIds = events
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .map((e) => (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0].data!).toString('utf8')) as { id: string }).id);
+    assert.deepEqual(patchIds.filter((id) => id === 'keep-status-changed-during-step'), ['keep-status-changed-during-step'], 'the new behaviour is marked in history (patched), once');
   });
 
   it('continue-as-new: a chain of small runs ends with the decisions and trades of one run', async () => {

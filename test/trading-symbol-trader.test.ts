@@ -219,6 +219,23 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
     assert.equal(live.msToNextCandle(now), null, 'a candle already due: no sleep');
   });
 
+  it('times the next candle from when the read returned: the workflow clock stands still during the task that ran it', () => {
+    const trader = new SymbolTrader(traderInput({ mode: 'paper', candleDelayMs: 5_000 }), WORKFLOW_ID, recordingLog([]));
+    const taskStart = T0 + 11 * HOUR + 5_000; // the 10:00 candle is due: read it
+    trader.candleRead({ after: T0 + 9 * HOUR, fillsSince: 0 });
+    const read = { done: false, fills: [], fillsSince: 0, problems: [], input: { candle: { timestamp: T0 + 10 * HOUR, open: 1, high: 1, low: 1, close: 1, volume: 1 }, features: [], regime: { label: 'sideways' as const, confidence: 0, code: 0 } }, readAt: taskStart + 1_800 };
+    trader.candleReadDone(read);
+    trader.cursor = { after: T0 + 10 * HOUR, fillsSince: 0 };
+    const due = T0 + 12 * HOUR + 5_000;
+    assert.equal(trader.msToNextCandle(taskStart), due - (taskStart + 1_800), 'in the task of the read (clock at its start): from when the read returned');
+    assert.equal(trader.msToNextCandle(taskStart + 2_500), due - (taskStart + 2_500), 'in a later task (after placing orders): its own, later clock');
+    const old = new SymbolTrader(traderInput({ mode: 'paper', candleDelayMs: 5_000 }), WORKFLOW_ID, recordingLog([]));
+    old.candleRead({ after: T0 + 9 * HOUR, fillsSince: 0 });
+    old.candleReadDone({ ...read, readAt: undefined });
+    old.cursor = trader.cursor;
+    assert.equal(old.msToNextCandle(taskStart), due - taskStart, 'a read recorded without the time (older histories) times as before');
+  });
+
   it('a step that opens a position raises "opened" and fills the view; the stop filling later raises "closed" and counts the trade', async () => {
     const lines: LogLine[] = [];
     const { trader, venue, first } = await entered(traderInput(), lines);
@@ -264,10 +281,10 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
       const ports = portsOf(t, venue, () => venue.read(candle(1, 20_000)));
       const execute = ports.execute;
       let paused = false;
-      ports.execute = async (intents, why) => {
+      ports.execute = async (intents, why, state) => {
         // The operator's pause lands while the entry is being placed (the signal handler runs, then publishes).
         if (!paused) paused = t.changeStatus('paused', op) && t.statusToPublish() === 'paused';
-        return execute(intents, why);
+        return execute(intents, why, state);
       };
       const out = await runCandleStep(t.state, t.cursor, ports, input.engine, t.ctx);
       assert.ok(paused, 'the pause was taken while the step ran');

@@ -1,5 +1,5 @@
 import { allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import { Mutex } from 'async-mutex';
+import { WorkflowLock } from '../lib/trading/workflow-lock';
 import type { Alert } from '../lib/alerts';
 import { messageFirstLog } from '../lib/log';
 import { PortfolioSupervisor, type SymbolCommand } from '../lib/trading/portfolio-supervisor';
@@ -49,7 +49,7 @@ const STATUS_SIGNALS = { paused: pauseSignal, 'reduce-only': reduceOnlySignal, a
 export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   const portfolio = new PortfolioSupervisor(input, workflowInfo().workflowId, messageFirstLog(log));
   // One kill switch trip at a time (the drawdown check and an operator's emergency may coincide).
-  const lock = new Mutex();
+  const lock = new WorkflowLock();
   const signals: Promise<void>[] = [];
 
   const publish = (): void => setCurrentDetails(portfolio.details());
@@ -84,7 +84,7 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
     publish();
   };
   const trip = (reason: string, by: string): Promise<EmergencyCloseResult[]> =>
-    lock.runExclusive(async () => {
+    lock.run(async () => {
       const alert = portfolio.trip(reason, by, Date.now());
       publish();
       if (patched('close-alongside-trip-alert')) {

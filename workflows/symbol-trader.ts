@@ -1,10 +1,10 @@
 import { allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setDefaultQueryHandler, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/common';
-import { Mutex } from 'async-mutex';
 import { runCandleStep, settle, type StepPorts } from '../lib/engine';
 import type { Alert } from '../lib/alerts';
 import { messageFirstLog } from '../lib/log';
 import { SymbolTrader } from '../lib/trading/symbol-trader';
+import { WorkflowLock } from '../lib/trading/workflow-lock';
 import { assertMessageOrigin, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import type { TradingActivities } from '../activities/trading';
@@ -22,9 +22,14 @@ import { TradingStatusKey } from './search-attributes';
  * events, and nothing large: a candle and ~40 numbers), then the PURE decision (lib/engine, the
  * same code the backtester runs) here in workflow code, then, only when there is something to
  * send, one REGULAR activity that places the orders (idempotent per client order id, looked up
- * before it is sent) and records them in the ledger. A candle without orders costs
- * about 6 history events, an entry about 18 (the entry, then its stop and target); measured
- * 6.59 events per candle on average by `npm run bench -- decision-latency`.
+ * before it is sent) and records them in the ledger, and with them what the engine asks for on
+ * their outcome: an entry's stop and target go out in the same activity as soon as it fills
+ * (patch `follow-ups-in-one-activity`; before it, a second activity placed them). A candle without
+ * orders costs about 6 history events, an entry about 12 (`npm run bench -- decision-latency`).
+ *
+ * The step awaits only what it must: the SDK records a stack trace for every promise workflow
+ * code creates (for its stack-trace query), which made promises most of the worker's CPU for a
+ * candle in a CPU profile of the decision-latency bench.
  */
 
 // Reading market data, features and model output: fast, read-only except the paper exchange's
@@ -57,7 +62,7 @@ const { executeIntents } = proxyActivities<TradingActivities>(executeOptions);
 export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<SymbolTraderResult> {
   const trader = new SymbolTrader(input, workflowInfo().workflowId, messageFirstLog(log));
   // One candle step or emergency close at a time: each reads the engine state, awaits orders, and writes it back.
-  const lock = new Mutex();
+  const lock = new WorkflowLock();
 
   const publish = (): void => {
     const status = trader.statusToPublish();
@@ -67,13 +72,16 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   // Operators' Telegram feed: the activity only enqueues, and a failure never stops trading.
   const raise = (alert: Alert): Promise<unknown> => sendAlert(alert).catch((err: unknown) => log.warn('alert not sent', { key: alert.key, error: String(err) }));
   const ports: StepPorts = {
-    prepare: async (cursor) => {
-      const read = await prepareCandle(trader.candleRead(cursor));
-      const breakerOpened = trader.candleReadDone(read);
-      if (breakerOpened) await raise(breakerOpened);
-      return read;
-    },
-    execute: (intents, why) => executeIntents.executeWithOptions({ ...executeOptions, summary: trader.orderSummary(intents, why) }, [trader.orderBatch(intents)]),
+    prepare: (cursor) =>
+      prepareCandle(trader.candleRead(cursor)).then((read) => {
+        const breakerOpened = trader.candleReadDone(read);
+        return breakerOpened ? raise(breakerOpened).then(() => read) : read;
+      }),
+    // With the engine state, the activity sends the follow-ups itself (settle() then applies them
+    // from its report): workflows that sent their first batch without it keep sending follow-ups
+    // in a second activity, as their histories recorded.
+    execute: (intents, why, state) =>
+      executeIntents.executeWithOptions({ ...executeOptions, summary: trader.orderSummary(intents, why) }, [trader.orderBatch(intents, patched('follow-ups-in-one-activity') ? state : undefined)]),
     portfolio: () => trader.accountView(),
   };
 
@@ -92,7 +100,7 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   setHandler(
     emergencyCloseUpdate,
     (origin) =>
-      lock.runExclusive(async () => {
+      lock.run(async () => {
         const close = trader.emergencyClose();
         await settle(close.outcome, close.intents, ports, input.engine, trader.ctx, 'emergency close');
         const result = trader.emergencyClosed(close, origin);
@@ -102,22 +110,28 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
     { validator: assertMessageOrigin },
   );
 
-  const candleStep = async (): Promise<boolean> => {
+  // Alerts go out in order, then the step is published (the UI shows the position they announce).
+  const raiseAll = (alerts: Alert[]): Promise<unknown> => alerts.reduce((sent: Promise<unknown>, a) => sent.then(() => raise(a)), Promise.resolve());
+  const candleStep = (): Promise<boolean> => {
     trader.stepBegins(Date.now());
-    const out = await runCandleStep(trader.state, trader.cursor, ports, input.engine, trader.ctx);
-    for (const alert of trader.stepped(out, () => patched('keep-status-changed-during-step'), () => patched('alert-order-rejected'))) await raise(alert);
-    publish();
-    return out.done;
+    return runCandleStep(trader.state, trader.cursor, ports, input.engine, trader.ctx).then((out) => {
+      const alerts = trader.stepped(out, () => patched('keep-status-changed-during-step'), () => patched('alert-order-rejected'));
+      const done = (): boolean => {
+        publish();
+        return out.done;
+      };
+      return alerts.length === 0 ? done() : raiseAll(alerts).then(done);
+    });
   };
 
   publish();
   for (;;) {
     // Halted: nothing to do until someone resumes.
-    await condition(() => trader.status !== 'halted');
+    if (trader.status === 'halted') await condition(() => trader.status !== 'halted');
     const wait = trader.msToNextCandle(Date.now());
     if (wait !== null) await sleep(wait);
     if (trader.status === 'halted') continue;
-    if (await lock.runExclusive(candleStep)) break;
+    if (await lock.run(candleStep)) break;
     const retry = trader.msToRetryLateCandle();
     if (retry !== null) await sleep(retry);
     if (trader.shouldContinueAsNew(workflowInfo())) {

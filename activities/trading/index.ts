@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { Logger } from '../../infra/logger';
 import type { Ledger } from '../../ledger';
-import type { ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle } from '../../lib/engine';
+import type { EngineConfig, ExecutionReport, ModelSignal, OrderIntent, PortfolioView, PreparedCandle, SymbolState } from '../../lib/engine';
 import type { Candle } from '../../lib/candles';
 import { emergencyCloseUpdate, pauseSignal, reduceOnlySignal, resumeSignal } from '../../workflows/messages';
 import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
@@ -80,6 +80,11 @@ export interface PrepareResult extends PreparedCandle {
   modelVersion?: string | null;
   /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms (the decision itself follows at once, in workflow code). */
   latencyMs?: number;
+  /**
+   * The worker's clock when the read returned (epoch ms): the workflow's own clock stands still
+   * during the task that waits for the read, so it times its next candle from this.
+   */
+  readAt?: number;
 }
 
 export interface ExecuteArgs {
@@ -88,6 +93,8 @@ export interface ExecuteArgs {
   mode: 'paper' | 'live' | 'replay';
   intents: OrderIntent[];
   asOf: number | null;
+  /** The engine before these intents: their follow-ups (an entry's stop and target) are sent in the same call. */
+  engine?: { state: SymbolState; cfg: EngineConfig };
 }
 
 export interface PortfolioSnapshot {
@@ -231,11 +238,11 @@ export function createTradingActivities(deps: TradingDeps) {
       if (!res.input || deps.venue.mode === 'replay') {
         // Replay: the account view comes from the sleeves alone (as in the backtester), not from a
         // ledger that other symbols, replayed at their own pace, are writing ahead or behind.
-        return { ...res, breaker, modelVersion: res.input?.model?.version ?? args.modelVersion, latencyMs: latency() };
+        return { ...res, breaker, modelVersion: res.input?.model?.version ?? args.modelVersion, latencyMs: latency(), readAt: Date.now() };
       }
       const snap = await sharedSnapshot();
       const portfolio: PortfolioView = { ...snap, peakEquity: Math.max(snap.equity, deps.initialCapital) };
-      return { ...res, breaker, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion, latencyMs: latency() };
+      return { ...res, breaker, portfolio, modelVersion: res.input.model?.version ?? args.modelVersion, latencyMs: latency(), readAt: Date.now() };
     },
 
     async executeIntents(args: ExecuteArgs): Promise<ExecutionReport> {
@@ -243,7 +250,8 @@ export function createTradingActivities(deps: TradingDeps) {
       const asOf = args.asOf;
       const exchange = deps.venue.adapter(asOf === null ? null : () => asOf, args.symbol);
       const recorder = recorderFor(args.workflowId, asOf === null ? Date.now : () => asOf);
-      const res = await executeCore({ exchange, recorder }, { symbol: args.symbol, intents: args.intents });
+      const engine = args.engine ? { ...args.engine, ctx: { workflowId: args.workflowId } } : undefined;
+      const res = await executeCore({ exchange, recorder }, { symbol: args.symbol, intents: args.intents, engine });
       log.info({ intents: args.intents.map((i) => `${i.tag}:${i.side}:${i.qty}`), fills: res.fills.length, rejected: res.rejected.length }, 'orders executed');
       if (recorder.tradesClosed) await measureEquityAfterTrade(log);
       return res;

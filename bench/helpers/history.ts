@@ -121,6 +121,8 @@ export function candleSteps(run: RunHistory): CandleStep[] {
       timerStart = { ms, requestedMs: Number(d?.seconds ?? 0) * 1000 + (d?.nanos ?? 0) / 1e6 };
     } else if (e.markerRecordedEventAttributes) {
       const m = e.markerRecordedEventAttributes;
+      // Patch markers (patched('...')) are markers too, and carry no activity type.
+      if (m.markerName !== 'core_local_activity') continue;
       const data = decodePayload(m.details?.data?.payloads?.[0]) as { activityType?: string; activity_type?: string } | undefined;
       const type = data?.activityType ?? data?.activity_type;
       if (type !== undefined && type !== 'prepareCandle') continue;

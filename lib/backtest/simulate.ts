@@ -24,11 +24,10 @@ import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '.
 import { FeatureCache } from '../features/cache';
 import { spotMarket, StaticMarketCatalog } from '../exchange/markets';
 import { PaperExchange } from '../exchange/paper-exchange';
-import type { PaperStateStore } from '../exchange/paper-state';
+import { InMemoryPaperStateStore, type PaperStateStore } from '../exchange/paper-state';
 import { ReplayMarketData } from '../exchange/replay-market-data';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
 import { backtestStatistics, type BacktestStatistics } from './statistics';
-import { FrozenPaperStateStore } from '../exchange/frozen-paper-store';
 import { symbolWorkflowId } from '../contracts/trading';
 
 /**
@@ -94,7 +93,7 @@ export interface SimulateOptions {
   signal?: SignalFn;
   /** Also apply the account-wide entry gates (see above). Default false, for parity with a replay. */
   accountGates?: boolean;
-  /** Where the paper accounts live. Default: FrozenPaperStateStore (same contract as InMemoryPaperStateStore, faster). */
+  /** Where the paper accounts live. Default: in memory. */
   paperStore?: PaperStateStore;
 }
 
@@ -198,7 +197,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   files.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
 
   const sleeveCapital = options.initialCapital / files.length;
-  const store = options.paperStore ?? new FrozenPaperStateStore();
+  const store = options.paperStore ?? new InMemoryPaperStateStore();
   const log = silentLog;
   let view: PortfolioView | undefined;
 
@@ -230,7 +229,8 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
     const ports: StepPorts = {
       prepare: (cursor) => prepareCandle({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
-      execute: (intents) => executeIntents({ exchange }, { symbol, intents }),
+      // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
+      execute: (intents, _why, state) => executeIntents({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
       portfolio: () => (options.accountGates ? view : undefined),
     };
     return {

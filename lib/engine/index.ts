@@ -18,5 +18,5 @@ export {
   type DecideResult,
   type ApplyFillResult,
 } from './engine';
-export { runCandleStep, settle, MAX_SEND_ROUNDS, EngineLoopError, type PreparedCandle, type ExecutionReport, type StepCursor, type StepPorts, type StepOutcome } from './step';
+export { runCandleStep, settle, applyOutcome, MAX_SEND_ROUNDS, EngineLoopError, type PreparedCandle, type ExecutionReport, type ExecutionOutcome, type FollowUp, type SettleOutcome, type StepCursor, type StepPorts, type StepOutcome } from './step';
 export { markAccount, type Sleeve, type AccountMarks } from './portfolio';

@@ -32,11 +32,27 @@ export interface PreparedCandle {
   problems: string[];
 }
 
-/** What executeIntents returns (activities/trading/core.ts). */
-export interface ExecutionReport {
+/** What one send of intents came to on the exchange. */
+export interface ExecutionOutcome {
   fills: EngineFill[];
   orders: Array<{ clientOrderId: string; status: string; exchangeOrderId: string }>;
   rejected: OrderRejection[];
+}
+
+/**
+ * What executeIntents returns (lib/trading/candle-io.ts): the outcome of the intents it was given
+ * and, when it was given the engine state, of what the engine asked for next, sent in the same
+ * call (the stop and target of an entry that filled, a market exit after a refused stop): one
+ * `next` per round, naming the client order ids of the intents it sent.
+ */
+export interface ExecutionReport extends ExecutionOutcome {
+  next?: FollowUp;
+}
+
+export interface FollowUp extends ExecutionOutcome {
+  /** Client order ids of the intents this round sent, in order. */
+  sent: string[];
+  next?: FollowUp;
 }
 
 export interface StepCursor {
@@ -47,7 +63,8 @@ export interface StepCursor {
 
 export interface StepPorts {
   prepare(cursor: StepCursor): Promise<PreparedCandle>;
-  execute(intents: OrderIntent[], why: string): Promise<ExecutionReport>;
+  /** `state` is the engine's state before the intents are sent, for follow-ups sent in the same call. */
+  execute(intents: OrderIntent[], why: string, state: SymbolState): Promise<ExecutionReport>;
   /** The account view for the entry gate, taken after this symbol's fills and before its decision. */
   portfolio?(candle: Candle, state: SymbolState): PortfolioView | undefined | Promise<PortfolioView | undefined>;
 }
@@ -88,39 +105,66 @@ export async function runCandleStep(state: SymbolState, cursor: StepCursor, port
     const r = applyFill(out.state, f, cfg, ctx);
     out.state = r.state;
     if (r.closed) out.closed.push(r.closed);
-    intents.push(...r.intents);
+    for (const i of r.intents) intents.push(i);
   }
-  await settle(out, intents, ports, cfg, ctx, 'after fills');
+  // Only when there is something to send: every await in workflow code costs (the SDK records a
+  // stack trace for each promise it creates), and most candles send nothing.
+  if (intents.length > 0) await settle(out, intents, ports, cfg, ctx, 'after fills');
 
-  const portfolio = ports.portfolio ? await ports.portfolio(prep.input.candle, out.state) : undefined;
-  const input: DecisionInput = portfolio ? { ...prep.input, portfolio } : prep.input;
+  const portfolio = ports.portfolio ? ports.portfolio(prep.input.candle, out.state) : undefined;
+  const view = portfolio instanceof Promise ? await portfolio : portfolio;
+  const input: DecisionInput = view ? { ...prep.input, portfolio: view } : prep.input;
   const d = decide(out.state, input, cfg, ctx);
   out.state = d.state;
   out.decision = d.decision;
-  await settle(out, d.intents, ports, cfg, ctx, `decision ${d.decision.seq} ${d.decision.action}`);
+  if (d.intents.length > 0) await settle(out, d.intents, ports, cfg, ctx, `decision ${d.decision.seq} ${d.decision.action}`);
   return out;
 }
 
-/** Sends intents and feeds the outcome back to the engine until it asks for nothing more. */
-export async function settle(out: Pick<StepOutcome, 'state' | 'closed' | 'rejected' | 'sent'>, intents: OrderIntent[], ports: Pick<StepPorts, 'execute'>, cfg: EngineConfig, ctx: EngineContext, why: string): Promise<void> {
+export type SettleOutcome = Pick<StepOutcome, 'state' | 'closed' | 'rejected' | 'sent'>;
+
+/**
+ * Sends intents and feeds the outcome back to the engine until it asks for nothing more. When a
+ * send already sent what the engine asks for next (executeIntents given the state: the stop and
+ * target of an entry that filled), its recorded outcome is applied instead of sending them again;
+ * anything else is sent (a repeat is harmless: every order is looked up by its client order id
+ * before it is placed).
+ */
+export async function settle(out: SettleOutcome, intents: OrderIntent[], ports: Pick<StepPorts, 'execute'>, cfg: EngineConfig, ctx: EngineContext, why: string): Promise<void> {
+  let ahead: FollowUp | undefined;
   for (let round = 0; intents.length > 0; round++) {
     if (round >= MAX_SEND_ROUNDS) throw new EngineLoopError(`${out.state.symbol}: the engine kept emitting orders after ${round} rounds (${why}): ${JSON.stringify(intents)}`);
-    const report = await ports.execute(intents, why);
+    let report: ExecutionOutcome & { next?: FollowUp };
+    if (ahead && sameIds(ahead.sent, intents)) {
+      report = ahead;
+    } else {
+      report = await ports.execute(intents, why, out.state);
+    }
     out.sent += intents.length;
-    const next: OrderIntent[] = [];
-    for (const f of report.fills) {
-      const r = applyFill(out.state, f, cfg, ctx);
-      out.state = r.state;
-      if (r.closed) out.closed.push(r.closed);
-      next.push(...r.intents);
-    }
-    for (const rej of report.rejected) {
-      const r = applyRejection(out.state, rej, cfg, ctx);
-      out.state = r.state;
-      out.rejected.push(rej);
-      next.push(...r.intents);
-    }
-    for (const o of report.orders) out.state = applyOrderStatus(out.state, o);
-    intents = next;
+    intents = applyOutcome(out, report, cfg, ctx);
+    ahead = report.next;
   }
+}
+
+/** Feeds one send's outcome to the engine: fills, then refusals, then orders that ended; returns what it asks to send next. */
+export function applyOutcome(out: SettleOutcome, report: ExecutionOutcome, cfg: EngineConfig, ctx: EngineContext): OrderIntent[] {
+  const next: OrderIntent[] = [];
+  for (const f of report.fills) {
+    const r = applyFill(out.state, f, cfg, ctx);
+    out.state = r.state;
+    if (r.closed) out.closed.push(r.closed);
+    for (const i of r.intents) next.push(i);
+  }
+  for (const rej of report.rejected) {
+    const r = applyRejection(out.state, rej, cfg, ctx);
+    out.state = r.state;
+    out.rejected.push(rej);
+    for (const i of r.intents) next.push(i);
+  }
+  for (const o of report.orders) out.state = applyOrderStatus(out.state, o);
+  return next;
+}
+
+function sameIds(sent: readonly string[], intents: readonly OrderIntent[]): boolean {
+  return sent.length === intents.length && intents.every((i, k) => i.clientOrderId === sent[k]);
 }

@@ -23,7 +23,7 @@ import {
   OrderNotFoundError,
   PaperStateConflictError,
 } from './errors';
-import type { PaperAccountState, PaperFill, PaperStateChange, PaperStateStore } from './paper-state';
+import type { PaperAccountView, PaperFill, PaperRead, PaperStateChange, PaperStateStore } from './paper-state';
 import {
   OrderRequest,
   type Balances,
@@ -90,57 +90,102 @@ function serialize<T>(store: PaperStateStore, account: string, fn: () => Promise
   return next;
 }
 
-/** A loaded account being changed by one operation. */
+/**
+ * The part of an account one operation read, being changed by it: balances of the currencies it
+ * read, open orders and cursors of the markets it read, the order it looked up, and what it
+ * changed, which is all a commit writes.
+ */
 class Working {
-  readonly balances: Record<string, string>;
-  readonly cursors: Record<string, number>;
+  readonly version: number;
   nextId: number;
-  readonly orders: ExchangeOrder[];
-  readonly fills: PaperFill[];
-  private readonly changed = new Set<string>();
-  private readonly newFills: PaperFill[] = [];
+  private readonly balances: Record<string, string>;
+  private readonly cursors: Record<string, number>;
+  /** Open orders of the markets read (and orders placed or changed since), by id, in placement order. */
+  private readonly orders = new Map<string, ExchangeOrder>();
+  private readonly changedOrders = new Set<string>();
+  private readonly changedBalances = new Set<string>();
+  private readonly changedCursors = new Set<string>();
+  readonly newFills: PaperFill[] = [];
+  /** Currencies whose balances were read; undefined: all of them. */
+  private readonly readCurrencies: ReadonlySet<string> | undefined;
   private touched: boolean;
 
-  constructor(readonly loaded: PaperAccountState) {
-    this.balances = { ...loaded.balances };
-    this.cursors = { ...loaded.cursors };
-    this.nextId = loaded.nextId;
-    this.orders = [...loaded.orders];
-    this.fills = [...loaded.fills];
-    this.touched = loaded.version === 0;
+  constructor(view: PaperAccountView, read: PaperRead, newAccount: boolean) {
+    this.version = view.version;
+    this.nextId = view.nextId;
+    this.balances = { ...view.balances };
+    this.cursors = { ...view.cursors };
+    for (const o of view.openOrders) this.orders.set(o.id, o);
+    if (view.order && !this.orders.has(view.order.id)) this.orders.set(view.order.id, view.order);
+    this.readCurrencies = read.currencies ? new Set(read.currencies) : undefined;
+    // A new account is written by its first call, whatever that call does (its initial balances).
+    this.touched = newAccount;
+    if (newAccount) for (const c of Object.keys(this.balances)) this.changedBalances.add(c);
   }
 
   get dirty(): boolean {
-    return this.touched || this.changed.size > 0 || this.newFills.length > 0;
-  }
-
-  markTouched(): void {
-    this.touched = true;
-  }
-
-  upsert(order: ExchangeOrder): void {
-    const i = this.orders.findIndex((o) => o.id === order.id);
-    if (i < 0) this.orders.push(order);
-    else this.orders[i] = order;
-    this.changed.add(order.id);
-    this.touched = true;
-  }
-
-  addFill(fill: PaperFill): void {
-    this.fills.push(fill);
-    this.newFills.push(fill);
+    return this.touched || this.changedOrders.size > 0 || this.newFills.length > 0 || this.changedBalances.size > 0 || this.changedCursors.size > 0;
   }
 
   balance(currency: string): string {
+    if (this.readCurrencies && !this.readCurrencies.has(currency)) throw new Error(`paper exchange: the balance of ${currency} was not read for this operation`);
     return this.balances[currency] ?? '0';
   }
 
+  setBalance(currency: string, total: string): void {
+    this.balance(currency);
+    this.balances[currency] = total;
+    this.changedBalances.add(currency);
+  }
+
+  /** Every balance read, by currency. */
+  allBalances(): Record<string, string> {
+    return this.balances;
+  }
+
+  cursor(symbol: string): number {
+    return this.cursors[symbol] ?? -Infinity;
+  }
+
+  setCursor(symbol: string, candleTs: number): void {
+    this.cursors[symbol] = candleTs;
+    this.changedCursors.add(symbol);
+  }
+
+  /** Open orders of one market (or of every market read), in placement order. */
+  openOrders(symbol?: string): ExchangeOrder[] {
+    const out: ExchangeOrder[] = [];
+    for (const o of this.orders.values()) if (o.status === 'open' && (symbol === undefined || o.symbol === symbol)) out.push(o);
+    return out;
+  }
+
+  /** Symbols with open orders among the markets read. */
+  openSymbols(): string[] {
+    return [...new Set(this.openOrders().map((o) => o.symbol))].sort();
+  }
+
+  /** An order read or placed by this operation. */
+  find(test: (o: ExchangeOrder) => boolean): ExchangeOrder | undefined {
+    for (const o of this.orders.values()) if (test(o)) return o;
+    return undefined;
+  }
+
+  upsert(order: ExchangeOrder): void {
+    this.orders.set(order.id, order);
+    this.changedOrders.add(order.id);
+  }
+
+  addFill(fill: PaperFill): void {
+    this.newFills.push(fill);
+  }
+
   change(): PaperStateChange {
+    const pick = <T>(from: Record<string, T>, keys: Set<string>) => Object.fromEntries([...keys].map((k) => [k, from[k]]));
     return {
-      balances: this.balances,
-      cursors: this.cursors,
+      balances: pick(this.balances, this.changedBalances),
+      cursors: pick(this.cursors, this.changedCursors),
       nextId: this.nextId,
-      orders: this.orders.filter((o) => this.changed.has(o.id)),
+      orders: [...this.changedOrders].map((id) => this.orders.get(id) as ExchangeOrder),
       fills: this.newFills,
     };
   }
@@ -188,16 +233,15 @@ export class PaperExchange implements ExchangeAdapter {
   // --- account ---------------------------------------------------------------------------------
 
   async fetchBalance(): Promise<Balances> {
-    return this.transact(async (w) => {
+    return this.transact({}, async (w) => {
       const used: Record<string, string> = {};
-      for (const o of w.orders) {
-        if (o.status !== 'open') continue;
+      for (const o of w.openOrders()) {
         const m = await this.market(o.symbol);
         if (o.side === 'sell') used[m.base] = decAdd(used[m.base] ?? '0', o.qty);
         else used[m.quote] = decAdd(used[m.quote] ?? '0', this.reserve(o));
       }
       const out: Balances = {};
-      for (const [currency, total] of Object.entries(w.balances)) {
+      for (const [currency, total] of Object.entries(w.allBalances()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         // Exit orders may share the same coins (stop and target), so what is reserved is capped at what is held.
         const reserved = used[currency] === undefined ? '0' : decCmp(used[currency], total) < 0 ? used[currency] : total;
         out[currency] = { total: Number(total), used: Number(reserved), free: Number(decSub(total, reserved)) };
@@ -214,14 +258,14 @@ export class PaperExchange implements ExchangeAdapter {
     }
     const req = parsed.data;
     const ctx = { exchangeId: this.exchangeId, operation: 'createOrder', symbol: req.symbol };
-    return this.transact(async (w) => {
-      const existing = w.orders.find((o) => o.clientOrderId === req.clientOrderId);
+    const market = await this.market(req.symbol);
+    return this.transact({ ...this.marketRead(market), order: { clientOrderId: req.clientOrderId } }, async (w) => {
+      const existing = w.find((o) => o.clientOrderId === req.clientOrderId);
       if (existing) {
         const same = existing.symbol === req.symbol && existing.side === req.side && existing.type === req.type;
         if (!same) this.log.warn({ clientOrderId: req.clientOrderId, existing: existing.id }, 'client order id reused for a different order; returning the first one');
         return existing;
       }
-      const market = await this.market(req.symbol);
       const last = await this.lastClosed(req.symbol);
       const fit = fitOrder(market, {
         amount: req.qty,
@@ -255,27 +299,29 @@ export class PaperExchange implements ExchangeAdapter {
         const after = applyFill(cash, fill);
         if (!after) throw this.unfunded(market, order, fill.price, this.fees.taker, cash, ctx);
         w.nextId++;
-        this.record(w, market, order, fill, after, now);
-      } else {
-        const price = (req.type === 'limit' ? fit.price : fit.stopPrice) as number;
-        const rate = req.type === 'limit' ? this.fees.maker : this.fees.taker;
-        const affordable = req.side === 'sell' ? decCmp(cash.base, fit.amount) >= 0 : decCmp(cash.quote, decMul(decMul(fit.amount, price), 1 + rate)) >= 0;
-        if (!affordable) throw this.unfunded(market, order, price, rate, cash, ctx);
-        w.nextId++;
-        w.upsert(order);
-        this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, stopPrice: order.stopPrice }, 'paper order resting');
+        return this.record(w, market, order, fill, after, now);
       }
-      return w.orders.find((o) => o.id === order.id) as ExchangeOrder;
+      const price = (req.type === 'limit' ? fit.price : fit.stopPrice) as number;
+      const rate = req.type === 'limit' ? this.fees.maker : this.fees.taker;
+      const affordable = req.side === 'sell' ? decCmp(cash.base, fit.amount) >= 0 : decCmp(cash.quote, decMul(decMul(fit.amount, price), 1 + rate)) >= 0;
+      if (!affordable) throw this.unfunded(market, order, price, rate, cash, ctx);
+      w.nextId++;
+      w.upsert(order);
+      this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, stopPrice: order.stopPrice }, 'paper order resting');
+      return order;
     });
   }
 
   async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
-    return this.transact(async (w) => w.orders.find((o) => o.symbol === symbol && o.clientOrderId === clientOrderId) ?? null);
+    const market = await this.market(symbol);
+    return this.transact({ ...this.marketRead(market), order: { clientOrderId } }, async (w) => w.find((o) => o.symbol === symbol && o.clientOrderId === clientOrderId) ?? null);
   }
 
   async cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
-    return this.transact(async (w) => {
-      const order = w.orders.find((o) => o.symbol === symbol && (ref.id ? o.id === ref.id : o.clientOrderId === ref.clientOrderId));
+    const market = await this.market(symbol);
+    const lookup = ref.id ? { id: ref.id } : { clientOrderId: ref.clientOrderId as string };
+    return this.transact({ ...this.marketRead(market), order: lookup }, async (w) => {
+      const order = w.find((o) => o.symbol === symbol && (ref.id ? o.id === ref.id : o.clientOrderId === ref.clientOrderId));
       if (!order) throw new OrderNotFoundError(`${this.exchangeId}: no order ${ref.id ?? ref.clientOrderId} on ${symbol}`, { exchangeId: this.exchangeId, operation: 'cancelOrder', symbol });
       if (order.status !== 'open') return order;
       const canceled: ExchangeOrder = { ...order, status: 'canceled', updatedAt: this.now(), reason: 'canceled on request' };
@@ -286,46 +332,56 @@ export class PaperExchange implements ExchangeAdapter {
   }
 
   async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
-    return this.transact(async (w) => w.orders.filter((o) => o.status === 'open' && (symbol === undefined || o.symbol === symbol)));
+    const read = symbol === undefined ? {} : this.marketRead(await this.market(symbol));
+    return this.transact(read, async (w) => w.openOrders(symbol));
   }
 
   async fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
-    return this.transact(async (w) => {
-      const trades = w.fills
-        .filter((f) => f.symbol === symbol && (since === undefined || f.timestamp >= since))
-        .map(
-          (f): Trade => ({
-            id: f.id,
-            orderId: f.orderId,
-            clientOrderId: f.clientOrderId,
-            symbol: f.symbol,
-            side: f.side,
-            price: f.price,
-            qty: f.qty,
-            cost: Number(f.cost),
-            fee: { cost: Number(f.fee), currency: f.feeCurrency },
-            liquidity: f.liquidity,
-            timestamp: f.timestamp,
-          }),
-        );
+    const market = await this.market(symbol);
+    return this.transact({ ...this.marketRead(market), fills: { symbol, since, limit } }, async (w, stored) => {
+      const fresh = w.newFills.filter((f) => f.symbol === symbol && (since === undefined || f.timestamp >= since));
+      const fills = fresh.length === 0 ? stored.fills : [...stored.fills, ...fresh];
+      const trades = fills.map(
+        (f): Trade => ({
+          id: f.id,
+          orderId: f.orderId,
+          clientOrderId: f.clientOrderId,
+          symbol: f.symbol,
+          side: f.side,
+          price: f.price,
+          qty: f.qty,
+          cost: Number(f.cost),
+          fee: { cost: Number(f.fee), currency: f.feeCurrency },
+          liquidity: f.liquidity,
+          timestamp: f.timestamp,
+        }),
+      );
       return limit === undefined ? trades : trades.slice(0, limit);
     });
   }
 
   // --- internals -------------------------------------------------------------------------------
 
-  /** Load, catch up with the candles closed since, run `fn`, commit; redone if another writer got in first. */
-  private transact<T>(fn: (w: Working) => Promise<T>): Promise<T> {
+  /** What every call about one market reads: its open orders and cursor, its two currencies. */
+  private marketRead(market: MarketInfo): PaperRead {
+    return { symbols: [market.symbol], currencies: market.base === market.quote ? [market.base] : [market.base, market.quote] };
+  }
+
+  /**
+   * Read what `read` names, catch its markets up with the candles closed since, run `fn`, commit
+   * what changed; redone from a fresh read if another writer got in first.
+   */
+  private transact<T>(read: PaperRead, fn: (w: Working, stored: PaperAccountView) => Promise<T>): Promise<T> {
     const { store, account } = this.opts;
     return serialize(store, account, async () => {
       for (let attempt = 1; ; attempt++) {
-        const loaded = (await store.load(account)) ?? this.newAccount();
-        const w = new Working(loaded);
-        await this.catchUp(w);
-        const result = await fn(w);
+        const stored = await store.read(account, read);
+        const w = new Working(stored ?? this.newAccount(), read, stored === undefined);
+        await this.catchUp(w, read.symbols ?? w.openSymbols());
+        const result = await fn(w, stored ?? EMPTY_VIEW);
         if (!w.dirty) return result;
         try {
-          await store.commit(account, loaded.version, w.change());
+          await store.commit(account, w.version, w.change());
           return result;
         } catch (err) {
           if (!(err instanceof PaperStateConflictError) || attempt >= COMMIT_TRIES) throw err;
@@ -335,10 +391,10 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  private newAccount(): PaperAccountState {
+  private newAccount(): PaperAccountView {
     const balances: Record<string, string> = {};
     for (const [c, v] of Object.entries(this.opts.initialBalances)) balances[c] = toDecimalString(v);
-    return { balances, orders: [], fills: [], cursors: {}, nextId: 1, version: 0 };
+    return { balances, openOrders: [], fills: [], cursors: {}, nextId: 1, version: 0 };
   }
 
   private rules(market: MarketInfo): FillRules {
@@ -370,10 +426,10 @@ export class PaperExchange implements ExchangeAdapter {
     return last;
   }
 
-  /** Applies a fill to the order, the balances and the fill log. */
-  private record(w: Working, market: MarketInfo, order: ExchangeOrder, fill: Fill, after: MarketCash, at: number, candleTs?: number): void {
-    w.balances[market.base] = after.base;
-    w.balances[market.quote] = after.quote;
+  /** Applies a fill to the order, the balances and the fill log; returns the filled order. */
+  private record(w: Working, market: MarketInfo, order: ExchangeOrder, fill: Fill, after: MarketCash, at: number, candleTs?: number): ExchangeOrder {
+    w.setBalance(market.base, after.base);
+    w.setBalance(market.quote, after.quote);
     const filled: ExchangeOrder = {
       ...order,
       status: 'closed',
@@ -403,26 +459,29 @@ export class PaperExchange implements ExchangeAdapter {
       { orderId: order.id, clientOrderId: order.clientOrderId, symbol: order.symbol, side: fill.side, qty: fill.qty, price: fill.price, liquidity: fill.liquidity, fee: fill.fee, feeRate: feeRate(this.fees, fill.liquidity) },
       'paper fill',
     );
+    return filled;
   }
 
-  /** Matches open orders against every candle closed since the last match. */
-  private async catchUp(w: Working): Promise<void> {
-    const symbols = [...new Set(w.orders.filter((o) => o.status === 'open').map((o) => o.symbol))].sort();
+  /**
+   * Matches the open orders of `symbols` against every candle closed since their last match. Only
+   * the markets a call is about are caught up (all of them for fetchBalance and fetchOpenOrders()):
+   * the others are matched, exactly as far, by the next call about them.
+   */
+  private async catchUp(w: Working, symbols: readonly string[]): Promise<void> {
     for (const symbol of symbols) {
+      if (w.openOrders(symbol).length === 0) continue;
       const market = await this.market(symbol);
       const rules = this.rules(market);
-      const openHere = () => w.orders.filter((o) => o.symbol === symbol && o.status === 'open');
       // The first candle that can fill an order is the one that had not closed when it was placed.
-      const earliest = Math.min(...openHere().map((o) => (o.createdAt ?? 0) - this.tfMs + 1));
-      let since = Math.max((w.cursors[symbol] ?? -Infinity) + 1, earliest);
+      const earliest = Math.min(...w.openOrders(symbol).map((o) => (o.createdAt ?? 0) - this.tfMs + 1));
+      let since = Math.max(w.cursor(symbol) + 1, earliest);
       for (;;) {
         const batch = await this.opts.marketData.fetchCandles(symbol, this.opts.timeframe, since, PAGE);
         for (const candle of batch) {
-          if (candle.timestamp <= (w.cursors[symbol] ?? -Infinity)) continue;
+          if (candle.timestamp <= w.cursor(symbol)) continue;
           const close = candle.timestamp + this.tfMs;
-          const eligible = openHere().filter((o) => (o.createdAt ?? 0) < close);
-          w.cursors[symbol] = candle.timestamp;
-          w.markTouched();
+          const eligible = w.openOrders(symbol).filter((o) => (o.createdAt ?? 0) < close);
+          w.setCursor(symbol, candle.timestamp);
           if (eligible.length === 0) continue;
           const working: WorkingOrder[] = eligible.map((o) => ({
             key: o.clientOrderId as string,
@@ -446,9 +505,11 @@ export class PaperExchange implements ExchangeAdapter {
             this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol }, 'paper order canceled: funds used by an earlier fill');
           }
         }
-        if (batch.length < PAGE || openHere().length === 0) break;
+        if (batch.length < PAGE || w.openOrders(symbol).length === 0) break;
         since = batch[batch.length - 1].timestamp + 1;
       }
     }
   }
 }
+
+const EMPTY_VIEW: PaperAccountView = Object.freeze({ version: 0, nextId: 1, balances: {}, cursors: {}, openOrders: [], fills: [] });

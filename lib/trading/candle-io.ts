@@ -4,7 +4,7 @@ import { checkCandles } from '../candle-hygiene';
 import { FEATURE_SCHEMA } from '../features';
 import { classifyRegime, REGIMES, type Regime } from '../regime';
 import { clientOrderIdPrefix, parseClientOrderId } from '../engine/ids';
-import type { EngineFill, ExecutionReport, ModelSignal, OrderIntent, OrderTag, PreparedCandle } from '../engine';
+import { applyOutcome, MAX_SEND_ROUNDS, type EngineConfig, type EngineContext, type EngineFill, type ExecutionOutcome, type ExecutionReport, type FollowUp, type ModelSignal, type OrderIntent, type OrderTag, type PreparedCandle, type SettleOutcome, type SymbolState } from '../engine';
 import { ExchangeError } from '../exchange/errors';
 import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } from '../exchange/types';
 import type { FeatureCache } from '../features/cache';
@@ -226,6 +226,13 @@ export interface ExecuteDeps {
 export interface ExecuteArgs {
   symbol: string;
   intents: OrderIntent[];
+  /**
+   * The engine as it was before these intents were sent. When given, what the engine asks for on
+   * their outcome (the stop and target of an entry that filled, a market exit after a refused stop,
+   * the cancel of a sibling) is sent in this same call, by the same pure engine code the caller
+   * runs on the report, and reported in `next`: the caller applies it instead of sending again.
+   */
+  engine?: { state: SymbolState; cfg: EngineConfig; ctx: EngineContext };
 }
 
 /** An intent that cannot be sent as it is: an engine bug, never retried. */
@@ -257,12 +264,34 @@ const IntentSchema = z.discriminatedUnion('tag', [
  * exchange accepted the order), then createOrder, itself idempotent per id. Permanent exchange
  * errors (refused, unfunded, below minimum, unknown order) come back as `rejected`; transient ones
  * are thrown for the activity's retry policy, and the retry finds what the first attempt placed.
+ *
+ * Given the engine state (`args.engine`), the follow-ups of the outcome go out in the same call:
+ * an entry's stop and target rest on the exchange as soon as it fills, with no second activity
+ * (and its history events and round trip) in between. A retry after a crash between the entry's
+ * fill and its protective orders finds the entry by its id, derives the same stop and target from
+ * the same fill, and places whichever is missing.
  */
 export async function executeIntents(deps: ExecuteDeps, args: ExecuteArgs): Promise<ExecutionReport> {
+  const first: ExecutionReport = await sendIntents(deps, args.symbol, args.intents);
+  if (!args.engine) return first;
+  const { cfg, ctx } = args.engine;
+  const out: SettleOutcome = { state: args.engine.state, closed: [], rejected: [], sent: 0 };
+  let intents = applyOutcome(out, first, cfg, ctx);
+  let last: ExecutionReport | FollowUp = first;
+  // The caller's settle() counts the same rounds and stops the engine at the same limit.
+  for (let round = 1; intents.length > 0 && round < MAX_SEND_ROUNDS; round++) {
+    const outcome = await sendIntents(deps, args.symbol, intents);
+    last = last.next = { sent: intents.map((i) => i.clientOrderId), ...outcome };
+    intents = applyOutcome(out, outcome, cfg, ctx);
+  }
+  return first;
+}
+
+/** Sends intents in order, each exactly once (see executeIntents). */
+async function sendIntents(deps: ExecuteDeps, symbol: string, intents: readonly OrderIntent[]): Promise<ExecutionOutcome> {
   const { exchange, recorder } = deps;
-  const { symbol } = args;
-  const report: ExecutionReport = { fills: [], orders: [], rejected: [] };
-  for (const raw of args.intents) {
+  const report: ExecutionOutcome = { fills: [], orders: [], rejected: [] };
+  for (const raw of intents) {
     const parsed = IntentSchema.safeParse(raw);
     if (!parsed.success) {
       const i = parsed.error.issues[0];
@@ -317,7 +346,7 @@ export async function executeIntents(deps: ExecuteDeps, args: ExecuteArgs): Prom
   return report;
 }
 
-async function collectFills(exchange: ExchangeAdapter, recorder: TradeRecorder | undefined, symbol: string, order: ExchangeOrder, report: ExecutionReport, tag?: OrderTag): Promise<void> {
+async function collectFills(exchange: ExchangeAdapter, recorder: TradeRecorder | undefined, symbol: string, order: ExchangeOrder, report: ExecutionOutcome, tag?: OrderTag): Promise<void> {
   const id = order.clientOrderId as string;
   const trades = (await exchange.fetchMyTrades(symbol, order.createdAt)).filter((t) => t.clientOrderId === id || (t.orderId !== undefined && t.orderId === order.id));
   const withId = trades.map((t) => ({ ...t, clientOrderId: id }));

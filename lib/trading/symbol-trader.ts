@@ -1,6 +1,6 @@
 import { circuitBreakerOpenAlert, orderRejectedAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
 import { parseClientOrderId } from '../engine/ids';
-import { emergencyIntents, initialSymbolState, setStatus, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
+import { emergencyIntents, initialSymbolState, setStatus, type EngineConfig, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
 import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
@@ -51,6 +51,8 @@ export interface CandleRead extends PreparedCandle {
   modelVersion?: string | null;
   /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms. */
   latencyMs?: number;
+  /** The worker's clock when the read returned (epoch ms); absent in reads recorded before it existed. */
+  readAt?: number;
 }
 
 /** An order batch: the executeIntents activity's arguments. */
@@ -61,6 +63,8 @@ export interface OrderBatch {
   intents: OrderIntent[];
   /** Replay: the close of the candle the orders belong to (the simulated exchange's clock); live: null. */
   asOf: number | null;
+  /** The engine before these orders: their follow-ups (an entry's stop and target) go out in the same activity. */
+  engine?: { state: SymbolState; cfg: EngineConfig };
 }
 
 /** An emergency close under way: what it sends, and the outcome lib/engine's `settle` fills in. */
@@ -92,6 +96,8 @@ export class SymbolTrader {
   private account: PortfolioView | undefined;
   /** Open time of the candle the step under way read; its orders execute at its close in replay. */
   private stepCandleTime: number | null = null;
+  /** When the last candle read returned, by the worker's clock (recorded in history with the read). */
+  private readAt: number | null = null;
   private late = false;
   private done = false;
   private publishedStatus: TradingStatus | null = null;
@@ -154,10 +160,19 @@ export class SymbolTrader {
 
   // --- the candle step ----------------------------------------------------------------------------
 
-  /** How long to sleep before the next candle step (null: step at once). */
-  msToNextCandle(now: number): number | null {
+  /**
+   * How long to sleep before the next candle step (null: step at once). `workflowNow` is the
+   * workflow's clock, which stands still for a whole workflow task at the time the server started
+   * it: in the task that ran the candle read (a local activity, inside the task) that is before
+   * the task reached the worker and before the read, and a timer computed from it fires late by
+   * both. So the later of it and the time the read returned (by the worker's clock, recorded in
+   * history with the read, so a replay computes the same timer) is taken as now. After a regular
+   * activity (orders) a new task has started and its clock is the later one.
+   */
+  msToNextCandle(workflowNow: number): number | null {
     const { mode, speed, timeframeMs, candleDelayMs } = this.input;
     if (mode === 'replay') return speed !== undefined && speed !== 'max' ? Math.max(1, Math.round(timeframeMs / speed)) : null;
+    const now = this.readAt !== null && this.readAt > workflowNow ? this.readAt : workflowNow;
     // Before the first read, the candle that closed last (at once, once its delay has passed).
     const due = this.nextCandleDueAt() ?? Math.floor(now / timeframeMs) * timeframeMs + candleDelayMs;
     return due > now ? due - now : null;
@@ -215,6 +230,7 @@ export class SymbolTrader {
     this.reportInRead = null;
     this.readLatencyMs = read.latencyMs;
     if (read.modelVersion !== undefined) this.modelVersion = read.modelVersion;
+    if (read.readAt !== undefined) this.readAt = read.readAt;
     this.account = read.portfolio;
     this.stepCandleTime = read.input?.candle.timestamp ?? null;
     if (read.breaker === undefined) return null;
@@ -230,10 +246,16 @@ export class SymbolTrader {
     return this.account;
   }
 
-  orderBatch(intents: OrderIntent[]): OrderBatch {
+  /**
+   * The executeIntents arguments for `intents`. With the engine's `state` (before they are sent),
+   * the activity also sends what the engine asks for on their outcome (lib/trading/candle-io.ts).
+   */
+  orderBatch(intents: OrderIntent[], state?: SymbolState): OrderBatch {
     const candleTime = this.stepCandleTime ?? this.state.lastCandleTime;
     const asOf = this.input.mode === 'replay' && candleTime !== null ? candleTime + this.input.timeframeMs : null;
-    return { workflowId: this.workflowId, symbol: this.input.symbol, mode: this.input.mode, intents, asOf };
+    const batch: OrderBatch = { workflowId: this.workflowId, symbol: this.input.symbol, mode: this.input.mode, intents, asOf };
+    if (state) batch.engine = { state, cfg: this.input.engine };
+    return batch;
   }
 
   /** The activity's summary in the Temporal UI: why, and what is sent. */

@@ -12,7 +12,7 @@ import {
 import { toTemporalFailure } from '../../activities/exchange/error-mapping';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
 import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
-import type { PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
+import type { PaperRead, PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
 import { createLogger } from '../../infra/logger';
 import { recordedCandlesDir } from './exchange-standin';
 import { readCandleCsv } from '../../infra/candle-files';
@@ -230,8 +230,11 @@ export function paperExchangeScenarios(newStore: () => PaperStateStore): void {
     class ConflictOnce implements PaperStateStore {
       conflicts = 0;
       constructor(private readonly inner: PaperStateStore) {}
-      load(account: string) {
-        return this.inner.load(account);
+      read(account: string, what: PaperRead) {
+        return this.inner.read(account, what);
+      }
+      snapshot(account: string) {
+        return this.inner.snapshot(account);
       }
       async commit(account: string, expected: number, change: PaperStateChange) {
         if (this.conflicts++ === 0) throw new PaperStateConflictError('simulated concurrent writer');

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadFile, runBacktest } from '../backtester/run';
+import type { BacktestResult, BacktestSeries } from '../lib/backtest/simulate';
+import { StrategyName } from '../lib/engine';
+import { defaultConfig, loadLine, machineLine, numberArg, parseArgs, DATA_DIR } from './helpers/trading-stack';
+
+/**
+ * Backtester throughput: candles per second of `trader backtest` (backtester/run.ts runBacktest,
+ * the same call the CLI makes) through the decision code the workflows run (lib/engine
+ * runCandleStep, lib/trading/candle-io prepare/execute) and the paper exchange's fill model, on
+ * one core. One symbol: the 33,000-candle BTC-USDT 1h perpetual series; nine symbols: the nine
+ * Binance spot 1h series side by side. Files are read and parsed before the clock starts (the
+ * CLI's file read is not the backtester's speed). Each case runs once to let the JIT settle, then
+ * --rounds times; the median round is reported, with CPU time beside wall time (a loaded machine
+ * shows as CPU < wall). Goal: >= 100,000 candles/s (jesse publishes about 21,000).
+ *
+ *   npm run bench -- backtest [--rounds 3] [--strategy rules|ppo] [--one file.csv] [--nine a.csv,b.csv,...]
+ */
+
+const args = parseArgs(process.argv.slice(2), { rounds: 'value', strategy: 'value', one: 'value', nine: 'value' });
+const ROUNDS = numberArg(args, 'rounds', 3, (x) => Number.isInteger(x) && x >= 1);
+const STRATEGY = StrategyName.parse((args.get('strategy') as string | undefined) ?? 'rules');
+const OHLCV = path.join(DATA_DIR, 'ohlcv');
+const ONE = (args.get('one') as string | undefined) ?? path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv');
+const NINE =
+  (args.get('nine') as string | undefined)?.split(',') ??
+  (fs.existsSync(OHLCV) ? fs.readdirSync(OHLCV).filter((f) => /^binance_[A-Z]+-USDT_1h\.csv$/.test(f)).sort().map((f) => path.join(OHLCV, f)) : []);
+const cfg = defaultConfig();
+
+interface Round {
+  wallMs: number;
+  cpuMs: number;
+  result: BacktestResult;
+}
+
+async function round(series: BacktestSeries[]): Promise<Round> {
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const result = await runBacktest({
+    series,
+    strategy: STRATEGY,
+    initialCapital: cfg.risk.initialCapital,
+    risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
+  });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = process.cpuUsage(cpu0);
+  return { wallMs, cpuMs: (c.user + c.system) / 1000, result };
+}
+
+async function measure(label: string, files: string[]): Promise<{ perS: number; perCpuS: number }> {
+  for (const f of files) if (!fs.existsSync(f)) throw new Error(`no such candle file: ${f} (set SHARED_DATA_DIR or pass --one/--nine)`);
+  const series = files.map((f) => loadFile(f));
+  const candles = series.reduce((a, s) => a + s.candles.length, 0);
+  const warm = await round(series);
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r++) rounds.push(await round(series));
+  // Every round must trade the same: otherwise a round timed something else.
+  const sig = (x: BacktestResult) => `${x.trades.length}/${x.metrics.finalEquity}`;
+  for (const r of rounds) if (sig(r.result) !== sig(warm.result)) throw new Error(`${label}: rounds differ (${sig(r.result)} vs ${sig(warm.result)})`);
+  const sorted = [...rounds].sort((a, b) => a.wallMs - b.wallMs);
+  const med = sorted[Math.floor(sorted.length / 2)];
+  const perS = candles / (med.wallMs / 1000);
+  const decisions = med.result.symbols.reduce((a, s) => a + s.decisions, 0);
+  console.log(
+    `  ${label}: ${series.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}; ${candles} candles, ${decisions} decided, ${med.result.trades.length} trades; ` +
+      `median of ${ROUNDS} rounds ${med.wallMs.toFixed(0)} ms wall (${med.cpuMs.toFixed(0)} ms CPU; rounds ${rounds.map((r) => r.wallMs.toFixed(0)).join(', ')} ms) = ` +
+      `${Math.round(perS).toLocaleString('en-US')} candles/s, ${((med.wallMs * 1000) / candles).toFixed(1)} us per candle; ` +
+      `per CPU second ${Math.round(candles / (med.cpuMs / 1000)).toLocaleString('en-US')} candles (what one core does when the machine is shared)`,
+  );
+  return { perS, perCpuS: candles / (med.cpuMs / 1000) };
+}
+
+async function main(): Promise<void> {
+  if (NINE.length === 0) throw new Error(`no binance_*-USDT_1h.csv files under ${OHLCV} (set SHARED_DATA_DIR or pass --nine)`);
+  console.log(`backtest bench: trader backtest's runBacktest (the workflows' decision step and the paper exchange's fill model), strategy ${STRATEGY}, default risk settings, one process`);
+  console.log(`  machine: ${machineLine()}; load average before ${loadLine()}`);
+  const one = await measure('1 symbol', [ONE]);
+  const nine = await measure(`${NINE.length} symbols`, NINE);
+  const goal = (x: number) => (x >= 100_000 ? 'met' : 'MISSED');
+  console.log(`  goal >= 100,000 candles/s: 1 symbol ${goal(one.perS)}, ${NINE.length} symbols ${goal(nine.perS)} (per CPU second: ${goal(one.perCpuS)}, ${goal(nine.perCpuS)})`);
+  console.log(`  load average after ${loadLine()}`);
+  const argv = process.argv.slice(2).join(' ');
+  console.log(`  reproduce: npm run bench -- backtest${argv ? ` ${argv}` : ''}`);
+  console.log(
+    JSON.stringify({ candles_per_s_1: Math.round(one.perS), candles_per_s_9: Math.round(nine.perS), candles_per_cpu_s_1: Math.round(one.perCpuS), candles_per_cpu_s_9: Math.round(nine.perCpuS) }),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);
