@@ -56,14 +56,14 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   // Alerting never blocks the kill switch: the activity only enqueues, and a failure is logged.
   const raise = (alert: Alert): Promise<unknown> => sendAlert(alert).catch((err: unknown) => log.warn('alert not sent', { key: alert.key, error: String(err) }));
   // Commands reach each symbol in the order they were given: a stop then a resume never lands the other way round.
-  const fanOut = new Mutex();
+  const fanOut = new WorkflowLock();
   const command = (commands: SymbolCommand[]): void => {
     if (commands.length === 0) return;
     // A local activity signals every symbol at once (bench/kill-switch.ts); asked only when there
     // is something to send, so histories of runs without commands keep their commands.
     if (patched('status-commands-by-activity')) {
       signals.push(
-        fanOut.runExclusive(async () => {
+        fanOut.run(async () => {
           try {
             const r = await signalSymbols({ commands: commands.map((c) => ({ workflowId: c.workflowId, status: c.status, origin: c.origin })) });
             if (r.notRunning.length > 0) log.warn('symbol workflows not running; their status applies when they start', { notRunning: r.notRunning });
