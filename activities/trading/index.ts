@@ -206,19 +206,34 @@ export function createTradingActivities(deps: TradingDeps) {
       }
       const signal = deps.signal;
       const recorder = recorderFor(args.workflowId, clock);
-      const res = await prepareCore(
-        {
-          exchange,
-          features: deps.features,
-          replay,
-          recorder,
-          signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
-        },
-        { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
-      );
+      const breakerView = (): PrepareResult['breaker'] => {
+        const b = exchange.breakerState?.();
+        return b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
+      };
+      let res: PreparedCandle;
+      try {
+        res = await prepareCore(
+          {
+            exchange,
+            features: deps.features,
+            replay,
+            recorder,
+            signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
+          },
+          { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
+        );
+      } catch (err) {
+        // Live: the exchange is unreachable (its retries spent, or our breaker open). Nothing is
+        // read, so nothing is decided; the workflow sees the breaker and asks again a few seconds
+        // later, as for a candle not yet published. (Failing the activity instead would hide the
+        // breaker from the workflow, its alert and `trader status`, behind activity retries.)
+        if (deps.venue.mode === 'replay' || !(err instanceof ExchangeError) || !err.retryable) throw err;
+        const problem = `exchange unavailable, nothing decided: ${err.name}: ${err.message}`.slice(0, 500);
+        log.warn({ error: problem }, 'candle read failed: the exchange is unavailable');
+        return { done: false, fills: [], fillsSince: args.fillsSince, problems: [problem], breaker: breakerView(), modelVersion: args.modelVersion };
+      }
       if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
-      const b = exchange.breakerState?.();
-      const breaker = b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
+      const breaker = breakerView();
       if (metrics && res.input) {
         await metrics.candle(args.workflowId, args.symbol, res.input.candle, timeframeToMs(args.timeframe), res.input.regime, res.input.model).catch((err: unknown) => log.warn({ err }, 'candle metrics failed'));
       }
