@@ -373,25 +373,54 @@ export class Ledger {
     return r;
   }
 
-  /** Idempotent on ts: a retried snapshot returns the row already there. */
+  /**
+   * Net quote-currency cash flow of every fill on `exchange`: sale proceeds minus purchase costs
+   * minus fees, exact. Added to the starting capital it is the account's cash. A fee charged in
+   * the base asset is not subtracted here: it already shrank the position (fills.position_qty_delta);
+   * one in a third currency (BNB) is counted at its quote value, as if paid from cash.
+   */
+  async cashFlow(exchange: string): Promise<string> {
+    const [r] = await this.sql<{ flow: string }[]>`
+      select coalesce(sum(case when o.side = 'sell' then f.qty * f.price else -(f.qty * f.price) end
+                          - case when f.fee_currency = split_part(o.symbol, '/', 1) then 0 else f.fee_quote end), 0)::text as flow
+      from fills f join orders o on o.id = f.order_id
+      where f.exchange = ${exchange}`;
+    return toDecimalString(r.flow);
+  }
+
+  /** Idempotent on (account, ts): a retried snapshot returns the row already there. */
   async snapshotEquity(input: EquitySnapshotInput): Promise<EquitySnapshot> {
     const s = EquitySnapshotInput.parse(input);
     return transaction(this.sql, async (tx) => {
       const [row] = await tx<Row[]>`
-        insert into equity_snapshots (ts, equity, cash) values (${s.ts}, ${s.equity}, ${s.cash})
-        on conflict (ts) do nothing returning ts, equity, cash`;
+        insert into equity_snapshots (account, ts, equity, cash, exposure, peak_equity, drawdown)
+        values (${s.account}, ${s.ts}, ${s.equity}, ${s.cash}, ${s.exposure}, ${s.peakEquity ?? null}, ${s.drawdown ?? null})
+        on conflict (account, ts) do nothing returning *`;
       if (row) {
-        await this.auditTx(tx, 'equity.snapshot', { ts: s.ts.toISOString(), equity: s.equity, cash: s.cash });
+        await this.auditTx(tx, 'equity.snapshot', { account: s.account, ts: s.ts.toISOString(), equity: s.equity, cash: s.cash, exposure: s.exposure, drawdown: s.drawdown ?? null });
         return toSnapshot(row);
       }
-      const [existing] = await tx<Row[]>`select ts, equity, cash from equity_snapshots where ts = ${s.ts}`;
+      const [existing] = await tx<Row[]>`select * from equity_snapshots where account = ${s.account} and ts = ${s.ts}`;
       return toSnapshot(existing);
     });
   }
 
-  async equityCurve(opts: { since?: Date } = {}): Promise<EquitySnapshot[]> {
-    const rows = await this.sql<Row[]>`select ts, equity, cash from equity_snapshots where ts >= ${opts.since ?? new Date(0)} order by ts`;
+  /** Snapshots in time order; of one account when `account` is given. */
+  async equityCurve(opts: { since?: Date; until?: Date; account?: string } = {}): Promise<EquitySnapshot[]> {
+    const rows = await this.sql<Row[]>`
+      select * from equity_snapshots
+      where ts >= ${opts.since ?? new Date(0)} and (${opts.until ?? null}::timestamptz is null or ts < ${opts.until ?? null})
+        and (${opts.account ?? null}::text is null or account = ${opts.account ?? null})
+      order by ts, id`;
     return rows.map(toSnapshot);
+  }
+
+  /** The newest snapshot (of one account when given), or null when none was written. */
+  async latestEquitySnapshot(account?: string): Promise<EquitySnapshot | null> {
+    const [row] = await this.sql<Row[]>`
+      select * from equity_snapshots where (${account ?? null}::text is null or account = ${account ?? null})
+      order by ts desc, id desc limit 1`;
+    return row ? toSnapshot(row) : null;
   }
 
   /** Positions derived from the fills alone, replayed in the order they were recorded. */
@@ -596,7 +625,15 @@ function toTrade(r: Row): Trade {
 }
 
 function toSnapshot(r: Row): EquitySnapshot {
-  return { ts: r.ts as Date, equity: decimalText(r.equity), cash: decimalText(r.cash) };
+  return {
+    ts: r.ts as Date,
+    account: r.account as string,
+    equity: decimalText(r.equity),
+    cash: decimalText(r.cash),
+    exposure: decimalText(r.exposure),
+    peakEquity: decimalOrNull(r.peak_equity),
+    drawdown: decimalOrNull(r.drawdown),
+  };
 }
 
 function toAudit(r: Row): AuditEntry {

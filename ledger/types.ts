@@ -50,8 +50,18 @@ export const FillReport = z.object({
 export type FillReport = z.input<typeof FillReport>;
 
 export const EquitySnapshotInput = z.object({
+  /** Whose equity (the portfolio's account, e.g. `paper-binance`); '' for a ledger with one account. */
+  account: z.string().max(200).default(''),
   equity: nonNegative('equity'),
   cash: nonNegative('cash'),
+  /** Open positions' notional at mark, quote currency. */
+  exposure: nonNegative('exposure').default('0'),
+  /** The peak the drawdown is measured from (the kill switch's), when known. */
+  peakEquity: nonNegative('peakEquity').optional(),
+  /** (peak - equity) / peak, a fraction in [0, 1]. */
+  drawdown: nonNegative('drawdown')
+    .refine((s) => Number(s) <= 1, { message: 'drawdown: a fraction, at most 1' })
+    .optional(),
   ts: z.coerce.date(),
 });
 export type EquitySnapshotInput = z.input<typeof EquitySnapshotInput>;
@@ -147,8 +157,12 @@ export interface TradeSummary {
 
 export interface EquitySnapshot {
   ts: Date;
+  account: string;
   equity: string;
   cash: string;
+  exposure: string;
+  peakEquity: string | null;
+  drawdown: string | null;
 }
 
 export interface AuditEntry {

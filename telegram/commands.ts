@@ -95,10 +95,10 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
     }),
     balance: command({
       usage: '/balance',
-      description: 'equity and cash (ledger snapshot), against the initial capital',
+      description: 'equity, cash, exposure and drawdown (the last ledger snapshot), against the initial capital',
       args: NoArgs,
       run: async (c) => {
-        const snapshot = ledger ? (await ledger.equityCurve({ since: new Date(s.now() - 30 * 86_400_000) })).at(-1) : undefined;
+        const snapshot = ledger ? await ledger.latestEquitySnapshot(control.account) : undefined;
         // No ledger snapshot: the portfolio workflow's equity (from the ledger's trades) is the answer.
         const portfolio = snapshot ? null : await control.portfolioState().catch(() => null);
         return c.reply(formatBalance(cfg.risk.initialCapital, snapshot, portfolio));

@@ -197,11 +197,12 @@ export function profitWindows(now: number): Date[] {
 }
 
 /** From the ledger's latest equity snapshot, else the portfolio workflow's equity (null: not running). */
-export function formatBalance(initialCapital: number, snapshot: EquitySnapshot | undefined, portfolio: PortfolioStateView | null): string {
+export function formatBalance(initialCapital: number, snapshot: EquitySnapshot | null | undefined, portfolio: PortfolioStateView | null): string {
   const vsInitial = (eq: number) => `Initial capital ${money(initialCapital)}: ${signed(eq - initialCapital)} (${pct((eq - initialCapital) / initialCapital)})`;
   if (snapshot) {
     const eq = Number(snapshot.equity);
-    return [`💰 Equity ${money(eq)}, cash ${money(Number(snapshot.cash))} (snapshot ${utc(snapshot.ts.getTime())})`, vsInitial(eq)].join('\n');
+    const dd = snapshot.drawdown === null ? '' : `\nDrawdown ${pct(Number(snapshot.drawdown))}${snapshot.peakEquity === null ? '' : ` from peak ${money(Number(snapshot.peakEquity))}`}`;
+    return [`💰 Equity ${money(eq)}, cash ${money(Number(snapshot.cash))}, exposure ${money(Number(snapshot.exposure))} (snapshot ${utc(snapshot.ts.getTime())})${dd}`, vsInitial(eq)].join('\n');
   }
   if (portfolio?.equity == null) return `No equity figure yet (no ledger snapshot; portfolio ${portfolio ? 'has not checked yet' : 'not running'}). Initial capital: ${money(initialCapital)}.`;
   return [`💰 Equity ${money(portfolio.equity)} (portfolio workflow; peak ${money(portfolio.peakEquity ?? portfolio.equity)}, drawdown ${pct(portfolio.drawdown ?? 0)})`, vsInitial(portfolio.equity)].join('\n');

@@ -289,6 +289,39 @@ describe('ledger on PostgreSQL', function () {
       await assert.rejects(ledger.snapshotEquity({ equity: '-1', cash: '0', ts: at(120) }), /equity: must be >= 0/);
       await assert.rejects(db.sql`insert into equity_snapshots (ts, equity, cash) values (now(), -1, 0)`, /equity_snapshots_equity_check/);
     });
+
+    it('snapshots carry their account, exposure, peak and drawdown; one per account and time', async () => {
+      const base = { equity: '9800', cash: '9300.5', exposure: '499.5', peakEquity: '10000', drawdown: '0.02' };
+      const a = await ledger.snapshotEquity({ ...base, account: 'paper-binance', ts: at(1000) });
+      assert.deepEqual({ ...a, ts: a.ts.toISOString() }, { ...base, account: 'paper-binance', ts: at(1000).toISOString() });
+      // Another account at the same time is another row; a retry of the first returns it unchanged.
+      await ledger.snapshotEquity({ ...base, equity: '5000', account: 'paper-kraken', ts: at(1000) });
+      const retry = await ledger.snapshotEquity({ ...base, equity: '1', account: 'paper-binance', ts: at(1000) });
+      assert.equal(retry.equity, '9800', 'the row already there wins');
+      await ledger.snapshotEquity({ ...base, equity: '9900', drawdown: '0.01', account: 'paper-binance', ts: at(1001) });
+      assert.deepEqual((await ledger.equityCurve({ account: 'paper-binance', since: at(1000) })).map((s) => [s.equity, s.drawdown]), [['9800', '0.02'], ['9900', '0.01']]);
+      assert.deepEqual((await ledger.equityCurve({ since: at(1000), until: at(1001) })).map((s) => s.account).sort(), ['paper-binance', 'paper-kraken']);
+      assert.equal((await ledger.latestEquitySnapshot('paper-binance'))?.equity, '9900');
+      assert.equal((await ledger.latestEquitySnapshot('paper-kraken'))?.equity, '5000');
+      assert.equal(await ledger.latestEquitySnapshot('nobody'), null);
+      assert.equal((await ledger.latestEquitySnapshot())?.ts.toISOString(), at(1001).toISOString(), 'without an account: the newest of all');
+      await assert.rejects(ledger.snapshotEquity({ ...base, drawdown: '1.5', account: 'x', ts: at(1002) }), /drawdown: a fraction, at most 1/);
+      await assert.rejects(ledger.snapshotEquity({ ...base, exposure: '-3', account: 'x', ts: at(1002) }), /exposure: must be >= 0/);
+    });
+
+    it('cash flow: proceeds minus costs minus fees of the fills on one exchange, exact', async () => {
+      const fill = (id: string, qty: string, price: string, fee: string, feeCurrency: string) => ({ clientOrderId: id, fillId: `${id}-f`, qty, price, fee, feeCurrency, ts: at(5) });
+      await ledger.recordOrderIntent(intent('cash-buy', { exchange: 'cashx', qty: '0.3' }));
+      await ledger.recordFill(fill('cash-buy', '0.3', '100.1', '0.03003', 'USDT'));
+      await ledger.recordOrderIntent(intent('cash-sell', { exchange: 'cashx', side: 'sell', qty: '0.1' }));
+      await ledger.recordFill(fill('cash-sell', '0.1', '110', '0.011', 'USDT'));
+      // A fee in the base asset shrinks the position, not the cash.
+      await ledger.recordOrderIntent(intent('cash-buy-2', { exchange: 'cashx', qty: '0.2' }));
+      await ledger.recordFill(fill('cash-buy-2', '0.2', '90', '0.0002', 'BTC'));
+      // -30.03 - 0.03003 + 11 - 0.011 - 18
+      assert.equal(await ledger.cashFlow('cashx'), '-37.07103');
+      assert.equal(await ledger.cashFlow('nowhere'), '0');
+    });
   });
 
   describe('schema constraints', () => {

@@ -116,6 +116,14 @@ describe('PortfolioWorkflow kill switch (dev server, real activities)', function
     assert.ok(trades.some((t) => Number(t.pnl) < 0), 'a losing trade is in the ledger');
     assert.deepEqual(view.requestedStatus, Object.fromEntries(SYMBOLS.map((s) => [s, 'halted'])), 'every symbol asked to halt');
 
+    // Every check left an equity snapshot in the ledger; the one that tripped the switch holds the drawdown it saw.
+    const curve = await h.db.ledger.equityCurve({ account: h.account });
+    assert.ok(curve.length >= 2, `one snapshot per check (${curve.length})`);
+    const worst = curve.reduce((w, s) => (Number(s.drawdown) > Number(w.drawdown) ? s : w));
+    assert.ok(Number(worst.drawdown) >= maxDrawdown, `a snapshot shows the breach (${worst.drawdown} >= ${maxDrawdown})`);
+    assert.ok(Math.abs(Number(worst.equity) - Number(worst.peakEquity) * (1 - Number(worst.drawdown))) < 1e-6, 'drawdown = (peak - equity) / peak');
+    for (const s of curve) assert.ok(Math.abs(Number(s.cash) + Number(s.exposure) - Number(s.equity)) < 1e-6, `equity = cash + exposure at ${s.ts.toISOString()}`);
+
     // The emergency close reached every symbol: halted and flat, nothing open in the ledger.
     for (const s of SYMBOLS) {
       const st = await waitForStatus(() => symbolState(s), 'halted');

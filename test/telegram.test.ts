@@ -387,8 +387,8 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real
       const [btc, eth] = await states();
       return btc.position !== null && eth.tradesClosed === 1 && eth.position === null;
     });
-    // Nothing in the product writes equity snapshots yet (reported); /balance reads them.
-    await ledger().snapshotEquity({ equity: '10020', cash: '9500', ts: new Date(Date.now() - 30_000) });
+    // The portfolio writes an equity snapshot per check (every 2 s here); /balance reads the last one.
+    await fx!.waitFor('an equity snapshot of the account', async () => (await ledger().latestEquitySnapshot(fx!.account)) !== null);
     await startBot();
     const [btc, eth] = await states();
     const pos = btc.position!;
@@ -418,8 +418,10 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real
     );
     const profit = await ask(ADMIN, '/profit', /Profit/);
     assert.match(profit.text, new RegExp(`All time: ${esc(signed(Number(trade.pnl)))} over 1; win rate 0\\.0% \\(0/1\\)`));
+    // A snapshot of the test's own is the newest (the portfolio's checks are in the past): its figures come back.
+    await ledger().snapshotEquity({ account: fx!.account, equity: '10020', cash: '9500', exposure: '520', peakEquity: '10050', drawdown: '0.0029850746', ts: new Date(Date.now() + 60_000) });
     const balance = await ask(ADMIN, '/balance', /Equity/);
-    assert.match(balance.text, /💰 Equity 10,020\.00, cash 9,500\.00/);
+    assert.match(balance.text, /💰 Equity 10,020\.00, cash 9,500\.00, exposure 520\.00 \(snapshot .* UTC\)\nDrawdown 0\.30% from peak 10,050\.00/);
     assert.match(balance.text, /Initial capital 10,000\.00: \+20\.00 \(0\.20%\)/);
     // No retrain schedule exists on this server: /retrain says how to make one and starts nothing (its own test below).
     await ask(ADMIN, '/retrain', /^No retrain schedule "retrain" exists, so nothing was started\. Create it .* `trader schedule retrain --every 7d`/);

@@ -93,6 +93,16 @@ describe('PortfolioSupervisor: the portfolio workflow\'s kill switch and limits 
     assert.deepEqual(p.view().requestedStatus, { 'BTC/USDT': 'reduce-only', 'ETH/USDT': 'reduce-only' }, 'nothing changed');
   });
 
+  it('the equity snapshot of a check: equity, cash and exposure as seen, peak and drawdown as the kill switch measures them', () => {
+    const p = new PortfolioSupervisor(portfolioInput(), 'portfolio/x', recordingLog([]));
+    p.check(snap(10_000), T0);
+    assert.deepEqual(p.equityRecord(snap(10_000), T0), { account: 'paper-binance', ts: T0, equity: 10_000, cash: 10_000, exposure: 0, peakEquity: 10_000, drawdown: 0 });
+    p.check(snap(11_000), T0 + 60_000);
+    const s = { ...snap(10_450), cash: 9_950, totalExposure: 500 };
+    p.check(s, T0 + 120_000);
+    assert.deepEqual(p.equityRecord(s, T0 + 120_000), { account: 'paper-binance', ts: T0 + 120_000, equity: 10_450, cash: 9_950, exposure: 500, peakEquity: 11_000, drawdown: 0.05 });
+  });
+
   it('equity checks: the peak follows equity; a warning past 80 % of MAX_DRAWDOWN; a trip at it, halting every symbol', () => {
     const lines: LogLine[] = [];
     const p = new PortfolioSupervisor(portfolioInput(), 'portfolio/x', recordingLog(lines));

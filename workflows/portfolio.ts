@@ -44,6 +44,13 @@ const { signalSymbols } = proxyLocalActivities<TradingActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
 });
 
+// A record for operators (/balance, trader status, trader equity), never a reason to hold up the
+// equity checks: a few tries, then the check goes on without it.
+const { recordEquitySnapshot } = proxyLocalActivities<TradingActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+});
+
 const STATUS_SIGNALS = { paused: pauseSignal, 'reduce-only': reduceOnlySignal, active: resumeSignal } as const;
 
 export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
@@ -120,8 +127,14 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   if (reconciles) await reconcile();
   for (let checks = 1; ; checks++) {
     if (reconciles && portfolio.reconcileDue(checks)) await reconcile();
-    const check = portfolio.check(await portfolioSnapshot(portfolio.snapshotRequest()), Date.now());
+    const snap = await portfolioSnapshot(portfolio.snapshotRequest());
+    const now = Date.now();
+    const check = portfolio.check(snap, now);
     publish();
+    // Histories recorded before equity snapshots were written replay without the activity.
+    if (patched('equity-snapshots')) {
+      await recordEquitySnapshot(portfolio.equityRecord(snap, now)).catch((err: unknown) => log.warn('equity snapshot not recorded', { error: String(err) }));
+    }
     if (check.warning) await raise(check.warning);
     if (check.trip) await trip(check.trip, 'portfolio');
     command(check.commands);

@@ -192,11 +192,13 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
     if (!this.exchange.has['fetchOHLCV']) throw new ExchangeRejectedError(`${this.exchangeId} has no OHLCV endpoint`, this.ctx('fetchCandles', symbol));
     // The venue includes the candle still forming; ask for one more so `limit` closed ones remain.
     const ask = limit === undefined ? undefined : since === undefined ? limit + 1 : limit;
+    // Closed as of when we asked, not when the answer came: a candle that closes while the request
+    // is in flight comes back as the venue saw it then, still forming, and must not pass for final.
+    const asked = this.now();
     const raw = await this.resilience.run('fetchCandles', () => this.exchange.fetchOHLCV(symbol, timeframe, since, ask), symbol);
-    const now = this.now();
     const byTime = new Map<number, Candle>();
     for (const c of parseCandles(raw, this.ctx('fetchCandles', symbol))) {
-      if (c.timestamp + tfMs <= now && (since === undefined || c.timestamp >= since)) byTime.set(c.timestamp, c);
+      if (c.timestamp + tfMs <= asked && (since === undefined || c.timestamp >= since)) byTime.set(c.timestamp, c);
     }
     const closed = [...byTime.values()].sort((a, b) => a.timestamp - b.timestamp);
     if (this.onClosedCandles && closed.length > 0) {

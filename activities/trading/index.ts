@@ -11,11 +11,13 @@ import { executeIntents as executeCore, prepareCandle as prepareCore, type Repla
 import type { FeatureCache } from '../../lib/features/cache';
 import { reconcile } from './reconcile';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
-import { symbolWorkflowId, type DecisionReport, type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
+import { symbolWorkflowId, type DecisionReport, type EmergencyCloseResult, type EquitySnapshotRecord, type MessageOrigin } from '../../lib/contracts/trading';
 import { timeframeToMs } from '../../lib/candles';
 import type { LedgerTradeRecorder } from './recorder';
 import { MeteredTradeRecorder } from './metered-recorder';
 import type { TradingMetrics } from '../metrics/trading';
+import { ExchangeError } from '../../lib/exchange/errors';
+import { decAdd, toDecimalString } from '../../lib/decimal';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 
 const STATUS_SIGNALS = { active: resumeSignal, paused: pauseSignal, 'reduce-only': reduceOnlySignal } as const;
@@ -98,7 +100,10 @@ export interface ExecuteArgs {
 }
 
 export interface PortfolioSnapshot {
+  /** Cash plus open positions at mark. */
   equity: number;
+  /** The starting capital plus the net cash flow of every fill in the ledger. */
+  cash: number;
   openPositions: number;
   /** Sum of open notionals at mark, quote currency (the engine divides by equity). */
   totalExposure: number;
@@ -119,15 +124,18 @@ export function createTradingActivities(deps: TradingDeps) {
     metrics ? new MeteredTradeRecorder(deps.recorder(workflowId), metrics, clock) : deps.recorder(workflowId);
 
   /**
-   * The account from the ledger: realized PnL (one aggregate query) plus open positions marked at
-   * the venue's last 1m close. Every symbol asks at its candle close, usually all at once: calls
-   * that arrive while one is computing share its result instead of repeating the reads.
+   * The account from the ledger: cash (the starting capital plus what every fill paid or
+   * received, fees included, one exact sum) plus the open positions marked at the venue's last 1m
+   * close. Every symbol asks at its candle close, usually all at once: calls that arrive while one
+   * is computing share its result instead of repeating the reads.
    */
   let inFlight: Promise<PortfolioSnapshot> | null = null;
   async function computeSnapshot(): Promise<PortfolioSnapshot> {
     const now = new Date();
     const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-    const [pnl, open] = await Promise.all([deps.ledger.realizedPnl(dayStart), deps.ledger.openPositions()]);
+    const exchange = deps.venue.exchangeId;
+    const [pnl, positions, flow] = await Promise.all([deps.ledger.realizedPnl(dayStart), deps.ledger.openPositions(), deps.ledger.cashFlow(exchange)]);
+    const open = positions.filter((p) => p.exchange === exchange);
     const marks = await Promise.all(
       open.map(async (p) => {
         const entry = Number(p.avgEntryPrice ?? 0);
@@ -141,16 +149,11 @@ export function createTradingActivities(deps: TradingDeps) {
         }
       }),
     );
-    let unrealized = 0;
-    let exposure = 0;
-    open.forEach((p, i) => {
-      const qty = Number(p.qty);
-      unrealized += (marks[i] - Number(p.avgEntryPrice ?? 0)) * qty;
-      exposure += marks[i] * qty;
-    });
+    const exposure = open.reduce((sum, p, i) => sum + marks[i] * Number(p.qty), 0);
+    const cash = Number(decAdd(toDecimalString(deps.initialCapital), flow));
     const dailyPnl = Number(pnl.since);
-    const equity = deps.initialCapital + Number(pnl.total) + unrealized;
-    return { equity, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
+    const equity = cash + exposure;
+    return { equity, cash, openPositions: open.length, totalExposure: exposure, dayStartEquity: equity - dailyPnl, dailyPnl };
   }
   let inFlightSince = 0;
   function sharedSnapshot(): Promise<PortfolioSnapshot> {
@@ -212,19 +215,34 @@ export function createTradingActivities(deps: TradingDeps) {
       }
       const signal = deps.signal;
       const recorder = recorderFor(args.workflowId, clock);
-      const res = await prepareCore(
-        {
-          exchange,
-          features: deps.features,
-          replay,
-          recorder,
-          signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
-        },
-        { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
-      );
+      const breakerView = (): PrepareResult['breaker'] => {
+        const b = exchange.breakerState?.();
+        return b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
+      };
+      let res: PreparedCandle;
+      try {
+        res = await prepareCore(
+          {
+            exchange,
+            features: deps.features,
+            replay,
+            recorder,
+            signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
+          },
+          { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
+        );
+      } catch (err) {
+        // Live: the exchange is unreachable (its retries spent, or our breaker open). Nothing is
+        // read, so nothing is decided; the workflow sees the breaker and asks again a few seconds
+        // later, as for a candle not yet published. (Failing the activity instead would hide the
+        // breaker from the workflow, its alert and `trader status`, behind activity retries.)
+        if (deps.venue.mode === 'replay' || !(err instanceof ExchangeError) || !err.retryable) throw err;
+        const problem = `exchange unavailable, nothing decided: ${err.name}: ${err.message}`.slice(0, 500);
+        log.warn({ error: problem }, 'candle read failed: the exchange is unavailable');
+        return { done: false, fills: [], fillsSince: args.fillsSince, problems: [problem], breaker: breakerView(), modelVersion: args.modelVersion };
+      }
       if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
-      const b = exchange.breakerState?.();
-      const breaker = b ? { state: b.state, since: b.since, consecutiveFailures: b.consecutiveFailures, lastFailure: b.lastFailure } : null;
+      const breaker = breakerView();
       if (metrics && res.input) {
         await metrics.candle(args.workflowId, args.symbol, res.input.candle, timeframeToMs(args.timeframe), res.input.regime, res.input.model).catch((err: unknown) => log.warn({ err }, 'candle metrics failed'));
       }
@@ -258,6 +276,21 @@ export function createTradingActivities(deps: TradingDeps) {
     },
 
     portfolioSnapshot,
+
+    /** Writes one equity check to the ledger; idempotent per account and check time. */
+    async recordEquitySnapshot(r: EquitySnapshotRecord): Promise<void> {
+      const amount = (x: number) => toDecimalString(Math.max(0, x));
+      await deps.ledger.snapshotEquity({
+        account: r.account,
+        ts: new Date(r.ts),
+        equity: toDecimalString(r.equity),
+        // Spot: cash and notionals are never below zero; a float sum may land a hair under it.
+        cash: toDecimalString(Math.abs(r.cash) < 1e-9 ? 0 : r.cash),
+        exposure: amount(r.exposure),
+        peakEquity: amount(r.peakEquity),
+        drawdown: toDecimalString(Math.min(1, Math.max(0, r.drawdown))),
+      });
+    },
 
     async startSymbolWorkflows(args: { workflows: SymbolTraderInput[]; taskQueue: string }): Promise<{ started: string[] }> {
       const c = client();
@@ -353,4 +386,4 @@ export function symbolTraderStartOptions(input: SymbolTraderInput, taskQueue: st
 }
 
 export type TradingActivities = ReturnType<typeof createTradingActivities>;
-export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount'] as const satisfies readonly (keyof TradingActivities)[];
+export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount'] as const satisfies readonly (keyof TradingActivities)[];

@@ -4,7 +4,10 @@ import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { openDatabase } from '../../infra/postgres';
 import { Ledger } from '../../ledger';
-import type { Trade } from '../../ledger/types';
+import type { EquitySnapshot, Trade } from '../../ledger/types';
+import { timeframeToMs } from '../../lib/candles';
+import { equityHistory, type EquityPoint } from '../../lib/equity-history';
+import { parseWhen } from '../candle-args';
 import { confirmStatusChange, TradingControl, UnknownSymbolError, type TradingStatusReport } from '../../control/trading-control';
 import { UsageError } from '../../infra/errors';
 import { withTemporalClient } from '../connect';
@@ -13,7 +16,7 @@ import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
 /**
  * The operator's commands against a running stack (`trader up` in another terminal, or the
  * cluster TEMPORAL_ADDRESS names): status, positions, stop, resume, reduce-only, emergency; and
- * `trades`, which reads the ledger and so works after `up` has exited.
+ * `trades` and `equity`, which read the ledger and so work after `up` has exited.
  */
 
 function who(): string {
@@ -41,11 +44,43 @@ async function withControl<T>(cfg: AppConfig, fn: (control: TradingControl) => P
   });
 }
 
-function printStatus(r: TradingStatusReport): void {
+/** The ledger of the last run (the replay's after `up --replay`), opened for `fn`. */
+async function withLedger<T>(cfg: AppConfig, replay: boolean, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const run = readLastRun(cfg.home);
+  const database = replay || run?.database === REPLAY_DATABASE ? REPLAY_DATABASE : undefined;
+  const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: createLogger({ level: 'warn' }), database });
+  try {
+    return await fn(new Ledger(db.sql));
+  } finally {
+    await db.close();
+  }
+}
+
+function equityPoint(s: EquitySnapshot): EquityPoint {
+  return {
+    ts: s.ts.getTime(),
+    equity: Number(s.equity),
+    cash: Number(s.cash),
+    exposure: Number(s.exposure),
+    peakEquity: s.peakEquity === null ? null : Number(s.peakEquity),
+    drawdown: s.drawdown === null ? null : Number(s.drawdown),
+  };
+}
+
+const money = (x: number) => x.toFixed(2);
+const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(2)} %`);
+const utc = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+
+function equityLine(p: EquityPoint): string {
+  return `equity ${money(p.equity)} (cash ${money(p.cash)}, exposure ${money(p.exposure)}), drawdown ${pct(p.drawdown)}${p.peakEquity === null ? '' : ` from peak ${money(p.peakEquity)}`}; snapshot ${utc(p.ts)}`;
+}
+
+function printStatus(r: TradingStatusReport, snapshot: EquityPoint | null, ledgerError?: string): void {
   const ks = r.portfolio?.killSwitch;
   console.log(`account ${r.account} on ${r.exchange}; kill switch: ${ks ? (ks.tripped ? `TRIPPED (${ks.reason})` : 'armed') : `unknown (${r.portfolioError})`}`);
-  if (r.portfolio?.equity != null) {
-    console.log(`equity ${r.portfolio.equity.toFixed(2)}, peak ${r.portfolio.peakEquity?.toFixed(2)}, drawdown ${((r.portfolio.drawdown ?? 0) * 100).toFixed(2)} %`);
+  if (snapshot) console.log(equityLine(snapshot));
+  else if (r.portfolio?.equity != null) {
+    console.log(`equity ${r.portfolio.equity.toFixed(2)}, peak ${r.portfolio.peakEquity?.toFixed(2)}, drawdown ${((r.portfolio.drawdown ?? 0) * 100).toFixed(2)} % (portfolio workflow; no equity snapshot in the ledger${ledgerError ? `: ${ledgerError}` : ''})`);
   }
   const rows = r.symbols.map((s) => [
     s.symbol,
@@ -92,9 +127,18 @@ export function registerOpsCommands(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const cfg = loadConfig();
       const r = await withControl(cfg, (c) => c.status());
+      // The account's equity as the portfolio last wrote it to the ledger; the workflows' view stands without it.
+      let snapshot: EquityPoint | null = null;
+      let ledgerError: string | undefined;
+      try {
+        const s = await withLedger(cfg, false, (l) => l.latestEquitySnapshot(r.account));
+        snapshot = s && equityPoint(s);
+      } catch (err) {
+        ledgerError = (err as Error).message;
+      }
       if (o.json) {
-        console.log(JSON.stringify(r.symbols.map((s) => ({ ...s, killSwitch: r.portfolio?.killSwitch ?? null })), null, 2));
-      } else printStatus(r);
+        console.log(JSON.stringify(r.symbols.map((s) => ({ ...s, killSwitch: r.portfolio?.killSwitch ?? null, equitySnapshot: snapshot })), null, 2));
+      } else printStatus(r, snapshot, ledgerError);
     });
 
   program
@@ -116,24 +160,52 @@ export function registerOpsCommands(program: Command): void {
     .option('--replay', 'the ledger of the last replay, whatever ran last')
     .action(async (o: { json?: boolean; replay?: boolean }) => {
       const cfg = loadConfig();
-      const run = readLastRun(cfg.home);
-      const database = o.replay || run?.database === REPLAY_DATABASE ? REPLAY_DATABASE : undefined;
-      const log = createLogger({ level: 'warn' });
-      const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log, database });
-      try {
-        const trades = (await new Ledger(db.sql).trades()).map(tradeJson).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
-        if (o.json) console.log(JSON.stringify(trades, null, 2));
-        else if (trades.length === 0) console.log('no closed trades');
-        else {
-          table(
-            ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason'],
-            trades.map((t) => [t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-']),
-          );
-          console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
-        }
-      } finally {
-        await db.close();
+      const trades = (await withLedger(cfg, o.replay === true, (l) => l.trades())).map(tradeJson).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
+      if (o.json) console.log(JSON.stringify(trades, null, 2));
+      else if (trades.length === 0) console.log('no closed trades');
+      else {
+        table(
+          ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason'],
+          trades.map((t) => [t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-']),
+        );
+        console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
       }
+    });
+
+  program
+    .command('equity')
+    .description('equity, cash, exposure and drawdown over time, from the equity snapshots the portfolio writes every check (works after `up` has exited)')
+    .option('--since <when>', 'from when: a date, a date and time (UTC), epoch ms, or a duration back from now such as 24h or 7d', '24h')
+    .option('--every <period>', 'one row per period (its last snapshot): 1m, 15m, 1h, 4h, 1d...', '1h')
+    .option('--json', 'machine-readable: { account, since, every, snapshots, rows, worstDrawdown } with times in epoch ms')
+    .action(async (o: { since: string; every: string; json?: boolean }) => {
+      const cfg = loadConfig();
+      const nowMs = Date.now();
+      const since = parseWhen('--since', o.since, nowMs);
+      let everyMs: number;
+      try {
+        everyMs = timeframeToMs(o.every);
+      } catch (err) {
+        throw new UsageError(`--every '${o.every}': ${(err as Error).message}`);
+      }
+      const { account } = target(cfg);
+      const h = equityHistory((await withLedger(cfg, false, (l) => l.equityCurve({ since: new Date(since), account }))).map(equityPoint), everyMs);
+      if (o.json) {
+        console.log(JSON.stringify({ account, since, every: o.every, snapshots: h.snapshots, rows: h.rows, worstDrawdown: h.worstDrawdown }, null, 2));
+        return;
+      }
+      if (!h.first || !h.last) {
+        console.log(`no equity snapshot for ${account} since ${utc(since)} (the portfolio writes one per check while \`trader up\` runs)`);
+        return;
+      }
+      table(
+        ['time', 'equity', 'cash', 'exposure', 'drawdown'],
+        h.rows.map((p) => [utc(p.ts), money(p.equity), money(p.cash), money(p.exposure), pct(p.drawdown)]),
+      );
+      const change = h.first.equity > 0 ? ` (${(((h.last.equity - h.first.equity) / h.first.equity) * 100).toFixed(2)} %)` : '';
+      console.log(`${account}: ${h.snapshots} snapshots from ${utc(h.first.ts)} to ${utc(h.last.ts)}; equity ${money(h.first.equity)} -> ${money(h.last.equity)}${change}`);
+      const w = h.worstDrawdown;
+      console.log(w ? `worst drawdown ${pct(w.drawdown)} at ${utc(w.ts)} (equity ${money(w.equity)}, peak ${w.peakEquity === null ? '-' : money(w.peakEquity)})` : 'no drawdown in the period');
     });
 
   for (const [name, action, desc] of [

@@ -110,7 +110,9 @@ export async function runReportCommand(raw: unknown, io: ReportCommandIo = conso
   try {
     const trades = await closedTradesForReport(db.sql);
     const openPositions = await openPositionsForReport(db.sql);
-    const snapshots = await equitySnapshotsForReport(db.sql);
+    // A replay's portfolio checks (and so its equity snapshots) run on the wall clock while its
+    // trades carry the candles' times: its equity is rebuilt from the trades instead.
+    const snapshots = database === REPLAY_DATABASE ? [] : await equitySnapshotsForReport(db.sql);
     // Candles: the files given, else the candle store.
     const candles: LedgerCandles[] = [];
     const markets = new Map<string, string>();

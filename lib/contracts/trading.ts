@@ -143,6 +143,21 @@ export interface PortfolioStateView {
   requestedStatus: Record<string, TradingStatus>;
 }
 
+/**
+ * One equity check of the portfolio as the ledger keeps it (the recordEquitySnapshot activity's
+ * argument): quote-currency amounts, `ts` the check's time (epoch ms; with the account, what makes
+ * a retried write idempotent), `drawdown` a fraction of `peakEquity`.
+ */
+export interface EquitySnapshotRecord {
+  account: string;
+  ts: number;
+  equity: number;
+  cash: number;
+  exposure: number;
+  peakEquity: number;
+  drawdown: number;
+}
+
 /** Workflow ids, one place. */
 export function symbolWorkflowId(exchange: string, symbol: string): string {
   return `trader/${exchange}/${symbol}`;

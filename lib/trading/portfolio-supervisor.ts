@@ -1,6 +1,6 @@
 import { drawdownWarningAlert, killSwitchTrippedAlert, type Alert } from '../alerts';
 import type { Log } from '../log';
-import { MessageOrigin, symbolWorkflowId, type PortfolioStateView, type TradingStatus } from '../contracts/trading';
+import { MessageOrigin, symbolWorkflowId, type EquitySnapshotRecord, type PortfolioStateView, type TradingStatus } from '../contracts/trading';
 import type { PortfolioCarried, PortfolioInput } from '../contracts/workflows';
 import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
@@ -36,6 +36,9 @@ export interface EquitySnapshot {
   equity: number;
   dayStartEquity: number;
   dailyPnl: number;
+  /** For the ledger's snapshot: free quote currency, and open notional at mark. */
+  cash?: number;
+  totalExposure?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -178,6 +181,23 @@ export class PortfolioSupervisor {
       c.dailyPaused = undefined;
     }
     return out;
+  }
+
+  /**
+   * The equity snapshot of the check just made (`check` first), for the ledger: equity, cash and
+   * exposure as the activity saw them, the peak and drawdown as the kill switch measures them.
+   */
+  equityRecord(snap: EquitySnapshot, now: number): EquitySnapshotRecord {
+    const v = this.view();
+    return {
+      account: this.input.account,
+      ts: now,
+      equity: snap.equity,
+      cash: snap.cash ?? snap.equity - (snap.totalExposure ?? 0),
+      exposure: snap.totalExposure ?? 0,
+      peakEquity: v.peakEquity ?? snap.equity,
+      drawdown: v.drawdown ?? 0,
+    };
   }
 
   // --- what operators see -------------------------------------------------------------------------

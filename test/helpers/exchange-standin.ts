@@ -28,6 +28,13 @@ export interface StandinMarket {
   stepSize?: string;
   minQty?: string;
   minNotional?: string;
+  /**
+   * With a live `clock`: at the first klines request for this market, every candle is moved by one
+   * offset so that candle `lastClosedIndex` is the newest closed one then, order and spacing kept.
+   * A recorded or generated series then plays as if it were happening now: the candles before it
+   * are the history a trader warms up on, the later ones close one by one on the wall clock.
+   */
+  retimeAtFirstRequest?: { lastClosedIndex: number };
 }
 
 export type Fault =
@@ -94,6 +101,9 @@ interface Market {
   stepSize: string;
   minQty: string;
   minNotional: string;
+  retime?: { lastClosedIndex: number; at?: number };
+  /** Candles opening at or after `openTime` are not served before the stand-in's clock reaches `at`. */
+  late?: { openTime: number; at: number };
 }
 
 interface StandinOrder {
@@ -147,6 +157,8 @@ export interface StandinOptions {
   /** The API key private calls must carry (header X-MBX-APIKEY). */
   apiKey?: string;
   randomFaults?: RandomFaults;
+  /** A live stand-in: `now` follows this clock (e.g. Date.now) at every request instead of staying where it was set. */
+  clock?: () => number;
 }
 
 export class ExchangeStandin {
@@ -184,10 +196,11 @@ export class ExchangeStandin {
         stepSize,
         minQty: m.minQty ?? stepSize,
         minNotional: m.minNotional ?? (['USDT', 'USDC', 'BUSD', 'USD', 'TUSD', 'FDUSD'].includes(quote) ? '5' : '0.0001'),
+        retime: m.retimeAtFirstRequest && { ...m.retimeAtFirstRequest },
       });
     }
     const first = [...this.markets.values()][0];
-    this.now = opts.now ?? (first ? first.candles[first.candles.length - 1].timestamp + first.tfMs : Date.now());
+    this.now = opts.clock?.() ?? opts.now ?? (first ? first.candles[first.candles.length - 1].timestamp + first.tfMs : Date.now());
     for (const [asset, amount] of Object.entries(opts.balances ?? {})) this.balances.set(asset, Number(amount));
     if (opts.randomFaults) {
       const f = opts.randomFaults;
@@ -282,6 +295,30 @@ export class ExchangeStandin {
     return this.balances.get(asset) ?? 0;
   }
 
+  /** The candles of a market (`BTC/USDT` or `BTCUSDT`) as served: re-timed once the first klines request has come. */
+  servedCandles(symbol: string): Candle[] {
+    return [...this.market(symbol).candles];
+  }
+
+  /** When a `retimeAtFirstRequest` market was re-timed (its first klines request), or undefined before. */
+  retimedAt(symbol: string): number | undefined {
+    return this.market(symbol).retime?.at;
+  }
+
+  /**
+   * The candle opening at `openTime` is published late: until the stand-in's clock reaches `at`,
+   * klines end before it (as a venue whose candle roll-over lags does), then it is served as usual.
+   */
+  publishLate(symbol: string, openTime: number, at: number): void {
+    this.market(symbol).late = { openTime, at };
+  }
+
+  private market(symbol: string): Market {
+    const m = this.markets.get(symbol.replace('/', '')) ?? this.markets.get(symbol);
+    if (!m) throw new Error(`the stand-in has no market ${symbol}`);
+    return m;
+  }
+
   /** The last price at the stand-in's now: close of the last closed candle. */
   lastPrice(symbolId: string): number {
     const m = this.markets.get(symbolId);
@@ -307,6 +344,7 @@ export class ExchangeStandin {
     const body = Buffer.concat(chunks).toString('utf8');
     if (body) Object.assign(query, Object.fromEntries(new URLSearchParams(body)));
     const method = (req.method ?? 'GET').toUpperCase();
+    if (this.opts.clock) this.now = this.opts.clock();
     const logged: LoggedRequest = { method, path: url.pathname, query, at: Date.now() };
     this.requests.push(logged);
 
@@ -468,9 +506,16 @@ export class ExchangeStandin {
     const m = this.markets.get(q.symbol);
     if (!m) return this.send(res, 400, { code: -1121, msg: 'Invalid symbol.' });
     if (q.interval !== m.interval) return this.send(res, 400, { code: -1120, msg: 'Invalid interval.' });
+    if (m.retime && m.retime.at === undefined) {
+      const newestClosedOpen = Math.floor(this.now / m.tfMs) * m.tfMs - m.tfMs;
+      const shift = newestClosedOpen - m.candles[m.retime.lastClosedIndex].timestamp;
+      m.candles = m.candles.map((c) => ({ ...c, timestamp: c.timestamp + shift }));
+      m.retime.at = this.now;
+    }
     const limit = Math.min(Number(q.limit ?? 500), 1000);
+    const late = m.late && this.now < m.late.at ? m.late.openTime : Infinity;
     // Up to now, including the candle still forming (as the real API does), shown as just opened.
-    const visible = m.candles.filter((c) => c.timestamp <= this.now && (q.endTime === undefined || c.timestamp <= Number(q.endTime)));
+    const visible = m.candles.filter((c) => c.timestamp <= this.now && c.timestamp < late && (q.endTime === undefined || c.timestamp <= Number(q.endTime)));
     let rows = q.startTime !== undefined ? visible.filter((c) => c.timestamp >= Number(q.startTime)).slice(0, limit) : visible.slice(-limit);
     rows = rows.map((c) => (c.timestamp + m.tfMs > this.now ? { ...c, high: c.open, low: c.open, close: c.open, volume: 0 } : c));
     this.send(
