@@ -6,12 +6,12 @@ import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../client/commands/backtest';
 import { UsageError } from '../infra/errors';
 import type { ModelSignal } from '../lib/engine';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const REPO = path.join(__dirname, '..');
-const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
-const ETH = path.join(OHLCV, 'binance_ETH-USDT_1h.csv');
-const XRP = path.join(OHLCV, 'unknown_XRP-ETH_5m.csv');
+const BTC = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
+const ETH = fixtureCandleFile('synthetic_ETH-USDT_1h.csv');
+const XRP = fixtureCandleFile('synthetic_XRP-ETH_5m.csv');
 
 const config = () => ({ strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } });
 

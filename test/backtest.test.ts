@@ -17,10 +17,10 @@ import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import type { ExchangeAdapter } from '../lib/exchange/types';
 import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
-const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
-const ETH = path.join(OHLCV, 'binance_ETH-USDT_1h.csv');
+const BTC = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
+const ETH = fixtureCandleFile('synthetic_ETH-USDT_1h.csv');
 const HOUR = 3_600_000;
 const { warmup } = FEATURE_SCHEMA;
 const btc = readCandleCsv(BTC).candles;

@@ -25,8 +25,8 @@ import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-ga
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
 import { createMetricsWriter, type MetricsWriter } from '../activities/metrics/writer';
 import { startInfluxd, type InfluxTestServer } from './helpers/influxdb';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
 
 /** Small, fast training: a handful of trees, one short PPO rollout. */
@@ -109,7 +109,7 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-retrain-'));
     // 2,000 hourly BTC candles (the last ones of the recorded series) as the training data.
-    const src = path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv');
+    const src = fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv');
     const lines = fs.readFileSync(src, 'utf8').trim().split('\n');
     data = path.join(tmp, 'binanceusdm_BTC-USDT_1h.csv');
     fs.writeFileSync(data, [lines[0], ...lines.slice(-2000)].join('\n') + '\n');

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { decAdd, decMul, decSub, roundToStep } from '../../lib/decimal';
 import {
@@ -14,11 +13,11 @@ import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
 import { PaperExchange, type PaperExchangeOptions } from '../../lib/exchange/paper-exchange';
 import type { PaperStateChange, PaperStateStore } from '../../lib/exchange/paper-state';
 import { createLogger } from '../../infra/logger';
-import { recordedCandlesDir } from './exchange-standin';
+import { fixtureCandleFile } from './fixtures';
 import { readCandleCsv } from '../../infra/candle-files';
 import { replayFromFiles } from '../../infra/candle-files';
 
-const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
+const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 const candles = readCandleCsv(BTC_1H).candles;
 const MAKER = 0.0002;
