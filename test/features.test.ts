@@ -275,7 +275,7 @@ describe('features: live window versus full history', () => {
 
   it('a window of only the warm-up would not (the EMAs have not settled)', () => {
     const all = recorded('binanceusdm_BTC-USDT_1h.csv');
-    const end = 20000;
+    const end = 6000;
     const short = computeFeatureMatrix(all.slice(end - warmup, end + 1));
     const full = computeFeatureMatrix(all);
     const j = featureIndex('ema_gap_100');

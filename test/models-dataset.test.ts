@@ -79,10 +79,11 @@ describe('models/dataset', () => {
   });
 
   it('skips rows whose label window crosses a gap in the data', () => {
-    const spot = load('fixture_BTC-USDT_1h.csv');
-    const ds = buildDataset(spot.candles, spot.tf, { horizon: 4 });
-    for (let r = 0; r < ds.rows; r++) assert.equal(ds.labelEnd[r] - ds.timestamps[r], 4 * HOUR, `row ${r}`);
-    const complete = spot.candles.length - FEATURE_SCHEMA.warmup - 4;
+    // 5m candles with one gap of 40 missing candles (test/helpers/fixtures.ts).
+    const gappy = load('synthetic_ADA-BTC_5m.csv');
+    const ds = buildDataset(gappy.candles, gappy.tf, { horizon: 4 });
+    for (let r = 0; r < ds.rows; r++) assert.equal(ds.labelEnd[r] - ds.timestamps[r], 4 * gappy.tf, `row ${r}`);
+    const complete = gappy.candles.length - FEATURE_SCHEMA.warmup - 4;
     assert.ok(ds.rows < complete, `gaps removed rows (${ds.rows} of ${complete})`);
   });
 

@@ -41,23 +41,24 @@ const WARMUP_PLUS = (n: number) => FEATURE_SCHEMA.warmup + n;
 
 /**
  * Default windows (1h candles; "candle k" = k-th decision):
- * - BTC/USDT from row 85: enters on candle 0, exits at take-profit on candle 22.
- * - ETH/USDT from row 71: enters on candle 0, exits on a signal on candle 14.
- * - XRP/USDT from row 0: no entry for its first 240 candles (stays flat).
+ * - BTC/USDT from row 119: enters on candle 0, exits at take-profit on candle 22.
+ * - ETH/USDT from row 601: enters on candle 0, exits on a signal on candle 14.
+ * - XRP/USDT from row 0: no entry in its window (stays flat).
+ * (Found with `trader backtest --strategy rules` over windows of the fixture files.)
  * So from their first decision on, BTC and ETH hold a position for 14 candles (~20 s at
  * DEFAULT_SPEED) while XRP is flat. The windows start at different rows: each symbol replays on
  * its own simulated clock, as in `trader up --replay`.
  */
 export const HOLDING_WINDOWS: readonly ReplayWindow[] = [
-  { file: 'fixture_BTC-USDT_1h.csv', from: 85, rows: WARMUP_PLUS(80) },
-  { file: 'synthetic_ETH-USDT_1h.csv', from: 71, rows: WARMUP_PLUS(80) },
+  { file: 'fixture_BTC-USDT_1h.csv', from: 119, rows: WARMUP_PLUS(80) },
+  { file: 'synthetic_ETH-USDT_1h.csv', from: 601, rows: WARMUP_PLUS(80) },
   { file: 'synthetic_XRP-USDT_1h.csv', from: 0, rows: WARMUP_PLUS(80) },
 ];
 
-/** ETH/USDT from row 22 enters on candle 0 and is stopped out at a loss on candle 2; BTC as above. */
+/** ETH/USDT from row 223 enters on candle 0 and is stopped out at a loss on candle 2; BTC as above. */
 export const LOSING_WINDOWS: readonly ReplayWindow[] = [
-  { file: 'fixture_BTC-USDT_1h.csv', from: 85, rows: WARMUP_PLUS(80) },
-  { file: 'synthetic_ETH-USDT_1h.csv', from: 22, rows: WARMUP_PLUS(80) },
+  { file: 'fixture_BTC-USDT_1h.csv', from: 119, rows: WARMUP_PLUS(80) },
+  { file: 'synthetic_ETH-USDT_1h.csv', from: 223, rows: WARMUP_PLUS(80) },
 ];
 
 /**
