@@ -110,11 +110,13 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
   });
 
   it('a candle after a gap is reported and not tradable', async () => {
-    const p = paperOver('BTC/USDT', btc);
-    const i = btc.findIndex((c, k) => k > warmup && c.timestamp - btc[k - 1].timestamp > HOUR);
-    assert.ok(i > 0, 'the BTC file has gaps');
-    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[i - 1].timestamp, fillsSince: 0 });
-    assert.equal(r.input?.candle.timestamp, btc[i].timestamp);
+    // The fixture BTC hours have no gaps: take three out.
+    const gappy = btc.filter((_, k) => k < warmup + 200 || k >= warmup + 203);
+    const p = paperOver('BTC/USDT', gappy);
+    const i = gappy.findIndex((c, k) => k > warmup && c.timestamp - gappy[k - 1].timestamp > HOUR);
+    assert.ok(i > 0, 'the BTC series has a gap');
+    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: gappy[i - 1].timestamp, fillsSince: 0 });
+    assert.equal(r.input?.candle.timestamp, gappy[i].timestamp);
     assert.equal(r.input?.tradable, false);
     assert.match(r.problems.join('\n'), /gap: \d+ candle\(s\) missing/);
   });

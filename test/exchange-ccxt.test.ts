@@ -27,7 +27,7 @@ import { readCandleCsv } from '../infra/candle-files';
 const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 const candles = readCandleCsv(BTC_1H).candles;
-const K = 3000;
+const K = 8000; // late 2020, BTC near 18,000: a 0.001 BTC market order clears the 10 USDT minimum notional
 const NOW = candles[K].timestamp + 30 * 60_000; // half-way through candle K
 const KEY = 'standin-api-key-0001';
 const SECRET = 'standin-secret-0001';

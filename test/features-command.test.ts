@@ -43,15 +43,15 @@ describe('trader features', () => {
     });
   const rejects = (opts: object, why: RegExp) => assert.rejects(runFeaturesCommand(opts, quietIo()), (e: Error) => e instanceof UsageError && why.test(e.message));
 
-  it('writes timestamp, every feature and the regime for each candle after warm-up (gappy bittrex ADA/BTC)', async () => {
+  it('writes timestamp, every feature and the regime for each candle after warm-up (gappy synthetic ADA/BTC)', async () => {
     const data = fixtureCandleFile('synthetic_ADA-BTC_5m.csv');
     const out = path.join(dir, 'ada.csv');
     const io = quietIo();
     const result = await runFeaturesCommand({ data, out }, io);
     const candles = readCandleCsv(data).candles;
     assert.equal(result.rows, candles.length - warmup);
-    assert.deepEqual(result.issues, { gap: 5 });
-    assert.match(io.notes.join('\n'), /5 gap\(s\), 40 missing candle\(s\)/);
+    assert.deepEqual(result.issues, { gap: 1 });
+    assert.match(io.notes.join('\n'), /1 gap\(s\), 40 missing candle\(s\)/);
     assert.match(io.infos.join('\n'), new RegExp(`wrote ${result.rows} rows x ${width} features \\(schema v1 ${FEATURE_SCHEMA.hash.slice(0, 12)}\\)`));
 
     const { header, rows } = readOutput(out);
