@@ -131,8 +131,8 @@ async function main(): Promise<void> {
   const encryptedClient = await connectTemporalClient({ address: env.address, namespace: env.namespace ?? 'default', port: 0, encryptionKeys: keys });
   const encryption = { client: encryptedClient, dataConverter: temporalDataConverter({ encryptionKeys: keys }) };
   try {
-    // BTC and ETH from the 380th recorded hour: BTC holds a position from its 3rd decision to
-    // its 15th, ETH's first trade loses on its 4th (the portfolio test's window).
+    // BTC and ETH from the 378th fixture hour: ETH's first trade loses within its first few
+    // decisions while BTC holds a position (the portfolio test's window).
     const files = truncatedCandleFiles(tmp, [
       { file: 'fixture_BTC-USDT_1h.csv', rows: 560, from: 378 },
       { file: 'synthetic_ETH-USDT_1h.csv', rows: 560, from: 378 },
