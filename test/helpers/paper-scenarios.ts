@@ -63,7 +63,7 @@ export function paperExchangeScenarios(newStore: () => PaperStateStore): void {
     return { clock, store, paper: make(), make };
   }
 
-  const K = 2000; // 2021-02-23, away from the recording's gaps
+  const K = 8000; // 2020-11-29, BTC near 18,000: the scenarios' quantities are sized for that price
 
   it('fills a market buy at the last close plus slippage, charges the taker fee, and books it exactly', async () => {
     const { paper } = paperAt(K);
