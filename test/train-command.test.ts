@@ -35,15 +35,17 @@ describe('trader train', function () {
 
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-train-'));
-    const slice = (name: string, n: number) => {
+    // The last n rows, or the n rows before row `end`.
+    const slice = (name: string, n: number, end?: number) => {
       const all = fs.readFileSync(fixtureCandleFile(name), 'utf8').trim().split('\n');
       const file = path.join(tmp, name);
-      fs.writeFileSync(file, [all[0], ...all.slice(-n)].join('\n') + '\n');
+      fs.writeFileSync(file, [all[0], ...(end === undefined ? all.slice(-n) : all.slice(1 + end - n, 1 + end))].join('\n') + '\n');
       return file;
     };
     btc = slice('binanceusdm_BTC-USDT_1h.csv', 2000);
-    spotBtc = slice('fixture_BTC-USDT_1h.csv', 2000);
-    spotEth = slice('synthetic_ETH-USDT_1h.csv', 2000);
+    // The same hours of both (the generated ETH has the first 3,000 hours of 2020); btc above is later.
+    spotBtc = slice('fixture_BTC-USDT_1h.csv', 2000, 3000);
+    spotEth = slice('synthetic_ETH-USDT_1h.csv', 2000, 3000);
   });
   after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
