@@ -6,12 +6,12 @@ import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../client/commands/backtest';
 import { UsageError } from '../infra/errors';
 import type { ModelSignal } from '../lib/engine';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const REPO = path.join(__dirname, '..');
-const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
-const ETH = path.join(OHLCV, 'binance_ETH-USDT_1h.csv');
-const XRP = path.join(OHLCV, 'unknown_XRP-ETH_5m.csv');
+const BTC = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
+const ETH = fixtureCandleFile('synthetic_ETH-USDT_1h.csv');
+const XRP = fixtureCandleFile('synthetic_XRP-ETH_5m.csv');
 
 const config = () => ({ strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } });
 
@@ -45,7 +45,7 @@ describe('trader backtest', function () {
     assert.match(text, /Backtest 'rules' over BTC\/USDT 1h, ETH\/USDT 1h/);
     assert.match(text, new RegExp(`trades\\s+${result.metrics.trades}`));
     assert.match(text, /sharpe\s+-?\d+\.\d\d/);
-    assert.match(text, /BTC\/USDT\s+4979\s+\d+/);
+    assert.match(text, /BTC\/USDT\s+8281\s+\d+/); // 8,784 fixture hours less the 503 of warm-up
     assert.match(text, /wrote .*bt\.json/);
   });
 

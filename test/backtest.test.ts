@@ -19,10 +19,10 @@ import { readCandleCsv } from '../infra/candle-files';
 import { runBacktest } from '../backtester/run';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import { freshDatabase } from './helpers/db';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
-const BTC = path.join(OHLCV, 'binance_BTC-USDT_1h.csv');
-const ETH = path.join(OHLCV, 'binance_ETH-USDT_1h.csv');
+const BTC = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
+const ETH = fixtureCandleFile('synthetic_ETH-USDT_1h.csv');
 const HOUR = 3_600_000;
 const { warmup } = FEATURE_SCHEMA;
 const btc = readCandleCsv(BTC).candles;
@@ -113,11 +113,13 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
   });
 
   it('a candle after a gap is reported and not tradable', async () => {
-    const p = paperOver('BTC/USDT', btc);
-    const i = btc.findIndex((c, k) => k > warmup && c.timestamp - btc[k - 1].timestamp > HOUR);
-    assert.ok(i > 0, 'the BTC file has gaps');
-    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[i - 1].timestamp, fillsSince: 0 });
-    assert.equal(r.input?.candle.timestamp, btc[i].timestamp);
+    // The fixture BTC hours have no gaps: take three out.
+    const gappy = btc.filter((_, k) => k < warmup + 200 || k >= warmup + 203);
+    const p = paperOver('BTC/USDT', gappy);
+    const i = gappy.findIndex((c, k) => k > warmup && c.timestamp - gappy[k - 1].timestamp > HOUR);
+    assert.ok(i > 0, 'the BTC series has a gap');
+    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: gappy[i - 1].timestamp, fillsSince: 0 });
+    assert.equal(r.input?.candle.timestamp, gappy[i].timestamp);
     assert.equal(r.input?.tradable, false);
     assert.match(r.problems.join('\n'), /gap: \d+ candle\(s\) missing/);
   });

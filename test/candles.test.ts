@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CandleCsvError, parseCandleCsv, parseCandleFileName } from '../lib/candle-csv';
 import { checkCandles, closedCandles, inferTimeframeMs, lastClosedOpenTime, type CandleIssueKind } from '../lib/candle-hygiene';
 import { Candle, msToTimeframe, timeframeToMs, TimeframeError } from '../lib/candles';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const DATA_DIR = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data');
-const OHLCV = path.join(DATA_DIR, 'ohlcv');
 
 interface ManifestEntry {
   file: string;
@@ -21,9 +20,14 @@ interface ManifestEntry {
   gap_events: number;
   missing_intervals: number;
 }
-const manifest = JSON.parse(readFileSync(path.join(DATA_DIR, 'manifest.json'), 'utf8')) as ManifestEntry[];
+/** The fixture files (test/fixtures/ohlcv/README.md; the generated ones from test/helpers/fixtures.ts). */
+const manifest: ManifestEntry[] = [
+  { file: 'binanceusdm_BTC-USDT_1h.csv', exchange: 'binanceusdm', symbol: 'BTC/USDT:USDT', timeframe: '1h', rows: 8784, first_ms: 1577836800000, last_ms: 1609455600000, gap_events: 0, missing_intervals: 0 },
+  { file: 'synthetic_ETH-USDT_1h.csv', exchange: 'synthetic', symbol: 'ETH/USDT', timeframe: '1h', rows: 3000, first_ms: 1577836800000, last_ms: 1577836800000 + 2999 * 3_600_000, gap_events: 0, missing_intervals: 0 },
+  { file: 'synthetic_ADA-BTC_5m.csv', exchange: 'synthetic', symbol: 'ADA/BTC', timeframe: '5m', rows: 5720, first_ms: Date.UTC(2018, 0, 10), last_ms: Date.UTC(2018, 0, 10) + 5759 * 300_000, gap_events: 1, missing_intervals: 40 },
+];
 const recorded = new Map<string, ReturnType<typeof readCandleCsv>>();
-const readRecorded = (file: string) => recorded.get(file) ?? recorded.set(file, readCandleCsv(path.join(DATA_DIR, file))).get(file)!;
+const readRecorded = (file: string) => recorded.get(file) ?? recorded.set(file, readCandleCsv(fixtureCandleFile(file))).get(file)!;
 
 const H = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -89,8 +93,9 @@ describe('candle CSV', () => {
   });
 
   it('keeps the source numbers exactly', () => {
-    const f = readCandleCsv(path.join(OHLCV, 'binance_BTC-USDT_1h.csv'));
-    assert.deepEqual(f.candles[0], { timestamp: 1606780800000, open: 19695.87, high: 19720.0, low: 19479.8, close: 19565.47, volume: 4570.361518 });
+    const f = readCandleCsv(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'));
+    // The slice's first row as written there: 1577836800000,7189.43,7190.52,7170.15,7171.55,2449.049
+    assert.deepEqual(f.candles[0], { timestamp: 1577836800000, open: 7189.43, high: 7190.52, low: 7170.15, close: 7171.55, volume: 2449.049 });
   });
 
   it('derives identity from the file name, and explicit overrides win', () => {

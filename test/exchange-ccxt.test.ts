@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { createLogger } from '../infra/logger';
@@ -21,14 +20,14 @@ import {
 import { toTemporalFailure } from '../activities/exchange/error-mapping';
 import { ExchangeResilience, type ResilienceOptions } from '../activities/exchange/resilience';
 import { lifecycleStatus } from '../lib/exchange/types';
-import { ExchangeStandin, recordedCandlesDir } from './helpers/exchange-standin';
+import { ExchangeStandin } from './helpers/exchange-standin';
+import { fixtureCandleFile } from './helpers/fixtures';
 import { readCandleCsv } from '../infra/candle-files';
 
-const DIR = recordedCandlesDir();
-const BTC_1H = path.join(DIR, 'binance_BTC-USDT_1h.csv');
+const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 const candles = readCandleCsv(BTC_1H).candles;
-const K = 3000;
+const K = 8000; // late 2020, BTC near 18,000: a 0.001 BTC market order clears the 10 USDT minimum notional
 const NOW = candles[K].timestamp + 30 * 60_000; // half-way through candle K
 const KEY = 'standin-api-key-0001';
 const SECRET = 'standin-secret-0001';
@@ -39,7 +38,7 @@ describe('ccxt adapter: a real ccxt binance against a local stand-in', function 
 
   before(async () => {
     standin = await ExchangeStandin.start({
-      markets: [{ csvPath: BTC_1H, stepSize: '0.00001', tickSize: '0.01', minQty: '0.00001', minNotional: '10' }, { csvPath: path.join(DIR, 'binance_ETH-USDT_1h.csv') }],
+      markets: [{ csvPath: BTC_1H, stepSize: '0.00001', tickSize: '0.01', minQty: '0.00001', minNotional: '10' }, { csvPath: fixtureCandleFile('synthetic_ETH-USDT_1h.csv') }],
       balances: { USDT: '10000', BTC: '0.5' },
       apiKey: KEY,
       now: NOW,

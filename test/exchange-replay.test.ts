@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadSymbolError } from '../lib/exchange/errors';
 import { ReplayMarketData } from '../lib/exchange/replay-market-data';
-import { recordedCandlesDir } from './helpers/exchange-standin';
+import { FIXTURE_OHLCV_DIR, fixtureCandleFile } from './helpers/fixtures';
 import { readCandleCsv } from '../infra/candle-files';
 import { replayFromDirectory, replayFromFiles } from '../infra/candle-files';
 
-const DIR = recordedCandlesDir();
-const BTC_1H = path.join(DIR, 'binance_BTC-USDT_1h.csv');
+const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 
 describe('replay source over recorded candles', () => {
@@ -50,7 +49,7 @@ describe('replay source over recorded candles', () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'replay-'));
     try {
       const file = path.join(tmp, 'recording.csv');
-      writeFileSync(file, readFileSync(path.join(DIR, 'unknown_XRP-ETH_5m.csv'), 'utf8'));
+      writeFileSync(file, readFileSync(fixtureCandleFile('synthetic_XRP-ETH_5m.csv'), 'utf8'));
       assert.throws(() => replayFromFiles([file]), BadSymbolError);
       const replay = replayFromFiles([{ path: file, symbol: 'XRP/ETH', timeframe: '5m' }]);
       const candles = await replay.fetchCandles('XRP/ETH', '5m');
@@ -64,7 +63,7 @@ describe('replay source over recorded candles', () => {
   it('refuses a symbol recorded by two venues unless the exchange is chosen, and unknown series', async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'replay-'));
     try {
-      const text = readFileSync(path.join(DIR, 'unknown_XRP-ETH_5m.csv'), 'utf8');
+      const text = readFileSync(fixtureCandleFile('synthetic_XRP-ETH_5m.csv'), 'utf8');
       writeFileSync(path.join(tmp, 'venuea_XRP-ETH_5m.csv'), text);
       writeFileSync(path.join(tmp, 'venueb_XRP-ETH_5m.csv'), text);
       const any = replayFromDirectory(tmp);
@@ -74,10 +73,10 @@ describe('replay source over recorded candles', () => {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-    const futures = replayFromDirectory(DIR, { exchange: 'binanceusdm' });
+    const futures = replayFromDirectory(FIXTURE_OHLCV_DIR, { exchange: 'binanceusdm' });
     const [series] = futures.listSeries();
     const [c] = await futures.fetchCandles(series.symbol, '1h', 0, 1);
-    assert.equal(c.timestamp, 1567962000000, 'first candle of the futures recording');
+    assert.equal(c.timestamp, Date.UTC(2020, 0, 1), 'first candle of the futures slice in test/fixtures/ohlcv');
     await assert.rejects(futures.fetchCandles('DOGE/USDT', '1h'), (e: unknown) => e instanceof BadSymbolError && !e.retryable);
     await assert.rejects(futures.fetchCandles(series.symbol, '4h'), BadSymbolError);
   });

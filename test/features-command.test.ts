@@ -8,8 +8,8 @@ import { UsageError } from '../infra/errors';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
 import { classifyRegime, REGIMES } from '../lib/regime';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const REPO = path.join(__dirname, '..');
 const { warmup, width, names } = FEATURE_SCHEMA;
 
@@ -43,15 +43,15 @@ describe('trader features', () => {
     });
   const rejects = (opts: object, why: RegExp) => assert.rejects(runFeaturesCommand(opts, quietIo()), (e: Error) => e instanceof UsageError && why.test(e.message));
 
-  it('writes timestamp, every feature and the regime for each candle after warm-up (gappy bittrex ADA/BTC)', async () => {
-    const data = path.join(OHLCV, 'bittrex_ADA-BTC_5m.csv');
+  it('writes timestamp, every feature and the regime for each candle after warm-up (gappy synthetic ADA/BTC)', async () => {
+    const data = fixtureCandleFile('synthetic_ADA-BTC_5m.csv');
     const out = path.join(dir, 'ada.csv');
     const io = quietIo();
     const result = await runFeaturesCommand({ data, out }, io);
     const candles = readCandleCsv(data).candles;
     assert.equal(result.rows, candles.length - warmup);
-    assert.deepEqual(result.issues, { gap: 5 });
-    assert.match(io.notes.join('\n'), /5 gap\(s\), 40 missing candle\(s\)/);
+    assert.deepEqual(result.issues, { gap: 1 });
+    assert.match(io.notes.join('\n'), /1 gap\(s\), 40 missing candle\(s\)/);
     assert.match(io.infos.join('\n'), new RegExp(`wrote ${result.rows} rows x ${width} features \\(schema v1 ${FEATURE_SCHEMA.hash.slice(0, 12)}\\)`));
 
     const { header, rows } = readOutput(out);
@@ -72,7 +72,7 @@ describe('trader features', () => {
 
   it('illiquid XRP/ETH 1m: no NaN or Infinity in the output', async () => {
     const out = path.join(dir, 'xrp.csv');
-    await runFeaturesCommand({ data: path.join(OHLCV, 'unknown_XRP-ETH_1m.csv'), out }, quietIo());
+    await runFeaturesCommand({ data: fixtureCandleFile('synthetic_XRP-ETH_1m.csv'), out }, quietIo());
     const { rows } = readOutput(out);
     assert.equal(rows.length, 3560 - warmup);
     for (const r of rows) for (const cell of r.slice(1, width + 1)) assert.ok(Number.isFinite(Number(cell)) && cell !== '', cell);
@@ -119,7 +119,7 @@ describe('trader features', () => {
 
   it('rejects bad arguments and files with a clear message', async () => {
     const out = path.join(dir, 'x.csv');
-    const good = path.join(OHLCV, 'unknown_XRP-ETH_5m.csv');
+    const good = fixtureCandleFile('synthetic_XRP-ETH_5m.csv');
     await rejects({ data: path.join(dir, 'binance_BTC-USDT_1h_nope.csv'), out, timeframe: '1h', symbol: 'BTC/USDT' }, /no such file/);
     await rejects({ data: candleFile('binance_BTC-USDT_4h.csv', ['1700000000000,1,2,0.5,abc,3']), out }, /binance_BTC-USDT_4h.csv:2: close 'abc' is not a finite number/);
     await rejects({ data: good, out, timeframe: '1h' }, /mostly 5m apart but the timeframe is 1h/);
@@ -139,7 +139,7 @@ describe('trader features', () => {
 
     it('exits 0 and writes the file', () => {
       const out = path.join(dir, 'cli.csv');
-      const r = trader('--data', path.join(OHLCV, 'unknown_XRP-ETH_5m.csv'), '--out', out);
+      const r = trader('--data', fixtureCandleFile('synthetic_XRP-ETH_5m.csv'), '--out', out);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /wrote 209 rows x 26 features/);
       assert.equal(readOutput(out).rows.length, 712 - warmup);
@@ -149,7 +149,7 @@ describe('trader features', () => {
       const bad = trader('--data', path.join(dir, 'missing_X-Y_1h.csv'), '--out', path.join(dir, 'y.csv'));
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /error: .*missing_X-Y_1h.csv: cannot read candle file: no such file/);
-      const noOut = trader('--data', path.join(OHLCV, 'unknown_XRP-ETH_5m.csv'));
+      const noOut = trader('--data', fixtureCandleFile('synthetic_XRP-ETH_5m.csv'));
       assert.equal(noOut.status, 2);
       assert.match(noOut.stderr, /required option '--out <file>'/);
     });

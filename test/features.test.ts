@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import { ADX, ATR, AverageGain, AverageLoss, BollingerBands, EMA, MACD, RSI, SD, SMA } from 'technicalindicators';
 import { checkCandles } from '../lib/candle-hygiene';
 import type { Candle } from '../lib/candles';
@@ -8,12 +7,12 @@ import {
   computeFeatureMatrix, createFeatureStream, FEATURE_PARAMS, FEATURE_SCHEMA, featureIndex, featureRow, InvalidCandleError, type FeatureMatrix,
 } from '../lib/features';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const cache = new Map<string, Candle[]>();
 function recorded(name: string): Candle[] {
   if (!cache.has(name)) {
-    const f = readCandleCsv(path.join(OHLCV, name));
+    const f = readCandleCsv(fixtureCandleFile(name));
     cache.set(name, checkCandles(f.candles, f.timeframeMs).candles);
   }
   return cache.get(name)!;
@@ -49,7 +48,7 @@ describe('feature schema', () => {
 });
 
 describe('features: stream and batch', () => {
-  for (const file of ['binanceusdm_BTC-USDT_1h.csv', 'bittrex_ADA-BTC_5m.csv', 'unknown_XRP-ETH_1m.csv']) {
+  for (const file of ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ADA-BTC_5m.csv', 'synthetic_XRP-ETH_1m.csv']) {
     it(`give bit-identical vectors over all of ${file}`, () => {
       const candles = recorded(file);
       const m = computeFeatureMatrix(candles);
@@ -74,7 +73,7 @@ describe('features: stream and batch', () => {
   }
 
   it('stream vectors are the caller\'s to keep (not a reused buffer)', () => {
-    const candles = recorded('bittrex_ETH-BTC_5m.csv').slice(0, warmup + 3);
+    const candles = recorded('synthetic_ETH-BTC_5m.csv').slice(0, warmup + 3);
     const s = createFeatureStream();
     const out = candles.map((c) => s.push(c));
     assert.notEqual(out[warmup], out[warmup + 1]);
@@ -192,7 +191,7 @@ describe('features against technicalindicators (the reference)', () => {
 
 describe('features: no look-ahead', () => {
   it('rows up to t do not change when every candle after t changes', () => {
-    const base = recorded('binance_ETH-USDT_1h.csv').slice(0, 2500);
+    const base = recorded('synthetic_ETH-USDT_1h.csv').slice(0, 2500);
     const before = computeFeatureMatrix(base);
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -216,7 +215,7 @@ describe('features: no look-ahead', () => {
 describe('features: degenerate markets stay finite', () => {
   const bounded: [string, number, number][] = [['rsi_14', 0, 100], ['adx_14', 0, 100], ['di_plus_14', 0, 100], ['di_minus_14', 0, 100], ['rvol_pctile_24_480', 0, 1]];
 
-  for (const file of ['unknown_XRP-ETH_1m.csv', 'unknown_XRP-ETH_5m.csv', 'bittrex_ADA-BTC_5m.csv', 'binance_BTC-USDT_5m.csv', 'binance_DOGE-USDT_1h.csv']) {
+  for (const file of ['synthetic_XRP-ETH_1m.csv', 'synthetic_XRP-ETH_5m.csv', 'synthetic_ADA-BTC_5m.csv', 'synthetic_BTC-USDT_5m.csv', 'synthetic_DOGE-USDT_1h.csv']) {
     it(`${file}: every value finite, bounded features in range`, () => {
       const m = computeFeatureMatrix(recorded(file));
       assert.ok(m.rowCount > 0);
@@ -226,7 +225,7 @@ describe('features: degenerate markets stay finite', () => {
   }
 
   it('the illiquid XRP/ETH 1m file really has flat zero-volume windows (so the test above means something)', () => {
-    const c = recorded('unknown_XRP-ETH_1m.csv');
+    const c = recorded('synthetic_XRP-ETH_1m.csv');
     assert.ok(c.filter((x) => x.volume === 0 && x.high === x.low).length > 1000);
     const m = computeFeatureMatrix(c);
     assert.ok(col(m, 'ret_1').filter((v) => v === 0).length > 1000);
@@ -258,7 +257,7 @@ describe('features: degenerate markets stay finite', () => {
 
 describe('features: live window versus full history', () => {
   it(`a window of FEATURE_SCHEMA.historyBars (${FEATURE_SCHEMA.historyBars}) candles reproduces the full-history vector`, () => {
-    for (const file of ['binanceusdm_BTC-USDT_1h.csv', 'binance_ETH-USDT_5m.csv', 'bittrex_ADA-BTC_5m.csv']) {
+    for (const file of ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_5m.csv', 'synthetic_ADA-BTC_5m.csv']) {
       const all = recorded(file);
       const full = computeFeatureMatrix(all);
       for (const end of [2000, Math.floor(all.length / 2), all.length - 1]) {
@@ -276,7 +275,7 @@ describe('features: live window versus full history', () => {
 
   it('a window of only the warm-up would not (the EMAs have not settled)', () => {
     const all = recorded('binanceusdm_BTC-USDT_1h.csv');
-    const end = 20000;
+    const end = 6000;
     const short = computeFeatureMatrix(all.slice(end - warmup, end + 1));
     const full = computeFeatureMatrix(all);
     const j = featureIndex('ema_gap_100');
@@ -285,7 +284,7 @@ describe('features: live window versus full history', () => {
 });
 
 describe('features: candles the maths cannot take', () => {
-  const good = () => recorded('bittrex_LTC-BTC_5m.csv').slice(0, warmup + 20);
+  const good = () => recorded('synthetic_LTC-BTC_5m.csv').slice(0, warmup + 20);
 
   it('batch names the index of a NaN, non-positive, negative-volume or out-of-order candle', () => {
     const cases: [Partial<Candle>, RegExp][] = [[{ close: NaN }, /non-finite/], [{ low: 0 }, /price <= 0/], [{ volume: -1 }, /negative volume/], [{ timestamp: 0 }, /not after the previous/]];

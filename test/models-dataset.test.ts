@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type { Candle } from '../lib/candles';
 import { checkCandles } from '../lib/candle-hygiene';
 import { computeFeatureMatrix, FEATURE_SCHEMA } from '../lib/features';
@@ -7,10 +6,10 @@ import {
   buildDataset, DatasetError, MODEL_INPUT_NAMES, MODEL_INPUT_WIDTH, sliceDataset, splitDataset, toModelRow, walkForwardFolds, type Dataset, type RowRange,
 } from '../models/dataset';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const load = (file: string, n?: number) => {
-  const f = readCandleCsv(path.join(OHLCV, file));
+  const f = readCandleCsv(fixtureCandleFile(file));
   const candles = checkCandles(f.candles, f.timeframeMs).candles;
   return { candles: n ? candles.slice(0, n) : candles, tf: f.timeframeMs };
 };
@@ -80,10 +79,11 @@ describe('models/dataset', () => {
   });
 
   it('skips rows whose label window crosses a gap in the data', () => {
-    const spot = load('binance_BTC-USDT_1h.csv');
-    const ds = buildDataset(spot.candles, spot.tf, { horizon: 4 });
-    for (let r = 0; r < ds.rows; r++) assert.equal(ds.labelEnd[r] - ds.timestamps[r], 4 * HOUR, `row ${r}`);
-    const complete = spot.candles.length - FEATURE_SCHEMA.warmup - 4;
+    // 5m candles with one gap of 40 missing candles (test/helpers/fixtures.ts).
+    const gappy = load('synthetic_ADA-BTC_5m.csv');
+    const ds = buildDataset(gappy.candles, gappy.tf, { horizon: 4 });
+    for (let r = 0; r < ds.rows; r++) assert.equal(ds.labelEnd[r] - ds.timestamps[r], 4 * gappy.tf, `row ${r}`);
+    const complete = gappy.candles.length - FEATURE_SCHEMA.warmup - 4;
     assert.ok(ds.rows < complete, `gaps removed rows (${ds.rows} of ${complete})`);
   });
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { checkCandles } from '../lib/candle-hygiene';
 import { buildDataset, sliceDataset, type Dataset } from '../models/dataset';
@@ -9,8 +8,8 @@ import {
 } from '../models/ensemble';
 import { readCandleCsv } from '../infra/candle-files';
 import { Prng } from '../lib/random';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const SMALL: TrainEnsembleOptions = { seed: 11, forest: { trees: 30 }, boosting: { rounds: 60 } };
 
 /** Two informative features and two noise features, labels from a known logistic model. */
@@ -115,7 +114,7 @@ describe('models/ensemble on BTC 1h: reproducibility and ONNX Runtime parity', f
   let a: ReturnType<typeof trainEnsemble>;
 
   before(() => {
-    const f = readCandleCsv(path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv'));
+    const f = readCandleCsv(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'));
     const candles = checkCandles(f.candles, f.timeframeMs).candles.slice(0, 7000);
     ds = buildDataset(candles, f.timeframeMs, { horizon: 4, roundTripCost: 0.002 });
     a = trainEnsemble(ds, SMALL);

@@ -9,8 +9,8 @@ import { exportEnsemble, predictEnsemble, trainEnsemble } from '../models/ensemb
 import { createSignalProvider, evictModelCache, loadEnsemble, type ModelSignal } from '../models/inference';
 import { MANIFEST_FILE, sha256Hex } from '../models/registry';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 
 describe('models/inference: the signal provider', function () {
   this.timeout(120_000);
@@ -37,7 +37,7 @@ describe('models/inference: the signal provider', function () {
 
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-models-inference-'));
-    const f = readCandleCsv(path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv'));
+    const f = readCandleCsv(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'));
     const candles = checkCandles(f.candles, f.timeframeMs).candles.slice(0, 5000);
     const ds = buildDataset(candles, f.timeframeMs);
     trained = trainEnsemble(ds, { seed: 5, forest: { trees: 30 }, boosting: { rounds: 60 } });

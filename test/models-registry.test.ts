@@ -12,8 +12,8 @@ import {
 } from '../models/registry';
 import { freshDatabase, type TestDatabase } from './helpers/db';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 
 describe('models/registry', function () {
   this.timeout(120_000);
@@ -23,7 +23,7 @@ describe('models/registry', function () {
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-models-registry-'));
-    const f = readCandleCsv(path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv'));
+    const f = readCandleCsv(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'));
     const candles = checkCandles(f.candles, f.timeframeMs).candles.slice(0, 3000);
     trained = trainEnsemble(buildDataset(candles, f.timeframeMs), { seed: 3, forest: { trees: 8 }, boosting: { rounds: 10 } });
     db = await freshDatabase();

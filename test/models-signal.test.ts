@@ -24,8 +24,8 @@ import { parseConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
 import { buildTrading } from '../workers/trading';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 
 const SMALL = {
   ppoSteps: 1024,
@@ -45,7 +45,7 @@ describe('models/signal: one model signal for live and backtest', function () {
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-signal-'));
-    const lines = fs.readFileSync(path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv'), 'utf8').trim().split('\n');
+    const lines = fs.readFileSync(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'), 'utf8').trim().split('\n');
     data = path.join(tmp, 'binanceusdm_BTC-USDT_1h.csv');
     fs.writeFileSync(data, [lines[0], ...lines.slice(-2000)].join('\n') + '\n');
     dir = path.join(tmp, 'v1');

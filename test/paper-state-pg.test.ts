@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { decAdd, decCmp, decSub } from '../lib/decimal';
 import { connect } from '../infra/postgres';
 import { InsufficientFundsError, PaperStateConflictError } from '../lib/exchange/errors';
@@ -9,12 +8,12 @@ import { InMemoryPaperStateStore, type PaperStateChange, type PaperStateStore } 
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import { createLogger } from '../infra/logger';
 import { freshDatabase, testLog, type TestDatabase } from './helpers/db';
-import { recordedCandlesDir } from './helpers/exchange-standin';
+import { fixtureCandleFile } from './helpers/fixtures';
 import { paperExchangeScenarios } from './helpers/paper-scenarios';
 import { readCandleCsv } from '../infra/candle-files';
 import { replayFromFiles } from '../infra/candle-files';
 
-const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
+const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 const candles = readCandleCsv(BTC_1H).candles;
 const K = 2000;

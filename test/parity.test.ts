@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './helpers/db';
+import { fixtureCandleFile } from './helpers/fixtures';
 
 /**
  * The promise of the design: a paper run through Temporal and a backtest over the same candles
@@ -16,7 +17,6 @@ import { freePort } from './helpers/db';
 
 const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..');
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(REPO, '..', 'shared', 'data'), 'ohlcv');
 const ROWS = 1200;
 
 interface TradeRow {
@@ -48,8 +48,8 @@ describe('parity: trader up --replay through Temporal == trader backtest', funct
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-parity-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
     // Two symbols, the first ROWS hourly candles of each (the engine decides from candle 503 on).
-    files = ['binance_BTC-USDT_1h.csv', 'binance_ETH-USDT_1h.csv'].map((name) => {
-      const lines = fs.readFileSync(path.join(OHLCV, name), 'utf8').split('\n').slice(0, ROWS + 1);
+    files = ['fixture_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((name) => {
+      const lines = fs.readFileSync(fixtureCandleFile(name), 'utf8').split('\n').slice(0, ROWS + 1);
       const out = path.join(dir, name);
       fs.writeFileSync(out, lines.join('\n') + '\n');
       return out;

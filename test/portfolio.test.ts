@@ -46,8 +46,8 @@ describe('PortfolioWorkflow kill switch (dev server, real activities)', function
     // A window where ETH's first trade loses a few candles after the warm-up while BTC holds a
     // position (found with the backtester), so the kill switch trips early and has a position to close.
     files = truncatedCandleFiles(dir, [
-      { file: 'binance_BTC-USDT_1h.csv', rows: 560, from: 380 },
-      { file: 'binance_ETH-USDT_1h.csv', rows: 560, from: 380 },
+      { file: 'fixture_BTC-USDT_1h.csv', rows: 560, from: 378 },
+      { file: 'synthetic_ETH-USDT_1h.csv', rows: 560, from: 378 },
     ]);
   });
   after(async () => {

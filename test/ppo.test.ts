@@ -15,10 +15,10 @@ import { Mlp } from '../models/ppo/mlp';
 import { policyLossAndGrad, valueLossAndGrad } from '../models/ppo/ppo';
 import { Prng } from '../lib/random';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 function recorded(name: string): Candle[] {
-  const f = readCandleCsv(path.join(OHLCV, name));
+  const f = readCandleCsv(fixtureCandleFile(name));
   return checkCandles(f.candles, f.timeframeMs).candles;
 }
 
@@ -116,7 +116,7 @@ describe('PPO trading environment', () => {
   });
 
   it('never reads a candle beyond the step: changing the future changes nothing up to it', () => {
-    const a = recorded('binance_BTC-USDT_1h.csv').slice(0, 1200);
+    const a = recorded('fixture_BTC-USDT_1h.csv').slice(0, 1200);
     const j = 900; // candles after j are rewritten
     const b = a.map((c, i) => (i > j ? { ...c, open: c.open * 1.3, high: c.high * 1.4, low: c.low * 1.2, close: c.close * 1.35, volume: c.volume * 3 } : c));
     const ma = marketFromCandles(a);
@@ -152,7 +152,7 @@ describe('PPO trading environment', () => {
     assert.throws(() => env.reset(0, 3), /episode rows/);
     env.reset(0, 2);
     assert.throws(() => env.step(2 as 0), /action must be 0/);
-    assert.throws(() => marketFromCandles(recorded('binance_BTC-USDT_1h.csv').slice(0, 100)), PpoDataError);
+    assert.throws(() => marketFromCandles(recorded('fixture_BTC-USDT_1h.csv').slice(0, 100)), PpoDataError);
     assert.throws(() => new TradingEnv(flatFeatureMarket([1, 2]), identityNorm(), { feeRate: -1 }), /feeRate/);
   });
 });
@@ -217,7 +217,7 @@ describe('PPO maths', () => {
 
 describe('PPO training', function () {
   this.timeout(180_000);
-  const btc = () => recorded('binance_BTC-USDT_1h.csv');
+  const btc = () => recorded('fixture_BTC-USDT_1h.csv');
 
   it('is reproducible: the same seed gives the same weights bit for bit, another seed different ones', async () => {
     const candles = btc().slice(0, 2500);
@@ -289,7 +289,7 @@ describe('PPO policy export (ONNX)', function () {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ppo-onnx-'));
-    const candles = recorded('binance_BTC-USDT_1h.csv');
+    const candles = recorded('fixture_BTC-USDT_1h.csv');
     const result = await trainPpo(candles, { seed: 3, steps: 4096, rolloutSteps: 1024 });
     policy = result.policy;
     metrics = result.metrics;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { spotMarket, StaticMarketCatalog } from '../lib/exchange/markets';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
@@ -8,11 +7,11 @@ import { reconcile, type Difference } from '../activities/trading/reconcile';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { createLogger } from '../infra/logger';
 import { freshDatabase, type TestDatabase } from './helpers/db';
-import { recordedCandlesDir } from './helpers/exchange-standin';
+import { fixtureCandleFile } from './helpers/fixtures';
 import { readCandleCsv } from '../infra/candle-files';
 import { replayFromFiles } from '../infra/candle-files';
 
-const BTC_1H = path.join(recordedCandlesDir(), 'binance_BTC-USDT_1h.csv');
+const BTC_1H = fixtureCandleFile('fixture_BTC-USDT_1h.csv');
 const HOUR = 3_600_000;
 const candles = readCandleCsv(BTC_1H).candles;
 const K = 2000;

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type { Candle } from '../lib/candles';
 import { computeFeatureMatrix, createFeatureStream, FEATURE_SCHEMA, featureIndex, featureRow } from '../lib/features';
 import { classifyRegime, REGIME_THRESHOLDS, REGIMES, regimeVector, type Regime } from '../lib/regime';
 import { readCandleCsv } from '../infra/candle-files';
+import { fixtureCandleFile } from './helpers/fixtures';
 
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data'), 'ohlcv');
 const H = 3_600_000;
 
 /** A vector with the regime inputs set and everything else neutral. */
@@ -96,7 +95,7 @@ describe('regime: on prices', () => {
   });
 
   it('recorded BTC: the March 2020 crash is volatile; every bar gets a label with confidence in [0, 1]', () => {
-    const f = readCandleCsv(path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv'));
+    const f = readCandleCsv(fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv'));
     const m = computeFeatureMatrix(f.candles);
     const counts: Record<string, number> = {};
     for (let k = 0; k < m.rowCount; k++) {
@@ -113,7 +112,7 @@ describe('regime: on prices', () => {
   });
 
   it('the stream vector and the batch row give the same regime', () => {
-    const f = readCandleCsv(path.join(OHLCV, 'bittrex_ETH-BTC_5m.csv'));
+    const f = readCandleCsv(fixtureCandleFile('synthetic_ETH-BTC_5m.csv'));
     const m = computeFeatureMatrix(f.candles);
     const s = createFeatureStream();
     let k = 0;

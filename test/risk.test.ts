@@ -34,6 +34,7 @@ import {
 } from '../lib/risk';
 import { readCandleCsv } from '../infra/candle-files';
 import { Prng } from '../lib/random';
+import { fixtureCandleFile } from './helpers/fixtures';
 
 const between = (rng: Prng, lo: number, hi: number) => lo + (hi - lo) * rng.next();
 const intBetween = (rng: Prng, lo: number, hi: number) => Math.floor(between(rng, lo, hi + 1));
@@ -511,11 +512,9 @@ describe('risk: status and entry gate', () => {
 });
 
 describe('risk: over recorded candles', () => {
-  const dataDir = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'data');
-  const file = path.join(dataDir, 'ohlcv', 'binance_BTC-USDT_1h.csv');
+  const file = fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv');
 
   it('BTC/USDT 1h: stops fill inside their candle and never better than the stop, targets never above the high, trails never loosen', function () {
-    if (!fs.existsSync(file)) this.skip();
     const { candles } = readCandleCsv(file);
     const c = cfg({ stopMode: 'atr', atrStopMult: 2, atrTargetMult: 6, trailingAtrMult: 3, cooldownBarsAfterStopOut: 3 });
     const period = 14;

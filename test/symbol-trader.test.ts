@@ -80,7 +80,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
   before(async () => {
     env = await tradingTimeSkippingEnv();
     dir = tradingTmpDir();
-    files = truncatedCandleFiles(dir, [{ file: 'binance_BTC-USDT_1h.csv', rows: ROWS }]);
+    files = truncatedCandleFiles(dir, [{ file: 'fixture_BTC-USDT_1h.csv', rows: ROWS }]);
     candles = readCandleCsv(files[0]).candles;
     tfMs = timeframeToMs('1h');
     expected = backtestRows((await runBacktest({ files, strategy: 'rules', initialCapital: CAPITAL })).trades);
@@ -380,7 +380,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     // skip time for the rest of the suite (observed).
     const shortDir = path.join(dir, 'short');
     fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
-    const short = truncatedCandleFiles(shortDir, [{ file: 'binance_BTC-USDT_1h.csv', rows: candleClosingAt(expected[0].entryTime) + 8 }]);
+    const short = truncatedCandleFiles(shortDir, [{ file: 'fixture_BTC-USDT_1h.csv', rows: candleClosingAt(expected[0].entryTime) + 8 }]);
     h = await tradingHarness(env, { files: short, initialCapital: CAPITAL });
     const realExecute = h.activities.executeIntents;
     const realPrepare = h.activities.prepareCandle;
@@ -416,7 +416,7 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
     // Up to a little after the first entry, so the replay ends by itself (see the test above).
     const shortDir = path.join(dir, 'pause-mid-step');
     fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
-    const short = truncatedCandleFiles(shortDir, [{ file: 'binance_BTC-USDT_1h.csv', rows: candleClosingAt(expected[0].entryTime) + 8 }]);
+    const short = truncatedCandleFiles(shortDir, [{ file: 'fixture_BTC-USDT_1h.csv', rows: candleClosingAt(expected[0].entryTime) + 8 }]);
     h = await tradingHarness(env, { files: short, initialCapital: CAPITAL });
     const realExecute = h.activities.executeIntents;
     let pausedAtSeq: number | null = null;

@@ -9,9 +9,9 @@ import { loadPolicyManifest } from '../models/ppo';
 import { championModelVersion, getModelVersion, loadModelVersion, readManifest, sha256Hex } from '../models/registry';
 import { trainModelVersion, TrainingInputError, type TrainReport, type TrainStage } from '../models/train';
 import { freshDatabase, type TestDatabase } from './helpers/db';
+import { fixtureCandleFile } from './helpers/fixtures';
 
 const REPO = path.join(__dirname, '..');
-const OHLCV = path.join(process.env.SHARED_DATA_DIR ?? path.join(REPO, '..', 'shared', 'data'), 'ohlcv');
 
 const SMALL = {
   walkForwardFolds: 2,
@@ -35,15 +35,17 @@ describe('trader train', function () {
 
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-train-'));
-    const slice = (name: string, n: number) => {
-      const all = fs.readFileSync(path.join(OHLCV, name), 'utf8').trim().split('\n');
+    // The last n rows, or the n rows before row `end`.
+    const slice = (name: string, n: number, end?: number) => {
+      const all = fs.readFileSync(fixtureCandleFile(name), 'utf8').trim().split('\n');
       const file = path.join(tmp, name);
-      fs.writeFileSync(file, [all[0], ...all.slice(-n)].join('\n') + '\n');
+      fs.writeFileSync(file, [all[0], ...(end === undefined ? all.slice(-n) : all.slice(1 + end - n, 1 + end))].join('\n') + '\n');
       return file;
     };
     btc = slice('binanceusdm_BTC-USDT_1h.csv', 2000);
-    spotBtc = slice('binance_BTC-USDT_1h.csv', 2000);
-    spotEth = slice('binance_ETH-USDT_1h.csv', 2000);
+    // The same hours of both (the generated ETH has the first 3,000 hours of 2020); btc above is later.
+    spotBtc = slice('fixture_BTC-USDT_1h.csv', 2000, 3000);
+    spotEth = slice('synthetic_ETH-USDT_1h.csv', 2000, 3000);
   });
   after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });

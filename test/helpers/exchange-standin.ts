@@ -1,5 +1,4 @@
 import http from 'node:http';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import { readCandleCsv } from '../../infra/candle-files';
@@ -596,10 +595,4 @@ export class ExchangeStandin {
     }
     this.send(res, 200, { ...order, transactTime: this.now, fills });
   }
-}
-
-/** The shared recorded candles (read in place, never copied): $SHARED_DATA_DIR/ohlcv or ../shared/data/ohlcv. */
-export function recordedCandlesDir(): string {
-  const root = process.env.SHARED_DATA_DIR ?? path.join(__dirname, '..', '..', '..', 'shared', 'data');
-  return path.join(root, 'ohlcv');
 }

@@ -27,6 +27,7 @@ import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/tradi
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 import { DEFAULT_FEE_BPS } from '../../lib/backtest/simulate';
+import { fixtureCandleFile } from './fixtures';
 
 /**
  * The real trading stack for workflow tests: createActivities with the real trading activities
@@ -35,8 +36,6 @@ import { DEFAULT_FEE_BPS } from '../../lib/backtest/simulate';
  * a worker on a fresh task queue of the given TestWorkflowEnvironment. Wired as `trader up
  * --replay` wires it (client/commands/up.ts), so a test exercises what an operator runs.
  */
-
-export const OHLCV_DIR = path.join(process.env.SHARED_DATA_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data'), 'ohlcv');
 
 /**
  * The time-skipping test server with the trading search attributes registered: the symbol
@@ -65,14 +64,13 @@ export function tradingTmpDir(prefix = 'dt-trading-'): string {
 }
 
 /**
- * `rows` candles of recorded files (e.g. `binance_BTC-USDT_1h.csv`), from row `from` (default 0),
+ * `rows` candles of fixture files (test/helpers/fixtures.ts, e.g. `fixture_BTC-USDT_1h.csv`), from row `from` (default 0),
  * written under `dir` with their conventional names. The engine's first decision is on row
  * FEATURE_SCHEMA.warmup of the written file.
  */
 export function truncatedCandleFiles(dir: string, specs: Array<{ file: string; rows: number; from?: number }>): string[] {
   return specs.map(({ file, rows, from = 0 }) => {
-    const src = path.join(OHLCV_DIR, file);
-    if (!fs.existsSync(src)) throw new Error(`no recorded candles at ${src} (set SHARED_DATA_DIR?)`);
+    const src = fixtureCandleFile(file);
     if (!Number.isInteger(rows) || rows < 2) throw new RangeError(`rows must be an integer >= 2, got ${rows}`);
     if (!Number.isInteger(from) || from < 0) throw new RangeError(`from must be a non-negative integer, got ${from}`);
     const [header, ...data] = fs.readFileSync(src, 'utf8').split('\n').filter((l) => l.length > 0);

@@ -131,11 +131,11 @@ async function main(): Promise<void> {
   const encryptedClient = await connectTemporalClient({ address: env.address, namespace: env.namespace ?? 'default', port: 0, encryptionKeys: keys });
   const encryption = { client: encryptedClient, dataConverter: temporalDataConverter({ encryptionKeys: keys }) };
   try {
-    // BTC and ETH from the 380th recorded hour: BTC holds a position from its 3rd decision to
-    // its 15th, ETH's first trade loses on its 4th (the portfolio test's window).
+    // BTC and ETH from the 378th fixture hour: ETH's first trade loses within its first few
+    // decisions while BTC holds a position (the portfolio test's window).
     const files = truncatedCandleFiles(tmp, [
-      { file: 'binance_BTC-USDT_1h.csv', rows: 560, from: 380 },
-      { file: 'binance_ETH-USDT_1h.csv', rows: 560, from: 380 },
+      { file: 'fixture_BTC-USDT_1h.csv', rows: 560, from: 378 },
+      { file: 'synthetic_ETH-USDT_1h.csv', rows: 560, from: 378 },
     ]);
     const [btcFile, ethFile] = files;
 
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
     if (wanted('symbol-trader-pause-during-step')) {
       const shortDir = path.join(tmp, 'pause-during-step');
       fs.mkdirSync(shortDir, { recursive: true, mode: 0o755 });
-      const [short] = truncatedCandleFiles(shortDir, [{ file: 'binance_BTC-USDT_1h.csv', rows: FEATURE_SCHEMA.warmup + 6, from: 380 }]);
+      const [short] = truncatedCandleFiles(shortDir, [{ file: 'fixture_BTC-USDT_1h.csv', rows: FEATURE_SCHEMA.warmup + 6, from: 378 }]);
       const h = await harness('rec-pause-step', [short]);
       const realExecute = h.activities.executeIntents;
       let paused = false;

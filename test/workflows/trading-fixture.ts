@@ -6,7 +6,8 @@ import { TradingControl } from '../../control/trading-control';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { RiskConfig } from '../../lib/risk';
 import { stateQuery } from '../../workflows/messages';
-import { OHLCV_DIR, tradingHarness, tradingTmpDir, type RunningWorker, type TradingHarness } from '../helpers/trading';
+import { tradingHarness, tradingTmpDir, type RunningWorker, type TradingHarness } from '../helpers/trading';
+import { fixtureCandleFile } from '../helpers/fixtures';
 import { portfolioWorkflowId, type EmergencyCloseResult, type SymbolStateView } from '../../lib/contracts/trading';
 import type { PortfolioInput } from '../../lib/contracts/workflows';
 
@@ -28,7 +29,7 @@ import type { PortfolioInput } from '../../lib/contracts/workflows';
  */
 
 export interface ReplayWindow {
-  /** A recorded file under ../shared/data/ohlcv (its name gives symbol and timeframe). */
+  /** A fixture candle file (test/helpers/fixtures.ts; its name gives symbol and timeframe). */
   file: string;
   /** First row (0-based, header excluded) and number of rows to replay. */
   from: number;
@@ -40,23 +41,24 @@ const WARMUP_PLUS = (n: number) => FEATURE_SCHEMA.warmup + n;
 
 /**
  * Default windows (1h candles; "candle k" = k-th decision):
- * - BTC/USDT from row 85: enters on candle 0, exits at take-profit on candle 22.
- * - ETH/USDT from row 71: enters on candle 0, exits on a signal on candle 14.
- * - XRP/USDT from row 0: no entry for its first 240 candles (stays flat).
+ * - BTC/USDT from row 119: enters on candle 0, exits at take-profit on candle 22.
+ * - ETH/USDT from row 601: enters on candle 0, exits on a signal on candle 14.
+ * - XRP/USDT from row 0: no entry in its window (stays flat).
+ * (Found with `trader backtest --strategy rules` over windows of the fixture files.)
  * So from their first decision on, BTC and ETH hold a position for 14 candles (~20 s at
  * DEFAULT_SPEED) while XRP is flat. The windows start at different rows: each symbol replays on
  * its own simulated clock, as in `trader up --replay`.
  */
 export const HOLDING_WINDOWS: readonly ReplayWindow[] = [
-  { file: 'binance_BTC-USDT_1h.csv', from: 85, rows: WARMUP_PLUS(80) },
-  { file: 'binance_ETH-USDT_1h.csv', from: 71, rows: WARMUP_PLUS(80) },
-  { file: 'binance_XRP-USDT_1h.csv', from: 0, rows: WARMUP_PLUS(80) },
+  { file: 'fixture_BTC-USDT_1h.csv', from: 119, rows: WARMUP_PLUS(80) },
+  { file: 'synthetic_ETH-USDT_1h.csv', from: 601, rows: WARMUP_PLUS(80) },
+  { file: 'synthetic_XRP-USDT_1h.csv', from: 0, rows: WARMUP_PLUS(80) },
 ];
 
-/** ETH/USDT from row 22 enters on candle 0 and is stopped out at a loss on candle 2; BTC as above. */
+/** ETH/USDT from row 223 enters on candle 0 and is stopped out at a loss on candle 2; BTC as above. */
 export const LOSING_WINDOWS: readonly ReplayWindow[] = [
-  { file: 'binance_BTC-USDT_1h.csv', from: 85, rows: WARMUP_PLUS(80) },
-  { file: 'binance_ETH-USDT_1h.csv', from: 22, rows: WARMUP_PLUS(80) },
+  { file: 'fixture_BTC-USDT_1h.csv', from: 119, rows: WARMUP_PLUS(80) },
+  { file: 'synthetic_ETH-USDT_1h.csv', from: 223, rows: WARMUP_PLUS(80) },
 ];
 
 /**
@@ -109,10 +111,9 @@ export interface TradingFixture {
 
 let seq = 0;
 
-/** Writes `rows` rows of a recorded file from row `from` under `dir`, with its conventional name. */
+/** Writes `rows` rows of a fixture candle file from row `from` under `dir`, with its conventional name. */
 export function writeWindow(dir: string, w: ReplayWindow): string {
-  const src = path.join(OHLCV_DIR, w.file);
-  if (!fs.existsSync(src)) throw new Error(`no recorded candles at ${src} (set SHARED_DATA_DIR?)`);
+  const src = fixtureCandleFile(w.file);
   if (!Number.isInteger(w.from) || w.from < 0 || !Number.isInteger(w.rows) || w.rows < 2) {
     throw new RangeError(`window of ${w.file}: from must be an integer >= 0 and rows an integer >= 2, got from ${w.from}, rows ${w.rows}`);
   }
