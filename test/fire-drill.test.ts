@@ -87,7 +87,13 @@ describe('fire drill: trader up --replay ... --telegram', function () {
     assert.match(out, /Telegram bot @\S+: \/status, \/stop, \/resume, \/emergency \(fire drill: alerts are marked \[REPLAY\]\)/);
     await api.waitForPolling(60_000);
 
+    // The bot takes one command per admin per 5 s (the default rate limit, as in production); an
+    // operator whose command came too fast is told to wait, so the drill spaces its commands.
+    let lastSentAt = 0;
     const ask = async (text: string, match: RegExp, timeoutMs = 60_000): Promise<BotMessage> => {
+      const wait = lastSentAt + 5_500 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      lastSentAt = Date.now();
       const since = api.messagesTo(ADMIN).length;
       api.sendText(ADMIN, text);
       return api.waitForMessage(ADMIN, match, { since, timeoutMs });
