@@ -24,7 +24,7 @@ import { writeSyntheticCsv } from './helpers/synthetic-candles';
  * server stopped mid-replay the replay still makes the same trades while the writer's dropped
  * counter accounts for every lost point.
  *
- * Candles: two seeded random-walk series generated here (no ../shared), on which the `hybrid`
+ * Candles: two seeded random-walk series generated here (nothing outside the repository), on which the `hybrid`
  * strategy (rules + ensemble + PPO) trades both symbols.
  */
 

@@ -4,7 +4,7 @@ import type { Candle } from '../../lib/candles';
 import { Prng } from '../../lib/random';
 
 /**
- * Seeded candles with regimes, for tests that must not read ../shared: a log price whose drift
+ * Seeded candles with regimes, for tests that need nothing outside the repository: a log price whose drift
  * switches between up, down and flat stretches (a few hundred candles each) with momentum in the
  * returns and volatility clusters, so trend-following rules enter and leave, stops and targets
  * fill, and a model finds something to fit. Same seed, same candles, on any machine.

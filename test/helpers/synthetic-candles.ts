@@ -5,7 +5,7 @@ import type { Candle } from '../../lib/candles';
 
 /**
  * Seeded random-walk candles written as the shared CSV format, for tests that replay through the
- * real workflows without ../shared: a log-price walk with about 1 % per candle of volatility and a
+ * real workflows with nothing outside the repository: a log-price walk with about 1 % per candle of volatility and a
  * drift redrawn every `regimeEvery` candles (trends up and down), so the rules and the bootstrap
  * model both find entries and exits. Same seed, same file.
  */
