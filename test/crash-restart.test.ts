@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { describeProcess, isAlive, listProcesses } from '../infra/processes';
 import { syntheticSymbols, writeSyntheticCandleFiles } from '../bench/helpers/synthetic-market';
 import { freePort } from './helpers/db';
+import { tradeKey as key, type TradeRow } from './helpers/trading';
 
 /**
  * Restart after a crash, as an operator meets it: `trader up --replay ... --exit-when-done` is
@@ -22,18 +23,6 @@ const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..');
 const TRADER = path.join(REPO, 'bin', 'trader.js');
 
-interface TradeRow {
-  symbol: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
-  exitReason: string | null;
-}
-const key = (t: TradeRow) => [t.symbol, t.qty.toFixed(8), t.entryTime, t.entryPrice.toFixed(8), t.exitTime, t.exitPrice.toFixed(8), t.fees.toFixed(8), t.pnl.toFixed(8), t.exitReason].join('|');
 
 interface Up {
   child: ChildProcess;

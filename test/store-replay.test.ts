@@ -14,6 +14,7 @@ import { freshDatabase, testServer, type TestDatabase } from './helpers/db';
 import { devServerEnv } from './helpers/temporal';
 import { joinReplay, REPLAY_DATABASE } from '../workers/replay';
 import { generatedCandles } from './helpers/generated-candles';
+import { tradeKey as key, type TradeRow } from './helpers/trading';
 
 /**
  * Everything that reads recorded candles reads the candle store as well as files: `trader
@@ -32,21 +33,6 @@ const UNTIL = SINCE + N * M;
 const SYMBOLS = ['AAA/USDT', 'BBB/USDT'];
 const SERIES = SYMBOLS.map((s, i) => generatedCandles(s, M, SINCE, N, i));
 
-interface TradeRow {
-  symbol: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
-  exitReason: string | null;
-}
-const key = (t: TradeRow) => {
-  const r = (x: number) => x.toFixed(8);
-  return [t.symbol, r(t.qty), t.entryTime, r(t.entryPrice), t.exitTime, r(t.exitPrice), r(t.fees), r(t.pnl), t.exitReason].join('|');
-};
 
 const quiet = () => ({ info: () => undefined, warn: () => undefined, nowMs: () => Date.now() });
 const riskConfig = { strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } };

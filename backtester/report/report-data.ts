@@ -1,4 +1,5 @@
 import type { Candle } from '../../lib/candles';
+import type { LedgerTradeRow } from '../../ledger/report-queries';
 import {
   buyAndHoldCurve,
   drawdownCurve,
@@ -16,19 +17,8 @@ import {
  * account): plain JSON, embedded in the HTML for the charts and rendered into its tables.
  */
 
-export interface ReportTrade {
-  symbol: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
-  exitReason: string | null;
-  stopPrice: number | null;
-  targetPrice: number | null;
-}
+/** A closed trade as the report shows it: the ledger's row without the exchange (a backtest's trades have the same fields). */
+export type ReportTrade = Omit<LedgerTradeRow, 'exchange'>;
 
 /** One symbol's candles for its chart: [open time ms, open, high, low, close]. */
 export interface ReportChart {
