@@ -21,6 +21,7 @@ import { CandleStore, type CandleSelection } from '../../ledger/candle-store';
 import { openDatabase } from '../../infra/postgres';
 import { createLogger } from '../../infra/logger';
 import { anyStoreOption, storeSelection } from '../candle-args';
+import { initialCapitalOption, intOption, numberOption } from '../options';
 
 /**
  * `trader backtest --data FILE... [--strategy NAME] [--json OUT] [--report OUT.html]
@@ -63,36 +64,7 @@ import { anyStoreOption, storeSelection } from '../candle-args';
  * with entries, exits, stops and targets, equity and drawdown against buy and hold, the tables.
  */
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-const numberOption = (flag: string, check: (n: number) => boolean, expected: string) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : NUMBER.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!Number.isFinite(n) || !check(n)) {
-        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected ${expected}` });
-        return z.NEVER;
-      }
-      return n;
-    });
-
-const INT = /^\d+$/;
-const intOption = (flag: string, min: number, max: number, what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected ${what}, an integer from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
 
 export const BacktestCommandOptions = z.object({
   data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file').optional(),
@@ -106,7 +78,7 @@ export const BacktestCommandOptions = z.object({
   report: z.string().min(1).optional(),
   monteCarlo: intOption('--monte-carlo', 1, MAX_MONTE_CARLO_RUNS, 'a number of runs'),
   seed: intOption('--seed', 0, 2 ** 31 - 1, 'a seed'),
-  initialCapital: numberOption('--initial-capital', (n) => n > 0 && n <= 1e12, 'a positive amount of quote currency, e.g. 10000'),
+  initialCapital: initialCapitalOption(),
   feeBps: numberOption('--fee-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 10 for 0.1 %'),
   slippageBps: numberOption('--slippage-bps', (n) => n >= 0 && n <= 1000, 'basis points from 0 to 1000, e.g. 5'),
   models: z.string().min(1).optional(),

@@ -11,6 +11,7 @@ import { riskInputFromEnv } from '../../lib/risk';
 import type { TrainSettingsInput } from '../../models/train';
 import { loadTrainingFiles, TrainingInputError, type TrainingSeries } from '../../models/training-data';
 import { walkForwardEvaluation, type WalkForwardReport } from '../../models/walk-forward';
+import { intOption } from '../options';
 
 /**
  * `trader eval --data FILE... [--models DIR] [--folds N] [--seed N] [--ppo-steps N] [--json [OUT]]`
@@ -28,20 +29,6 @@ import { walkForwardEvaluation, type WalkForwardReport } from '../../models/walk
  * tables; `--json OUT` writes it to OUT and prints the tables.
  */
 
-const INT = /^\d+$/;
-const intOption = (flag: string, min: number, max: number) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected an integer from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
 
 export const EvalCommandOptions = z.object({
   data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file'),

@@ -14,6 +14,7 @@ import { timeframeToMs } from '../../lib/candles';
 import { isBacktestInputError, loadFile } from '../../backtester/run';
 import { ledgerReportData, renderReportHtml, type LedgerCandles, type ReportData, type ReportMonteCarlo } from '../../backtester/report';
 import { readLastRun, REPLAY_DATABASE } from './up';
+import { initialCapitalOption, intOption } from '../options';
 
 /**
  * `trader report --from-ledger --out FILE.html [--replay] [--data FILE...] [--initial-capital N]
@@ -26,41 +27,13 @@ import { readLastRun, REPLAY_DATABASE } from './up';
  * statistics, monteCarlo, equityCurve).
  */
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const INT = /^\d+$/;
-
-const intOption = (flag: string, min: number, max: number, what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected ${what}, an integer from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
-
 export const ReportCommandOptions = z.object({
   fromLedger: z.boolean().optional(),
   out: z.string().min(1, '--out needs a file name'),
   replay: z.boolean().optional(),
   data: z.array(z.string().min(1)).optional(),
   json: z.string().min(1).optional(),
-  initialCapital: z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : NUMBER.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!(Number.isFinite(n) && n > 0 && n <= 1e12)) {
-        ctx.addIssue({ code: 'custom', message: `--initial-capital '${v}': expected a positive amount of quote currency, e.g. 10000` });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  initialCapital: initialCapitalOption(),
   monteCarlo: intOption('--monte-carlo', 1, MAX_MONTE_CARLO_RUNS, 'a number of runs'),
   seed: intOption('--seed', 0, 2 ** 31 - 1, 'a seed'),
 });

@@ -19,6 +19,7 @@ import { CandleStore } from '../../ledger/candle-store';
 import { isBacktestInputError, loadStoreSeries } from '../../backtester/run';
 import { candleFileName, formatCandleCsv } from '../../lib/candle-csv';
 import { anyStoreOption, storeSelection } from '../candle-args';
+import { intOption } from '../options';
 
 /**
  * `trader train --data FILE... [--out DIR] [--seed N] [--ppo-steps N] [--promote]`, or with
@@ -36,20 +37,6 @@ import { anyStoreOption, storeSelection } from '../candle-args';
  * load (a scheduled retrain promotes only through its out-of-sample gate).
  */
 
-const INT = /^\d+$/;
-const intOption = (flag: string, min: number, max: number) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const n = typeof v === 'number' ? v : INT.test(v.trim()) ? Number(v.trim()) : NaN;
-      if (!Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${flag} '${v}': expected an integer from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
 
 export const TrainCommandOptions = z.object({
   data: z.array(z.string().min(1)).min(1, '--data needs at least one candle CSV file').optional(),
