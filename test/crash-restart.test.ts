@@ -7,8 +7,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describeProcess, isAlive, listProcesses } from '../infra/processes';
 import { syntheticSymbols, writeSyntheticCandleFiles } from '../bench/helpers/synthetic-market';
-import { freePort } from './helpers/db';
 import { tradeKey as key, type TradeRow } from './helpers/trading';
+import { embeddedStackEnv } from './helpers/trader-process';
 
 /**
  * Restart after a crash, as an operator meets it: `trader up --replay ... --exit-when-done` is
@@ -68,17 +68,9 @@ describe('restart after a crash (trader up killed with SIGKILL, then run again)'
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
     // Two symbols of generated 1m candles: the rules strategy trades on them from the first few hundred candles.
     files = writeSyntheticCandleFiles(path.join(dir, 'candles'), syntheticSymbols(2), { timeframe: '1m', count: 1200 });
-    env = {
-      ...process.env,
-      TRADER_HOME: path.join(dir, 'home'),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      POSTGRES_PORT: String(await freePort()),
-      LOG_LEVEL: 'warn',
+    env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',
-    };
-    delete env.TEMPORAL_ADDRESS;
-    delete env.DATABASE_URL;
+    });
     delete env.TELEGRAM_BOT_TOKEN;
   });
   after(async () => {

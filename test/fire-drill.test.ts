@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { syntheticSymbols, writeSyntheticCandleFiles } from '../bench/helpers/synthetic-market';
 import { BotApiStandin, type BotMessage } from './helpers/bot-api-standin';
-import { freePort } from './helpers/db';
+import { embeddedStackEnv } from './helpers/trader-process';
 
 /**
  * The fire drill as an operator runs it: `trader up --replay FILE... --speed N --telegram` (a real
@@ -36,20 +36,12 @@ describe('fire drill: trader up --replay ... --telegram', function () {
     // 1m candles at speed 120: two candles a second per symbol, enough to last the whole drill.
     files = writeSyntheticCandleFiles(path.join(dir, 'candles'), syntheticSymbols(2), { timeframe: '1m', count: 2000 });
     api = await BotApiStandin.start({ token: TOKEN });
-    env = {
-      ...process.env,
-      TRADER_HOME: path.join(dir, 'home'),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      POSTGRES_PORT: String(await freePort()),
-      LOG_LEVEL: 'warn',
+    env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',
       TELEGRAM_BOT_TOKEN: TOKEN,
       TELEGRAM_ADMIN_IDS: String(ADMIN),
       TELEGRAM_API_ROOT: api.apiRoot,
-    };
-    delete env.TEMPORAL_ADDRESS;
-    delete env.DATABASE_URL;
+    });
   });
   after(async () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -4,13 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './helpers/db';
 import { chartsDrawn, findChromium, withChromium } from './helpers/chromium';
 import { seededCandles, writeCandleFile } from './helpers/seeded-candles';
 import { openDatabase } from '../infra/postgres';
 import { createLogger } from '../infra/logger';
 import { CandleStore } from '../ledger/candle-store';
 import { readCandleCsv } from '../infra/candle-files';
+import { embeddedStackEnv } from './helpers/trader-process';
 
 /**
  * `trader report --from-ledger` on the ledger of a real replay: `trader up --replay` runs the
@@ -37,18 +37,10 @@ describe('trader report --from-ledger (after a replay through Temporal)', functi
       writeCandleFile(dir, 'BTC/USDT', seededCandles({ seed: 31, count: 1300, startPrice: 30_000 })),
       writeCandleFile(dir, 'ETH/USDT', seededCandles({ seed: 32, count: 1300, startPrice: 2_000 })),
     ];
-    env = {
-      ...process.env,
-      TRADER_HOME: path.join(dir, 'home'),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      POSTGRES_PORT: String(await freePort()),
-      LOG_LEVEL: 'warn',
+    env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',
       INITIAL_CAPITAL: '10000',
-    };
-    delete env.TEMPORAL_ADDRESS;
-    delete env.DATABASE_URL;
+    });
     const up = await trader(['up', '--replay', ...files, '--strategy', 'rules', '--exit-when-done']);
     assert.match(up.stdout, /Replay finished/, `up --replay did not finish:\n${up.stdout}\n${up.stderr}`);
   });

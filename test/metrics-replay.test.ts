@@ -14,6 +14,7 @@ import { freePort } from './helpers/db';
 import { ExchangeStandin } from './helpers/exchange-standin';
 import { startInfluxd, type InfluxTestServer } from './helpers/influxdb';
 import { writeSyntheticCsv } from './helpers/synthetic-candles';
+import { embeddedStackEnv } from './helpers/trader-process';
 
 /**
  * Metrics end to end, as an operator runs the bot: `trader up --replay FILES --exit-when-done`
@@ -113,18 +114,10 @@ describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a rea
       writeSyntheticCsv(dir, { symbol: 'AAA/USDT', timeframe: '1h', rows: ROWS, seed: 11 }),
       writeSyntheticCsv(dir, { symbol: 'BBB/USDT', timeframe: '1h', rows: ROWS, seed: 12, startPrice: 250 }),
     ];
-    env = {
-      ...process.env,
-      TRADER_HOME: path.join(dir, 'home'),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      POSTGRES_PORT: String(await freePort()),
-      LOG_LEVEL: 'warn',
+    env = await embeddedStackEnv(path.join(dir, 'home'), {
       INITIAL_CAPITAL: String(INITIAL_CAPITAL),
       ...influx.env,
-    };
-    delete env.TEMPORAL_ADDRESS;
-    delete env.DATABASE_URL;
+    });
     first = await replay({});
     ledger = JSON.parse((await trader(['trades', '--json'])).stdout) as TradeRow[];
     decisions = Object.fromEntries([...first.stdout.matchAll(/([A-Z]+\/USDT) (\d+) decisions/g)].map((m) => [m[1], Number(m[2])]));

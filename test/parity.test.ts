@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './helpers/db';
 import { fixtureCandleFile } from './helpers/fixtures';
+import { embeddedStackEnv } from './helpers/trader-process';
 
 /**
  * The promise of the design: a paper run through Temporal and a backtest over the same candles
@@ -54,17 +54,9 @@ describe('parity: trader up --replay through Temporal == trader backtest', funct
       fs.writeFileSync(out, lines.join('\n') + '\n');
       return out;
     });
-    env = {
-      ...process.env,
-      TRADER_HOME: path.join(dir, 'home'),
-      TEMPORAL_PORT: String(await freePort()),
-      TEMPORAL_UI_PORT: String(await freePort()),
-      POSTGRES_PORT: String(await freePort()),
-      LOG_LEVEL: 'warn',
+    env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',
-    };
-    delete env.TEMPORAL_ADDRESS;
-    delete env.DATABASE_URL;
+    });
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
