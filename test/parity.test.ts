@@ -6,6 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixtureCandleFile } from './helpers/fixtures';
 import { embeddedStackEnv } from './helpers/trader-process';
+// Every field of a trade; money compared to 1e-8 (the ledger stores exact decimals, the backtest doubles).
+import { tradeKey as key, type TradeRow } from '../bench/helpers/replay-audit';
 
 /**
  * The promise of the design: a paper run through Temporal and a backtest over the same candles
@@ -19,24 +21,6 @@ const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..');
 const ROWS = 1200;
 
-interface TradeRow {
-  symbol: string;
-  side: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
-  exitReason: string | null;
-}
-
-/** Every field the issue names; money compared to 1e-8 (the ledger stores exact decimals, the backtest doubles). */
-function key(t: TradeRow): string {
-  const r = (x: number) => x.toFixed(8);
-  return [t.symbol, t.side, r(t.qty), t.entryTime, r(t.entryPrice), t.exitTime, r(t.exitPrice), r(t.fees), r(t.pnl), t.exitReason].join('|');
-}
 
 describe('parity: trader up --replay through Temporal == trader backtest', function () {
   this.timeout(600_000);
