@@ -91,7 +91,8 @@ export class TradingWatchdog {
     if (this.workerDown) {
       const polledSince = o.lastPollAt !== null && (this.workerDown.lastPollAt === null || o.lastPollAt > this.workerDown.lastPollAt);
       if (polledSince) {
-        out.push(tradingWorkerBackAlert({ taskQueue: o.taskQueue, downForMs: now - this.workerDown.since, pollers: o.pollers, incident: this.workerDown.incident }));
+        // How long the queue went without a poller: from its last poll (the alert came a threshold later).
+        out.push(tradingWorkerBackAlert({ taskQueue: o.taskQueue, downForMs: now - (this.workerDown.lastPollAt ?? this.startedAt), pollers: o.pollers, incident: this.workerDown.incident }));
         this.workerDown = undefined;
       }
     } else if (age > this.thresholds.noPollerAfterMs) {

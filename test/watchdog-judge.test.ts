@@ -51,7 +51,7 @@ describe('watchdog judgement (lib/watchdog.ts)', () => {
     w.queue(polled(T0), T0 + 3 * MIN);
     const back = w.queue(polled(T0 + 4 * MIN, 2), T0 + 4 * MIN);
     assert.deepEqual(keys(back), ['info watchdog/no-worker/trading/1/back']);
-    assert.match(back[0].text, /has 2 pollers again, after 1 min without one/);
+    assert.match(back[0].text, /has 2 pollers again, after 4 min without one/, 'counted from the last poll, not from the alert');
     assert.equal(w.noWorker, false);
     const again = w.queue(polled(T0 + 4 * MIN), T0 + 7 * MIN);
     assert.deepEqual(keys(again), ['critical watchdog/no-worker/trading/2']);

@@ -97,9 +97,9 @@ describe('trading watchdog (real workflows, worker stopped and restarted, alerts
       const critical = texts().filter((t) => t.includes('CRITICAL'));
 
       worker = await h.startWorker();
-      const back = await api.waitForMessage(ADMIN, /Trading worker back: task queue .* has \d+ pollers? again, after \d+ s without one/, { timeoutMs: 60_000 });
+      const back = await api.waitForMessage(ADMIN, /Trading worker back: task queue .* has \d+ pollers? again, after (\d+ s|\d+ min( \d+ s)?) without one/, { timeoutMs: 60_000 });
       assert.ok(texts().indexOf(back.text) > texts().indexOf(stopped.text));
-      for (const s of h.symbols) await api.waitForMessage(ADMIN, new RegExp(`${s.replace('/', '\\/')} trading again: candle .* read, after \\d+ s stalled`), { timeoutMs: 30_000 });
+      for (const s of h.symbols) await api.waitForMessage(ADMIN, new RegExp(`${s.replace('/', '\\/')} trading again: candle .* read, after \\d+ (ms|s|min)( \\d+ s)? stalled`), { timeoutMs: 30_000 });
       assert.deepEqual(
         texts().filter((t) => t.includes('CRITICAL')),
         critical,

@@ -148,7 +148,10 @@ export class BotApiStandin {
       const v = probe();
       if (v !== undefined && v !== false) return v;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`bot API stand-in: timed out after ${timeoutMs} ms waiting for ${what}; calls so far: ${this.calls.map((c) => c.method).join(', ')}`);
+      if (left <= 0) {
+        const sent = [...this.messages.entries()].flatMap(([chat, ms]) => ms.map((m) => `  to ${chat}: ${m.text.slice(0, 200).replace(/\n/g, ' | ')}`));
+        throw new Error(`bot API stand-in: timed out after ${timeoutMs} ms waiting for ${what}; calls so far: ${this.calls.map((c) => c.method).join(', ')}; messages sent:\n${sent.join('\n') || '  none'}`);
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.min(left, 200));
         function done() {
