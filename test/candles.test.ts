@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CandleCsvError, parseCandleCsv, parseCandleFileName } from '../lib/candle-csv';
-import { checkCandles, closedCandles, inferTimeframeMs, lastClosedOpenTime, type CandleIssueKind } from '../lib/candle-hygiene';
+import { checkCandles, closedCandles, inferTimeframeMs, isCleanCandle, lastClosedOpenTime, type CandleIssueKind } from '../lib/candle-hygiene';
+import { Prng } from '../lib/random';
 import { Candle, msToTimeframe, timeframeToMs, TimeframeError } from '../lib/candles';
 import { readCandleCsv } from '../infra/candle-files';
 import { fixtureCandleFile } from './helpers/fixtures';
@@ -286,6 +287,52 @@ describe('candle hygiene', () => {
   it('infers the real spacing of a series', () => {
     assert.equal(inferTimeframeMs(series(10, 300_000)), 300_000);
     assert.equal(inferTimeframeMs(series(1)), undefined);
+  });
+
+  it('isCleanCandle says yes exactly when checkCandles finds nothing in the pair (random pairs, each flaw alone)', () => {
+    const rng = new Prng(20261202);
+    const H = 3_600_000;
+    const flaws: Array<(p: Candle, c: Candle, ctx: { now: number }) => void> = [
+      () => undefined,
+      (_p, c) => void (c.timestamp += H), // a gap
+      (_p, c) => void (c.timestamp -= H), // a duplicate time
+      (_p, c) => void (c.timestamp -= 2 * H), // out of order
+      (_p, c) => void (c.timestamp += 1), // off the grid
+      (_p, c) => void (c.timestamp += 0.5), // not an integer
+      (p) => void (p.timestamp = Number.NaN),
+      (_p, c) => void (c.high = c.low - 1), // high below low
+      (_p, c) => void (c.high = Math.max(c.open, c.close) - 0.01),
+      (_p, c) => void (c.low = Math.min(c.open, c.close) + 0.01),
+      (_p, c) => void (c.volume = -1),
+      (_p, c) => void (c.volume = 0), // allowed
+      (p) => void (p.close = 0),
+      (p) => void (p.open = Number.POSITIVE_INFINITY),
+      (_p, c) => void (c.close = Number.NaN),
+      (_p, _c, ctx) => void (ctx.now -= 1), // the candle is still forming
+      (_p, _c, ctx) => void (ctx.now += H), // stale: a newer candle has closed
+      (_p, _c, ctx) => void (ctx.now += H - 1), // still fresh
+    ];
+    let clean = 0;
+    for (let n = 0; n < 2_000; n++) {
+      const t = 1_600_000_000_000 - (1_600_000_000_000 % H) + rng.int(0, 10_000) * H;
+      const make = (ts: number): Candle => {
+        const open = 100 + rng.next() * 10;
+        const close = 100 + rng.next() * 10;
+        return { timestamp: ts, open, close, high: Math.max(open, close) + rng.next(), low: Math.min(open, close) - rng.next(), volume: rng.next() * 5 };
+      };
+      const prev = make(t - H);
+      const cur = make(t);
+      const ctx = { now: t + H + rng.int(0, 3) * (H / 4) };
+      if (ctx.now >= t + 2 * H) ctx.now = t + H;
+      flaws[n % flaws.length](prev, cur, ctx);
+      for (const previous of [prev, undefined]) {
+        const check = checkCandles(previous ? [previous, cur] : [cur], H, { nowMs: ctx.now });
+        const expected = check.issues.length === 0;
+        assert.equal(isCleanCandle(cur, previous, H, ctx.now), expected, `flaw ${n % flaws.length}, ${previous ? 'pair' : 'alone'}: ${JSON.stringify(check.issues.map((i) => i.kind))}`);
+        if (expected) clean++;
+      }
+    }
+    assert.ok(clean > 500 && clean < 3_500, `both answers are exercised (${clean} clean of 4,000)`);
   });
 
   it('finds exactly the gaps the manifest lists in every recorded file, and nothing else', () => {

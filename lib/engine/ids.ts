@@ -29,9 +29,19 @@ const ID_RE = /^dt([0-9a-f]{8})-([0-9a-z]+)-([a-z]{2})$/;
 
 /** The part every order id of one workflow starts with; fills are attributed to a workflow by it. */
 export function clientOrderIdPrefix(workflowId: string): string {
-  if (typeof workflowId !== 'string' || workflowId.length === 0) throw new RangeError('a workflow id is a non-empty string');
-  return `dt${fnv1a(workflowId).toString(16).padStart(8, '0')}-`;
+  let prefix = prefixes.get(workflowId);
+  if (prefix === undefined) {
+    if (typeof workflowId !== 'string' || workflowId.length === 0) throw new RangeError('a workflow id is a non-empty string');
+    prefix = `dt${fnv1a(workflowId).toString(16).padStart(8, '0')}-`;
+    // Every candle asks for its workflow's prefix (to pick its fills): hash each id once. A
+    // worker serves a bounded set of symbol workflows; the bound only guards against misuse.
+    if (prefixes.size >= 10_000) prefixes.clear();
+    prefixes.set(workflowId, prefix);
+  }
+  return prefix;
 }
+
+const prefixes = new Map<string, string>();
 
 /** Full tag names are accepted too and mean their primary code. */
 const TAG_CODES: Record<string, OrderCode> = { entry: 'en', exit: 'ex', stop: 'st', target: 'tp', emergency: 'em' };

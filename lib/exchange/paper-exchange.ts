@@ -102,12 +102,13 @@ class Working {
   private readonly cursors: Record<string, number>;
   /** Open orders of the markets read (and orders placed or changed since), by id, in placement order. */
   private readonly orders = new Map<string, ExchangeOrder>();
-  private readonly changedOrders = new Set<string>();
-  private readonly changedBalances = new Set<string>();
-  private readonly changedCursors = new Set<string>();
+  // Sets of what changed, made on the first change: most calls (a candle's fill lookup) change nothing.
+  private changedOrders?: Set<string>;
+  private changedBalances?: Set<string>;
+  private changedCursors?: Set<string>;
   readonly newFills: PaperFill[] = [];
-  /** Currencies whose balances were read; undefined: all of them. */
-  private readonly readCurrencies: ReadonlySet<string> | undefined;
+  /** Currencies whose balances were read (one market's two); undefined: all of them. */
+  private readonly readCurrencies: readonly string[] | undefined;
   private touched: boolean;
 
   constructor(view: PaperAccountView, read: PaperRead, newAccount: boolean) {
@@ -117,25 +118,25 @@ class Working {
     this.cursors = { ...view.cursors };
     for (const o of view.openOrders) this.orders.set(o.id, o);
     if (view.order && !this.orders.has(view.order.id)) this.orders.set(view.order.id, view.order);
-    this.readCurrencies = read.currencies ? new Set(read.currencies) : undefined;
+    this.readCurrencies = read.currencies;
     // A new account is written by its first call, whatever that call does (its initial balances).
     this.touched = newAccount;
-    if (newAccount) for (const c of Object.keys(this.balances)) this.changedBalances.add(c);
+    if (newAccount) this.changedBalances = new Set(Object.keys(this.balances));
   }
 
   get dirty(): boolean {
-    return this.touched || this.changedOrders.size > 0 || this.newFills.length > 0 || this.changedBalances.size > 0 || this.changedCursors.size > 0;
+    return this.touched || this.changedOrders !== undefined || this.newFills.length > 0 || this.changedBalances !== undefined || this.changedCursors !== undefined;
   }
 
   balance(currency: string): string {
-    if (this.readCurrencies && !this.readCurrencies.has(currency)) throw new Error(`paper exchange: the balance of ${currency} was not read for this operation`);
+    if (this.readCurrencies && !this.readCurrencies.includes(currency)) throw new Error(`paper exchange: the balance of ${currency} was not read for this operation`);
     return this.balances[currency] ?? '0';
   }
 
   setBalance(currency: string, total: string): void {
     this.balance(currency);
     this.balances[currency] = total;
-    this.changedBalances.add(currency);
+    (this.changedBalances ??= new Set()).add(currency);
   }
 
   /** Every balance read, by currency. */
@@ -149,7 +150,7 @@ class Working {
 
   setCursor(symbol: string, candleTs: number): void {
     this.cursors[symbol] = candleTs;
-    this.changedCursors.add(symbol);
+    (this.changedCursors ??= new Set()).add(symbol);
   }
 
   /** Open orders of one market (or of every market read), in placement order. */
@@ -172,7 +173,7 @@ class Working {
 
   upsert(order: ExchangeOrder): void {
     this.orders.set(order.id, order);
-    this.changedOrders.add(order.id);
+    (this.changedOrders ??= new Set()).add(order.id);
   }
 
   addFill(fill: PaperFill): void {
@@ -180,12 +181,12 @@ class Working {
   }
 
   change(): PaperStateChange {
-    const pick = <T>(from: Record<string, T>, keys: Set<string>) => Object.fromEntries([...keys].map((k) => [k, from[k]]));
+    const pick = <T>(from: Record<string, T>, keys: Set<string> | undefined) => Object.fromEntries([...(keys ?? [])].map((k) => [k, from[k]]));
     return {
       balances: pick(this.balances, this.changedBalances),
       cursors: pick(this.cursors, this.changedCursors),
       nextId: this.nextId,
-      orders: [...this.changedOrders].map((id) => this.orders.get(id) as ExchangeOrder),
+      orders: [...(this.changedOrders ?? [])].map((id) => this.orders.get(id) as ExchangeOrder),
       fills: this.newFills,
     };
   }

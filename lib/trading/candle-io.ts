@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { timeframeToMs, type Candle } from '../candles';
-import { checkCandles } from '../candle-hygiene';
+import { checkCandles, isCleanCandle } from '../candle-hygiene';
 import { FEATURE_SCHEMA } from '../features';
 import { classifyRegime, REGIMES, type Regime } from '../regime';
 import { clientOrderIdPrefix, parseClientOrderId } from '../engine/ids';
@@ -99,11 +99,14 @@ export async function prepareCandle(deps: PrepareDeps, args: PrepareArgs): Promi
   }
 
   // Hygiene of the decision candle, judged against the one before it (a gap, bad values, stale).
-  const check = checkCandles(previous ? [previous, candle] : [candle], tfMs, { nowMs });
-  const last = check.candles.length - 1;
-  const lastIsOurs = last >= 0 && check.candles[last].timestamp === candle.timestamp;
-  let tradable = lastIsOurs && check.tradable[last];
-  for (const issue of check.issues) if (!issue.repaired && issue.timestamp === candle.timestamp) problems.push(`${issue.kind}: ${issue.message}`);
+  let tradable = true;
+  if (!isCleanCandle(candle, previous, tfMs, nowMs)) {
+    const check = checkCandles(previous ? [previous, candle] : [candle], tfMs, { nowMs });
+    const last = check.candles.length - 1;
+    const lastIsOurs = last >= 0 && check.candles[last].timestamp === candle.timestamp;
+    tradable = lastIsOurs && check.tradable[last];
+    for (const issue of check.issues) if (!issue.repaired && issue.timestamp === candle.timestamp) problems.push(`${issue.kind}: ${issue.message}`);
+  }
 
   const fills = await ourFills(exchange, args, args.fillsSince, replay ? nowMs : Infinity, deps.recorder);
   const fillsSince = fills.reduce((t, f) => Math.max(t, f.time), args.fillsSince);
