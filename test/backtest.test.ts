@@ -53,9 +53,9 @@ describe('feature cache', () => {
   it('a cold cache (restarted worker) rebuilds from the start of the data and gives the same vectors', async () => {
     for (const i of [warmup, 777, 2_500, btc.length - 1]) {
       const cache = new FeatureCache({ source: allClosed('BTC/USDT', btc), history: 'all', pageSize: 700 });
-      sameVector((await cache.vectorAt('BTC/USDT', '1h', btc[i], btc[i - 1].timestamp)) as Float64Array, featureRow(matrix, i - warmup), `cold at ${i}`);
+      sameVector((await cache.vectorAt('BTC/USDT', '1h', btc[i], btc[i - 1].timestamp)) as number[], featureRow(matrix, i - warmup), `cold at ${i}`);
       // Not the next candle (one skipped): rebuilt, still exact.
-      sameVector((await cache.vectorAt('BTC/USDT', '1h', btc[Math.min(i + 2, btc.length - 1)], btc[i + 1]?.timestamp)) as Float64Array, featureRow(matrix, Math.min(i + 2, btc.length - 1) - warmup), `skip at ${i}`);
+      sameVector((await cache.vectorAt('BTC/USDT', '1h', btc[Math.min(i + 2, btc.length - 1)], btc[i + 1]?.timestamp)) as number[], featureRow(matrix, Math.min(i + 2, btc.length - 1) - warmup), `skip at ${i}`);
     }
   });
 
@@ -65,7 +65,7 @@ describe('feature cache', () => {
     for (const i of [1_000, 1_500, 4_000]) {
       const v = await cache.vectorAt('BTC/USDT', '1h', btc[i]);
       const window = computeFeatureMatrix(btc.slice(i - 999, i + 1));
-      sameVector(v as Float64Array, featureRow(window, window.rowCount - 1), `window at ${i}`);
+      sameVector(v as number[], featureRow(window, window.rowCount - 1), `window at ${i}`);
     }
   });
 

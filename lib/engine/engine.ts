@@ -95,7 +95,9 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
   const done = (action: DecisionView['action'], reason: string, signal?: number): DecideResult => {
     const decision: DecisionView = { seq, candleTime: c.timestamp, action, reason, price: c.close, regime: input.regime?.label };
     if (signal !== undefined && Number.isFinite(signal)) decision.signal = signal;
-    return { state: { ...s, lastDecision: decision }, decision, intents };
+    // `s` is this call's own copy (made above, or made from it by the helpers): set, not copied again.
+    s.lastDecision = decision;
+    return { state: s, decision, intents };
   };
 
   const usable = input.tradable !== false && input.features.length === FEATURE_SCHEMA.width && input.features.every(Number.isFinite);

@@ -200,6 +200,8 @@ export class PaperExchange implements ExchangeAdapter {
   private readonly slippage: SlippageModel;
   private readonly now: () => number;
   private readonly log: Log;
+  /** What a call about each market reads, made once per market (every candle asks). */
+  private readonly marketReads = new Map<string, PaperRead>();
 
   constructor(opts: PaperExchangeOptions) {
     this.opts = opts;
@@ -365,7 +367,12 @@ export class PaperExchange implements ExchangeAdapter {
 
   /** What every call about one market reads: its open orders and cursor, its two currencies. */
   private marketRead(market: MarketInfo): PaperRead {
-    return { symbols: [market.symbol], currencies: market.base === market.quote ? [market.base] : [market.base, market.quote] };
+    let read = this.marketReads.get(market.symbol);
+    if (!read) {
+      read = Object.freeze({ symbols: Object.freeze([market.symbol]), currencies: Object.freeze(market.base === market.quote ? [market.base] : [market.base, market.quote]) });
+      this.marketReads.set(market.symbol, read);
+    }
+    return read;
   }
 
   /**

@@ -186,7 +186,7 @@ export class InMemoryPaperStateStore implements PaperStateStore {
       this.accounts.set(account, s);
     }
     for (const changed of change.orders) {
-      const o = deepFreeze(structuredClone(changed));
+      const o = frozenCopy(changed);
       if (!s.placed.has(o.id)) s.placed.set(o.id, s.placed.size);
       s.orders.set(o.id, o);
       if (o.clientOrderId !== undefined) s.byClientId.set(o.clientOrderId, o.id);
@@ -199,7 +199,7 @@ export class InMemoryPaperStateStore implements PaperStateStore {
       }
     }
     for (const added of change.fills) {
-      const f = deepFreeze(structuredClone(added));
+      const f = frozenCopy(added);
       s.fills.push(f);
       let bySymbol = s.fillsBySymbol.get(f.symbol);
       if (!bySymbol) s.fillsBySymbol.set(f.symbol, (bySymbol = []));
@@ -239,10 +239,14 @@ function firstAtOrAfter(fills: readonly PaperFill[], t: number): number {
   return lo;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
+/**
+ * A frozen deep copy of a record made of plain objects, arrays and primitives (orders and fills
+ * are): structuredClone then freezing was ~4 % of a backtest.
+ */
+function frozenCopy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value)) out[k] = frozenCopy((value as Record<string, unknown>)[k]);
+  return Object.freeze(out) as T;
 }

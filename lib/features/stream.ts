@@ -12,9 +12,11 @@ export interface FeatureStream {
   readonly lastTimestamp: number;
   /**
    * Adds the next closed candle; returns a fresh vector (yours to keep) or null during warm-up.
+   * Given `into` (FEATURE_SCHEMA.width long), writes every element of the vector there and
+   * returns it instead: a caller that keeps only the newest vector saves an allocation per candle.
    * Throws InvalidCandleError, leaving the state untouched, on a candle the maths cannot take.
    */
-  push(candle: Candle): Float64Array | null;
+  push(candle: Candle, into?: Float64Array): Float64Array | null;
 }
 
 export function createFeatureStream(): FeatureStream {
@@ -28,7 +30,7 @@ export function createFeatureStream(): FeatureStream {
     get lastTimestamp() {
       return last;
     },
-    push(candle: Candle): Float64Array | null {
+    push(candle: Candle, into?: Float64Array): Float64Array | null {
       const why = candleRejection(candle, last);
       if (why) throw new InvalidCandleError(`candle ${candle.timestamp}: ${why}`, candle.timestamp, kernel.n);
       last = candle.timestamp;
@@ -36,7 +38,8 @@ export function createFeatureStream(): FeatureStream {
         kernel.update(candle.high, candle.low, candle.close, candle.volume, NO_OUTPUT, 0);
         return null;
       }
-      const out = new Float64Array(FEATURE_SCHEMA.width);
+      if (into !== undefined && into.length !== FEATURE_SCHEMA.width) throw new RangeError(`a feature vector has ${FEATURE_SCHEMA.width} elements, the buffer given has ${into.length}`);
+      const out = into ?? new Float64Array(FEATURE_SCHEMA.width);
       kernel.update(candle.high, candle.low, candle.close, candle.volume, out, 0);
       return out;
     },

@@ -116,7 +116,7 @@ export async function prepareCandle(deps: PrepareDeps, args: PrepareArgs): Promi
     tradable = false;
     problems.push(`features warming up: a first vector needs ${FEATURE_SCHEMA.warmup + 1} candles of history`);
   }
-  const features = vector ? Array.from(vector) : [];
+  const features = vector ?? [];
   const regime = vector ? classifyRegime(vector) : NO_REGIME;
 
   const input: NonNullable<PreparedCandle['input']> = { candle, features, regime, tradable, problems };
@@ -174,8 +174,10 @@ async function ourFills(exchange: ExchangeAdapter, args: { workflowId: string; s
 }
 
 function toEngineFills(trades: Trade[], symbol: string, tagOf?: (id: string) => OrderTag | undefined): EngineFill[] {
-  const base = symbol.split('/')[0];
-  const byOrder = new Map<string, EngineFill & { cost: number }>();
+  if (trades.length === 0) return [];
+  const slash = symbol.indexOf('/');
+  const base = slash < 0 ? symbol : symbol.slice(0, slash);
+  const byOrder = new Map<string, { fill: EngineFill; cost: number }>();
   for (const t of trades) {
     const id = t.clientOrderId as string;
     const tag = tagOf?.(id) ?? parseClientOrderId(id)?.tag;
@@ -184,16 +186,19 @@ function toEngineFills(trades: Trade[], symbol: string, tagOf?: (id: string) => 
     const fee = t.fee === undefined ? 0 : t.fee.currency === base ? t.fee.cost * t.price : t.fee.cost;
     const prev = byOrder.get(id);
     if (!prev) {
-      byOrder.set(id, { clientOrderId: id, tag, side: t.side, qty: t.qty, price: t.price, fee, time: t.timestamp, cost: t.qty * t.price });
+      byOrder.set(id, { fill: { clientOrderId: id, tag, side: t.side, qty: t.qty, price: t.price, fee, time: t.timestamp }, cost: t.qty * t.price });
     } else {
-      prev.qty += t.qty;
+      const f = prev.fill;
+      f.qty += t.qty;
       prev.cost += t.qty * t.price;
-      prev.price = prev.cost / prev.qty;
-      prev.fee += fee;
-      prev.time = Math.max(prev.time, t.timestamp);
+      f.price = prev.cost / f.qty;
+      f.fee += fee;
+      f.time = Math.max(f.time, t.timestamp);
     }
   }
-  return [...byOrder.values()].map(({ cost: _cost, ...f }) => f);
+  const out: EngineFill[] = [];
+  for (const { fill } of byOrder.values()) out.push(fill);
+  return out;
 }
 
 // --- executeIntents -------------------------------------------------------------------------------
