@@ -33,6 +33,9 @@ export class TimeframeError extends Error {
  * so gap detection and the closed-candle rule (open + tf <= now) would be wrong for them.
  */
 export function timeframeToMs(timeframe: string): number {
+  // Every candle step asks: a valid timeframe is parsed once (there are a handful), a bad one every time.
+  const known = timeframes.get(timeframe);
+  if (known !== undefined) return known;
   const parsed = Timeframe.safeParse(timeframe);
   if (!parsed.success) {
     const hint = /^\d+[My]$/.test(timeframe) ? ' (months and years have no fixed length and are not supported)' : '';
@@ -40,8 +43,11 @@ export function timeframeToMs(timeframe: string): number {
   }
   const ms = Number(timeframe.slice(0, -1)) * UNIT_MS[timeframe.slice(-1)];
   if (!Number.isSafeInteger(ms)) throw new TimeframeError(`invalid timeframe '${timeframe}': too long`);
+  if (timeframes.size < 1_000) timeframes.set(timeframe, ms);
   return ms;
 }
+
+const timeframes = new Map<string, number>();
 
 /** 300000 -> '5m' (the largest unit that divides evenly), for messages and file names. */
 export function msToTimeframe(ms: number): string {

@@ -90,7 +90,14 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
   const c = input.candle;
   const seq = state.seq + 1;
   const bar = Math.floor(c.timestamp / cfg.timeframeMs);
-  let s: SymbolState = { ...state, seq, bar, lastCandleTime: c.timestamp, lastClose: c.close };
+  // Every field written out (the compiler refuses a missing one while SymbolState has no optional
+  // field; keep it so): spreading the state here was the single hottest line of a backtest
+  // (~9 %), an object literal costs a fraction of it.
+  let s: SymbolState = {
+    symbol: state.symbol, seq, bar, lastCandleTime: c.timestamp, lastClose: c.close, tradingStatus: state.tradingStatus, statusReason: state.statusReason,
+    position: state.position, pending: state.pending, recentlyCanceled: state.recentlyCanceled, stopOuts: state.stopOuts, realizedPnl: state.realizedPnl,
+    feesPaid: state.feesPaid, tradesClosed: state.tradesClosed, lastDecision: state.lastDecision,
+  };
   const intents: OrderIntent[] = [];
   const done = (action: DecisionView['action'], reason: string, signal?: number): DecideResult => {
     const decision: DecisionView = { seq, candleTime: c.timestamp, action, reason, price: c.close, regime: input.regime?.label };

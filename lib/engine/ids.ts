@@ -67,9 +67,19 @@ export interface ParsedClientOrderId {
 }
 
 /** Reads one of our ids back; undefined for anything else (an operator's order, another bot's). */
-export function parseClientOrderId(id: string): ParsedClientOrderId | undefined {
-  const m = ID_RE.exec(id);
-  if (!m || !Object.hasOwn(ORDER_CODES, m[3])) return undefined;
-  const code = m[3] as OrderCode;
-  return { workflowHash: m[1], seq: parseInt(m[2], 36), code, tag: ORDER_CODES[code] };
+export function parseClientOrderId(id: string): Readonly<ParsedClientOrderId> | undefined {
+  // The fill at the candle cursor comes back on every candle (the cursor is inclusive): its id is
+  // read once. Frozen, since callers share it.
+  let parsed = parsedIds.get(id);
+  if (parsed === undefined) {
+    const m = ID_RE.exec(id);
+    if (!m || !Object.hasOwn(ORDER_CODES, m[3])) return undefined;
+    const code = m[3] as OrderCode;
+    parsed = Object.freeze({ workflowHash: m[1], seq: parseInt(m[2], 36), code, tag: ORDER_CODES[code] });
+    if (parsedIds.size >= 10_000) parsedIds.clear();
+    parsedIds.set(id, parsed);
+  }
+  return parsed;
 }
+
+const parsedIds = new Map<string, Readonly<ParsedClientOrderId>>();
