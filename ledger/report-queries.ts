@@ -1,3 +1,4 @@
+import type { TradeFigures } from '../lib/contracts/trading';
 import type postgres from 'postgres';
 
 /**
@@ -6,16 +7,8 @@ import type postgres from 'postgres';
  * strings).
  */
 
-export interface LedgerTradeRow {
+export interface LedgerTradeRow extends TradeFigures {
   exchange: string;
-  symbol: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
   exitReason: string | null;
   /** The stop and target placed with the entry (the orders of the entry's decision), when the ledger has them. */
   stopPrice: number | null;

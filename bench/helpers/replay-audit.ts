@@ -1,3 +1,4 @@
+import type { TradeFigures } from '../../lib/contracts/trading';
 import type postgres from 'postgres';
 
 /**
@@ -9,16 +10,8 @@ import type postgres from 'postgres';
  * id on each side, every fill on both sides, and the same closed trades as the backtest.
  */
 
-export interface TradeRow {
-  symbol: string;
+export interface TradeRow extends TradeFigures {
   side: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
   exitReason: string | null;
 }
 

@@ -25,6 +25,23 @@ export function assertMessageOrigin(message: unknown): asserts message is Messag
   if (!MessageOrigin.safeParse(message).success) throw new InvalidMessageError('a message needs { by: "<who>" } (1-100 characters), and its reason, if any, is text');
 }
 
+/**
+ * The figures of a closed round trip, whoever produced it: the engine (ClosedTrade), the ledger
+ * (its trade rows), a report or an audit comparing the two. Quote currency, epoch ms.
+ */
+export interface TradeFigures {
+  symbol: string;
+  qty: number;
+  entryTime: number;
+  entryPrice: number;
+  exitTime: number;
+  exitPrice: number;
+  /** Entry plus exit fee. */
+  fees: number;
+  /** After fees. */
+  pnl: number;
+}
+
 export interface OpenPositionView {
   symbol: string;
   side: 'long';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Candle } from '../candles';
 import type { Regime } from '../regime';
 import { RiskConfig, type StopOutState, type TradingStatus } from '../risk';
-import type { DecisionView } from '../contracts/trading';
+import type { DecisionView, TradeFigures } from '../contracts/trading';
 
 /**
  * The trading engine's shapes. Everything here is plain JSON (numbers, strings, arrays), because
@@ -137,18 +137,8 @@ export interface OrderRejection {
 export const EXIT_REASONS = ['stop_loss', 'take_profit', 'trailing_stop', 'signal', 'emergency', 'end_of_data'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
-export interface ClosedTrade {
-  symbol: string;
+export interface ClosedTrade extends TradeFigures {
   side: 'long';
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  /** Entry plus exit fee, quote currency. */
-  fees: number;
-  /** After fees, quote currency. */
-  pnl: number;
   exitReason: ExitReason;
   entryOrderId: string;
   exitOrderId: string;

@@ -23,7 +23,7 @@ import { RiskConfig, type RiskConfigInput } from '../../lib/risk';
 import type { Ledger } from '../../ledger';
 import { freshDatabase, testLog, type TestDatabase } from './db';
 import { encryptedWorkflowBundle, freshTaskQueue, timeSkippingEnv, workflowBundle } from './temporal';
-import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
+import { portfolioWorkflowId, symbolWorkflowId, type TradeFigures } from '../../lib/contracts/trading';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 import { DEFAULT_FEE_BPS } from '../../lib/backtest/simulate';
@@ -317,15 +317,7 @@ export async function ledgerOrders(sql: Sql): Promise<LedgerOrderRow[]> {
     from orders order by id`;
 }
 
-export interface TradeRow {
-  symbol: string;
-  qty: number;
-  entryTime: number;
-  entryPrice: number;
-  exitTime: number;
-  exitPrice: number;
-  fees: number;
-  pnl: number;
+export interface TradeRow extends TradeFigures {
   exitReason: string | null;
 }
 
