@@ -66,7 +66,7 @@ async function measure(label: string, files: string[]): Promise<{ perS: number; 
     `  ${label}: ${series.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}; ${candles} candles, ${decisions} decided, ${med.result.trades.length} trades; ` +
       `median of ${ROUNDS} rounds ${med.wallMs.toFixed(0)} ms wall (${med.cpuMs.toFixed(0)} ms CPU; rounds ${rounds.map((r) => r.wallMs.toFixed(0)).join(', ')} ms) = ` +
       `${Math.round(perS).toLocaleString('en-US')} candles/s, ${((med.wallMs * 1000) / candles).toFixed(1)} us per candle; ` +
-      `per CPU second ${Math.round(candles / (med.cpuMs / 1000)).toLocaleString('en-US')} candles (what one core does when the machine is shared)`,
+      `per CPU second ${Math.round(candles / (med.cpuMs / 1000)).toLocaleString('en-US')} candles (the process's CPU, V8's garbage-collector threads included: CPU above wall time is those threads, below it a shared machine)`,
   );
   return { perS, perCpuS: candles / (med.cpuMs / 1000) };
 }
