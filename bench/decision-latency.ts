@@ -11,9 +11,10 @@ import { FEATURE_SCHEMA } from '../lib/features';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { connect } from '../infra/postgres';
-import { benchLog, cpuByProgram, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
+import { benchLog, cpuByProgram, cpuByThread, workerCpuByThread, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
+import { cpuByPart, cpuUnder, startCpuProfile } from './helpers/cpu-profile';
 import { symbolTraderInputs } from '../control/start-trading';
 
 /**
@@ -37,9 +38,10 @@ import { symbolTraderInputs } from '../control/start-trading';
  *
  *   npm run bench -- decision-latency [--candles 300] [--speed 3600] [--files a.csv,b.csv] [--no-compare]
  *     [--dynamic-config KEY=VALUE,...]   (experiments: dev server dynamic config, e.g. system.enableActivityEagerExecution=true)
+ *     [--cpu-profile FILE]   (a V8 CPU profile of the worker over the product run, summarized per candle)
  */
 
-const args = parseArgs(process.argv.slice(2), { candles: 'value', speed: 'value', files: 'value', 'no-compare': 'flag', 'dynamic-config': 'value' });
+const args = parseArgs(process.argv.slice(2), { candles: 'value', speed: 'value', files: 'value', 'no-compare': 'flag', 'dynamic-config': 'value', 'cpu-profile': 'value' });
 const CANDLES = numberArg(args, 'candles', 300, (x) => Number.isInteger(x) && x >= 10);
 // 3600: one simulated hour per real second, so each 1h candle waits a 1 s durable timer. The dev
 // server fires timers on a ~1 s tick (a 10 ms timer takes ~1 s), so a higher speed only misleads.
@@ -51,6 +53,7 @@ const FILES =
   (args.get('files') as string | undefined)?.split(',') ??
   (fs.existsSync(OHLCV) ? fs.readdirSync(OHLCV).filter((f) => /^binance_[A-Z]+-USDT_1h\.csv$/.test(f)).sort().map((f) => path.join(OHLCV, f)) : []);
 const COMPARE = !args.has('no-compare');
+const CPU_PROFILE = args.get('cpu-profile') as string | undefined;
 
 // Experiments only: the reported figures are with the stock dev server unless this is given (it is printed).
 const DYNAMIC_CONFIG = (args.get('dynamic-config') as string | undefined)?.split(',').filter(Boolean) ?? [];
@@ -86,6 +89,10 @@ interface VariantResult {
   /** PostgreSQL statements (round trips) the activities sent while the workflows ran. */
   statements: number;
   byStatement: Map<string, number>;
+  /** The worker's CPU seconds by kind of thread while the workflows ran. */
+  threads: Array<[string, number]>;
+  /** --cpu-profile: the worker's CPU by part, and under the activities, over the run (ms). */
+  profile?: { file: string; parts: Array<[string, number]>; under: Map<string, number> };
 }
 
 async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[]): Promise<VariantResult> {
@@ -126,6 +133,7 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
         activityMs[name].push(Number(process.hrtime.bigint() - t) / 1e6);
       }
     };
+  const threadsBefore = new Set(cpuByThread().keys());
   const worker = await tradingWorker(stack, {
     taskQueue,
     sql,
@@ -136,14 +144,23 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
   });
   const exchange = `replay${kind}`;
   const inputs: SymbolTraderInput[] = symbolTraderInputs(cfg, { account: `bench-${kind}`, exchange, mode: 'replay', symbols, timeframe, strategy: 'rules', speed: SPEED });
+  const workerThreads = new Set([...cpuByThread().keys()].filter((t) => !threadsBefore.has(t)));
   const t0 = Date.now();
   const cpuBefore = cpuByProgram();
+  const threadCpuBefore = cpuByThread();
   const statementsBefore = statements;
+  const profiler = CPU_PROFILE && kind === 'local' ? await startCpuProfile() : undefined;
   const results = await worker.runUntil(async () => {
     const handles = await Promise.all(inputs.map((i) => startSymbolTrader(stack.env.client, taskQueue, i)));
     return Promise.all(handles.map((h) => h.result() as Promise<SymbolTraderResult>));
   });
   const cpuAfter = cpuByProgram();
+  const threads = workerCpuByThread(threadCpuBefore, cpuByThread(), workerThreads);
+  let profile: VariantResult['profile'];
+  if (profiler && CPU_PROFILE) {
+    const p = await profiler.stop(CPU_PROFILE);
+    profile = { file: CPU_PROFILE, parts: cpuByPart(p), under: cpuUnder(p, PROFILED_FUNCTIONS) };
+  }
   const ran = statements - statementsBefore;
   const wallS = (Date.now() - t0) / 1000;
   const cpu = new Map([...cpuAfter].map(([k, v]) => [k, v - (cpuBefore.get(k) ?? 0)] as const));
@@ -151,7 +168,32 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
   const steps = runs.flat().flatMap(candleSteps);
   const ledgerTrades = (await ledger.trades()).length;
   await sql.end({ timeout: 5 });
-  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs, cpu, statements: ran, byStatement };
+  return { kind, wallS, results, runs, steps, ledgerTrades, activityMs, cpu, statements: ran, byStatement, threads, profile };
+}
+
+/** Functions whose inclusive CPU the profile summary prints: the activities' parts and the workflow activation. */
+const PROFILED_FUNCTIONS = ['prepareCandle', 'executeIntents', 'ourFills', 'vectorAt', 'checkCandles', 'recordOrder', 'recordFill', 'activityLog', 'activate', 'runCandleStep', 'toPayload', 'fromPayload'];
+
+/** Payload bytes of a history event's payloads, as stored (JSON). */
+function payloadBytes(p: { payloads?: Array<{ data?: Uint8Array | null; metadata?: Record<string, Uint8Array> | null }> | null } | null | undefined): number {
+  return (p?.payloads ?? []).reduce((a, x) => a + (x.data?.length ?? 0) + Object.values(x.metadata ?? {}).reduce((m, v) => m + v.length, 0), 0);
+}
+
+/** What each candle stores in history: prepareCandle's marker (its input and result) and executeIntents' input and result. */
+function payloadSizes(v: VariantResult): { prepareData: number[]; prepareResult: number[]; executeInput: number[]; executeResult: number[] } {
+  const out = { prepareData: [] as number[], prepareResult: [] as number[], executeInput: [] as number[], executeResult: [] as number[] };
+  for (const run of v.runs.flat()) {
+    for (const e of run.events) {
+      const m = e.markerRecordedEventAttributes;
+      if (m?.markerName === 'core_local_activity') {
+        out.prepareData.push(payloadBytes(m.details?.data));
+        out.prepareResult.push(payloadBytes(m.details?.result));
+      }
+      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeIntents') out.executeInput.push(payloadBytes(e.activityTaskScheduledEventAttributes.input));
+      if (e.activityTaskCompletedEventAttributes) out.executeResult.push(payloadBytes(e.activityTaskCompletedEventAttributes.result));
+    }
+  }
+  return out;
 }
 
 interface Figures {
@@ -211,8 +253,22 @@ function report(v: VariantResult, f: Figures, label: string): void {
     `    CPU per candle decided (all candles; ${f.eventsNoOrders.length} of ${f.decisions} without orders, so about the cost of a decision without one): ${cpuLine}; ` +
       `PostgreSQL statements (round trips) per candle decided ${(v.statements / f.decisions).toFixed(2)}`,
   );
+  console.log(`    worker CPU per candle decided, by thread: ${v.threads.filter(([, s]) => s > 0).map(([k, s]) => `${k} ${perDecision(s)} ms`).join(', ')}`);
   const top = [...v.byStatement].sort((a, b) => b[1] - a[1]).slice(0, 6);
   console.log(`    statements per candle decided, most frequent (whole run): ${top.map(([q, n]) => `${(n / f.decisions).toFixed(2)} x "${q}"`).join('; ')}`);
+  const sizes = payloadSizes(v);
+  const bytes = (xs: number[]) => (xs.length ? `median ${median(xs)} B, max ${Math.max(...xs)} B` : '-');
+  console.log(
+    `    payloads in history: prepareCandle marker data ${bytes(sizes.prepareData)}, result ${bytes(sizes.prepareResult)}; ` +
+      `executeIntents input ${bytes(sizes.executeInput)}, result ${bytes(sizes.executeResult)}`,
+  );
+  if (v.profile) {
+    const total = v.profile.parts.reduce((a, [, ms]) => a + ms, 0);
+    const per = (ms: number) => (ms / f.decisions).toFixed(2);
+    console.log(`    main JS thread CPU profile (V8 samples over the run; the workflow VM thread is not in it, ${per(total)} ms per candle decided; written to ${v.profile.file}), self time per candle decided:`);
+    for (const [part, ms] of v.profile.parts.filter(([, ms]) => ms / total >= 0.005)) console.log(`      ${per(ms).padStart(6)} ms  ${part}`);
+    console.log(`      inclusive per candle decided: ${[...v.profile.under].filter(([, ms]) => ms > 0).map(([fn, ms]) => `${fn} ${per(ms)} ms`).join(', ')}`);
+  }
   console.log(`    durable timer per candle: asked ${fmtMs(f.timerRequested)}, took (TimerStarted -> TimerFired, server side) ${fmtSummary(summarize(f.timerActual))}`);
   console.log(
     `    history: ${f.events} events in ${f.runs} runs = ${(f.events / f.decisions).toFixed(2)} per candle decided; per step (timer fired .. next timer started): ` +

@@ -207,3 +207,45 @@ export function cpuDelta(before: Map<string, number>, after: Map<string, number>
     .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
     .join(', ');
 }
+
+/** CPU seconds so far of each thread of this process, by thread id, from /proc (Linux; empty elsewhere). */
+export function cpuByThread(): Map<number, { name: string; cpuS: number }> {
+  const out = new Map<number, { name: string; cpuS: number }>();
+  try {
+    for (const tid of fs.readdirSync(`/proc/${process.pid}/task`)) {
+      try {
+        const stat = fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+        const close = stat.lastIndexOf(')');
+        const f = stat.slice(close + 2).split(' ');
+        out.set(Number(tid), { name: stat.slice(stat.indexOf('(') + 1, close), cpuS: (Number(f[11]) + Number(f[12])) / 100 });
+      } catch {
+        // the thread ended while we looked
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
+/**
+ * The worker's CPU between two cpuByThread samples, by kind of thread: the main JS thread
+ * (activities, the pg driver, the SDK's JS side), the threads created when the Worker was
+ * (`workerThreads`: the workflow VM thread, which runs every activation), the SDK core's tokio
+ * threads (Rust: polling, history, gRPC), and the rest (V8's GC and compiler helpers, libuv's pool).
+ */
+export function workerCpuByThread(before: Map<number, { name: string; cpuS: number }>, after: Map<number, { name: string; cpuS: number }>, workerThreads: ReadonlySet<number>): Array<[string, number]> {
+  const out = new Map<string, number>();
+  for (const [tid, t] of after) {
+    const kind =
+      tid === process.pid
+        ? 'main JS thread'
+        : t.name.startsWith('tokio') || t.name.startsWith('temporal') || t.name.startsWith('workflow-proces')
+          ? 'SDK core (Rust threads)'
+          : workerThreads.has(tid)
+            ? 'workflow VM thread'
+            : 'V8 helpers (GC, compiler), libuv pool';
+    out.set(kind, (out.get(kind) ?? 0) + t.cpuS - (before.get(tid)?.cpuS ?? 0));
+  }
+  return [...out].sort((a, b) => b[1] - a[1]);
+}
