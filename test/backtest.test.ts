@@ -164,6 +164,63 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     assert.match(calls[3], /exists=true/, 'the second attempt also records first, then finds the order');
   });
 
+  it('the candle read records a fill the ledger lacks, and only that: one seen again at the inclusive cursor or recorded by executeIntents is returned, not recorded again', async () => {
+    const p = paperOver('BTC/USDT', btc);
+    p.clock.now = btc[900].timestamp + HOUR;
+    // The ledger's side of it: fills by trade id, as knownFillIds reads them.
+    const ledgerFills = new Set<string>();
+    const calls: string[] = [];
+    const recorder: TradeRecorder = {
+      async recordIntent(i) {
+        calls.push(`intent ${i.clientOrderId}`);
+      },
+      async recordOrder(id, o) {
+        calls.push(`order ${id} ${o.status}`);
+      },
+      async recordFill(id, f) {
+        calls.push(`fill ${id} ${f.tradeId}`);
+        ledgerFills.add(f.tradeId);
+      },
+      async recordRejection(id) {
+        calls.push(`rejected ${id}`);
+      },
+      async recordedFills(ids) {
+        calls.push(`lookup ${ids.length}`);
+        return new Set(ids.filter((id) => ledgerFills.has(id)));
+      },
+    };
+    const id = clientOrderId(wf, 5, 'en');
+    const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty: 0.01, price: btc[900].close, reason: 'test', clientOrderId: id };
+    const placed = await executeIntents({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
+    const [tradeId] = [...ledgerFills];
+    assert.ok(tradeId, 'executeIntents recorded the entry fill');
+    const read = (after: number, fillsSince: number, r: TradeRecorder) => {
+      p.clock.now = after + 2 * HOUR + 60_000;
+      return prepareCandle({ exchange: p.exchange, features: p.features, now: () => p.clock.now, recorder: r }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince });
+    };
+
+    calls.length = 0;
+    const first = await read(btc[900].timestamp, 0, recorder);
+    assert.deepEqual(first.fills, placed.fills, 'the engine still gets the fill (it ignores one it applied)');
+    assert.deepEqual(calls, ['lookup 1'], 'one lookup, nothing recorded again');
+    calls.length = 0;
+    const again = await read(btc[901].timestamp, first.fillsSince, recorder);
+    assert.equal(first.fillsSince, placed.fills[0].time);
+    assert.deepEqual(again.fills, placed.fills, 'the inclusive cursor returns the fill at its time again');
+    assert.deepEqual(calls, ['lookup 1']);
+
+    // The fill is on the exchange but not in the ledger (recorded nowhere yet): the read records it, order first.
+    ledgerFills.clear();
+    calls.length = 0;
+    await read(btc[901].timestamp, first.fillsSince, recorder);
+    assert.deepEqual(calls, ['lookup 1', `order ${id} closed`, `fill ${id} ${tradeId}`]);
+    // A recorder that cannot tell records every fill found, as before (each call idempotent).
+    const { recordedFills: _lookup, ...plain } = recorder;
+    calls.length = 0;
+    await read(btc[901].timestamp, first.fillsSince, plain);
+    assert.deepEqual(calls, [`order ${id} closed`, `fill ${id} ${tradeId}`]);
+  });
+
   it('given the engine state, an entry that fills gets its stop and target in the same call; settle applies them without sending again', async () => {
     const p = paperOver('BTC/USDT', btc);
     p.clock.now = btc[900].timestamp + HOUR;

@@ -114,6 +114,15 @@ describe('LedgerTradeRecorder on PostgreSQL', () => {
     assert.equal(events[2].reason, 'canceled on request');
   });
 
+  it('says which trade ids it has recorded as fills, on its own exchange only', async () => {
+    await recorder.recordIntent(intent('known-1'));
+    await recorder.recordFill('known-1', fill('known-1', { tradeId: 'known-trade-1' }));
+    assert.deepEqual([...(await recorder.recordedFills(['known-trade-1', 'never-seen', 'known-trade-1']))], ['known-trade-1']);
+    assert.deepEqual([...(await recorder.recordedFills([]))], []);
+    const elsewhere = new LedgerTradeRecorder(db.ledger, { workflowId: 'trader/binance/BTC-USDT', mode: 'live', exchange: 'binance' });
+    assert.deepEqual([...(await elsewhere.recordedFills(['known-trade-1']))], [], 'the same trade id on another exchange is another fill');
+  });
+
   it('records a rejection once, and reports (never forces) a status that contradicts the ledger', async () => {
     await recorder.recordIntent(intent('rej-1'));
     await recorder.recordRejection('rej-1', 'InsufficientFundsError: needs 500 USDT, account has 10');

@@ -70,6 +70,10 @@ export class MeteredTradeRecorder implements TradeRecorder {
     return r;
   }
 
+  recordedFills(tradeIds: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.inner.recordedFills(tradeIds);
+  }
+
   private moved(m: OrderMove, time: number): void {
     if (m.before === m.order.status) return;
     const event = EVENT_OF[m.order.status];

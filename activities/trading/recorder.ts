@@ -50,6 +50,7 @@ export interface TradeRecorder {
   recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;
   recordFill(clientOrderId: string, fill: TradeFill): Promise<unknown>;
   recordRejection(clientOrderId: string, reason: string): Promise<unknown>;
+  recordedFills(tradeIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 /** What a call did to an order: its status before, and the order as the ledger has it now. */
@@ -137,6 +138,14 @@ export class LedgerTradeRecorder implements TradeRecorder {
   /** The exchange (or the pre-send checks) refused the order. */
   async recordRejection(clientOrderId: string, reason: string): Promise<OrderMove> {
     return this.moveTo(clientOrderId, 'rejected', { reason });
+  }
+
+  /**
+   * Which of these exchange trade ids are recorded as fills on this recorder's exchange. A fill
+   * row commits with the order and position it moves, so a recorded one needs nothing more.
+   */
+  async recordedFills(tradeIds: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.ledger.knownFillIds(this.context.exchange, tradeIds);
   }
 
   private async order(clientOrderId: string): Promise<Order> {

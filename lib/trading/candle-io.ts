@@ -157,14 +157,21 @@ function firstAfter(candles: readonly Candle[], t: number): number {
 async function ourFills(exchange: ExchangeAdapter, args: { workflowId: string; symbol: string }, since: number, until: number, recorder?: TradeRecorder): Promise<EngineFill[]> {
   const prefix = clientOrderIdPrefix(args.workflowId);
   const trades = (await exchange.fetchMyTrades(args.symbol, since)).filter((t) => t.clientOrderId?.startsWith(prefix) && t.timestamp <= until);
-  if (recorder) {
-    // As executeIntents does: the order's state first, then its fills. Idempotent per trade id
-    // (the cursor is inclusive, so a fill may be seen twice).
-    const ids = [...new Set(trades.map((t) => t.clientOrderId as string))];
+  if (recorder && trades.length > 0) {
+    // Most fills found here are recorded already: the cursor is inclusive (the last fill comes
+    // back every candle until a newer one), and executeIntents records the fills of the orders it
+    // places. A fill row is written in one transaction with the position and order it moves, so
+    // one read of the trade ids tells which need recording, instead of re-recording each order
+    // and fill (about ten statements, every candle a position is open). What is recorded again
+    // stays idempotent per trade id.
+    const recorded = recorder.recordedFills ? await recorder.recordedFills(trades.map((t) => t.id)) : new Set<string>();
+    const unrecorded = trades.filter((t) => !recorded.has(t.id));
+    // As executeIntents does: the order's state first, then its fills.
+    const ids = [...new Set(unrecorded.map((t) => t.clientOrderId as string))];
     for (const id of ids) {
       const order = await exchange.fetchOrderByClientId(args.symbol, id);
       if (order) await recorder.recordOrder(id, order);
-      for (const t of trades.filter((x) => x.clientOrderId === id)) {
+      for (const t of unrecorded.filter((x) => x.clientOrderId === id)) {
         const [f] = toEngineFills([t], args.symbol);
         if (f) await recorder.recordFill(id, { ...f, tradeId: t.id });
       }
@@ -224,6 +231,8 @@ export interface TradeRecorder {
   recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;
   recordFill(clientOrderId: string, fill: EngineFill & { tradeId: string }): Promise<unknown>;
   recordRejection(clientOrderId: string, reason: string): Promise<unknown>;
+  /** Which of these exchange trade ids are recorded as fills already (one read); without it, every fill found is recorded again. */
+  recordedFills?(tradeIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 export interface ExecuteDeps {
