@@ -150,12 +150,16 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
   const threadCpuBefore = cpuByThread();
   const statementsBefore = statements;
   const profiler = CPU_PROFILE && kind === 'local' ? await startCpuProfile() : undefined;
+  let threadCpuAfter = threadCpuBefore;
   const results = await worker.runUntil(async () => {
     const handles = await Promise.all(inputs.map((i) => startSymbolTrader(stack.env.client, taskQueue, i)));
-    return Promise.all(handles.map((h) => h.result() as Promise<SymbolTraderResult>));
+    const done = await Promise.all(handles.map((h) => h.result() as Promise<SymbolTraderResult>));
+    // Before the worker shuts down: its workflow thread ends with it, and /proc forgets an ended thread's CPU.
+    threadCpuAfter = cpuByThread();
+    return done;
   });
   const cpuAfter = cpuByProgram();
-  const threads = workerCpuByThread(threadCpuBefore, cpuByThread(), workerThreads);
+  const threads = workerCpuByThread(threadCpuBefore, threadCpuAfter, workerThreads);
   let profile: VariantResult['profile'];
   if (profiler && CPU_PROFILE) {
     const p = await profiler.stop(CPU_PROFILE);
