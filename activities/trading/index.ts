@@ -200,7 +200,10 @@ export function createTradingActivities(deps: TradingDeps) {
 
   return {
     async prepareCandle(args: PrepareArgs): Promise<PrepareResult> {
-      const log = activityLog(deps, { symbol: args.symbol });
+      // Built when something is logged: a child logger (bindings, redaction paths) every candle
+      // was a measurable part of the read's CPU, and most candles log nothing.
+      let childLog: Logger | undefined;
+      const log = (): Logger => (childLog ??= activityLog(deps, { symbol: args.symbol }));
       if (args.decided) metrics?.decision(args.symbol, args.decided);
       let exchange: ExchangeAdapter;
       let replay: ReplayFeed | undefined;
@@ -238,15 +241,15 @@ export function createTradingActivities(deps: TradingDeps) {
         // breaker from the workflow, its alert and `trader status`, behind activity retries.)
         if (deps.venue.mode === 'replay' || !(err instanceof ExchangeError) || !err.retryable) throw err;
         const problem = `exchange unavailable, nothing decided: ${err.name}: ${err.message}`.slice(0, 500);
-        log.warn({ error: problem }, 'candle read failed: the exchange is unavailable');
+        log().warn({ error: problem }, 'candle read failed: the exchange is unavailable');
         return { done: false, fills: [], fillsSince: args.fillsSince, problems: [problem], breaker: breakerView(), modelVersion: args.modelVersion };
       }
-      if (res.problems.length > 0) log.warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
+      if (res.problems.length > 0) log().warn({ problems: res.problems }, 'candle problems: not trading on the affected candles');
       const breaker = breakerView();
       if (metrics && res.input) {
-        await metrics.candle(args.workflowId, args.symbol, res.input.candle, timeframeToMs(args.timeframe), res.input.regime, res.input.model).catch((err: unknown) => log.warn({ err }, 'candle metrics failed'));
+        await metrics.candle(args.workflowId, args.symbol, res.input.candle, timeframeToMs(args.timeframe), res.input.regime, res.input.model).catch((err: unknown) => log().warn({ err }, 'candle metrics failed'));
       }
-      if (recorder.tradesClosed) await measureEquityAfterTrade(log);
+      if (recorder.tradesClosed) await measureEquityAfterTrade(log());
       // When the decision's inputs are ready: it is taken at once, in the workflow, from this result.
       const latency = (): number | undefined => {
         if (!res.input) return undefined;
