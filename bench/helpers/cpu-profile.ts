@@ -63,7 +63,9 @@ function partOf(frame: ProfileNode['callFrame']): string {
   if (/\/lib\/trading\/candle-io|\/lib\/candle-hygiene|activities\/trading\//.test(url)) return 'prepare/execute: activity code';
   if (/node_modules\/zod\//.test(url)) return 'zod';
   if (/^node:|internal\//.test(url) || url === '') return 'node built-ins';
-  return `other (${url.replace(/^.*node_modules\//, '').split('/')[0] || url})`;
+  if (url.includes('/node_modules/')) return `other (${url.replace(/^.*node_modules\//, '').split('/')[0]})`;
+  const ours = /\/(bench|infra|ledger|lib|activities|workers|control)\/([^/]+)/.exec(url);
+  return ours ? `our other code (${ours[1]}/${ours[2]})` : `other (${url || 'no script'})`;
 }
 
 /** CPU ms by part (self time), sorted, idle left out. */
