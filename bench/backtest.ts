@@ -4,6 +4,7 @@ import { loadFile, runBacktest } from '../backtester/run';
 import type { BacktestResult, BacktestSeries } from '../lib/backtest/simulate';
 import { StrategyName } from '../lib/engine';
 import { defaultConfig, loadLine, machineLine, numberArg, parseArgs, DATA_DIR } from './helpers/trading-stack';
+import { runBench } from './helpers/run';
 
 /**
  * Backtester throughput: candles per second of `trader backtest` (backtester/run.ts runBacktest,
@@ -87,10 +88,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -16,6 +16,7 @@ import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/wor
 import { runBacktest } from '../backtester/run';
 import { cpuByPart, cpuUnder, startCpuProfile } from './helpers/cpu-profile';
 import { symbolTraderInputs } from '../control/start-trading';
+import { runBench } from './helpers/run';
 
 /**
  * Decision latency of the SymbolTraderWorkflow: from the moment a candle is due (its durable
@@ -350,10 +351,4 @@ async function main(): Promise<void> {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -17,6 +17,7 @@ import { BotApiStandin } from '../test/helpers/bot-api-standin';
 import { fmtSummary, summarize } from './helpers/history';
 import { syntheticSymbols, writeSyntheticCandleFiles } from './helpers/synthetic-market';
 import { benchLog, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker } from './helpers/trading-stack';
+import { runBench } from './helpers/run';
 
 /**
  * Kill-switch latency: how long from an operator's command to the moment the LAST symbol is seen
@@ -208,10 +209,4 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs:
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);

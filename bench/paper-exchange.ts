@@ -7,6 +7,7 @@ import { freshDatabase, stopTestServer } from '../test/helpers/db';
 import { percentile } from './helpers/history';
 import { SyntheticMarket, syntheticSymbols } from './helpers/synthetic-market';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
+import { runBench } from './helpers/run';
 
 /**
  * What one paper exchange call costs early in an account's life and after many orders: the
@@ -157,10 +158,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(out));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);

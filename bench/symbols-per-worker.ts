@@ -14,6 +14,7 @@ import { StaticMarketCatalog, spotMarket } from '../lib/exchange/markets';
 import { symbolWorkflowId } from '../lib/contracts/trading';
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
 import { symbolTraderInputs } from '../control/start-trading';
+import { runBench } from './helpers/run';
 
 /**
  * How many SymbolTraderWorkflows one trading worker carries when every symbol's 1m candle closes
@@ -304,10 +305,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -1,5 +1,6 @@
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { benchLog, cpuByProgram, cpuByThread, loadLine, machineLine, numberArg, openBenchStack, parseArgs, workerCpuByThread } from './helpers/trading-stack';
+import { runBench } from './helpers/run';
 
 /**
  * The Temporal TypeScript SDK's own CPU per candle on this machine: N workflows of the
@@ -63,10 +64,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runBench(main);
