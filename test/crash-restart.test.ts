@@ -66,8 +66,10 @@ describe('restart after a crash (trader up killed with SIGKILL, then run again)'
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-crash-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
-    // Two symbols of generated 1m candles: the rules strategy trades on them from the first few hundred candles.
-    files = writeSyntheticCandleFiles(path.join(dir, 'candles'), syntheticSymbols(2), { timeframe: '1m', count: 1200 });
+    // Two symbols of generated 1m candles: the rules strategy trades on them from the first few
+    // hundred candles. Long enough that the first run is still replaying when it is killed: with
+    // 1,200 candles a quick machine finished the replay while the second trader was being refused.
+    files = writeSyntheticCandleFiles(path.join(dir, 'candles'), syntheticSymbols(2), { timeframe: '1m', count: 3000 });
     env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',
     });
