@@ -31,7 +31,10 @@ import { embeddedStackEnv } from './helpers/trader-process';
 
 const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..');
-const ROWS = 850;
+// Long enough that the replay outlives a few process-metrics samples (every 10 s): the Temporal SDK
+// panels read what those samples copied, and a clean-clone CI run found them empty after the
+// faster candle step made the 850-row replay short.
+const ROWS = 1500;
 const SYMBOLS = ['AAA/USDT', 'BBB/USDT'];
 const INITIAL_CAPITAL = 10_000;
 
