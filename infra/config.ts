@@ -12,6 +12,7 @@ import {
   type CodecServerSettings,
   type TemporalSecurity,
 } from './temporal-security';
+import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from './dev-server-lifecycle';
 
 /**
  * The one configuration loader. Variable names are those of the Python bot this project
@@ -218,6 +219,11 @@ const EnvSchema = z.object({
   TEMPORAL_PORT: int(7233, 1, 65535),
   TEMPORAL_UI_PORT: int(8233, 1, 65535),
   TEMPORAL_METRICS_ADDRESS: bindAddress,
+  TEMPORAL_SQLITE_SYNCHRONOUS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'normal' : v.trim().toLowerCase()))
+    .pipe(z.enum(SQLITE_SYNCHRONOUS, { error: `expected one of ${SQLITE_SYNCHRONOUS.join(', ')} (the dev server's SQLite synchronous setting)` })),
   WATCHDOG: bool(true),
   // A worker waiting on an idle queue shows a poll up to a minute old (a long poll lasts a minute):
   // anything under 70 s would call a healthy worker missing.
@@ -260,7 +266,7 @@ export interface AppConfig {
   telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
   logLevel: (typeof LOG_LEVELS)[number];
   /** metricsAddress: where this process serves the Temporal SDK's Prometheus metrics (unset: not served). */
-  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number; metricsAddress?: string } & TemporalSecurity;
+  temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number; metricsAddress?: string; sqliteSynchronous?: SqliteSynchronous } & TemporalSecurity;
   codecServer: CodecServerSettings;
   /** The trading watchdog (control/watchdog.ts): off with WATCHDOG=false. */
   watchdog: { enabled: boolean; noPollerAfterMs: number; intervalMs: number };
@@ -403,6 +409,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       uiPort: e.TEMPORAL_UI_PORT,
       ...security.value,
       metricsAddress: e.TEMPORAL_METRICS_ADDRESS,
+      sqliteSynchronous: e.TEMPORAL_SQLITE_SYNCHRONOUS,
     },
     codecServer: readCodecServerSettings(raw, e.TEMPORAL_UI_PORT),
     watchdog: { enabled: e.WATCHDOG, noPollerAfterMs: e.WATCHDOG_NO_POLLER_SECONDS * 1000, intervalMs: e.WATCHDOG_INTERVAL_SECONDS * 1000 },

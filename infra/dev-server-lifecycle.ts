@@ -39,6 +39,25 @@ export function devServerDbFile(home: string): string {
   return path.join(home, 'temporal.sqlite');
 }
 
+/** How often the dev server's SQLite waits for the disk: `synchronous` under write-ahead logging. */
+export const SQLITE_SYNCHRONOUS = ['normal', 'full', 'extra'] as const;
+export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS)[number];
+
+/**
+ * `--sqlite-pragma` arguments of every dev server this project starts (`trader up`, tests,
+ * benchmarks). Write-ahead logging instead of SQLite's default rollback journal (which creates,
+ * syncs and deletes a journal file on every transaction), and `synchronous` (default `normal`):
+ * with `normal` a commit survives the process being killed (SIGKILL, OOM) but the last commits
+ * may roll back if the machine itself loses power; `full` syncs every commit. Measured
+ * (`npm run bench -- workflow-floor --candles 60`, one session): the server's CPU per candle
+ * 9.93 ms with the journal, 8.26 ms with WAL and `full`, 6.15 ms with WAL and `normal`.
+ * Rolling back the last commits after a power cut repeats work the workflows had recorded, which
+ * the client order ids and the ledger's unique fills make harmless (no second order, no second fill).
+ */
+export function devServerSqliteArgs(synchronous: SqliteSynchronous = 'normal'): string[] {
+  return ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${synchronous}`];
+}
+
 export function devServerRecordFile(home: string): string {
   return path.join(home, 'dev-server.json');
 }

@@ -8,7 +8,7 @@ import type { Logger } from './logger';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
 import { diagnoseTls } from './tls-diagnosis';
-import { devServerDbFile, forgetDevServer, recordDevServer, replaceOrphanedDevServer } from './dev-server-lifecycle';
+import { devServerDbFile, devServerSqliteArgs, forgetDevServer, recordDevServer, replaceOrphanedDevServer, type SqliteSynchronous } from './dev-server-lifecycle';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -211,6 +211,8 @@ export interface TemporalOptions extends TemporalConnectionSettings {
   home: string;
   cliPath?: string;
   uiPort: number;
+  /** The dev server's SQLite `synchronous` (TEMPORAL_SQLITE_SYNCHRONOUS); default `normal`. */
+  sqliteSynchronous?: SqliteSynchronous;
   log: Logger;
 }
 
@@ -268,7 +270,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
       // The UI asks this codec server to decrypt payloads (`trader codec-server`).
-      extraArgs: opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : undefined,
+      extraArgs: [...devServerSqliteArgs(opts.sqliteSynchronous), ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : [])],
     },
     client: { dataConverter },
   });

@@ -36,6 +36,7 @@ const BAD: Array<{ name: string; env: Record<string, string>; variable: string; 
   { name: 'temporal address without port', env: { TEMPORAL_ADDRESS: 'temporal.internal' }, variable: 'TEMPORAL_ADDRESS', expect: /host:port/ },
   { name: 'metrics address with a host name', env: { TEMPORAL_METRICS_ADDRESS: 'localhost:9464' }, variable: 'TEMPORAL_METRICS_ADDRESS', expect: /ip:port to serve Prometheus metrics on/ },
   { name: 'database url of another kind', env: { DATABASE_URL: 'mysql://u:p@h/db' }, variable: 'DATABASE_URL', expect: /postgres:\/\// },
+  { name: 'sqlite synchronous unknown', env: { TEMPORAL_SQLITE_SYNCHRONOUS: 'off' }, variable: 'TEMPORAL_SQLITE_SYNCHRONOUS', expect: /one of normal, full, extra/ },
   { name: 'port out of range', env: { TEMPORAL_UI_PORT: '70000' }, variable: 'TEMPORAL_UI_PORT', expect: /integer from 1 to 65535/ },
   { name: 'strategy unknown', env: { STRATEGY: 'yolo' }, variable: 'STRATEGY', expect: /one of rules, ensemble, ppo, hybrid/ },
   { name: 'exchange API URL not http', env: { EXCHANGE_API_URL: 'ftp://mirror.example' }, variable: 'EXCHANGE_API_URL', expect: /http:\/\/ or https:\/\// },
@@ -77,6 +78,8 @@ describe('configuration', () => {
     assert.equal(cfg.risk.maxDrawdown, 0.15);
     assert.equal(cfg.exchange.id, 'binance');
     assert.equal(cfg.temporal.address, undefined);
+    assert.equal(cfg.temporal.sqliteSynchronous, 'normal');
+    assert.equal(parseConfig({ TEMPORAL_SQLITE_SYNCHRONOUS: ' FULL ' }).temporal.sqliteSynchronous, 'full');
     assert.equal(cfg.databaseUrl, undefined);
     assert.ok(path.isAbsolute(cfg.home));
   });

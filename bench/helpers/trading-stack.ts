@@ -8,6 +8,7 @@ import { parseConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
+import { devServerSqliteArgs } from '../../infra/dev-server-lifecycle';
 import { freshDatabase, stopTestServer, type TestDatabase } from '../../test/helpers/db';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
@@ -65,7 +66,8 @@ export async function openBenchStack(name: string, opts: { dynamicConfig?: strin
       dbFilename: path.join(dir, 'temporal.sqlite'),
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
-      extraArgs: (opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv]),
+      // The product's SQLite settings (WAL, synchronous=normal), as `trader up` starts its dev server.
+      extraArgs: [...devServerSqliteArgs(), ...(opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv])],
     },
   });
   const dbs: TestDatabase[] = [];
