@@ -297,7 +297,7 @@ async function main(): Promise<void> {
       `decision-latency bench: ${bt.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}, first ${CANDLES} decided candles each (after the ${FEATURE_SCHEMA.warmup}-candle warm-up), ` +
         `replay at speed ${SPEED}${timerMs ? ` (a durable timer of ${timerMs} ms per candle)` : ''}, strategy rules, paper exchange + ledger in PostgreSQL, Temporal dev server`,
     );
-    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'stock'}`);
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'as trader up starts it (SQLite WAL, synchronous=normal)'}`);
 
     const variants: Array<{ v: VariantResult; f: Figures }> = [];
     for (const kind of (COMPARE ? ['local', 'regular'] : ['local']) as PrepareKind[]) {

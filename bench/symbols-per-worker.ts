@@ -266,7 +266,7 @@ async function main(): Promise<void> {
       `symbols-per-worker bench: one trading worker (default options), N SymbolTraderWorkflows in paper mode on synthetic 1m candles, all closing at the same minute; ` +
         `candle delay ${DELAY_MS} ms, strategy rules (default risk settings but max concurrent positions ${MAX_POSITIONS_ARG ?? 'N'}), ledger in PostgreSQL, paper exchange store ${STORE} (${ACCOUNTS} account${ACCOUNTS === 'shared' ? '' : 's'}), Temporal dev server`,
     );
-    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'stock'}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'as trader up starts it (SQLite WAL, synchronous=normal)'}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
     console.log('');
     console.log('      N  decisions  with orders  never(>' + COLLECT_MS / 1000 + ' s)      p50       p99       max  warm-up  pass  load avg (start -> after)');
     for (const n of STEPS) {
