@@ -12,15 +12,18 @@ import { runBench } from './helpers/run';
  * runCandleStep, lib/trading/candle-io prepare/execute) and the paper exchange's fill model, on
  * one core. One symbol: the 33,000-candle BTC-USDT 1h perpetual series; nine symbols: the nine
  * Binance spot 1h series side by side. Files are read and parsed before the clock starts (the
- * CLI's file read is not the backtester's speed). Each case runs once to let the JIT settle, then
- * --rounds times; the median round is reported, with CPU time beside wall time (a loaded machine
- * shows as CPU < wall). Goal: >= 100,000 candles/s (jesse publishes about 21,000).
+ * CLI's file read is not the backtester's speed). Each case runs --warmup times to let the JIT
+ * settle (a single round left the next two still getting faster: 409, 326, 293 ms on the one
+ * symbol), then --rounds times; the median round is reported, with CPU time beside wall time (a
+ * loaded machine shows as CPU < wall), and the cold first round beside it (what a single short
+ * `trader backtest` sees). Goal: >= 100,000 candles/s (jesse publishes about 21,000).
  *
- *   npm run bench -- backtest [--rounds 3] [--strategy rules|ppo] [--one file.csv] [--nine a.csv,b.csv,...]
+ *   npm run bench -- backtest [--warmup 3] [--rounds 5] [--strategy rules|ppo] [--one file.csv] [--nine a.csv,b.csv,...]
  */
 
-const args = parseArgs(process.argv.slice(2), { rounds: 'value', strategy: 'value', one: 'value', nine: 'value' });
-const ROUNDS = numberArg(args, 'rounds', 3, (x) => Number.isInteger(x) && x >= 1);
+const args = parseArgs(process.argv.slice(2), { warmup: 'value', rounds: 'value', strategy: 'value', one: 'value', nine: 'value' });
+const WARMUP = numberArg(args, 'warmup', 3, (x) => Number.isInteger(x) && x >= 1);
+const ROUNDS = numberArg(args, 'rounds', 5, (x) => Number.isInteger(x) && x >= 1);
 const STRATEGY = StrategyName.parse((args.get('strategy') as string | undefined) ?? 'rules');
 const OHLCV = path.join(DATA_DIR, 'ohlcv');
 const ONE = (args.get('one') as string | undefined) ?? path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv');
@@ -54,6 +57,8 @@ async function measure(label: string, files: string[]): Promise<{ perS: number; 
   const series = files.map((f) => loadFile(f));
   const candles = series.reduce((a, s) => a + s.candles.length, 0);
   const warm = await round(series);
+  const cold = warm.wallMs;
+  for (let w = 1; w < WARMUP; w++) await round(series);
   const rounds: Round[] = [];
   for (let r = 0; r < ROUNDS; r++) rounds.push(await round(series));
   // Every round must trade the same: otherwise a round timed something else.
@@ -65,7 +70,7 @@ async function measure(label: string, files: string[]): Promise<{ perS: number; 
   const decisions = med.result.symbols.reduce((a, s) => a + s.decisions, 0);
   console.log(
     `  ${label}: ${series.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}; ${candles} candles, ${decisions} decided, ${med.result.trades.length} trades; ` +
-      `median of ${ROUNDS} rounds ${med.wallMs.toFixed(0)} ms wall (${med.cpuMs.toFixed(0)} ms CPU; rounds ${rounds.map((r) => r.wallMs.toFixed(0)).join(', ')} ms) = ` +
+      `after ${WARMUP} warm-up round(s) (the first, cold: ${cold.toFixed(0)} ms = ${Math.round(candles / (cold / 1000)).toLocaleString('en-US')} candles/s), median of ${ROUNDS} rounds ${med.wallMs.toFixed(0)} ms wall (${med.cpuMs.toFixed(0)} ms CPU; rounds ${rounds.map((r) => r.wallMs.toFixed(0)).join(', ')} ms) = ` +
       `${Math.round(perS).toLocaleString('en-US')} candles/s, ${((med.wallMs * 1000) / candles).toFixed(1)} us per candle; ` +
       `per CPU second ${Math.round(candles / (med.cpuMs / 1000)).toLocaleString('en-US')} candles (the process's CPU, V8's garbage-collector threads included: CPU above wall time is those threads, below it a shared machine)`,
   );
