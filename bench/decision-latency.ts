@@ -11,7 +11,7 @@ import { FEATURE_SCHEMA } from '../lib/features';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { connect } from '../infra/postgres';
-import { benchLog, cpuByProgram, cpuByThread, workerCpuByThread, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
+import { benchLog, cpuByProgram, cpuByThread, workerCpuByThread, DATA_DIR, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, serverExperiment, SERVER_EXPERIMENT_ARGS, tradingWorker, type BenchStack, type PrepareKind } from './helpers/trading-stack';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import { runBacktest } from '../backtester/run';
 import { cpuByPart, cpuUnder, startCpuProfile } from './helpers/cpu-profile';
@@ -39,10 +39,11 @@ import { runBench } from './helpers/run';
  *
  *   npm run bench -- decision-latency [--candles 300] [--speed 3600] [--files a.csv,b.csv] [--no-compare]
  *     [--dynamic-config KEY=VALUE,...]   (experiments: dev server dynamic config, e.g. system.enableActivityEagerExecution=true)
+ *     [--sqlite-pragma PRAGMA=VALUE,...] (experiments: in place of trader up's SQLite settings, e.g. journal_mode=delete,synchronous=full)
  *     [--cpu-profile FILE]   (a V8 CPU profile of the worker over the product run, summarized per candle)
  */
 
-const args = parseArgs(process.argv.slice(2), { candles: 'value', speed: 'value', files: 'value', 'no-compare': 'flag', 'dynamic-config': 'value', 'cpu-profile': 'value' });
+const args = parseArgs(process.argv.slice(2), { candles: 'value', speed: 'value', files: 'value', 'no-compare': 'flag', 'cpu-profile': 'value', ...SERVER_EXPERIMENT_ARGS });
 const CANDLES = numberArg(args, 'candles', 300, (x) => Number.isInteger(x) && x >= 10);
 // 3600: one simulated hour per real second, so each 1h candle waits a 1 s durable timer. The dev
 // server fires timers on a ~1 s tick (a 10 ms timer takes ~1 s), so a higher speed only misleads.
@@ -56,8 +57,8 @@ const FILES =
 const COMPARE = !args.has('no-compare');
 const CPU_PROFILE = args.get('cpu-profile') as string | undefined;
 
-// Experiments only: the reported figures are with the stock dev server unless this is given (it is printed).
-const DYNAMIC_CONFIG = (args.get('dynamic-config') as string | undefined)?.split(',').filter(Boolean) ?? [];
+// Experiments only: the reported figures are with the dev server as trader up starts it unless one is given (it is printed).
+const SERVER = serverExperiment(args);
 const log = benchLog();
 const cfg = defaultConfig();
 
@@ -283,7 +284,7 @@ function report(v: VariantResult, f: Figures, label: string): void {
 
 async function main(): Promise<void> {
   const loadBefore = loadLine();
-  const stack = await openBenchStack('latency', { dynamicConfig: DYNAMIC_CONFIG });
+  const stack = await openBenchStack('latency', SERVER);
   try {
     const files = subsetFiles(path.join(stack.dir, 'candles'));
     const bt = await runBacktest({
@@ -297,7 +298,7 @@ async function main(): Promise<void> {
       `decision-latency bench: ${bt.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}, first ${CANDLES} decided candles each (after the ${FEATURE_SCHEMA.warmup}-candle warm-up), ` +
         `replay at speed ${SPEED}${timerMs ? ` (a durable timer of ${timerMs} ms per candle)` : ''}, strategy rules, paper exchange + ledger in PostgreSQL, Temporal dev server`,
     );
-    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'as trader up starts it (SQLite WAL, synchronous=normal)'}`);
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${SERVER.description}`);
 
     const variants: Array<{ v: VariantResult; f: Figures }> = [];
     for (const kind of (COMPARE ? ['local', 'regular'] : ['local']) as PrepareKind[]) {

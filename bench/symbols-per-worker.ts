@@ -6,7 +6,7 @@ import { Ledger } from '../ledger';
 import { candleSteps, fetchRuns, fmtMs, mapLimit, percentile, summarize, type CandleStep } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { SyntheticMarket, syntheticSymbols } from './helpers/synthetic-market';
-import { benchLog, cpuByProgram, cpuDelta, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker, type BenchStack } from './helpers/trading-stack';
+import { benchLog, cpuByProgram, cpuDelta, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, serverExperiment, SERVER_EXPERIMENT_ARGS, tradingWorker, type BenchStack } from './helpers/trading-stack';
 import type { ExchangeAdapter } from '../lib/exchange/types';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { InMemoryPaperStateStore, type PaperStateStore } from '../lib/exchange/paper-state';
@@ -34,7 +34,7 @@ import { runBench } from './helpers/run';
  *
  *   npm run bench -- symbols-per-worker [--steps 100,250,500,750,1000,1500,2000] [--delay-ms 1000]
  *     [--deadline-s 10] [--minutes 1] [--collect-s 25] [--budget-min 15]
- *     [--store pg|memory] [--accounts shared|per-symbol] [--max-positions N] [--dynamic-config KEY=VALUE,...]
+ *     [--store pg|memory] [--accounts shared|per-symbol] [--max-positions N] [--dynamic-config KEY=VALUE,...] [--sqlite-pragma PRAGMA=VALUE,...]
  *
  * --accounts shared (default) is what exchangeVenue does: one paper account for all symbols, as
  * on a real exchange; per-symbol gives each symbol its own account (as the replay venue does).
@@ -49,7 +49,7 @@ const args = parseArgs(process.argv.slice(2), {
   'budget-min': 'value',
   store: 'value',
   accounts: 'value',
-  'dynamic-config': 'value',
+  ...SERVER_EXPERIMENT_ARGS,
   'max-positions': 'value',
 });
 const STEPS = ((args.get('steps') as string | undefined) ?? '100,250,500,750,1000,1500,2000').split(',').map((x) => {
@@ -74,8 +74,8 @@ if (COLLECT_MS <= DEADLINE_MS) throw new Error('--collect-s must be above --dead
 const MAX_POSITIONS_ARG = args.has('max-positions') ? numberArg(args, 'max-positions', 1, (x) => Number.isInteger(x) && x >= 1) : undefined;
 
 const TF_MS = 60_000;
-// Experiments only: the reported figures are with the stock dev server unless this is given (it is printed).
-const DYNAMIC_CONFIG = (args.get('dynamic-config') as string | undefined)?.split(',').filter(Boolean) ?? [];
+// Experiments only: the reported figures are with the dev server as trader up starts it unless one is given (it is printed).
+const SERVER = serverExperiment(args);
 const log = benchLog();
 const cfg = defaultConfig();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -258,7 +258,7 @@ async function main(): Promise<void> {
   const began = Date.now();
   const deadline = began + BUDGET_MS;
   const loadBefore = loadLine();
-  const stack = await openBenchStack('spw', { dynamicConfig: DYNAMIC_CONFIG });
+  const stack = await openBenchStack('spw', SERVER);
   const rows: Row[] = [];
   let stopped = '';
   try {
@@ -266,7 +266,7 @@ async function main(): Promise<void> {
       `symbols-per-worker bench: one trading worker (default options), N SymbolTraderWorkflows in paper mode on synthetic 1m candles, all closing at the same minute; ` +
         `candle delay ${DELAY_MS} ms, strategy rules (default risk settings but max concurrent positions ${MAX_POSITIONS_ARG ?? 'N'}), ledger in PostgreSQL, paper exchange store ${STORE} (${ACCOUNTS} account${ACCOUNTS === 'shared' ? '' : 's'}), Temporal dev server`,
     );
-    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${DYNAMIC_CONFIG.length ? `with dynamic config ${DYNAMIC_CONFIG.join(', ')} (EXPERIMENT)` : 'as trader up starts it (SQLite WAL, synchronous=normal)'}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${SERVER.description}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
     console.log('');
     console.log('      N  decisions  with orders  never(>' + COLLECT_MS / 1000 + ' s)      p50       p99       max  warm-up  pass  load avg (start -> after)');
     for (const n of STEPS) {

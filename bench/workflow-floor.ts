@@ -1,5 +1,5 @@
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
-import { benchLog, cpuByProgram, cpuByThread, loadLine, machineLine, numberArg, openBenchStack, parseArgs, workerCpuByThread } from './helpers/trading-stack';
+import { benchLog, cpuByProgram, cpuByThread, loadLine, machineLine, numberArg, openBenchStack, parseArgs, serverExperiment, SERVER_EXPERIMENT_ARGS, workerCpuByThread } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 
 /**
@@ -10,13 +10,15 @@ import { runBench } from './helpers/run';
  * between the two is what our code costs per decision, and this figure is the floor under it.
  *
  *   npm run bench -- workflow-floor [--workflows 9] [--candles 100] [--timer-ms 1000] [--result-bytes 900] [--debug-mode]
+ *     [--dynamic-config KEY=VALUE,...] [--sqlite-pragma PRAGMA=VALUE,...]   (dev server experiments, printed)
  *
  * --debug-mode (an experiment, printed): the SDK's debugMode, workflows in the worker's main
  * thread with no deadlock detector (no isolate execution timeout). Not a production setting: a
  * workflow stuck in a loop would then hang the whole worker instead of failing its task.
  */
 
-const args = parseArgs(process.argv.slice(2), { workflows: 'value', candles: 'value', 'timer-ms': 'value', 'result-bytes': 'value', 'debug-mode': 'flag' });
+const args = parseArgs(process.argv.slice(2), { workflows: 'value', candles: 'value', 'timer-ms': 'value', 'result-bytes': 'value', 'debug-mode': 'flag', ...SERVER_EXPERIMENT_ARGS });
+const SERVER = serverExperiment(args);
 const DEBUG_MODE = args.has('debug-mode');
 const WORKFLOWS = numberArg(args, 'workflows', 9, (x) => Number.isInteger(x) && x >= 1);
 const CANDLES = numberArg(args, 'candles', 100, (x) => Number.isInteger(x) && x >= 1);
@@ -26,7 +28,7 @@ const RESULT_BYTES = numberArg(args, 'result-bytes', 900, (x) => Number.isIntege
 async function main(): Promise<void> {
   const loadBefore = loadLine();
   benchLog();
-  const stack = await openBenchStack('floor');
+  const stack = await openBenchStack('floor', SERVER);
   try {
     const payload = 'x'.repeat(RESULT_BYTES);
     const taskQueue = `bench-floor-${process.pid}`;
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
     const per = (s: number) => ((s * 1000) / loops).toFixed(2);
     const cpu = [...cpuAfter].map(([k, v]) => [k, v - (cpuBefore.get(k) ?? 0)] as const).filter(([, s]) => s >= 0.05).sort((a, b) => b[1] - a[1]);
     const workerMs = ((cpu.find(([k]) => k === 'worker (node)')?.[1] ?? NaN) * 1000) / loops;
-    console.log(`workflow-floor bench: ${WORKFLOWS} workflows x ${CANDLES} candles, each a ${TIMER_MS} ms durable timer then one local activity returning ${RESULT_BYTES} B; Temporal dev server, worker ${DEBUG_MODE ? 'defaults but debugMode (EXPERIMENT: workflows in the main thread, no deadlock detector)' : 'defaults'}`);
+    console.log(`workflow-floor bench: ${WORKFLOWS} workflows x ${CANDLES} candles, each a ${TIMER_MS} ms durable timer then one local activity returning ${RESULT_BYTES} B; Temporal dev server ${SERVER.description}, worker ${DEBUG_MODE ? 'defaults but debugMode (EXPERIMENT: workflows in the main thread, no deadlock detector)' : 'defaults'}`);
     console.log(`  machine: ${machineLine()}; load average before ${loadBefore}, after ${loadLine()}; wall ${wallS.toFixed(1)} s`);
     console.log(`  CPU per candle: ${cpu.map(([k, s]) => `${k} ${per(s)} ms`).join(', ')}`);
     console.log(`  worker CPU per candle, by thread: ${workerCpuByThread(threadBefore, threadAfter, workerThreads).filter(([, s]) => s > 0).map(([k, s]) => `${k} ${per(s)} ms`).join(', ')}`);

@@ -44,8 +44,11 @@ export const SQLITE_SYNCHRONOUS = ['normal', 'full', 'extra'] as const;
 export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS)[number];
 
 /**
- * `--sqlite-pragma` arguments of every dev server this project starts (`trader up`, tests,
- * benchmarks). Write-ahead logging instead of SQLite's default rollback journal (which creates,
+ * The extra command-line arguments of every dev server this project starts (`trader up`, tests,
+ * benchmarks): its SQLite settings, then what the caller adds (dynamic config values, the UI's
+ * codec endpoint). `sqlitePragmas` (benchmark experiments only) replaces the SQLite settings.
+ *
+ * SQLite: write-ahead logging instead of SQLite's default rollback journal (which creates,
  * syncs and deletes a journal file on every transaction), and `synchronous` (default `normal`):
  * with `normal` a commit survives the process being killed (SIGKILL, OOM) but the last commits
  * may roll back if the machine itself loses power; `full` syncs every commit. Measured
@@ -54,8 +57,13 @@ export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS)[number];
  * Rolling back the last commits after a power cut repeats work the workflows had recorded, which
  * the client order ids and the ledger's unique fills make harmless (no second order, no second fill).
  */
-export function devServerSqliteArgs(synchronous: SqliteSynchronous = 'normal'): string[] {
-  return ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${synchronous}`];
+export function devServerExtraArgs(o: { synchronous?: SqliteSynchronous; sqlitePragmas?: readonly string[]; dynamicConfig?: readonly string[]; uiCodecEndpoint?: string } = {}): string[] {
+  const pragmas = o.sqlitePragmas ?? ['journal_mode=wal', `synchronous=${o.synchronous ?? 'normal'}`];
+  return [
+    ...pragmas.flatMap((p) => ['--sqlite-pragma', p]),
+    ...(o.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv]),
+    ...(o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
+  ];
 }
 
 export function devServerRecordFile(home: string): string {

@@ -8,7 +8,7 @@ import type { Logger } from './logger';
 import { AesGcmPayloadCodec } from './payload-codec';
 import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
 import { diagnoseTls } from './tls-diagnosis';
-import { devServerDbFile, devServerSqliteArgs, forgetDevServer, recordDevServer, replaceOrphanedDevServer, type SqliteSynchronous } from './dev-server-lifecycle';
+import { devServerDbFile, devServerExtraArgs, forgetDevServer, recordDevServer, replaceOrphanedDevServer, type SqliteSynchronous } from './dev-server-lifecycle';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -270,7 +270,7 @@ export async function openTemporal(opts: TemporalOptions): Promise<TemporalStack
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
       // The UI asks this codec server to decrypt payloads (`trader codec-server`).
-      extraArgs: [...devServerSqliteArgs(opts.sqliteSynchronous), ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : [])],
+      extraArgs: devServerExtraArgs({ synchronous: opts.sqliteSynchronous, uiCodecEndpoint: opts.uiCodecEndpoint }),
     },
     client: { dataConverter },
   });

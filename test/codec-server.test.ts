@@ -194,7 +194,7 @@ describe('the embedded dev server with encryption keys and TEMPORAL_UI_CODEC_END
     const settings = (await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string } };
     assert.equal(settings.Codec?.Endpoint, endpoint);
     assert.equal(fs.statSync(path.join(home, 'temporal')).mode & 0o777, 0o700, 'the SQLite file lives in an owner-only directory');
-    // devServerSqliteArgs: write-ahead logging (the default rollback journal cost the server a third more CPU per workflow task).
+    // devServerExtraArgs: write-ahead logging (SQLite's default rollback journal cost the server about 60 % more CPU per workflow task).
     assert.ok(fs.existsSync(path.join(home, 'temporal', 'temporal.sqlite-wal')), 'the dev server keeps its SQLite in WAL mode');
 
     const worker = await Worker.create({

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { findExecutable } from '../../infra/temporal';
-import { devServerSqliteArgs } from '../../infra/dev-server-lifecycle';
+import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
 import { connect, startEmbeddedPostgres, type EmbeddedServer } from '../../infra/postgres';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../lib/contracts/search-attributes';
 import { freePort } from '../../test/helpers/db';
@@ -57,7 +57,7 @@ export class TemporalServerProcess {
     const bin = findExecutable('temporal', process.env.TEMPORAL_CLI_PATH);
     if (!bin) throw new Error('no temporal CLI (TEMPORAL_CLI_PATH, PATH or .tools/py/bin: npm run setup:temporal)');
     const out = fs.openSync(path.join(this.dir, 'temporal-server.log'), 'a');
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port), '--headless', '--db-filename', path.join(this.dir, 'temporal.sqlite'), '--log-format', 'json', '--log-level', 'error', ...devServerSqliteArgs()];
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port), '--headless', '--db-filename', path.join(this.dir, 'temporal.sqlite'), '--log-format', 'json', '--log-level', 'error', ...devServerExtraArgs()];
     for (const name of Object.values(SEARCH_ATTRIBUTE_NAMES)) args.push('--search-attribute', `${name}=Keyword`);
     this.child = spawn(bin, args, { stdio: ['ignore', out, out] });
     fs.closeSync(out);

@@ -8,7 +8,7 @@ import { parseConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
-import { devServerSqliteArgs } from '../../infra/dev-server-lifecycle';
+import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
 import { freshDatabase, stopTestServer, type TestDatabase } from '../../test/helpers/db';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
@@ -50,10 +50,11 @@ export interface BenchStack {
 
 /**
  * The dev server (its SQLite under a temp dir, as openTemporal runs it for `trader up`) and the
- * embedded PostgreSQL, both real. `dynamicConfig` (KEY=VALUE, the CLI's --dynamic-config-value)
- * is for experiments only; the figures a bench reports are with the stock server.
+ * embedded PostgreSQL, both real. `experiment` (serverExperiment: dynamic config values, SQLite
+ * pragmas in place of the product's) is for experiments only; without it the server runs as
+ * `trader up` starts it.
  */
-export async function openBenchStack(name: string, opts: { dynamicConfig?: string[] } = {}): Promise<BenchStack> {
+export async function openBenchStack(name: string, experiment: ServerExperiment = NO_EXPERIMENT): Promise<BenchStack> {
   // Not mkdtemp's 0700: keep it readable, like TRADER_HOME, in case a server runs as another user.
   const dir = path.join(os.tmpdir(), `dt-bench-${name}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -66,8 +67,7 @@ export async function openBenchStack(name: string, opts: { dynamicConfig?: strin
       dbFilename: path.join(dir, 'temporal.sqlite'),
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
-      // The product's SQLite settings (WAL, synchronous=normal), as `trader up` starts its dev server.
-      extraArgs: [...devServerSqliteArgs(), ...(opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv])],
+      extraArgs: devServerExtraArgs({ dynamicConfig: experiment.dynamicConfig, sqlitePragmas: experiment.sqlitePragmas }),
     },
   });
   const dbs: TestDatabase[] = [];
@@ -132,6 +132,29 @@ export async function tradingWorker(
 }
 
 /** `--name value` and `--flag` from argv; unknown names are refused so a typo never runs the default silently. */
+/** The dev server experiments a bench accepts: `...SERVER_EXPERIMENT_ARGS` in its parseArgs spec. */
+export const SERVER_EXPERIMENT_ARGS = { 'dynamic-config': 'value', 'sqlite-pragma': 'value' } as const;
+
+export interface ServerExperiment {
+  dynamicConfig: string[];
+  /** In place of the product's SQLite settings (e.g. journal_mode=delete,synchronous=full: SQLite's own defaults). */
+  sqlitePragmas?: string[];
+  /** For the bench's header: how the server runs. */
+  description: string;
+}
+
+const NO_EXPERIMENT: ServerExperiment = { dynamicConfig: [], description: 'as trader up starts it' };
+
+/** --dynamic-config KEY=VALUE,... and --sqlite-pragma PRAGMA=VALUE,...: printed as EXPERIMENT; the reported figures are without them. */
+export function serverExperiment(args: Map<string, string | true>): ServerExperiment {
+  const list = (name: string) => (args.get(name) as string | undefined)?.split(',').filter(Boolean);
+  const dynamicConfig = list('dynamic-config') ?? [];
+  const sqlitePragmas = list('sqlite-pragma');
+  const parts = [...(dynamicConfig.length ? [`dynamic config ${dynamicConfig.join(', ')}`] : []), ...(sqlitePragmas ? [`SQLite ${sqlitePragmas.join(', ')}`] : [])];
+  const sqlite = devServerExtraArgs({ sqlitePragmas }).filter((a) => !a.startsWith('--')).join(', ');
+  return { dynamicConfig, sqlitePragmas, description: parts.length ? `with ${parts.join('; ')} (EXPERIMENT)` : `as trader up starts it (SQLite ${sqlite})` };
+}
+
 export function parseArgs(argv: string[], known: Record<string, 'value' | 'flag'>): Map<string, string | true> {
   const out = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {

@@ -5,7 +5,7 @@ import { DefaultLogger, Worker, bundleWorkflowCode, type WorkerOptions } from '@
 import { ENCRYPTED_FAILURE_CONVERTER_PATH, executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { createLogger } from '../../infra/logger';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
-import { devServerSqliteArgs } from '../../infra/dev-server-lifecycle';
+import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
 
 /**
  * Temporal servers for tests, from installed binaries (TEMPORAL_TEST_SERVER_PATH /
@@ -36,7 +36,7 @@ export async function devServerEnv(opts: { dbFilename?: string; port?: number; d
       dbFilename: opts.dbFilename,
       searchAttributes: SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'error' },
-      extraArgs: [...devServerSqliteArgs(), ...(opts.dynamicConfig ?? []).flatMap((kv) => ['--dynamic-config-value', kv])],
+      extraArgs: devServerExtraArgs({ dynamicConfig: opts.dynamicConfig }),
     },
   });
 }
