@@ -8,9 +8,9 @@ import { createMarketDataExchange } from '../activities/market-data/exchange';
 import { ExchangeResilience } from '../activities/exchange/resilience';
 import { alignDown } from '../lib/candle-ranges';
 import type { Candle } from '../lib/candles';
-import { freshDatabase, stopTestServer } from '../test/helpers/db';
-import { ExchangeStandin } from '../test/helpers/exchange-standin';
-import { generatedCandles } from '../test/helpers/generated-candles';
+import { freshDatabase, stopTestServer } from '../testkit/db';
+import { ExchangeStandin } from '../testkit/exchange-standin';
+import { generatedCandles } from '../testkit/generated-candles';
 
 /**
  * The candle store on a real embedded PostgreSQL: writing a long series page by page as a

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chaosVerdict, runChaos } from './helpers/chaos-run';
+import { chaosVerdict, runChaos } from '../testkit/chaos-run';
 import { benchLog, DATA_DIR, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
 
 /**
  * `npm run chaos` (= `npm run bench -- chaos`): a multi-symbol replay through the real workflows
  * while trading workers are SIGKILLed every few seconds, the Temporal server is killed and
  * restarted once and PostgreSQL once; then the ledger against a fault-free `trader backtest` of
- * the same candles (bench/helpers/chaos-run.ts). Exit code 1 when the verdict fails.
+ * the same candles (testkit/chaos-run.ts). Exit code 1 when the verdict fails.
  *
  *   npm run chaos -- [--symbols BTC,ETH,SOL] [--candles 2000] [--kills 50] [--kill-every 4]
  *                    [--min-serve 4] [--workers 2] [--speed max] [--seed 1] [--finish-timeout 900] [--keep]

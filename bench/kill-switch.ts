@@ -13,9 +13,9 @@ import { FeatureCache } from '../lib/features/cache';
 import { FEATURE_SCHEMA } from '../lib/features';
 import type { TradingStatus } from '../lib/contracts/trading';
 import { startTelegramBot, type TelegramBot } from '../telegram/bot';
-import { BotApiStandin } from '../test/helpers/bot-api-standin';
+import { BotApiStandin } from '../testkit/bot-api-standin';
 import { fmtSummary, summarize } from './helpers/history';
-import { syntheticSymbols, writeSyntheticCandleFiles } from './helpers/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../testkit/synthetic-market';
 import { benchLog, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 

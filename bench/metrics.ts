@@ -4,8 +4,8 @@ import { TradingMetrics } from '../activities/metrics/trading';
 import { InfluxMetricsWriter, METRICS_OFF, type MetricsWriter } from '../activities/metrics/writer';
 import { ModelOutcomeTracker } from '../activities/metrics/model-outcomes';
 import type { Candle } from '../lib/candles';
-import { startInfluxd } from '../test/helpers/influxdb';
-import { freePort } from '../test/helpers/db';
+import { startInfluxd } from '../testkit/influxdb';
+import { freePort } from '../testkit/db';
 
 /**
  * What metrics cost the trading path: the time an activity spends handing over one decided

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { candleFileName, formatCandleCsv } from '../lib/candle-csv';
-import { openCluster, TraderProcess } from './helpers/cluster-processes';
-import { SyntheticMarket, syntheticSymbols } from './helpers/synthetic-market';
+import { openCluster, TraderProcess } from '../testkit/cluster-processes';
+import { SyntheticMarket, syntheticSymbols } from '../testkit/synthetic-market';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
 
 /**
@@ -13,7 +13,7 @@ import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers
  *
  * The worker is the real `trader up --replay FILES --speed max --exit-when-done` process (paper
  * fills, the replay's ledger), against a Temporal dev server and a PostgreSQL of their own
- * (bench/helpers/cluster-processes.ts), so the process measured holds only the worker and the
+ * (testkit/cluster-processes.ts), so the process measured holds only the worker and the
  * replay's client. bench/helpers/memory-probe.js is preloaded into it: every --sample-s it runs a
  * full GC and writes rss and heapUsed, so the heap figure is what is retained, not garbage.
  *

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { candleFileName, formatCandleCsv } from '../lib/candle-csv';
-import { generatedCandles } from '../test/helpers/generated-candles';
+import { generatedCandles } from '../testkit/generated-candles';
 import { workflowBundleDir } from '../infra/workflow-bundle';
-import { openCluster, TraderProcess } from './helpers/cluster-processes';
+import { openCluster, TraderProcess } from '../testkit/cluster-processes';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
 
 /**

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds InfluxDB OSS 1.8.3 (`influxd`) from the Go module proxy into .tools/influxdb/bin, where
-# the metrics tests look for it (test/helpers/influxdb.ts). 1.8 is the last InfluxDB that builds
+# the metrics tests look for it (testkit/influxdb.ts). 1.8 is the last InfluxDB that builds
 # with `go install` alone, and with `flux-enabled = true` it takes the v2 client's writes
 # (/api/v2/write) and answers Flux (/api/v2/query), which is all the tests need of an InfluxDB 2.
 # Takes about 90 s of CPU once; idempotent afterwards. Needs Go (any recent toolchain).

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../../infra/logger';
 import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
-import { freshDatabase, stopTestServer, type TestDatabase } from '../../test/helpers/db';
+import { freshDatabase, stopTestServer, type TestDatabase } from '../../testkit/db';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
 
 /**

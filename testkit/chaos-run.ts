@@ -1,0 +1,286 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { connect } from '../infra/postgres';
+import type { Logger } from '../infra/logger';
+import { readCandleCsv } from '../infra/candle-files';
+import { symbolWorkflowId } from '../lib/contracts/trading';
+import { Prng } from '../lib/random';
+import { REPLAY_DATABASE } from '../workers/replay';
+import { openCluster, TraderProcess, type Cluster } from './cluster-processes';
+import { auditExchangeAgainstLedger, mismatchedTrades, type TradeRow } from './replay-audit';
+
+/**
+ * The chaos run: a replay through the real workflows on a cluster whose parts are killed while it
+ * trades, then the ledger compared with a fault-free `trader backtest` of the same candles.
+ *
+ * - a Temporal dev server and PostgreSQL, each a process of its own (cluster-processes.ts);
+ * - `trader up --replay FILES` starts the replay (it records the plan in the replay database and
+ *   starts the portfolio and one symbol workflow per file), and is itself the first worker killed;
+ * - `workers` x `trader worker --replay` on the trading queue; a killer SIGKILLs a random one that
+ *   is polling every `killEveryMs` (+-50 %, seeded) and starts a replacement at once, so `workers`
+ *   processes are always alive and 0..workers of them serving;
+ * - the Temporal server is SIGKILLed and restarted once, PostgreSQL shut down immediately (SIGQUIT,
+ *   crash recovery at start) and restarted once, at a third and two thirds of the kills;
+ * - when the kills are done the survivors finish the replay; then the verdict: duplicate orders,
+ *   lost fills (replay-audit.ts), trades against `trader backtest --data FILES`, symbol workflows
+ *   not completed.
+ */
+
+export interface ChaosOptions {
+  dir: string;
+  /** Candle CSV files, one per symbol (the replay and the backtest read the same). */
+  files: string[];
+  kills: number;
+  killEveryMs: number;
+  /**
+   * A worker is a victim only after polling this long (default killEveryMs): when a worker takes
+   * longer to start than the kill interval (a loaded machine), killing every worker as soon as it
+   * polls would kill workers that never took a task, and the replay would just wait.
+   */
+  minServeMs?: number;
+  workers: number;
+  speed: 'max' | number;
+  seed: number;
+  /** After the kills, how long the survivors get to finish the replay. */
+  finishTimeoutMs: number;
+  log: Logger;
+  progress?: (line: string) => void;
+}
+
+export interface ChaosFigures {
+  kills: number;
+  temporal_restarts: number;
+  postgres_restarts: number;
+  trades: number;
+  duplicate_orders: number;
+  lost_fills: number;
+  mismatched_trades: number;
+  stuck_workflows: number;
+  backtest_trades: number;
+  orders_missing_in_ledger: number;
+  orders_missing_on_exchange: number;
+  order_status_mismatches: number;
+  exchange_orders: number;
+  exchange_fills: number;
+  /** Workers that exited without being killed (e.g. on a server restart), each replaced. */
+  worker_exits: number;
+  /** Worker processes whose identity completed workflow tasks of the symbol workflows. */
+  serving_workers: number;
+  /** Killed processes that had completed a workflow task or started an activity of the symbol workflows: kills that hit work. */
+  kills_of_working_workers: number;
+  workflow_task_timeouts: number;
+  workflow_task_failures: number;
+  activity_retries: number;
+  worker_start_s_p50: number;
+  replay_finished_during_kills: boolean;
+  wall_s: number;
+}
+
+export interface ChaosResult {
+  figures: ChaosFigures;
+  /** Evidence for a failed verdict: trades on one side only, audit examples, stuck workflows. */
+  details: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const REPO = path.resolve(__dirname, '..');
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const say = o.progress ?? (() => undefined);
+  const t0 = Date.now();
+  const rng = new Prng(o.seed);
+  const symbols = o.files.map((f) => readCandleCsv(f).symbol);
+  const workflowIds = symbols.map((s) => symbolWorkflowId('replay', s));
+  const cluster = await openCluster(o.dir, o.log);
+  const procs: TraderProcess[] = [];
+  let seq = 0;
+  const logs = path.join(o.dir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const spawnWorker = () => {
+    const name = `worker-${++seq}`;
+    const p = new TraderProcess(name, ['worker', '--replay'], cluster.env(), path.join(logs, `${name}.log`), o.dir);
+    // Readiness in the background: the killer only picks workers that poll.
+    p.waitFor(/serving the replay/, 600_000).catch(() => undefined);
+    procs.push(p);
+    return p;
+  };
+  const details: string[] = [];
+  let connection: Connection | undefined;
+  try {
+    const up = new TraderProcess('up', ['up', '--replay', ...o.files, '--speed', String(o.speed)], cluster.env(), path.join(logs, 'up.log'), o.dir);
+    procs.push(up);
+    await up.waitFor(/durable-trader is up/, 600_000);
+    say(`replay started: ${symbols.join(', ')} (${o.files.length} files), speed ${o.speed}`);
+    connection = await Connection.connect({ address: cluster.temporal.address });
+    const client = new Client({ connection });
+
+    for (let i = 0; i < o.workers; i++) spawnWorker();
+    await Promise.all(procs.filter((p) => p !== up).map((p) => p.waitFor(/serving the replay/, 600_000)));
+
+    let kills = 0;
+    let workerExits = 0;
+    let finishedDuringKills = false;
+    const kill = (p: TraderProcess) => {
+      p.kill('SIGKILL');
+      kills++;
+    };
+    // The process that started the replay is a trading worker too: the first one to go.
+    kill(up);
+    await up.exited;
+    say(`kill 1: trader up (pid ${up.pid}); ${o.workers} trader worker --replay processes serve the replay`);
+
+    const temporalAt = Math.max(1, Math.floor(o.kills / 3));
+    const postgresAt = Math.max(2, Math.floor((2 * o.kills) / 3));
+    const finished = async (): Promise<boolean[]> =>
+      Promise.all(
+        workflowIds.map(async (id) => {
+          try {
+            return (await client.workflow.getHandle(id).describe()).status.name === 'COMPLETED';
+          } catch {
+            return false;
+          }
+        }),
+      );
+    const reaped = new Set<TraderProcess>([up]);
+    const keepWorkersAlive = async () => {
+      for (const p of procs) {
+        if (p.alive || reaped.has(p)) continue;
+        reaped.add(p);
+        if (p.killed) continue;
+        workerExits++;
+        say(`${p.name} exited by itself (${p.child.exitCode ?? p.child.signalCode}); replaced. Last output: ${p.output().trim().split('\n').slice(-1)[0]?.slice(0, 300) ?? ''}`);
+      }
+      const alive = procs.filter((p) => p !== up && p.alive).length;
+      for (let i = alive; i < o.workers; i++) spawnWorker();
+    };
+
+    while (kills < o.kills || cluster.temporal.restarts < 1 || cluster.postgres.restarts < 1) {
+      await sleep(o.killEveryMs * (0.5 + rng.next()));
+      await keepWorkersAlive();
+      if ((await finished()).every(Boolean)) {
+        finishedDuringKills = true;
+        say(`the replay finished after ${kills} kills, before the planned ${o.kills}`);
+        break;
+      }
+      if (kills >= temporalAt && cluster.temporal.restarts < 1) {
+        const s = await cluster.temporal.crashAndRestart();
+        say(`Temporal server SIGKILLed and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
+        continue;
+      }
+      if (kills >= postgresAt && cluster.postgres.restarts < 1) {
+        const s = await cluster.postgres.crashAndRestart();
+        say(`PostgreSQL shut down immediately and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
+        continue;
+      }
+      if (kills >= o.kills) continue;
+      const minServe = o.minServeMs ?? o.killEveryMs;
+      const serving = procs.filter((p) => p !== up && p.alive && p.readyAt !== null && Date.now() - p.readyAt >= minServe);
+      if (serving.length === 0) continue;
+      const victim = serving[rng.int(0, serving.length - 1)];
+      kill(victim);
+      spawnWorker();
+      if (kills % 10 === 0) say(`kill ${kills}: ${victim.name} (served ${((Date.now() - victim.readyAt!) / 1000).toFixed(1)} s)`);
+    }
+    say(`kills done (${kills}); the surviving workers finish the replay`);
+
+    const deadline = Date.now() + o.finishTimeoutMs;
+    let done = await finished();
+    while (!done.every(Boolean) && Date.now() < deadline) {
+      await keepWorkersAlive();
+      await sleep(2000);
+      done = await finished();
+    }
+    const stuck = workflowIds.filter((_, i) => !done[i]);
+    for (const id of stuck) details.push(`stuck: ${id} not completed ${o.finishTimeoutMs / 1000} s after the kills`);
+    for (const p of procs) if (p.alive) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => Promise.race([p.exited, sleep(30_000)])));
+    for (const p of procs) p.kill('SIGKILL');
+
+    // What the histories say about where the kills landed.
+    const hist = { wtTimeouts: 0, wtFailures: 0, activityRetries: 0, identities: new Set<string>() };
+    for (const id of workflowIds) {
+      for await (const wf of client.workflow.list({ query: `WorkflowId = '${id}'` })) {
+        const h = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+        for (const e of h.events ?? []) {
+          if (e.workflowTaskTimedOutEventAttributes) hist.wtTimeouts++;
+          if (e.workflowTaskFailedEventAttributes) hist.wtFailures++;
+          if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) hist.activityRetries++;
+          const who = e.workflowTaskCompletedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
+          if (who) hist.identities.add(who);
+        }
+      }
+    }
+
+    const trader = (args: string[]) => promisify(execFile)(process.execPath, [path.join(REPO, 'bin', 'trader.js'), ...args], { env: cluster.env({ LOG_LEVEL: 'warn' }), cwd: o.dir, maxBuffer: 256 * 1024 * 1024 });
+    const backtestOut = path.join(o.dir, 'backtest.json');
+    const [tradesOut] = await Promise.all([trader(['trades', '--replay', '--json']), trader(['backtest', '--data', ...o.files, '--strategy', 'rules', '--json', backtestOut])]);
+    const ledgerTrades = JSON.parse(tradesOut.stdout) as TradeRow[];
+    const backtestTrades = (JSON.parse(fs.readFileSync(backtestOut, 'utf8')) as { trades: TradeRow[] }).trades;
+    const mismatch = mismatchedTrades(ledgerTrades, backtestTrades);
+    for (const k of mismatch.onlyLedger.slice(0, 10)) details.push(`trade only in the ledger: ${k}`);
+    for (const k of mismatch.onlyBacktest.slice(0, 10)) details.push(`trade only in the backtest: ${k}`);
+
+    const sql = connect(cluster.postgres.urlFor(REPLAY_DATABASE), o.log, { max: 2 });
+    let audit;
+    try {
+      audit = await auditExchangeAgainstLedger(sql);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    details.push(...audit.examples);
+    const starts = procs.filter((p) => p.readyAt !== null).map((p) => (p.readyAt! - p.startedAt) / 1000).sort((a, b) => a - b);
+
+    return {
+      figures: {
+        kills,
+        temporal_restarts: cluster.temporal.restarts,
+        postgres_restarts: cluster.postgres.restarts,
+        trades: ledgerTrades.length,
+        duplicate_orders: audit.duplicateOrders,
+        lost_fills: audit.lostFills,
+        mismatched_trades: mismatch.count,
+        stuck_workflows: stuck.length,
+        backtest_trades: backtestTrades.length,
+        orders_missing_in_ledger: audit.ordersMissingInLedger,
+        orders_missing_on_exchange: audit.ordersMissingOnExchange,
+        order_status_mismatches: audit.statusMismatches,
+        exchange_orders: audit.exchangeOrders,
+        exchange_fills: audit.exchangeFills,
+        worker_exits: workerExits,
+        serving_workers: hist.identities.size,
+        // Identities are the SDK's default, `pid@host`.
+        kills_of_working_workers: procs.filter((p) => p.killed && [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
+        workflow_task_timeouts: hist.wtTimeouts,
+        workflow_task_failures: hist.wtFailures,
+        activity_retries: hist.activityRetries,
+        worker_start_s_p50: Number((starts[Math.floor((starts.length - 1) / 2)] ?? 0).toFixed(2)),
+        replay_finished_during_kills: finishedDuringKills,
+        wall_s: Math.round((Date.now() - t0) / 1000),
+      },
+      details,
+    };
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map((p) => Promise.race([p.exited, sleep(10_000)])));
+    await connection?.close().catch(() => undefined);
+    await cluster.close();
+  }
+}
+
+/** A verdict line per failed condition; empty when the run shows exactly-once under the required faults. */
+export function chaosVerdict(f: ChaosFigures, required: { kills: number }): string[] {
+  const bad: string[] = [];
+  if (f.kills < required.kills) bad.push(`only ${f.kills} kills (required ${required.kills})`);
+  if (f.temporal_restarts < 1) bad.push('no Temporal restart');
+  if (f.postgres_restarts < 1) bad.push('no PostgreSQL restart');
+  if (f.trades === 0) bad.push('no trades: nothing was shown');
+  for (const k of ['duplicate_orders', 'lost_fills', 'mismatched_trades', 'stuck_workflows', 'orders_missing_in_ledger', 'orders_missing_on_exchange', 'order_status_mismatches'] as const) {
+    if (f[k] !== 0) bad.push(`${k} = ${f[k]}`);
+  }
+  return bad;
+}
+
+export type { Cluster };
