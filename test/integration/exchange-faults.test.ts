@@ -8,7 +8,7 @@ import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeStandin, RANDOM_FAULT_KINDS, type StandinOptions } from '../../testkit/exchange-standin';
 import { generatedCandles } from '../../testkit/generated-candles';
-import { devServerEnv } from '../../testkit/temporal';
+import { sharedDevServerEnv } from '../../testkit/temporal';
 import { historyEvents, ledgerOrders, ledgerTrades, tradeKey, tradingHarness } from '../../testkit/trading';
 
 /**
@@ -111,7 +111,7 @@ describe('exchange faults: the real order path against a failing exchange places
   let faulty: Run;
 
   before(async () => {
-    env = await devServerEnv();
+    env = await sharedDevServerEnv();
     clean = await tradeAgainstStandin(env, { balances: { USDT: '10000' } });
     faulty = await tradeAgainstStandin(env, { balances: { USDT: '10000' }, randomFaults: { rate: 0.3, seed: 11, timeoutMs: CLIENT_TIMEOUT_MS + 500 } }, (s) => {
       // Besides the random ones, for certain: the first orders' answers are lost after the exchange took them.

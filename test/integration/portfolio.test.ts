@@ -5,7 +5,7 @@ import { AlertDispatcher } from '../../activities/alerts';
 import { portfolioResumeSignal, portfolioStateQuery, stateQuery } from '../../workflows/messages';
 import type { portfolioWorkflow } from '../../workflows/portfolio';
 import { testLog } from '../../testkit/db';
-import { devServerEnv } from '../../testkit/temporal';
+import { sharedDevServerEnv } from '../../testkit/temporal';
 import { ledgerOrders, tradingHarness, tradingTmpDir, truncatedCandleFiles, type RunningWorker, type TradingHarness } from '../../testkit/trading';
 import { portfolioWorkflowId, type PortfolioStateView } from '../../lib/contracts/trading';
 import type { PortfolioInput } from '../../lib/contracts/workflows';
@@ -41,7 +41,7 @@ describe('PortfolioWorkflow kill switch (dev server, real activities)', function
   });
 
   before(async () => {
-    env = await devServerEnv();
+    env = await sharedDevServerEnv();
     dir = tradingTmpDir();
     // A window where ETH's first trade loses a few candles after the warm-up while BTC holds a
     // position (found with the backtester), so the kill switch trips early and has a position to close.

@@ -20,7 +20,7 @@ import { createTrainingWorker } from '../../workers/training';
 import { freshDatabase, type TestDatabase } from '../../testkit/db';
 import { ExchangeStandin } from '../../testkit/exchange-standin';
 import { generatedCandles } from '../../testkit/generated-candles';
-import { devServerEnv, freshTaskQueue } from '../../testkit/temporal';
+import { sharedDevServerEnv, freshTaskQueue } from '../../testkit/temporal';
 
 /**
  * RetrainWorkflow trained from the candle store's latest window, on a real Temporal dev server,
@@ -63,7 +63,7 @@ describe('RetrainWorkflow from the candle store (ccxt against a local exchange s
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-retrain-store-'));
     standin = await ExchangeStandin.start({ markets: [{ candles: CANDLES, symbol: 'BTC/USDT', timeframe: '1h' }], now: T0 });
-    [env, db] = await Promise.all([devServerEnv(), freshDatabase()]);
+    [env, db] = await Promise.all([sharedDevServerEnv(), freshDatabase()]);
   });
 
   after(async () => {

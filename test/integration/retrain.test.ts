@@ -17,7 +17,7 @@ import { exportEnsemble, trainEnsemble } from '../../models/ensemble';
 import { championModelVersion, getModelVersion, promoteModelVersion, registerModelVersion } from '../../models/registry';
 import { createTrainingWorker } from '../../workers/training';
 import { freshDatabase, type TestDatabase } from '../../testkit/db';
-import { devServerEnv, freshTaskQueue, workflowBundle } from '../../testkit/temporal';
+import { sharedDevServerEnv, freshTaskQueue, workflowBundle } from '../../testkit/temporal';
 import { readCandleCsv } from '../../infra/candle-files';
 import { symbolWorkflowId } from '../../lib/contracts/trading';
 import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE, type GateEvaluation, type ModelScore, type RetrainInput, type RetrainResult } from '../../lib/contracts/retrain';
@@ -116,7 +116,7 @@ describe('RetrainWorkflow on a Temporal dev server', function () {
     const lines = fs.readFileSync(src, 'utf8').trim().split('\n');
     data = path.join(tmp, 'binanceusdm_BTC-USDT_1h.csv');
     fs.writeFileSync(data, [lines[0], ...lines.slice(1 + 5000, 1 + 7000)].join('\n') + '\n');
-    [env, db, influx] = await Promise.all([devServerEnv(), freshDatabase(), startInfluxd({ database: 'retrain' })]);
+    [env, db, influx] = await Promise.all([sharedDevServerEnv(), freshDatabase(), startInfluxd({ database: 'retrain' })]);
     metrics = createMetricsWriter(influx.target, log, { flushIntervalMs: 100 });
 
     // A real SymbolTraderWorkflow (paper mode) waiting for its next candle close, to receive the reload.

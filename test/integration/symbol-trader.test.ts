@@ -31,7 +31,7 @@ import {
 import { readCandleCsv } from '../../infra/candle-files';
 import { replayVenue, type ReplayVenue } from '../../activities/trading/venue';
 import { testLog } from '../../testkit/db';
-import { devServerEnv } from '../../testkit/temporal';
+import { sharedDevServerEnv } from '../../testkit/temporal';
 import { PaperExchange } from '../../lib/exchange/paper-exchange';
 import type { PaperStateStore } from '../../lib/exchange/paper-state';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
@@ -507,7 +507,7 @@ describe('SymbolTraderWorkflow in paper mode (wall clock)', function () {
   let env: TestWorkflowEnvironment;
   let h: TradingHarness | undefined;
   before(async () => {
-    env = await devServerEnv();
+    env = await sharedDevServerEnv();
   });
   after(async () => {
     await env?.teardown();

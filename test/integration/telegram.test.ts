@@ -12,7 +12,7 @@ import { freshDatabase, type TestDatabase } from '../../testkit/db';
 import { parseEvery, upsertRetrainSchedule } from '../../client/commands/schedule';
 import { NotARetrainSchedule, triggerRetrainNow } from '../../control/retrain';
 import { DEFAULT_RETRAIN_SCHEDULE_ID, RETRAIN_WORKFLOW_TYPE, TRAINING_TASK_QUEUE } from '../../lib/contracts/retrain';
-import { devServerEnv } from '../../testkit/temporal';
+import { sharedDevServerEnv } from '../../testkit/temporal';
 import { HOLDING_WINDOWS, LOSING_WINDOWS, startTradingFixture, type FixtureOptions, type TradingFixture } from '../../testkit/trading-fixture';
 import type { EmergencyCloseResult, SymbolStateView } from '../../lib/contracts/trading';
 
@@ -50,7 +50,7 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real
   const log = createLogger({ level: 'info', name: 'test', destination: { write: (l: string) => void lines.push(l) } });
 
   before(async () => {
-    env = await devServerEnv();
+    env = await sharedDevServerEnv();
   });
   after(async () => {
     await env?.teardown();

@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../activities';
 import { createLogger } from '../../infra/logger';
 import { freshDatabase } from '../../testkit/db';
-import { devServerEnv, timeSkippingEnv, withWorker, workflowBundle } from '../../testkit/temporal';
+import { sharedDevServerEnv, timeSkippingEnv, withWorker, workflowBundle } from '../../testkit/temporal';
 import type { SystemCheckResult } from '../../workflows/system-check';
 
 const log = createLogger({ level: 'warn', name: 'test' });
@@ -50,7 +50,7 @@ describe('Temporal + PostgreSQL stack', function () {
   describe('on the dev server', () => {
     let env: TestWorkflowEnvironment;
     before(async () => {
-      env = await devServerEnv();
+      env = await sharedDevServerEnv();
     });
     after(async () => env?.teardown());
 
