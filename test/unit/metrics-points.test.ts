@@ -51,7 +51,7 @@ function everyPoint(): MetricPoint[] {
   ];
 }
 
-describe('metric points (lib/metrics): one catalogue for the writer, README and the dashboard', () => {
+describe('metric points (lib/metrics): one catalogue for the writer, docs/metrics.md and the dashboard', () => {
   it('every builder writes exactly the tags its catalogue entry lists, and only catalogued fields', () => {
     const points = everyPoint();
     assert.deepEqual(new Set(points.map((p) => p.measurement)), new Set(Object.keys(MEASUREMENTS)), 'a builder per measurement');
@@ -82,12 +82,12 @@ describe('metric points (lib/metrics): one catalogue for the writer, README and 
     assert.equal('exposure_pct' in equityPoint(tags, { equity: 0, totalExposure: 0, openPositions: 0, dailyPnl: 0, peakEquity: 0 }, T).fields, false, 'no division by zero equity');
   });
 
-  it('README lists every measurement with its tags and fields', () => {
-    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  it('docs/metrics.md lists every measurement with its tags and fields', () => {
+    const guide = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'metrics.md'), 'utf8');
     for (const [name, doc] of Object.entries(MEASUREMENTS)) {
-      const row = readme.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
-      assert.ok(row, `README has a row for ${name}`);
-      for (const t of [...doc.tags, ...doc.fields]) assert.ok(row.includes(`\`${t}\``), `README's ${name} row names ${t}`);
+      const row = guide.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+      assert.ok(row, `docs/metrics.md has a row for ${name}`);
+      for (const t of [...doc.tags, ...doc.fields]) assert.ok(row.includes(`\`${t}\``), `docs/metrics.md's ${name} row names ${t}`);
     }
   });
 });
