@@ -145,10 +145,10 @@ describe('architecture: imports point one way, down to lib/', () => {
   it('the check catches what it is meant to catch', () => {
     // A throwaway file per kind of violation, in the folders the rule is about.
     const planted: Array<[string, string]> = [
-      ['lib/__planted.ts', "import { Ledger } from '../../ledger';\nexport const x = Ledger;\n"],
+      ['lib/__planted.ts', "import { Ledger } from '../ledger';\nexport const x = Ledger;\n"],
       ['lib/__planted2.ts', "import fs from 'node:fs';\nexport const y = fs;\n"],
-      ['workflows/__planted.ts', "import { createTradingActivities } from '../../activities/trading';\nexport const z = createTradingActivities;\n"],
-      ['infra/__planted.ts', "export const w = () => require('../../ledger');\n"],
+      ['workflows/__planted.ts', "import { createTradingActivities } from '../activities/trading';\nexport const z = createTradingActivities;\n"],
+      ['infra/__planted.ts', "export const w = () => require('../ledger');\n"],
     ];
     try {
       for (const [p, text] of planted) fs.writeFileSync(path.join(REPO, p), text);
