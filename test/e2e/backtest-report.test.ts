@@ -24,7 +24,7 @@ const config = () => ({ strategy: 'rules' as const, risk: { initialCapital: 10_0
 const quiet = (): BacktestCommandIo => ({ info: () => undefined, warn: () => undefined });
 
 describe('trader backtest --report and --monte-carlo', function () {
-  this.timeout(180_000);
+  this.timeout(180_000); // the `trader` CLI as a child process and Chromium rendering the report
   let dir: string;
   let files: string[];
   let report: string;

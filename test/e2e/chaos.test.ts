@@ -28,7 +28,7 @@ const SYMBOLS = ['AAA/USDT', 'BBB/USDT', 'CCC/USDT'];
 const VARIANTS = [6, 8, 9];
 
 describe('chaos: killed workers and restarted servers during a replay leave the ledger equal to a fault-free backtest', function () {
-  this.timeout(30 * 60_000);
+  this.timeout(30 * 60_000); // a replay through a Temporal cluster of processes while workers are killed and servers restarted
   let dir: string;
   let result: ChaosResult;
 

@@ -35,7 +35,7 @@ const fromJson = (p: JsonPayload): Payload => ({
 });
 
 describe('trader codec-server', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // `trader codec-server` as a child process
   let home: string;
   let child: ChildProcess;
   let url: string;

@@ -31,7 +31,7 @@ interface Up {
 }
 
 describe('restart after a crash (trader up killed with SIGKILL, then run again)', function () {
-  this.timeout(900_000);
+  this.timeout(900_000); // `trader up --replay` killed with SIGKILL mid-run, then run again to the end
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let files: string[];

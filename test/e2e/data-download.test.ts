@@ -51,7 +51,7 @@ function quietIo(): DataCommandIo & { lines: string[] } {
 }
 
 describe('trader data download / list (ccxt against a local exchange stand-in)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // `trader data download` as a child process against a local exchange stand-in
   let standin: ExchangeStandin;
   let home: string;
   const dbs: TestDatabase[] = [];

@@ -23,7 +23,7 @@ const TOKEN = '123456789:FIRE_drill_test_token_abcdefghij';
 const ADMIN = 515151;
 
 describe('fire drill: trader up --replay ... --telegram', function () {
-  this.timeout(600_000);
+  this.timeout(600_000); // `trader up --replay --telegram` as a child process, whole stack
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let files: string[];

@@ -24,7 +24,7 @@ const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '..', '..');
 
 describe('trader report --from-ledger (after a replay through Temporal)', function () {
-  this.timeout(600_000);
+  this.timeout(600_000); // a replay through `trader up` before the report is read from the ledger
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let files: string[];

@@ -56,7 +56,7 @@ interface UpRun {
 }
 
 describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a real InfluxDB', function () {
-  this.timeout(900_000);
+  this.timeout(900_000); // `trader up --replay` with a real InfluxDB, long enough to sample process metrics
   let influx: InfluxTestServer;
   let dir: string;
   let files: string[];

@@ -23,7 +23,7 @@ const ROWS = 1200;
 
 
 describe('parity: trader up --replay through Temporal == trader backtest', function () {
-  this.timeout(600_000);
+  this.timeout(600_000); // `trader up --replay` through the real workflows, then `trader backtest`, as child processes
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let files: string[];

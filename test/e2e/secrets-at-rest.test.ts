@@ -120,7 +120,7 @@ async function startCodecServer(env: NodeJS.ProcessEnv): Promise<{ url: string; 
 }
 
 describe('secrets never persisted; payloads encrypted at rest (trader up --replay, history export)', function () {
-  this.timeout(1_200_000);
+  this.timeout(1_200_000); // several `trader up --replay` runs with their own dev servers, and history exports
   let dir: string;
   let files: string[];
   let plain: RunResult;

@@ -38,7 +38,7 @@ const quiet = () => ({ info: () => undefined, warn: () => undefined, nowMs: () =
 const riskConfig = { strategy: 'rules' as const, risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } };
 
 describe('reading the candle store: backtest, features, up --replay and trader worker --replay', function () {
-  this.timeout(600_000);
+  this.timeout(600_000); // replays from the candle store through `trader up` and `trader worker` child processes
   let db: TestDatabase;
   let dir: string;
   let files: string[];

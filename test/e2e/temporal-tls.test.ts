@@ -65,7 +65,7 @@ function startWorker(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; out
 }
 
 describe('mTLS to a Temporal cluster behind a TLS-terminating proxy', function () {
-  this.timeout(300_000);
+  this.timeout(300_000); // `trader` processes through a TLS-terminating proxy to a dev server
   let pki: TestPki;
   let dir: string;
   let env: TestWorkflowEnvironment;

@@ -58,7 +58,7 @@ async function statusJson(env: Record<string, string>): Promise<Array<{ symbol: 
 }
 
 describe('trader up (npm start)', function () {
-  this.timeout(240_000);
+  this.timeout(240_000); // `trader up` as `npm start` runs it: the whole embedded stack
   let home: string;
   let env: Record<string, string>;
 

@@ -22,7 +22,7 @@ function quietIo(): BacktestCommandIo & { infos: string[]; notes: string[] } {
 }
 
 describe('trader backtest', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // runs the `trader` CLI as a child process (seconds to start) over fixture candles
   let dir: string;
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'backtest-cmd-'));

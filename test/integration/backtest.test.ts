@@ -321,7 +321,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
 });
 
 describe('backtest over recorded BTC/USDT and ETH/USDT 1h', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // full backtests over the 1h BTC and ETH fixtures, and PostgreSQL
   let full: BacktestResult;
   let dir: string;
   before(async () => {

@@ -43,7 +43,7 @@ describe('candle ranges (pure)', () => {
 });
 
 describe('candle store (real PostgreSQL)', function () {
-  this.timeout(60_000);
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use
   let db: TestDatabase;
   let store: CandleStore;
   before(async () => {

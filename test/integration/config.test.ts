@@ -136,7 +136,7 @@ describe('configuration', () => {
   });
 
   describe('Temporal TLS, API key and payload encryption', function () {
-    this.timeout(60_000);
+    this.timeout(60_000); // generates certificates with node-forge (RSA keys: seconds each)
     let pki: TestPki;
     let dir: string;
     const file = (name: string, text: string) => {
@@ -223,7 +223,7 @@ describe('configuration', () => {
   });
 
   describe('through the real CLI', function () {
-    this.timeout(60_000);
+    this.timeout(60_000); // each case runs the `trader` CLI as a child process (seconds to start)
     const run = (args: string[], env: Record<string, string>) => {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-home-'));
       const res = spawnSync(process.execPath, [path.join(REPO, 'bin', 'trader.js'), ...args], {

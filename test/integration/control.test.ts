@@ -25,7 +25,7 @@ describe('resolveSymbolAmong (pure)', () => {
 });
 
 describe('TradingControl against the real trading workflows on a Temporal dev server', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // the shared dev server and PostgreSQL on first use, then real trading workflows over replayed candles
   let env: TestWorkflowEnvironment;
   let fx: TradingFixture | undefined;
   const alerts = new AlertDispatcher({ log });

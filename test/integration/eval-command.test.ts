@@ -24,7 +24,7 @@ const SMALL = {
 const config = () => ({ risk: { initialCapital: 10_000, maxPositionSize: 0.05, stopLossPct: 0.02, takeProfitPct: 0.04, maxDrawdown: 0.15 } }) as never;
 
 describe('trader eval: walk-forward over symbols and timeframes', function () {
-  this.timeout(600_000);
+  this.timeout(600_000); // trains and walk-forward evaluates models over several symbols and timeframes
   let dir: string;
   let files: string[];
   const lines: string[] = [];

@@ -105,7 +105,7 @@ const postsById = (s: ExchangeStandin) => {
 };
 
 describe('exchange faults: the real order path against a failing exchange places every order exactly once', function () {
-  this.timeout(20 * 60_000);
+  this.timeout(20 * 60_000); // real order paths against a failing exchange stand-in, with the retry back-off of each fault
   let env: TestWorkflowEnvironment;
   let clean: Run;
   let faulty: Run;

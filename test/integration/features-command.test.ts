@@ -24,7 +24,8 @@ function readOutput(file: string): { header: string[]; rows: string[][] } {
   return { header: lines[0].split(','), rows: lines.slice(1).map((l) => l.split(',')) };
 }
 
-describe('trader features', () => {
+describe('trader features', function () {
+  this.timeout(60_000); // each test runs the `trader` CLI as a child process (seconds to start)
   let dir: string;
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'features-cmd-'));

@@ -17,6 +17,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms 
 }
 
 describe('ledger integrity on PostgreSQL', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   let db: TestDatabase;
   before(async () => {
     db = await freshDatabase();

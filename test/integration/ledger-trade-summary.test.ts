@@ -15,7 +15,7 @@ const NOW = Date.UTC(2025, 2, 10, 15, 30);
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'SOL/USDT'];
 
 describe('ledger trade page and summary (what /trades, /profit, /metrics read)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // starts this process's embedded PostgreSQL on first use
   let db: TestDatabase;
   let ledger: Ledger;
   let all: Trade[];

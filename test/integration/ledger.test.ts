@@ -38,6 +38,7 @@ describe('order status state machine (lib/order-status)', () => {
 });
 
 describe('ledger on PostgreSQL', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   let db: TestDatabase;
   let ledger: Ledger;
   before(async () => {

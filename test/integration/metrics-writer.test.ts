@@ -40,7 +40,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
 }
 
 describe('metrics writer (real InfluxDB 1.8.3 through @influxdata/influxdb-client)', function () {
-  this.timeout(240_000);
+  this.timeout(240_000); // starts a real InfluxDB server and waits out its write retries
   let influx: InfluxTestServer;
 
   before(async () => {

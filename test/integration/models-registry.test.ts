@@ -16,7 +16,7 @@ import { fixtureCandleFile } from '../../testkit/fixtures';
 
 
 describe('models/registry', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // trains an ensemble and uses PostgreSQL
   let tmp: string;
   let trained: ReturnType<typeof trainEnsemble>;
   let db: TestDatabase;

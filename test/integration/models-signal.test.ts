@@ -35,7 +35,7 @@ const SMALL = {
 };
 
 describe('models/signal: one model signal for live and backtest', function () {
-  this.timeout(180_000);
+  this.timeout(180_000); // trains models and runs backtests through them, with PostgreSQL
   let tmp: string;
   let data: string;
   let dir: string;

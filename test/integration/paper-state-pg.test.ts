@@ -20,7 +20,8 @@ const K = 2000;
 
 let db: TestDatabase;
 
-describe('paper exchange state in PostgreSQL', () => {
+describe('paper exchange state in PostgreSQL', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   before(async () => {
     db = await freshDatabase();
   });
@@ -53,7 +54,8 @@ function otherProcess() {
 
 const change = (over: Partial<PaperStateChange> = {}): PaperStateChange => ({ balances: { USDT: '100' }, cursors: {}, nextId: 1, orders: [], fills: [], ...over });
 
-describe('PostgresPaperStateStore', () => {
+describe('PostgresPaperStateStore', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   it('loads exactly what was committed: the same state as the in-memory store after the same commits', async () => {
     const pg = new PostgresPaperStateStore(db.sql);
     const mem = new InMemoryPaperStateStore();

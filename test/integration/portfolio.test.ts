@@ -22,7 +22,7 @@ const CAPITAL = 10_000;
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT'];
 
 describe('PortfolioWorkflow kill switch (dev server, real activities)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // the shared dev server and PostgreSQL on first use, then real workflows
   // The dev server, not the time-skipping one: the test server never moves a workflow off a
   // stopped worker's sticky queue (its queries and tasks then hang; measured), and a worker
   // without a cache cannot hold local activities (core evicts them, tasks time out after 10 s).

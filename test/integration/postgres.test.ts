@@ -85,7 +85,7 @@ describe('migrations', () => {
 });
 
 describe('openDatabase', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // starts and stops real PostgreSQL servers of its own
 
   describe('with DATABASE_URL', () => {
     it('connects, migrates, and never shows the password', async () => {

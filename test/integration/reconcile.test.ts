@@ -17,7 +17,8 @@ const candles = readCandleCsv(BTC_1H).candles;
 const K = 2000;
 const SYMBOLS = ['BTC/USDT'];
 
-describe('reconcile: the ledger against a paper exchange on PostgreSQL', () => {
+describe('reconcile: the ledger against a paper exchange on PostgreSQL', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   let db: TestDatabase;
   let clock: { now: number };
   let paper: PaperExchange;

@@ -8,7 +8,8 @@ import { freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
 
 const T0 = Date.UTC(2024, 0, 2, 10);
 
-describe('LedgerTradeRecorder on PostgreSQL', () => {
+describe('LedgerTradeRecorder on PostgreSQL', function () {
+  this.timeout(60_000); // starts this process's embedded PostgreSQL on first use (seconds)
   let db: TestDatabase;
   let recorder: LedgerTradeRecorder;
   before(async () => {

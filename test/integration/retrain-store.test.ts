@@ -51,7 +51,7 @@ const SMALL: RetrainInput['settings'] = {
 };
 
 describe('RetrainWorkflow from the candle store (ccxt against a local exchange stand-in)', function () {
-  this.timeout(300_000);
+  this.timeout(300_000); // a real RetrainWorkflow: downloads candles through ccxt, trains and evaluates models
   let env: TestWorkflowEnvironment;
   let db: TestDatabase;
   let standin: ExchangeStandin;

@@ -92,7 +92,7 @@ describe('trader schedule retrain: option parsing', () => {
 });
 
 describe('RetrainWorkflow on a Temporal dev server', function () {
-  this.timeout(300_000);
+  this.timeout(300_000); // a real RetrainWorkflow: trains and evaluates models, with InfluxDB
   let env: TestWorkflowEnvironment;
   let db: TestDatabase;
   let tmp: string;

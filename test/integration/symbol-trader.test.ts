@@ -69,7 +69,7 @@ async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => bo
 }
 
 describe('SymbolTraderWorkflow (time-skipping server, real activities over a replay venue)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // a time-skipping server of its own (its clock is the file's) and real activities over a replay venue
   let env: TestWorkflowEnvironment;
   let dir: string;
   let files: string[];
@@ -500,7 +500,7 @@ class SyntheticMarket implements MarketDataSource {
 }
 
 describe('SymbolTraderWorkflow in paper mode (wall clock)', function () {
-  this.timeout(60_000);
+  this.timeout(60_000); // real timers on the wall clock, on the shared dev server
   // A dev server: real timers on the machine's clock, the clock the paper venue and the prepare
   // activity read (the time-skipping server keeps a clock of its own, and a timer of it was seen
   // firing 674 ms before its due time by the process clock).

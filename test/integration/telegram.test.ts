@@ -39,7 +39,7 @@ const signed = (x: number) => `${x >= 0 ? '+' : ''}${money(x)}`;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real trading workflows on a Temporal dev server, PostgreSQL)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // the real telegraf bot, the shared dev server and PostgreSQL, real trading workflows
   let env: TestWorkflowEnvironment;
   let api: BotApiStandin;
   let fx: TradingFixture | undefined;

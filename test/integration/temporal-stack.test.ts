@@ -9,7 +9,7 @@ import type { SystemCheckResult } from '../../workflows/system-check';
 const log = createLogger({ level: 'warn', name: 'test' });
 
 describe('Temporal + PostgreSQL stack', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // starts a time-skipping test server, and the shared dev server and PostgreSQL on first use
   let db: Awaited<ReturnType<typeof freshDatabase>>;
 
   before(async () => {

@@ -20,7 +20,7 @@ const SMALL = {
 };
 
 describe('trader train', function () {
-  this.timeout(180_000);
+  this.timeout(180_000); // runs `trader train` as a child process: it trains models
   let tmp: string;
   let btc: string;
   let spotBtc: string;

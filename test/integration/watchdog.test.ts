@@ -28,7 +28,7 @@ const TOKEN = '123456789:WATCHDOG_e2e_test_token_abcdefgh';
 const ADMIN = 777_001;
 
 describe('trading watchdog (real workflows, worker stopped and restarted, alerts through the Bot API stand-in)', function () {
-  this.timeout(240_000);
+  this.timeout(240_000); // a dev server of its own, a worker stopped and restarted, alerts after real long-poll expiries
   let env: TestWorkflowEnvironment;
   let api: BotApiStandin;
   let alerts: AlertDispatcher;

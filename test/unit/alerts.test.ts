@@ -138,7 +138,7 @@ describe('AlertQueue (pure)', () => {
 });
 
 describe('AlertDispatcher and sendAlert through the real telegraf client', function () {
-  this.timeout(30_000);
+  this.timeout(30_000); // the real telegraf client against a local Bot API stand-in, with its retry back-off
   const token = '123456:ALERTS_test_token_abcdefghijklmnop';
   const ADMIN_A = 111_111;
   const ADMIN_B = 222_222;

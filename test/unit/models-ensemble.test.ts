@@ -109,7 +109,7 @@ describe('models/ensemble: members learn', () => {
 });
 
 describe('models/ensemble on BTC 1h: reproducibility and ONNX Runtime parity', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // trains the ensemble on the 1h BTC fixture (twice, for reproducibility) and runs it in ONNX Runtime
   let ds: Dataset;
   let a: ReturnType<typeof trainEnsemble>;
 

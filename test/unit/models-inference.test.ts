@@ -13,7 +13,7 @@ import { fixtureCandleFile } from '../../testkit/fixtures';
 
 
 describe('models/inference: the signal provider', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // trains a small ensemble in before() and exports it to ONNX
   let tmp: string;
   let dir: string;
   let trained: ReturnType<typeof trainEnsemble>;

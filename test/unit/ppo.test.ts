@@ -216,7 +216,7 @@ describe('PPO maths', () => {
 });
 
 describe('PPO training', function () {
-  this.timeout(180_000);
+  this.timeout(180_000); // trains a PPO policy
   const btc = () => recorded('fixture_BTC-USDT_1h.csv');
 
   it('is reproducible: the same seed gives the same weights bit for bit, another seed different ones', async () => {
@@ -281,7 +281,7 @@ describe('PPO training', function () {
 });
 
 describe('PPO policy export (ONNX)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // trains a PPO policy and exports it to ONNX
   let dir: string;
   let policy: PpoPolicy;
   let metrics: PpoMetrics;

@@ -89,7 +89,7 @@ function removeEvent(events: RawEvent[], i: number): void {
 }
 
 describe('recorded workflow histories replay against the current workflow code', function () {
-  this.timeout(120_000);
+  this.timeout(120_000); // bundles the workflow code and replays every recorded history, tampered copies included
   // The replayer logs through the process's Temporal runtime (the tampered cases log their failure).
   before(() => installTemporalRuntime(testLog));
 

@@ -572,7 +572,7 @@ describe('risk: purity', () => {
   });
 
   it('bundles for the Temporal workflow sandbox (which refuses Node built-ins)', async function () {
-    this.timeout(60_000);
+    this.timeout(60_000); // bundles the workflow code with webpack: seconds, more while other test processes run
     const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(dir, 'index.ts'), logger: quiet });
     assert.ok(bundle.code.includes('checkProtectiveExit'), 'the bundle lacks the risk module');
