@@ -13,6 +13,7 @@ import {
   type TemporalSecurity,
 } from './temporal-security';
 import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from './dev-server-lifecycle';
+import { LOG_FORMATS, type LogFormat } from './logger';
 
 /**
  * The one configuration loader. Variable names are those of the Python bot this project
@@ -204,6 +205,11 @@ const EnvSchema = z.object({
       return LOG_LEVEL_ALIASES[s] ?? s;
     })
     .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')} (case-insensitive)` })),
+  LOG_FORMAT: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'auto' : v.trim().toLowerCase()))
+    .pipe(z.enum(LOG_FORMATS, { error: `expected one of ${LOG_FORMATS.join(', ')} (auto: human-readable lines on a terminal, JSON lines when piped)` })),
   TEMPORAL_ADDRESS: hostPort,
   TEMPORAL_NAMESPACE: z
     .string()
@@ -265,6 +271,8 @@ export interface AppConfig {
   influx?: { url: string; token: string; org: string; bucket: string };
   telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
   logLevel: (typeof LOG_LEVELS)[number];
+  /** LOG_FORMAT: json, pretty, or auto (pretty on a terminal); see infra/logger.ts logFormatFor. */
+  logFormat: LogFormat;
   /** metricsAddress: where this process serves the Temporal SDK's Prometheus metrics (unset: not served). */
   temporal: { address?: string; namespace: string; taskQueue: string; cliPath?: string; port: number; uiPort: number; metricsAddress?: string; sqliteSynchronous?: SqliteSynchronous } & TemporalSecurity;
   codecServer: CodecServerSettings;
@@ -400,6 +408,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       : undefined,
     telegram: e.TELEGRAM_BOT_TOKEN ? { botToken: e.TELEGRAM_BOT_TOKEN, adminIds: e.TELEGRAM_ADMIN_IDS, apiRoot: e.TELEGRAM_API_ROOT } : undefined,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
