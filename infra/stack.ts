@@ -17,7 +17,7 @@ export interface Stack {
 /** Sets up the process logger from the config; secrets are registered before anything logs. */
 export function processLogger(cfg: AppConfig): Logger {
   for (const s of secretsOf(cfg)) registerSecret(s);
-  const log = createLogger({ level: cfg.logLevel });
+  const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
   setRootLogger(log);
   return log;
 }

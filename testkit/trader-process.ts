@@ -14,6 +14,8 @@ export async function embeddedStackEnv(home: string, extra: NodeJS.ProcessEnv = 
     TEMPORAL_UI_PORT: String(await freePort()),
     POSTGRES_PORT: String(await freePort()),
     LOG_LEVEL: 'warn',
+    // Tests read the child's log lines as JSON, whatever the developer's shell exports.
+    LOG_FORMAT: 'json',
     ...extra,
   };
   delete env.TEMPORAL_ADDRESS;
