@@ -9,21 +9,23 @@ import { Prng } from '../lib/random';
 /**
  * Every candle series the tests and benchmarks generate, so they need no recorded data; the same
  * inputs give the same candles on any machine. Tests pin trade counts and PnL computed from these
- * series (and test/fixtures/ohlcv/README.md names the seeds of the fixture files): a change to any
- * generator below changes those figures.
+ * series, and the fixture files are generated from seeds (the GENERATED table of
+ * testkit/fixtures.ts, test/fixtures/ohlcv/README.md): a change to any generator below changes
+ * those figures.
  *
- * - randomWalkCandles: a seeded log-price walk whose drift is redrawn every few days of candles
- *   (the `synthetic_*` fixture files, replays of a few symbols).
+ * - randomWalkCandles: a seeded log-price walk whose drift is redrawn every 72 candles by default
+ *   (the `synthetic_*` fixture files, the metrics replay).
  * - regimeCandles: seeded regimes of hundreds of candles (up, down, flat) with momentum and
  *   volatility clusters, enough for models and walk-forward folds (the CLI's backtest, eval and
  *   report tests).
- * - flippingTrendCandles: a steady trend that reverses every 150-300 candles (a policy to learn).
+ * - flippingTrendCandles: a steady trend that reverses every 150-300 candles (a trend a PPO policy
+ *   can learn to ride).
  * - SyntheticMarket: N made-up symbols of 1m candles on the wall clock, each candle a pure
  *   function of (symbol index, open time) (stand-ins, paper and live runs, load benchmarks);
  *   syntheticMarketCandles aggregates it to a longer timeframe, sampledMarketCandles samples one
  *   of its markets on a timeframe's grid.
  * - SineWaveMarket: one smooth price path on any timeframe down to seconds, on the wall clock.
- * - writeCandleFile: the one writer of candle CSV files.
+ * - writeCandleFile: the one writer of the candle files tests and benchmarks generate.
  */
 
 /** Rounds as a recorded file prints prices: 8 significant digits. */
