@@ -10,7 +10,7 @@ import { alignDown } from '../lib/candle-ranges';
 import type { Candle } from '../lib/candles';
 import { freshDatabase, stopTestServer } from '../testkit/db';
 import { ExchangeStandin } from '../testkit/exchange-standin';
-import { generatedCandles } from '../testkit/generated-candles';
+import { sampledMarketCandles } from '../testkit/candles';
 
 /**
  * The candle store on a real embedded PostgreSQL: writing a long series page by page as a
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     label = path.basename(file);
     series = { exchange: f.exchange, symbol: f.symbol, timeframe: f.timeframe, tfMs: f.timeframeMs };
   } else {
-    candles = generatedCandles('BTC/USDT', H, Date.UTC(2018, 0, 1), 50_000);
+    candles = sampledMarketCandles('BTC/USDT', H, Date.UTC(2018, 0, 1), 50_000);
     label = '50,000 generated hourly candles';
   }
   const n = candles.length;
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
     // A download of 20,000 hours from the stand-in, pages of 1,000.
     const end = alignDown(Date.now(), H);
-    const served = generatedCandles('ETH/USDT', H, end - 20_000 * H, 20_001);
+    const served = sampledMarketCandles('ETH/USDT', H, end - 20_000 * H, 20_001);
     const standin = await ExchangeStandin.start({ markets: [{ candles: served, symbol: 'ETH/USDT', timeframe: '1h' }], now: Date.now() });
     const silent = createLogger({ level: 'silent' });
     const adapter = createMarketDataExchange({ id: 'binance', apiUrl: standin.url }, { resilience: new ExchangeResilience('bench', {}, silent), log: silent });

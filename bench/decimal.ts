@@ -7,7 +7,7 @@ import { InMemoryPaperStateStore } from '../lib/exchange/paper-state';
 import { toDecimalString } from '../lib/decimal';
 import { fitOrder, type MarketRules } from '../lib/precision';
 import { silentLog } from '../lib/log';
-import { SyntheticMarket } from '../testkit/synthetic-market';
+import { SyntheticMarket } from '../testkit/candles';
 
 /**
  * The decimal arithmetic on the order path, call by call: what the paper exchange does per order

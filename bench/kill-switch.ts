@@ -15,7 +15,7 @@ import type { TradingStatus } from '../lib/contracts/trading';
 import { startTelegramBot, type TelegramBot } from '../telegram/bot';
 import { BotApiStandin } from '../testkit/bot-api-standin';
 import { fmtSummary, summarize } from './helpers/history';
-import { syntheticSymbols, writeSyntheticCandleFiles } from '../testkit/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../testkit/candles';
 import { benchLog, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, tradingWorker } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 

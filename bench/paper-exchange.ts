@@ -5,7 +5,7 @@ import { PaperExchange } from '../lib/exchange/paper-exchange';
 import { InMemoryPaperStateStore, type PaperStateStore } from '../lib/exchange/paper-state';
 import { freshDatabase, stopTestServer } from '../testkit/db';
 import { percentile } from './helpers/history';
-import { SyntheticMarket, syntheticSymbols } from '../testkit/synthetic-market';
+import { SyntheticMarket, syntheticSymbols } from '../testkit/candles';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 
@@ -16,7 +16,7 @@ import { runBench } from './helpers/run';
  * order and again around the 10,000th, on the PostgreSQL store (real embedded PostgreSQL, with
  * the statements each call sends counted) and in memory. Goal: the same cost at both points.
  *
- * The account trades one synthetic 1m market (testkit/synthetic-market.ts) on a simulated
+ * The account trades one synthetic 1m market (testkit/candles.ts) on a simulated
  * clock, one candle per step: an entry every third step, its stop and target resting until the
  * stop or target fills on a later candle or both are canceled two steps later.
  *

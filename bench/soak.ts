@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { candleFileName, formatCandleCsv } from '../lib/candle-csv';
 import { openCluster, TraderProcess } from '../testkit/cluster-processes';
-import { SyntheticMarket, syntheticSymbols } from '../testkit/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../testkit/candles';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
 
 /**
@@ -31,7 +30,6 @@ const CANDLES = numberArg(args, 'candles', 10_000, (x) => Number.isInteger(x) &&
 const SAMPLE_S = numberArg(args, 'sample-s', 5);
 const WARMUP_PCT = numberArg(args, 'warmup-pct', 20, (x) => x > 0 && x < 80);
 const MiB = 2 ** 20;
-const M = 60_000;
 const FIRST_OPEN = Date.UTC(2024, 0, 1);
 
 interface Sample {
@@ -52,12 +50,7 @@ async function main(): Promise<void> {
   const dir = path.join(os.tmpdir(), `dt-soak-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const symbols = syntheticSymbols(SYMBOLS);
-  const market = new SyntheticMarket(symbols);
-  const files = symbols.map((s) => {
-    const f = path.join(dir, candleFileName('synthetic', s, '1m'));
-    fs.writeFileSync(f, formatCandleCsv(Array.from({ length: CANDLES }, (_, i) => market.candle(s, FIRST_OPEN + i * M))));
-    return f;
-  });
+  const files = writeSyntheticCandleFiles(dir, symbols, { timeframe: '1m', count: CANDLES, fromMs: FIRST_OPEN, exchange: 'synthetic' });
   const probeFile = path.join(dir, 'memory.jsonl');
   console.log(`memory soak: one worker replays ${SYMBOLS} symbols x ${CANDLES} 1m candles (speed max), memory after a full GC every ${SAMPLE_S} s in each of its threads`);
   console.log(`  machine: ${machineLine()}; load ${loadLine()}; run directory ${dir}`);

@@ -5,7 +5,7 @@ import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { Ledger } from '../ledger';
 import { candleSteps, fetchRuns, fmtMs, mapLimit, percentile, summarize, type CandleStep } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
-import { SyntheticMarket, syntheticSymbols } from '../testkit/synthetic-market';
+import { SyntheticMarket, syntheticSymbols } from '../testkit/candles';
 import { benchLog, cpuByProgram, cpuDelta, defaultConfig, loadLine, machineLine, numberArg, openBenchStack, parseArgs, serverExperiment, SERVER_EXPERIMENT_ARGS, tradingWorker, type BenchStack } from './helpers/trading-stack';
 import type { ExchangeAdapter } from '../lib/exchange/types';
 import { PaperExchange } from '../lib/exchange/paper-exchange';
@@ -24,7 +24,7 @@ import { runBench } from './helpers/run';
  * Method: paper (non-replay) mode, as `trader up` runs it (PG ledger + LedgerTradeRecorder, paper
  * exchange in PostgreSQL, FeatureCache over the last 1,000 candles, the default risk settings,
  * the rules strategy), over a synthetic venue: deterministic 1m candles for N made-up symbols on
- * the wall clock (testkit/synthetic-market.ts). N workflows start together; after each
+ * the wall clock (testkit/candles.ts). N workflows start together; after each
  * has decided its first candle (the cold feature cache's rebuild), the bench waits for the next
  * minute boundary at which every workflow is waiting, and measures, for each workflow and each
  * measured close, close -> decision done: the server time at which the workflow started its next

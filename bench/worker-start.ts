@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { candleFileName, formatCandleCsv } from '../lib/candle-csv';
-import { generatedCandles } from '../testkit/generated-candles';
+import { sampledMarketCandles, writeCandleFile } from '../testkit/candles';
 import { workflowBundleDir } from '../infra/workflow-bundle';
 import { openCluster, TraderProcess } from '../testkit/cluster-processes';
 import { benchLog, loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-stack';
@@ -30,11 +29,7 @@ async function main(): Promise<void> {
   const cluster = await openCluster(dir, log);
   const procs: TraderProcess[] = [];
   try {
-    const files = ['AAA/USDT', 'BBB/USDT'].map((s, i) => {
-      const f = path.join(dir, candleFileName('binance', s, '1m'));
-      fs.writeFileSync(f, formatCandleCsv(generatedCandles(s, 60_000, Date.UTC(2025, 0, 1), 900, i)));
-      return f;
-    });
+    const files = ['AAA/USDT', 'BBB/USDT'].map((s, i) => writeCandleFile(dir, { exchange: 'binance', symbol: s, timeframe: '1m' }, sampledMarketCandles(s, 60_000, Date.UTC(2025, 0, 1), 900, i)));
     const up = new TraderProcess('up', ['up', '--replay', ...files, '--speed', '1'], cluster.env(), path.join(dir, 'up.log'), dir);
     procs.push(up);
     await up.waitFor(/durable-trader is up/, 300_000);

@@ -1,5 +1,5 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { readBody, sendJson, startLocalHttpServer, type LocalHttpServer } from './http-standin';
 
 /**
  * A local stand-in for the Telegram Bot API, enough of it to drive the REAL telegraf bot
@@ -54,16 +54,15 @@ export class BotApiStandin {
   private down: DownMode = false;
   private readonly blocked = new Set<number>();
   private readonly hung = new Set<http.ServerResponse>();
-  private server!: http.Server;
+  private server!: LocalHttpServer;
   apiRoot = '';
 
   private constructor(readonly token: string) {}
 
   static async start(opts: { token: string }): Promise<BotApiStandin> {
     const s = new BotApiStandin(opts.token);
-    s.server = http.createServer((req, res) => s.handle(req, res));
-    await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
-    s.apiRoot = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
+    s.server = await startLocalHttpServer((req, res) => void s.handle(req, res));
+    s.apiRoot = s.server.url;
     return s;
   }
 
@@ -71,8 +70,7 @@ export class BotApiStandin {
     for (const w of this.waiters) w.respond([]);
     this.waiters.clear();
     for (const r of this.hung) r.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server.close();
   }
 
   /** 'error-502': every call answers 502 (Telegram down); 'hang': calls never answer; false: normal. */
@@ -212,55 +210,56 @@ export class BotApiStandin {
     this.listeners.clear();
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(req.url ?? '');
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      const reply = (status: number, json: unknown) => {
-        if (res.writableEnded || res.destroyed) return;
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(json));
-      };
-      const fail = (code: number, description: string) => reply(code, { ok: false, error_code: code, description });
-      if (!m) return fail(404, 'Not Found');
-      const [, token, method] = m;
-      if (token !== this.token) return fail(401, 'Unauthorized');
-      let payload: Record<string, unknown>;
-      try {
-        payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
-      } catch {
-        return fail(400, 'Bad Request: invalid JSON');
-      }
-      if (method !== 'getUpdates') {
-        this.calls.push({ method, payload, at: Date.now() });
-        this.notify();
-      }
-      if (this.down === 'error-502') return reply(502, { ok: false, error_code: 502, description: 'Bad Gateway' });
-      if (this.down === 'hang') {
-        this.hung.add(res);
-        res.on('close', () => this.hung.delete(res));
-        return;
-      }
-      const ok = (result: unknown) => reply(200, { ok: true, result });
-      switch (method) {
-        case 'getMe':
-          return ok(this.bot);
-        case 'deleteWebhook':
-        case 'setMyCommands':
-        case 'answerCallbackQuery':
-          return ok(true);
-        case 'getUpdates':
-          return this.getUpdates(payload, req, ok);
-        case 'sendMessage':
-          return this.sendMessage(payload, ok, fail);
-        case 'editMessageText':
-        case 'editMessageReplyMarkup':
-          return this.editMessage(method, payload, ok, fail);
-        default:
-          return fail(404, `Not Found: method ${method} is not modelled by the stand-in`);
-      }
-    });
+    let body: string;
+    try {
+      body = await readBody(req);
+    } catch {
+      return; // the client went away before its request ended: nothing to answer
+    }
+    const reply = (status: number, json: unknown) => {
+      if (res.writableEnded || res.destroyed) return;
+      sendJson(res, status, json);
+    };
+    const fail = (code: number, description: string) => reply(code, { ok: false, error_code: code, description });
+    if (!m) return fail(404, 'Not Found');
+    const [, token, method] = m;
+    if (token !== this.token) return fail(401, 'Unauthorized');
+    let payload: Record<string, unknown>;
+    try {
+      payload = body ? (JSON.parse(body) as Record<string, unknown>) : {};
+    } catch {
+      return fail(400, 'Bad Request: invalid JSON');
+    }
+    if (method !== 'getUpdates') {
+      this.calls.push({ method, payload, at: Date.now() });
+      this.notify();
+    }
+    if (this.down === 'error-502') return reply(502, { ok: false, error_code: 502, description: 'Bad Gateway' });
+    if (this.down === 'hang') {
+      this.hung.add(res);
+      res.on('close', () => this.hung.delete(res));
+      return;
+    }
+    const ok = (result: unknown) => reply(200, { ok: true, result });
+    switch (method) {
+      case 'getMe':
+        return ok(this.bot);
+      case 'deleteWebhook':
+      case 'setMyCommands':
+      case 'answerCallbackQuery':
+        return ok(true);
+      case 'getUpdates':
+        return this.getUpdates(payload, req, ok);
+      case 'sendMessage':
+        return this.sendMessage(payload, ok, fail);
+      case 'editMessageText':
+      case 'editMessageReplyMarkup':
+        return this.editMessage(method, payload, ok, fail);
+      default:
+        return fail(404, `Not Found: method ${method} is not modelled by the stand-in`);
+    }
   }
 
   private getUpdates(payload: Record<string, unknown>, req: http.IncomingMessage, ok: (r: unknown) => void): void {

@@ -1,8 +1,8 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { timeframeToMs, type Candle } from '../lib/candles';
 import { readCandleCsv } from '../infra/candle-files';
 import { Prng } from '../lib/random';
+import { readBody, sendJson, startLocalHttpServer, type LocalHttpServer } from './http-standin';
 
 /**
  * A local stand-in of Binance's spot REST API, enough for a real, unmodified ccxt `binance`
@@ -170,8 +170,7 @@ export class ExchangeStandin {
   private readonly balances = new Map<string, number>();
   private nextOrderId = 1000;
   private readonly random?: { faults: RandomFaults; prng: Prng; kinds: readonly RandomFaultKind[] };
-  private server?: http.Server;
-  private readonly sockets = new Set<import('node:net').Socket>();
+  private server?: LocalHttpServer;
   url = '';
 
   constructor(private readonly opts: StandinOptions) {
@@ -250,27 +249,17 @@ export class ExchangeStandin {
     return s;
   }
 
-  private listen(): Promise<void> {
-    this.server = http.createServer((req, res) => {
+  private async listen(): Promise<void> {
+    this.server = await startLocalHttpServer((req, res) => {
       this.handle(req, res).catch((err) => {
-        if (!res.headersSent) this.send(res, 500, { code: -1000, msg: String(err) });
+        if (!res.headersSent) sendJson(res, 500, { code: -1000, msg: String(err) });
       });
     });
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    return new Promise((resolve) => {
-      this.server?.listen(0, '127.0.0.1', () => {
-        this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}`;
-        resolve();
-      });
-    });
+    this.url = this.server.url;
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   inject(rule: FaultRule): void {
@@ -329,18 +318,10 @@ export class ExchangeStandin {
 
   // --- HTTP ----------------------------------------------------------------------------------
 
-  private send(res: http.ServerResponse, status: number, body: unknown): void {
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json' });
-    res.end(text);
-  }
-
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://standin');
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const body = await readBody(req);
     const query: Record<string, string> = Object.fromEntries(url.searchParams);
-    const body = Buffer.concat(chunks).toString('utf8');
     if (body) Object.assign(query, Object.fromEntries(new URLSearchParams(body)));
     const method = (req.method ?? 'GET').toUpperCase();
     if (this.opts.clock) this.now = this.opts.clock();
@@ -383,22 +364,19 @@ export class ExchangeStandin {
         });
         this.route(method, url.pathname, query, req, capture);
         if (f.kind === 'status-after') {
-          res.writeHead(f.status, { 'Content-Type': 'application/json' });
-          res.end(f.body ?? defaultErrorBody(f.status));
+          sendJson(res, f.status, f.body ?? defaultErrorBody(f.status));
           return;
         }
         await new Promise((r) => setTimeout(r, f.ms));
         if (res.destroyed || req.socket.destroyed) return;
-        res.writeHead(answer.status, { 'Content-Type': 'application/json' });
-        res.end(answer.text);
+        sendJson(res, answer.status, answer.text);
         return;
       }
       if (f.kind === 'delay') {
         await new Promise((r) => setTimeout(r, f.ms));
         if (res.destroyed || req.socket.destroyed) return;
       } else {
-        res.writeHead(f.kind === 'status' ? f.status : (f.status ?? 200), { 'Content-Type': 'application/json' });
-        res.end(f.kind === 'status' ? (f.body ?? defaultErrorBody(f.status)) : f.body);
+        sendJson(res, f.kind === 'status' ? f.status : (f.status ?? 200), f.kind === 'status' ? (f.body ?? defaultErrorBody(f.status)) : f.body);
         return;
       }
     }
@@ -409,50 +387,50 @@ export class ExchangeStandin {
     const key = `${method} ${path}`;
     switch (key) {
       case 'GET /api/v3/ping':
-        return this.send(res, 200, {});
+        return sendJson(res, 200, {});
       case 'GET /api/v3/time':
-        return this.send(res, 200, { serverTime: this.now });
+        return sendJson(res, 200, { serverTime: this.now });
       case 'GET /api/v3/exchangeInfo':
-        return this.send(res, 200, this.exchangeInfo());
+        return sendJson(res, 200, this.exchangeInfo());
       case 'GET /fapi/v1/exchangeInfo':
       case 'GET /dapi/v1/exchangeInfo':
         // Derivatives are not served: an empty listing keeps ccxt's default loadMarkets working.
-        return this.send(res, 200, { timezone: 'UTC', serverTime: this.now, rateLimits: [], exchangeFilters: [], symbols: [] });
+        return sendJson(res, 200, { timezone: 'UTC', serverTime: this.now, rateLimits: [], exchangeFilters: [], symbols: [] });
       case 'GET /sapi/v1/capital/config/getall':
       case 'GET /sapi/v1/margin/allPairs':
       case 'GET /sapi/v1/margin/isolated/allPairs':
         // With keys ccxt also asks for currencies and margin pairs; none here.
-        return this.send(res, 200, []);
+        return sendJson(res, 200, []);
       case 'GET /api/v3/klines':
         return this.klines(q, res);
     }
     if (path.startsWith('/api/v3/') && !['/api/v3/klines', '/api/v3/exchangeInfo'].includes(path)) {
       if (this.opts.apiKey && req.headers['x-mbx-apikey'] !== this.opts.apiKey) {
-        return this.send(res, 401, { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' });
+        return sendJson(res, 401, { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' });
       }
       switch (key) {
         case 'GET /api/v3/account':
-          return this.send(res, 200, this.account());
+          return sendJson(res, 200, this.account());
         case 'POST /api/v3/order':
           return this.placeOrder(q, res);
         case 'GET /api/v3/order':
         case 'DELETE /api/v3/order': {
           const o = this.findOrder(q);
-          if (!o) return this.send(res, 400, method === 'GET' ? { code: -2013, msg: 'Order does not exist.' } : { code: -2011, msg: 'Unknown order sent.' });
+          if (!o) return sendJson(res, 400, method === 'GET' ? { code: -2013, msg: 'Order does not exist.' } : { code: -2011, msg: 'Unknown order sent.' });
           if (method === 'DELETE') {
-            if (o.status !== 'NEW') return this.send(res, 400, { code: -2011, msg: 'Unknown order sent.' });
+            if (o.status !== 'NEW') return sendJson(res, 400, { code: -2011, msg: 'Unknown order sent.' });
             o.status = 'CANCELED';
             o.updateTime = this.now;
           }
-          return this.send(res, 200, o);
+          return sendJson(res, 200, o);
         }
         case 'GET /api/v3/openOrders':
-          return this.send(res, 200, this.orders.filter((o) => o.status === 'NEW' && (!q.symbol || o.symbol === q.symbol)));
+          return sendJson(res, 200, this.orders.filter((o) => o.status === 'NEW' && (!q.symbol || o.symbol === q.symbol)));
         case 'GET /api/v3/allOrders':
-          return this.send(res, 200, this.orders.filter((o) => o.symbol === q.symbol));
+          return sendJson(res, 200, this.orders.filter((o) => o.symbol === q.symbol));
         case 'GET /api/v3/myTrades':
           // Binance: startTime/endTime bound the trade time, limit the count (default 500).
-          return this.send(
+          return sendJson(
             res,
             200,
             this.trades
@@ -461,7 +439,7 @@ export class ExchangeStandin {
           );
       }
     }
-    this.send(res, 404, { code: -1, msg: `stand-in does not serve ${key}` });
+    sendJson(res, 404, { code: -1, msg: `stand-in does not serve ${key}` });
   }
 
   private exchangeInfo(): unknown {
@@ -503,8 +481,8 @@ export class ExchangeStandin {
 
   private klines(q: Record<string, string>, res: http.ServerResponse): void {
     const m = this.markets.get(q.symbol);
-    if (!m) return this.send(res, 400, { code: -1121, msg: 'Invalid symbol.' });
-    if (q.interval !== m.interval) return this.send(res, 400, { code: -1120, msg: 'Invalid interval.' });
+    if (!m) return sendJson(res, 400, { code: -1121, msg: 'Invalid symbol.' });
+    if (q.interval !== m.interval) return sendJson(res, 400, { code: -1120, msg: 'Invalid interval.' });
     if (m.retime && m.retime.at === undefined) {
       const newestClosedOpen = Math.floor(this.now / m.tfMs) * m.tfMs - m.tfMs;
       const shift = newestClosedOpen - m.candles[m.retime.lastClosedIndex].timestamp;
@@ -517,7 +495,7 @@ export class ExchangeStandin {
     const visible = m.candles.filter((c) => c.timestamp <= this.now && c.timestamp < late && (q.endTime === undefined || c.timestamp <= Number(q.endTime)));
     let rows = q.startTime !== undefined ? visible.filter((c) => c.timestamp >= Number(q.startTime)).slice(0, limit) : visible.slice(-limit);
     rows = rows.map((c) => (c.timestamp + m.tfMs > this.now ? { ...c, high: c.open, low: c.open, close: c.open, volume: 0 } : c));
-    this.send(
+    sendJson(
       res,
       200,
       rows.map((c) => [c.timestamp, String(c.open), String(c.high), String(c.low), String(c.close), String(c.volume), c.timestamp + m.tfMs - 1, '0', 0, '0', '0', '0']),
@@ -544,17 +522,17 @@ export class ExchangeStandin {
 
   private placeOrder(q: Record<string, string>, res: http.ServerResponse): void {
     const m = this.markets.get(q.symbol);
-    if (!m) return this.send(res, 400, { code: -1121, msg: 'Invalid symbol.' });
+    if (!m) return sendJson(res, 400, { code: -1121, msg: 'Invalid symbol.' });
     if (this.orders.some((o) => o.status === 'NEW' && o.clientOrderId === q.newClientOrderId)) {
-      return this.send(res, 400, { code: -2010, msg: 'Duplicate order sent.' });
+      return sendJson(res, 400, { code: -2010, msg: 'Duplicate order sent.' });
     }
     const qty = Number(q.quantity);
     const last = this.lastPrice(m.id);
     const price = q.type === 'LIMIT' ? Number(q.price) : q.type === 'MARKET' ? last : Number(q.stopPrice);
-    if (qty * price < Number(m.minNotional)) return this.send(res, 400, { code: -1013, msg: 'Filter failure: NOTIONAL' });
+    if (qty * price < Number(m.minNotional)) return sendJson(res, 400, { code: -1013, msg: 'Filter failure: NOTIONAL' });
     const need = q.side === 'BUY' ? qty * price * (1 + FEE_RATE) : qty;
     const asset = q.side === 'BUY' ? m.quote : m.base;
-    if (this.balance(asset) < need) return this.send(res, 400, { code: -2010, msg: 'Account has insufficient balance for requested action.' });
+    if (this.balance(asset) < need) return sendJson(res, 400, { code: -2010, msg: 'Account has insufficient balance for requested action.' });
     const fillsNow = q.type === 'MARKET' || (q.type === 'LIMIT' && (q.side === 'BUY' ? price >= last : price <= last));
     const fillPrice = q.type === 'MARKET' ? last : price;
     const order: StandinOrder = {
@@ -593,6 +571,6 @@ export class ExchangeStandin {
       this.trades.push(trade);
       fills.push({ price: String(fillPrice), qty: q.quantity, commission: String(fee), commissionAsset: m.quote, tradeId: trade.id });
     }
-    this.send(res, 200, { ...order, transactTime: this.now, fills });
+    sendJson(res, 200, { ...order, transactTime: this.now, fills });
   }
 }

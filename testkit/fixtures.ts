@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Prng } from '../lib/random';
-import { formatCandleCsv } from '../lib/candle-csv';
 import type { Candle } from '../lib/candles';
-import { syntheticCandles, type SyntheticSeries } from './synthetic-candles';
+import { randomWalkCandles, writeCandleFile, type RandomWalkOptions } from './candles';
 
 /**
  * The one place tests get candle files from, so `npm test` needs nothing outside the repository
@@ -15,7 +14,7 @@ import { syntheticCandles, type SyntheticSeries } from './synthetic-candles';
  * - `fixture_BTC-USDT_1h.csv`: the same rows under the exchange label `fixture`, so that a file
  *   name gives the plain symbol `BTC/USDT` (a `binanceusdm` name gives the perpetual's
  *   `BTC/USDT:USDT`) for the tests that trade BTC/USDT on a spot-like replay venue.
- * - `synthetic_*`: seeded random walks (testkit/synthetic-candles.ts), generated on first
+ * - `synthetic_*`: seeded random walks (randomWalkCandles, testkit/candles.ts), generated on first
  *   ask into one temporary directory per test process: the second symbols of multi-symbol tests
  *   (aligned with the BTC hours), 5m and 1m series, small-priced pairs, a series with a gap and an
  *   illiquid one with flat zero-volume candles. The recorded files those tests once read come
@@ -30,7 +29,8 @@ export const FIXTURE_BTC_START = Date.UTC(2020, 0, 1);
 const JAN_2018 = Date.UTC(2018, 0, 10);
 
 interface Generated {
-  series: SyntheticSeries;
+  symbol: string;
+  walk: RandomWalkOptions;
   /** Candle indexes [from, to) left out: a gap as an exchange outage leaves one. */
   gap?: [number, number];
   /** Share of candles replaced by a flat, zero-volume candle at the previous close (an illiquid market). */
@@ -38,18 +38,18 @@ interface Generated {
 }
 
 const GENERATED: Record<string, Generated> = {
-  'synthetic_ETH-USDT_1h.csv': { series: { symbol: 'ETH/USDT', timeframe: '1h', rows: 3000, seed: 2, start: FIXTURE_BTC_START, startPrice: 130 } },
-  'synthetic_XRP-USDT_1h.csv': { series: { symbol: 'XRP/USDT', timeframe: '1h', rows: 1000, seed: 3, start: FIXTURE_BTC_START, startPrice: 0.19 } },
+  'synthetic_ETH-USDT_1h.csv': { symbol: 'ETH/USDT', walk: { timeframe: '1h', count: 3000, seed: 2, start: FIXTURE_BTC_START, startPrice: 130 } },
+  'synthetic_XRP-USDT_1h.csv': { symbol: 'XRP/USDT', walk: { timeframe: '1h', count: 1000, seed: 3, start: FIXTURE_BTC_START, startPrice: 0.19 } },
   // Wilder swings: 3 % per hour and steeper trends, as a meme coin moves.
-  'synthetic_DOGE-USDT_1h.csv': { series: { symbol: 'DOGE/USDT', timeframe: '1h', rows: 3000, seed: 4, start: FIXTURE_BTC_START, startPrice: 0.002, volatility: 0.03, drift: 0.008 } },
-  'synthetic_BTC-USDT_5m.csv': { series: { symbol: 'BTC/USDT', timeframe: '5m', rows: 6000, seed: 5, start: FIXTURE_BTC_START, startPrice: 7200, volatility: 0.003, drift: 0.001 } },
-  'synthetic_ETH-USDT_5m.csv': { series: { symbol: 'ETH/USDT', timeframe: '5m', rows: 6000, seed: 6, start: FIXTURE_BTC_START, startPrice: 130, volatility: 0.004, drift: 0.001 } },
-  'synthetic_ETH-BTC_5m.csv': { series: { symbol: 'ETH/BTC', timeframe: '5m', rows: 5760, seed: 7, start: JAN_2018, startPrice: 0.09, volatility: 0.003, drift: 0.001 } },
-  'synthetic_LTC-BTC_5m.csv': { series: { symbol: 'LTC/BTC', timeframe: '5m', rows: 5760, seed: 8, start: JAN_2018, startPrice: 0.016, volatility: 0.003, drift: 0.001 } },
+  'synthetic_DOGE-USDT_1h.csv': { symbol: 'DOGE/USDT', walk: { timeframe: '1h', count: 3000, seed: 4, start: FIXTURE_BTC_START, startPrice: 0.002, volatility: 0.03, drift: 0.008 } },
+  'synthetic_BTC-USDT_5m.csv': { symbol: 'BTC/USDT', walk: { timeframe: '5m', count: 6000, seed: 5, start: FIXTURE_BTC_START, startPrice: 7200, volatility: 0.003, drift: 0.001 } },
+  'synthetic_ETH-USDT_5m.csv': { symbol: 'ETH/USDT', walk: { timeframe: '5m', count: 6000, seed: 6, start: FIXTURE_BTC_START, startPrice: 130, volatility: 0.004, drift: 0.001 } },
+  'synthetic_ETH-BTC_5m.csv': { symbol: 'ETH/BTC', walk: { timeframe: '5m', count: 5760, seed: 7, start: JAN_2018, startPrice: 0.09, volatility: 0.003, drift: 0.001 } },
+  'synthetic_LTC-BTC_5m.csv': { symbol: 'LTC/BTC', walk: { timeframe: '5m', count: 5760, seed: 8, start: JAN_2018, startPrice: 0.016, volatility: 0.003, drift: 0.001 } },
   // Prices around 5e-5 (float round-off territory) and 40 missing candles in one window.
-  'synthetic_ADA-BTC_5m.csv': { series: { symbol: 'ADA/BTC', timeframe: '5m', rows: 5760, seed: 9, start: JAN_2018, startPrice: 0.00005, volatility: 0.004, drift: 0.001 }, gap: [1500, 1540] },
-  'synthetic_XRP-ETH_5m.csv': { series: { symbol: 'XRP/ETH', timeframe: '5m', rows: 712, seed: 10, start: Date.UTC(2019, 9, 11), startPrice: 0.0015, volatility: 0.002, drift: 0.001 }, idleShare: 0.05 },
-  'synthetic_XRP-ETH_1m.csv': { series: { symbol: 'XRP/ETH', timeframe: '1m', rows: 3560, seed: 11, start: Date.UTC(2019, 9, 11), startPrice: 0.0015, volatility: 0.001, drift: 0.0003 }, idleShare: 0.35 },
+  'synthetic_ADA-BTC_5m.csv': { symbol: 'ADA/BTC', walk: { timeframe: '5m', count: 5760, seed: 9, start: JAN_2018, startPrice: 0.00005, volatility: 0.004, drift: 0.001 }, gap: [1500, 1540] },
+  'synthetic_XRP-ETH_5m.csv': { symbol: 'XRP/ETH', walk: { timeframe: '5m', count: 712, seed: 10, start: Date.UTC(2019, 9, 11), startPrice: 0.0015, volatility: 0.002, drift: 0.001 }, idleShare: 0.05 },
+  'synthetic_XRP-ETH_1m.csv': { symbol: 'XRP/ETH', walk: { timeframe: '1m', count: 3560, seed: 11, start: Date.UTC(2019, 9, 11), startPrice: 0.0015, volatility: 0.001, drift: 0.0003 }, idleShare: 0.35 },
 };
 
 export type FixtureCandleFile = typeof BTC_FILE | 'fixture_BTC-USDT_1h.csv' | keyof typeof GENERATED;
@@ -59,10 +59,10 @@ export const FIXTURE_CANDLE_FILES: readonly string[] = [BTC_FILE, 'fixture_BTC-U
 let generatedDir: string | undefined;
 
 function generate(g: Generated): Candle[] {
-  let candles = syntheticCandles(g.series);
+  let candles = randomWalkCandles(g.walk);
   if (g.idleShare) {
-    // A separate stream, so the walk itself stays the one syntheticCandles gives for the seed.
-    const rng = new Prng(g.series.seed + 1_000_003);
+    // A separate stream, so the walk itself stays the one randomWalkCandles gives for the seed.
+    const rng = new Prng(g.walk.seed + 1_000_003);
     candles = candles.map((c, i) => {
       if (i === 0 || rng.next() >= g.idleShare!) return c;
       const p = candles[i - 1].close;
@@ -94,9 +94,14 @@ export function fixtureCandleFile(name: FixtureCandleFile | string): string {
     process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
   const file = path.join(generatedDir, name);
-  if (!fs.existsSync(file)) {
-    const text = name === 'fixture_BTC-USDT_1h.csv' ? fs.readFileSync(path.join(FIXTURE_OHLCV_DIR, BTC_FILE), 'utf8') : formatCandleCsv(generate(GENERATED[name]));
-    fs.writeFileSync(file, text, { mode: 0o644 });
+  if (fs.existsSync(file)) return file;
+  if (name === 'fixture_BTC-USDT_1h.csv') {
+    fs.copyFileSync(path.join(FIXTURE_OHLCV_DIR, BTC_FILE), file);
+    fs.chmodSync(file, 0o644);
+    return file;
   }
+  const g = GENERATED[name];
+  const written = writeCandleFile(generatedDir, { exchange: 'synthetic', symbol: g.symbol, timeframe: g.walk.timeframe }, generate(g));
+  if (written !== file) throw new Error(`fixture ${name}: its symbol and timeframe name the file ${path.basename(written)}`);
   return file;
 }

@@ -4,11 +4,11 @@ import { DEFAULT_WARMUP_CANDLES } from '../lib/features/cache';
 import { classifyRegime } from '../lib/regime';
 import { decide, initialSymbolState, rulesSignal, type EngineConfig, type OrderIntent, type PortfolioView } from '../lib/engine';
 import type { DecisionView } from '../lib/contracts/trading';
-import { generatedCandles } from './generated-candles';
+import { sampledMarketCandles } from './candles';
 
 /**
- * A generated 1m market for running `trader up` on the wall clock (test/live-paper.test.ts): a
- * seeded series and the place in it where the `rules` strategy, started fresh, holds on two
+ * A generated 1m market for running `trader up` on the wall clock (test/e2e/live-paper.test.ts):
+ * a SyntheticMarket series (sampledMarketCandles) and the place in it where the `rules` strategy, started fresh, holds on two
  * candles and enters on the third. Served by the exchange stand-in re-timed so that the first of
  * those candles has just closed when the trader first asks (retimeAtFirstRequest), the entry
  * then falls on the second live candle close after start-up, whenever start-up ends.
@@ -38,7 +38,7 @@ export interface LiveEntrySeries {
 export function liveEntrySeries(opts: { engine: EngineConfig; portfolio: PortfolioView; workflowId: string; history: number; after: number; variant?: number }): LiveEntrySeries {
   const window = DEFAULT_WARMUP_CANDLES;
   const lead = Math.max(opts.history, window);
-  const source = generatedCandles(opts.engine.symbol, M, ORIGIN, 30_000, opts.variant ?? 0);
+  const source = sampledMarketCandles(opts.engine.symbol, M, ORIGIN, 30_000, opts.variant ?? 0);
   // A cheap first pass over one stream (its vectors differ from the live ones by ~1e-9): candles
   // where the rules want in after two that do not.
   const stream = createFeatureStream();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../../client/commands/backtest';
 import { UsageError } from '../../infra/errors';
 import { chartsDrawn, findChromium, withChromium } from '../../testkit/chromium';
-import { seededCandles, writeCandleFile } from '../../testkit/seeded-candles';
+import { regimeCandles, writeCandleFile } from '../../testkit/candles';
 
 /**
  * `trader backtest --report`: the HTML a trader opens, checked in a real headless Chromium (the
@@ -33,8 +33,8 @@ describe('trader backtest --report and --monte-carlo', function () {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'report-'));
     files = [
-      writeCandleFile(dir, 'BTC/USDT', seededCandles({ seed: 11, count: 2500, startPrice: 30_000 })),
-      writeCandleFile(dir, 'ETH/USDT', seededCandles({ seed: 12, count: 2500, startPrice: 2_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1h' }, regimeCandles({ seed: 11, count: 2500, startPrice: 30_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'ETH/USDT', timeframe: '1h' }, regimeCandles({ seed: 12, count: 2500, startPrice: 2_000 })),
     ];
     report = path.join(dir, 'report.html');
     const out = path.join(dir, 'bt.json');

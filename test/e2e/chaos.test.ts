@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { candleFileName, formatCandleCsv } from '../../lib/candle-csv';
 import { chaosVerdict, runChaos, type ChaosResult } from '../../testkit/chaos-run';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles, writeCandleFile } from '../../testkit/candles';
 import { testLog } from '../../testkit/db';
 
 /**
@@ -35,11 +34,7 @@ describe('chaos: killed workers and restarted servers during a replay leave the 
   before(async () => {
     dir = path.join(os.tmpdir(), `dt-chaos-test-${process.pid}`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const files = SYMBOLS.map((s, i) => {
-      const f = path.join(dir, candleFileName('binance', s, '1m'));
-      fs.writeFileSync(f, formatCandleCsv(generatedCandles(s, M, SINCE, N, VARIANTS[i])));
-      return f;
-    });
+    const files = SYMBOLS.map((s, i) => writeCandleFile(dir, { exchange: 'binance', symbol: s, timeframe: '1m' }, sampledMarketCandles(s, M, SINCE, N, VARIANTS[i])));
     // Kill 1 is `trader up`, then the Temporal server, worker A, PostgreSQL, worker B, a tick
     // (2 s +-50 %) apart: all before the replacements poll, so no wait for a worker to come up.
     result = await runChaos({ dir, files, kills: 3, killEveryMs: 2000, workers: 2, speed: 240, seed: 7, finishTimeoutMs: 600_000, log: testLog, progress: (line) => testLog.info(line) });

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describeProcess, isAlive, listProcesses } from '../../infra/processes';
-import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/candles';
 import { tradeKey as key, type TradeRow } from '../../testkit/trading';
 import { embeddedStackEnv } from '../../testkit/trader-process';
 

@@ -17,7 +17,7 @@ import { InMemoryPaperStateStore } from '../../lib/exchange/paper-state';
 import type { Candle } from '../../lib/candles';
 import { freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
 import { ExchangeStandin } from '../../testkit/exchange-standin';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles } from '../../testkit/candles';
 
 /**
  * `trader data download` and `trader data list` with the real ccxt binance client against the
@@ -34,16 +34,16 @@ const H_END = alignDown(NOW, H); // the end of the last closed hour
 const M_END = alignDown(NOW, M);
 
 // BTC/USDT 1h: 1,000 closed hours and the one forming now.
-const BTC = generatedCandles('BTC/USDT', H, H_END - 1000 * H, 1001, 0);
+const BTC = sampledMarketCandles('BTC/USDT', H, H_END - 1000 * H, 1001, 0);
 // ETH/USDT 1m: 5,000 closed minutes with an outage of 10 minutes and one broken candle, and the forming one.
 const ETH_FIRST = M_END - 5000 * M;
-const ETH_ALL = generatedCandles('ETH/USDT', M, ETH_FIRST, 5001, 1);
+const ETH_ALL = sampledMarketCandles('ETH/USDT', M, ETH_FIRST, 5001, 1);
 const ETH_HOLE = { from: 3000, to: 3010 };
 const ETH_BROKEN = 4000;
 const ETH = ETH_ALL.filter((_, i) => i < ETH_HOLE.from || i >= ETH_HOLE.to).map((c) => (c.timestamp === ETH_ALL[ETH_BROKEN].timestamp ? { ...c, high: c.low * 0.99 } : c));
 // SOL/USDT 1m: 4,000 clean closed minutes, for the interrupted run.
 const SOL_FIRST = M_END - 4000 * M;
-const SOL = generatedCandles('SOL/USDT', M, SOL_FIRST, 4000, 2);
+const SOL = sampledMarketCandles('SOL/USDT', M, SOL_FIRST, 4000, 2);
 
 function quietIo(): DataCommandIo & { lines: string[] } {
   const lines: string[] = [];

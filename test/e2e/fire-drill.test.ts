@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/candles';
 import { BotApiStandin, type BotMessage } from '../../testkit/bot-api-standin';
 import { embeddedStackEnv } from '../../testkit/trader-process';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chartsDrawn, findChromium, withChromium } from '../../testkit/chromium';
-import { seededCandles, writeCandleFile } from '../../testkit/seeded-candles';
+import { regimeCandles, writeCandleFile } from '../../testkit/candles';
 import { openDatabase } from '../../infra/postgres';
 import { createLogger } from '../../infra/logger';
 import { CandleStore } from '../../ledger/candle-store';
@@ -34,8 +34,8 @@ describe('trader report --from-ledger (after a replay through Temporal)', functi
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-ledger-report-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
     files = [
-      writeCandleFile(dir, 'BTC/USDT', seededCandles({ seed: 31, count: 1300, startPrice: 30_000 })),
-      writeCandleFile(dir, 'ETH/USDT', seededCandles({ seed: 32, count: 1300, startPrice: 2_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1h' }, regimeCandles({ seed: 31, count: 1300, startPrice: 30_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'ETH/USDT', timeframe: '1h' }, regimeCandles({ seed: 32, count: 1300, startPrice: 2_000 })),
     ];
     env = await embeddedStackEnv(path.join(dir, 'home'), {
       STRATEGY: 'rules',

@@ -15,7 +15,7 @@ import { symbolWorkflowId, type SymbolStateView } from '../../lib/contracts/trad
 import { stateQuery } from '../../workflows/messages';
 import { freePort, freshDatabase, type TestDatabase } from '../../testkit/db';
 import { ExchangeStandin } from '../../testkit/exchange-standin';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles } from '../../testkit/candles';
 import { liveEntrySeries, type LiveEntrySeries } from '../../testkit/live-market';
 
 /**
@@ -45,7 +45,7 @@ const LATE_RETRY_MS = 5_000;
 describe('ccxt adapter: closed means closed when the request was sent', () => {
   it('a candle that closes while its request is in flight comes back still forming and is not taken as closed', async () => {
     const first = Date.UTC(2025, 0, 1);
-    const candles = generatedCandles(SYMBOL, M, first, 10, 0);
+    const candles = sampledMarketCandles(SYMBOL, M, first, 10, 0);
     const close = candles[8].timestamp + M; // candle 8 closes here; 9 is never served
     const standin = await ExchangeStandin.start({ markets: [{ candles: candles.slice(0, 9), symbol: SYMBOL, timeframe: '1m' }], now: close - 1 });
     try {

@@ -13,7 +13,7 @@ import { MEASUREMENTS } from '../../lib/metrics';
 import { freePort } from '../../testkit/db';
 import { ExchangeStandin } from '../../testkit/exchange-standin';
 import { startInfluxd, type InfluxTestServer } from '../../testkit/influxdb';
-import { writeSyntheticCsv } from '../../testkit/synthetic-candles';
+import { randomWalkCandles, writeCandleFile } from '../../testkit/candles';
 import { embeddedStackEnv } from '../../testkit/trader-process';
 
 /**
@@ -114,8 +114,8 @@ describe('metrics end to end: trader up --replay with INFLUXDB_URL set, on a rea
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-metrics-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
     files = [
-      writeSyntheticCsv(dir, { symbol: 'AAA/USDT', timeframe: '1h', rows: ROWS, seed: 11 }),
-      writeSyntheticCsv(dir, { symbol: 'BBB/USDT', timeframe: '1h', rows: ROWS, seed: 12, startPrice: 250 }),
+      writeCandleFile(dir, { exchange: 'synthetic', symbol: 'AAA/USDT', timeframe: '1h' }, randomWalkCandles({ timeframe: '1h', count: ROWS, seed: 11 })),
+      writeCandleFile(dir, { exchange: 'synthetic', symbol: 'BBB/USDT', timeframe: '1h' }, randomWalkCandles({ timeframe: '1h', count: ROWS, seed: 12, startPrice: 250 })),
     ];
     env = await embeddedStackEnv(path.join(dir, 'home'), {
       INITIAL_CAPITAL: String(INITIAL_CAPITAL),

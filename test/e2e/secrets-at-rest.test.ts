@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { findExecutable } from '../../infra/temporal';
 import { clientOrderIdPrefix } from '../../lib/engine/ids';
 import { symbolWorkflowId } from '../../lib/contracts/trading';
-import { SyntheticMarket } from '../../testkit/synthetic-market';
+import { writeSyntheticCandleFiles } from '../../testkit/candles';
 import { freePort } from '../../testkit/db';
 import { devServerEnv } from '../../testkit/temporal';
 
@@ -28,7 +28,7 @@ import { devServerEnv } from '../../testkit/temporal';
  *   still finds the workflows); an operator with the codec server's token reads the payloads
  *   through the real Temporal CLI, and without it sees ciphertext.
  *
- * The candles are generated (testkit/synthetic-market.ts), two symbols of 900 one-minute
+ * The candles are generated (SyntheticMarket, testkit/candles.ts), two symbols of 900 one-minute
  * candles: 400 decisions each after the feature warm-up, enough for several trades.
  */
 
@@ -70,21 +70,6 @@ interface RunResult {
   /** `temporal workflow show` of a symbol workflow, with and without the codec server (encrypted run). */
   shownWithCodec?: string;
   shownWithoutCodec?: string;
-}
-
-function writeCandles(dir: string): string[] {
-  const market = new SyntheticMarket(SYMBOLS);
-  const start = Date.UTC(2024, 0, 1);
-  return SYMBOLS.map((symbol) => {
-    const lines = ['timestamp,open,high,low,close,volume'];
-    for (let i = 0; i < ROWS; i++) {
-      const c = market.candle(symbol, start + i * 60_000);
-      lines.push([c.timestamp, c.open, c.high, c.low, c.close, c.volume].join(','));
-    }
-    const file = path.join(dir, `synthetic_${symbol.replace('/', '-')}_1m.csv`);
-    fs.writeFileSync(file, lines.join('\n') + '\n');
-    return file;
-  });
 }
 
 /** Every string value of a JSON document, plus the decoding of those that are base64 (payload data, metadata). */
@@ -204,7 +189,7 @@ describe('secrets never persisted; payloads encrypted at rest (trader up --repla
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-secrets-'));
     fs.chmodSync(dir, 0o755); // the embedded PostgreSQL runs as `postgres` when we are root
-    files = writeCandles(dir);
+    files = writeSyntheticCandleFiles(dir, SYMBOLS, { timeframe: '1m', count: ROWS, exchange: 'synthetic' });
     plain = await replayRun('plain', {});
     encrypted = await replayRun('encrypted', { TEMPORAL_ENCRYPTION_KEYS: `at-rest-1:${ENCRYPTION_KEY}`, CODEC_SERVER_TOKEN: CODEC_TOKEN });
   });

@@ -8,12 +8,11 @@ import { runBacktestCommand } from '../../client/commands/backtest';
 import { runFeaturesCommand } from '../../client/commands/features';
 import { UsageError } from '../../infra/errors';
 import { CandleStore } from '../../ledger/candle-store';
-import { candleFileName, formatCandleCsv } from '../../lib/candle-csv';
 import { symbolWorkflowId } from '../../lib/contracts/trading';
 import { freshDatabase, testServer, type TestDatabase } from '../../testkit/db';
 import { devServerEnv } from '../../testkit/temporal';
 import { joinReplay, REPLAY_DATABASE } from '../../workers/replay';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles, writeCandleFile } from '../../testkit/candles';
 import { tradeKey as key, type TradeRow } from '../../testkit/trading';
 
 /**
@@ -31,7 +30,7 @@ const N = 850;
 const SINCE = Date.UTC(2025, 0, 1);
 const UNTIL = SINCE + N * M;
 const SYMBOLS = ['AAA/USDT', 'BBB/USDT'];
-const SERIES = SYMBOLS.map((s, i) => generatedCandles(s, M, SINCE, N, i));
+const SERIES = SYMBOLS.map((s, i) => sampledMarketCandles(s, M, SINCE, N, i));
 
 
 const quiet = () => ({ info: () => undefined, warn: () => undefined, nowMs: () => Date.now() });
@@ -51,9 +50,7 @@ describe('reading the candle store: backtest, features, up --replay and trader w
     files = [];
     for (let i = 0; i < SYMBOLS.length; i++) {
       await store.upsert('binance', SYMBOLS[i], '1m', SERIES[i]);
-      const f = path.join(dir, candleFileName('binance', SYMBOLS[i], '1m'));
-      fs.writeFileSync(f, formatCandleCsv(SERIES[i]));
-      files.push(f);
+      files.push(writeCandleFile(dir, { exchange: 'binance', symbol: SYMBOLS[i], timeframe: '1m' }, SERIES[i]));
     }
   });
   after(async () => {

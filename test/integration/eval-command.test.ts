@@ -6,7 +6,7 @@ import { runEvalCommand, type EvalCommandIo } from '../../client/commands/eval';
 import { UsageError } from '../../infra/errors';
 import { readManifest } from '../../models/registry';
 import type { TrainReport } from '../../models/train';
-import { seededCandles, writeCandleFile } from '../../testkit/seeded-candles';
+import { regimeCandles, writeCandleFile } from '../../testkit/candles';
 
 /**
  * `trader eval`: walk-forward over two symbols at 1h and one at 4h (generated, seeded candles),
@@ -33,9 +33,9 @@ describe('trader eval: walk-forward over symbols and timeframes', function () {
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-'));
     files = [
-      writeCandleFile(dir, 'BTC/USDT', seededCandles({ seed: 21, count: 2600, startPrice: 30_000 })),
-      writeCandleFile(dir, 'ETH/USDT', seededCandles({ seed: 22, count: 2600, startPrice: 2_000 })),
-      writeCandleFile(dir, 'SOL/USDT', seededCandles({ seed: 23, count: 1900, timeframeMs: 4 * 3_600_000, startPrice: 40, volatility: 0.016 }), '4h'),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'BTC/USDT', timeframe: '1h' }, regimeCandles({ seed: 21, count: 2600, startPrice: 30_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'ETH/USDT', timeframe: '1h' }, regimeCandles({ seed: 22, count: 2600, startPrice: 2_000 })),
+      writeCandleFile(dir, { exchange: 'binance', symbol: 'SOL/USDT', timeframe: '4h' }, regimeCandles({ seed: 23, count: 1900, timeframe: '4h', startPrice: 40, volatility: 0.016 })),
     ];
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -93,7 +93,7 @@ describe('trader eval: walk-forward over symbols and timeframes', function () {
       [{ data: files, models: used }, /exists and is not an empty directory/],
       [{ data: files, json: files[0] }, /refusing to overwrite candles/],
       [{ data: [files[0], files[0]] }, /given twice/],
-      [{ data: [writeCandleFile(dir, 'ADA/USDT', seededCandles({ seed: 24, count: 800 }))], folds: '4' }, /1h: not enough data for 4 walk-forward folds/],
+      [{ data: [writeCandleFile(dir, { exchange: 'binance', symbol: 'ADA/USDT', timeframe: '1h' }, regimeCandles({ seed: 24, count: 800 }))], folds: '4' }, /1h: not enough data for 4 walk-forward folds/],
     ];
     for (const [opts, why] of cases) {
       await assert.rejects(runEvalCommand(opts, { info: () => undefined, warn: () => undefined }, { config, settings: SMALL }), (e: Error) => e instanceof UsageError && why.test(e.message), `${JSON.stringify(opts)} -> ${why}`);

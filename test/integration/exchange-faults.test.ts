@@ -7,7 +7,7 @@ import { createLogger } from '../../infra/logger';
 import { ReplayMarketData } from '../../lib/exchange/replay-market-data';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeStandin, RANDOM_FAULT_KINDS, type StandinOptions } from '../../testkit/exchange-standin';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles } from '../../testkit/candles';
 import { sharedDevServerEnv } from '../../testkit/temporal';
 import { historyEvents, ledgerOrders, ledgerTrades, tradeKey, tradingHarness } from '../../testkit/trading';
 
@@ -32,7 +32,7 @@ const M = 60_000;
 const SYMBOL = 'FLT/USDT';
 const N = 700;
 // A generated market on which the rules strategy trades 6 times over N one-minute candles.
-const CANDLES = generatedCandles(SYMBOL, M, Date.UTC(2025, 3, 1), N, 6);
+const CANDLES = sampledMarketCandles(SYMBOL, M, Date.UTC(2025, 3, 1), N, 6);
 const KEY = 'faults-api-key-0001';
 const SECRET = 'faults-secret-0001';
 const CLIENT_TIMEOUT_MS = 1000;

@@ -19,7 +19,7 @@ import { sha256Hex } from '../../models/registry';
 import { createTrainingWorker } from '../../workers/training';
 import { freshDatabase, type TestDatabase } from '../../testkit/db';
 import { ExchangeStandin } from '../../testkit/exchange-standin';
-import { generatedCandles } from '../../testkit/generated-candles';
+import { sampledMarketCandles } from '../../testkit/candles';
 import { sharedDevServerEnv, freshTaskQueue } from '../../testkit/temporal';
 
 /**
@@ -40,7 +40,7 @@ const LATER = 48; // hours that close between the two retrains
 // clock) sees every candle the stand-in serves; the stand-in serves candles up to its own `now`.
 const T0 = alignDown(Date.now(), H) - 200 * H;
 const FIRST = T0 - (WINDOW_DAYS + 10) * D;
-const CANDLES = generatedCandles('BTC/USDT', H, FIRST, (T0 + (LATER + 1) * H - FIRST) / H, 3);
+const CANDLES = sampledMarketCandles('BTC/USDT', H, FIRST, (T0 + (LATER + 1) * H - FIRST) / H, 3);
 
 /** Small, fast training (as test/retrain.test.ts). */
 const SMALL: RetrainInput['settings'] = {

@@ -32,6 +32,7 @@ import { readCandleCsv } from '../../infra/candle-files';
 import { replayVenue, type ReplayVenue } from '../../activities/trading/venue';
 import { testLog } from '../../testkit/db';
 import { sharedDevServerEnv } from '../../testkit/temporal';
+import { SineWaveMarket } from '../../testkit/candles';
 import { PaperExchange } from '../../lib/exchange/paper-exchange';
 import type { PaperStateStore } from '../../lib/exchange/paper-state';
 import { spotMarket, StaticMarketCatalog } from '../../lib/exchange/markets';
@@ -475,30 +476,6 @@ describe('SymbolTraderWorkflow (time-skipping server, real activities over a rep
   });
 });
 
-/**
- * Market data that follows the clock: one deterministic candle per timeframe slot (two sine
- * waves, so trends and turns happen), a candle published once it has closed.
- */
-class SyntheticMarket implements MarketDataSource {
-  constructor(private readonly now: () => number) {}
-
-  private candle(k: number, tf: number): Candle {
-    const p = (i: number) => 100 * Math.exp(0.08 * Math.sin((2 * Math.PI * i) / 240) + 0.03 * Math.sin((2 * Math.PI * i) / 37));
-    const open = p(k);
-    const close = p(k + 1);
-    return { timestamp: k * tf, open, close, high: Math.max(open, close) * 1.002, low: Math.min(open, close) * 0.998, volume: 10 + 5 * Math.sin(k) };
-  }
-
-  async fetchCandles(_symbol: string, timeframe: string, since?: number, limit = 1000): Promise<Candle[]> {
-    const tf = timeframeToMs(timeframe);
-    const last = Math.floor(this.now() / tf) - 1; // slot of the newest closed candle
-    const first = since === undefined ? last - limit + 1 : Math.ceil(since / tf);
-    const out: Candle[] = [];
-    for (let k = first; k <= last && out.length < limit; k++) out.push(this.candle(k, tf));
-    return out;
-  }
-}
-
 describe('SymbolTraderWorkflow in paper mode (wall clock)', function () {
   this.timeout(60_000); // real timers on the wall clock, on the shared dev server
   // A dev server: real timers on the machine's clock, the clock the paper venue and the prepare
@@ -526,7 +503,7 @@ describe('SymbolTraderWorkflow in paper mode (wall clock)', function () {
     const tf = '2s';
     const tf1 = timeframeToMs(tf);
     const delay = 200;
-    const market = new SyntheticMarket(Date.now);
+    const market = new SineWaveMarket(Date.now);
     const venue = (store: PaperStateStore): Venue => ({
       mode: 'paper',
       exchangeId: 'paper',

@@ -11,7 +11,7 @@ import { createLogger } from '../../infra/logger';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { RETRAIN_WORKFLOW_TYPE } from '../../lib/contracts/retrain';
 import { createTrainingWorker } from '../../workers/training';
-import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/synthetic-market';
+import { syntheticSymbols, writeSyntheticCandleFiles } from '../../testkit/candles';
 import { BotApiStandin } from '../../testkit/bot-api-standin';
 import { freshDatabase, type TestDatabase } from '../../testkit/db';
 import { devServerEnv, freshTaskQueue } from '../../testkit/temporal';

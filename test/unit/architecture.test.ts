@@ -136,6 +136,43 @@ export function layerViolations(files: string[] = sourceFiles()): string[] {
   return problems;
 }
 
+/** Test code: the tests, the benchmarks, and the kit both build on. */
+const TEST_TREES = ['test', 'bench', 'testkit'];
+
+/** The .ts and .js files under a top-level folder. */
+function filesUnder(top: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    if (!fs.existsSync(dir)) return;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|js)$/.test(e.name) && !e.name.endsWith('.d.ts')) out.push(path.relative(REPO, p));
+    }
+  };
+  walk(path.join(REPO, top));
+  return out.sort();
+}
+
+/**
+ * test/ and bench/ share code only through testkit/: neither imports the other (a bench would
+ * run a test's wiring, or a test a bench's), testkit/ imports neither, and production code
+ * imports none of the three (test code would ship, and the tests would test themselves).
+ */
+export function testCodeViolations(edges: readonly Edge[]): string[] {
+  const problems: string[] = [];
+  for (const e of edges) {
+    if (e.to === null) continue;
+    const src = topOf(e.from);
+    const dst = topOf(e.to);
+    const where = `${e.from}:${e.line} imports ${e.spec}`;
+    if ((src === 'test' && dst === 'bench') || (src === 'bench' && dst === 'test')) problems.push(`${where}: test/ and bench/ share code through testkit/ only`);
+    else if (src === 'testkit' && (dst === 'test' || dst === 'bench')) problems.push(`${where}: testkit/ is imported by test/ and bench/, never the other way round`);
+    else if (src in RANK && TEST_TREES.includes(dst)) problems.push(`${where}: production code never imports test code (${dst}/)`);
+  }
+  return problems;
+}
+
 describe('architecture: imports point one way, down to lib/', () => {
   it('no lower layer imports a higher one, lib/ is pure, workflows import lib/ only', () => {
     const problems = layerViolations();
@@ -157,6 +194,54 @@ describe('architecture: imports point one way, down to lib/', () => {
       assert.equal(problems.filter((p) => p.startsWith('lib/__planted2.ts')).length, 1, problems.join('\n'));
       assert.equal(problems.filter((p) => p.startsWith('workflows/__planted.ts')).length, 1, problems.join('\n'));
       assert.equal(problems.filter((p) => p.startsWith('infra/__planted.ts')).length, 2, problems.join('\n')); // the require and the upward edge
+    } finally {
+      for (const [p] of planted) fs.rmSync(path.join(REPO, p), { force: true });
+    }
+  });
+
+  it('test/ and bench/ share code only through testkit/, which imports neither; production code imports none of them', () => {
+    const files = [...TEST_TREES.flatMap(filesUnder), ...sourceFiles()];
+    // A walk that found nothing would pass whatever the imports.
+    for (const f of ['test/unit/architecture.test.ts', 'bench/soak.ts', 'testkit/candles.ts', 'lib/candles.ts']) assert.ok(files.includes(f), `the check reads ${f}`);
+    const problems = testCodeViolations(files.flatMap(edgesOf));
+    assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+  });
+
+  it('the test-code rule catches what it is meant to catch', () => {
+    const edge = (from: string, to: string): Edge => ({ from, spec: `./${to}`, to, typeOnly: false, kind: 'import', line: 1 });
+    const forbidden = [
+      edge('test/unit/a.test.ts', 'bench/helpers/run.ts'),
+      edge('bench/soak.ts', 'test/integration/b.test.ts'),
+      edge('testkit/a.ts', 'test/unit/b.test.ts'),
+      edge('testkit/a.ts', 'bench/helpers/trading-stack.ts'),
+      edge('lib/a.ts', 'testkit/candles.ts'),
+      edge('workers/a.ts', 'test/unit/b.test.ts'),
+      edge('client/a.ts', 'bench/soak.ts'),
+      { ...edge('activities/a.ts', 'testkit/exchange-standin.ts'), typeOnly: true },
+    ];
+    assert.deepEqual(
+      forbidden.map((e) => testCodeViolations([e]).length),
+      forbidden.map(() => 1),
+    );
+    const allowed = [
+      edge('test/unit/a.test.ts', 'testkit/candles.ts'),
+      edge('bench/soak.ts', 'testkit/candles.ts'),
+      edge('testkit/candles.ts', 'lib/candles.ts'),
+      edge('test/unit/a.test.ts', 'test/unit/b.test.ts'),
+      edge('bench/soak.ts', 'bench/helpers/run.ts'),
+      edge('testkit/a.ts', 'testkit/b.ts'),
+      { ...edge('test/unit/a.test.ts', 'x'), spec: 'node:fs', to: null },
+    ];
+    assert.deepEqual(testCodeViolations(allowed), []);
+    // And the real scan sees such an import in source text, resolved from the file's folder.
+    const planted: Array<[string, string]> = [
+      ['testkit/__planted.ts', 'import { main } from "../bench/soak";\nexport const x = main;\n'],
+      ['test/unit/__planted.ts', 'import type { Candle } from "../../bench/helpers/run";\nexport type Y = Candle;\n'],
+    ];
+    try {
+      for (const [p, text] of planted) fs.writeFileSync(path.join(REPO, p), text);
+      const problems = testCodeViolations(planted.flatMap(([p]) => edgesOf(p)));
+      assert.equal(problems.length, 2, problems.join('\n'));
     } finally {
       for (const [p] of planted) fs.rmSync(path.join(REPO, p), { force: true });
     }

@@ -15,6 +15,7 @@ import { Mlp } from '../../models/ppo/mlp';
 import { policyLossAndGrad, valueLossAndGrad } from '../../models/ppo/ppo';
 import { Prng } from '../../lib/random';
 import { readCandleCsv } from '../../infra/candle-files';
+import { flippingTrendCandles } from '../../testkit/candles';
 import { fixtureCandleFile } from '../../testkit/fixtures';
 
 function recorded(name: string): Candle[] {
@@ -34,27 +35,6 @@ function flatFeatureMarket(closes: number[]): PpoMarket {
   };
 }
 const identityNorm = () => ({ mean: new Array(OBSERVATION_WIDTH).fill(0), scale: new Array(OBSERVATION_WIDTH).fill(1), clip: 5 });
-
-/** Hourly candles whose drift flips sign every 150-300 bars: a trend a policy can learn to ride. */
-function trendingCandles(n: number, seed: number): Candle[] {
-  const rng = new Prng(seed);
-  const out: Candle[] = [];
-  let close = 100;
-  let drift = 0.003;
-  let left = 200;
-  for (let i = 0; i < n; i++) {
-    if (--left <= 0) {
-      drift = -drift;
-      left = rng.int(150, 300);
-    }
-    const open = close;
-    close = open * Math.exp(drift + 0.004 * rng.gaussian());
-    const high = Math.max(open, close) * (1 + 0.001 * rng.next());
-    const low = Math.min(open, close) * (1 - 0.001 * rng.next());
-    out.push({ timestamp: 1_600_000_000_000 + i * 3_600_000, open, high, low, close, volume: 100 + 10 * rng.next() });
-  }
-  return out;
-}
 
 describe('PPO trading environment', () => {
   const cfg = { feeRate: 0.001, slippageBps: 5, drawdownPenalty: 0 };
@@ -248,7 +228,7 @@ describe('PPO training', function () {
   });
 
   it('improves the objective on a trending synthetic series (and beats buy-and-hold out of sample)', async () => {
-    const candles = trendingCandles(4000, 7);
+    const candles = flippingTrendCandles(4000, 7);
     const progress: PpoProgress[] = [];
     const { metrics } = await trainPpo(candles, { seed: 1, steps: 24_576, rolloutSteps: 1024, episodeLength: 256 }, (p) => progress.push(p));
     assert.equal(progress.length, 24, 'one progress report per iteration');
