@@ -29,8 +29,8 @@ const down = (x: number) => Number(roundToStep(x, '0.01', 'down'));
 const closeOf = (i: number) => candles[i].timestamp + HOUR;
 
 /**
- * The paper exchange's behaviour, run against any PaperStateStore: test/paper-exchange.test.ts
- * runs it in memory, test/paper-state-pg.test.ts on PostgreSQL. Call inside a describe().
+ * The paper exchange's behaviour, run against any PaperStateStore: test/unit/paper-exchange.test.ts
+ * runs it in memory, test/integration/paper-state-pg.test.ts on PostgreSQL. Call inside a describe().
  * `newStore` may hand out stores that share data (one database): every scenario uses accounts
  * of its own.
  */

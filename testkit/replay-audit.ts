@@ -15,7 +15,7 @@ export interface TradeRow extends TradeFigures {
   exitReason: string | null;
 }
 
-/** Every field of a trade; money to 1e-8 (the ledger keeps exact decimals, the backtest doubles), as test/parity.test.ts. */
+/** Every field of a trade; money to 1e-8 (the ledger keeps exact decimals, the backtest doubles), as test/e2e/parity.test.ts. */
 export function tradeKey(t: TradeRow): string {
   const r = (x: number) => x.toFixed(8);
   return [t.symbol, t.side, r(t.qty), t.entryTime, r(t.entryPrice), t.exitTime, r(t.exitPrice), r(t.fees), r(t.pnl), t.exitReason].join('|');

@@ -24,7 +24,7 @@ import type { PortfolioInput } from '../lib/contracts/workflows';
  * chosen so the rules strategy behaves the way the tests need from the first decision on (the
  * engine decides from candle FEATURE_SCHEMA.warmup of the window). The windows were found by
  * running the backtester (lib/backtest, `trader backtest`) over candidate windows; a replay
- * through Temporal makes the same trades (test/parity.test.ts). Tests still read positions by
+ * through Temporal makes the same trades (test/e2e/parity.test.ts). Tests still read positions by
  * query and assert what they rely on (e.g. which symbols hold one) rather than assume it.
  */
 

@@ -110,7 +110,7 @@ export interface CcxtAdapterOptions {
  * ccxt keeps the promise of its first market load (Exchange.loadMarkets caches `marketsLoading`),
  * rejected or not, and every market or private call awaits it: one transient error while loading
  * (a 504 on binance's /sapi/v1/capital/config/getall) made every later call of that client fail
- * with the same error, for good, the breaker open after it (found by test/exchange-faults.test.ts).
+ * with the same error, for good, the breaker open after it (found by test/integration/exchange-faults.test.ts).
  * A failed load is forgotten here, so the next call, or the retry, loads again.
  */
 function forgetFailedMarketLoads(exchange: ccxt.Exchange): void {

@@ -1,5 +1,5 @@
 /**
- * Records the workflow histories that test/replay-histories.test.ts replays, from real runs of
+ * Records the workflow histories that test/unit/replay-histories.test.ts replays, from real runs of
  * the current workflow code with its real activities (replay venue over recorded candles, paper
  * exchange and ledger on an embedded PostgreSQL) on a Temporal dev server, exported with the same
  * code as `trader history export`. See README.md next to this file.

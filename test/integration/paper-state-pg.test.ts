@@ -29,7 +29,7 @@ describe('paper exchange state in PostgreSQL', function () {
     await db?.drop();
   });
 
-  describe('the paper exchange scenarios (test/paper-exchange.test.ts) on the PostgreSQL store', () => {
+  describe('the paper exchange scenarios (test/unit/paper-exchange.test.ts) on the PostgreSQL store', () => {
     paperExchangeScenarios(() => new PostgresPaperStateStore(db.sql));
   });
 

@@ -42,7 +42,7 @@ const T0 = alignDown(Date.now(), H) - 200 * H;
 const FIRST = T0 - (WINDOW_DAYS + 10) * D;
 const CANDLES = sampledMarketCandles('BTC/USDT', H, FIRST, (T0 + (LATER + 1) * H - FIRST) / H, 3);
 
-/** Small, fast training (as test/retrain.test.ts). */
+/** Small, fast training (as test/integration/retrain.test.ts). */
 const SMALL: RetrainInput['settings'] = {
   seed: 5,
   ppoSteps: 512,
