@@ -4,7 +4,7 @@ import type { DecisionReport } from '../../lib/contracts/trading';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeError } from '../../lib/exchange/errors';
-import { prepareCandle as prepareCore, type ReplayFeed } from '../../lib/trading/candle-io';
+import { prepareCandleStep, type ReplayFeed } from '../../lib/trading/candle-io';
 import { activityLog, enabledMetrics, recorderFor, type TradingDeps } from './deps';
 import type { AccountValuation } from './equity';
 
@@ -72,7 +72,7 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
       };
       let res: PreparedCandle;
       try {
-        res = await prepareCore(
+        res = await prepareCandleStep(
           {
             exchange,
             features: deps.features,

@@ -1,5 +1,5 @@
 import type { EngineConfig, ExecutionReport, OrderIntent, SymbolState } from '../../lib/engine';
-import { executeIntents as executeCore } from '../../lib/trading/candle-io';
+import { executeIntentsStep } from '../../lib/trading/candle-io';
 import { activityLog, recorderFor, type TradingDeps } from './deps';
 import type { AccountValuation } from './equity';
 
@@ -25,7 +25,7 @@ export function createOrderActivities(deps: TradingDeps, valuation: AccountValua
       const exchange = deps.venue.adapter(asOf === null ? null : () => asOf, args.symbol);
       const recorder = recorderFor(deps, args.workflowId, asOf === null ? Date.now : () => asOf);
       const engine = args.engine ? { ...args.engine, ctx: { workflowId: args.workflowId } } : undefined;
-      const res = await executeCore({ exchange, recorder }, { symbol: args.symbol, intents: args.intents, engine });
+      const res = await executeIntentsStep({ exchange, recorder }, { symbol: args.symbol, intents: args.intents, engine });
       log.info({ intents: args.intents.map((i) => `${i.tag}:${i.side}:${i.qty}`), fills: res.fills.length, rejected: res.rejected.length }, 'orders executed');
       if (recorder.tradesClosed) await valuation.measureAfterTrade(log);
       return res;
