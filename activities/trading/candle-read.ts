@@ -1,6 +1,6 @@
 import type { Logger } from '../../infra/logger';
 import type { PortfolioView, PreparedCandle } from '../../lib/engine';
-import type { DecisionReport } from '../../lib/contracts/trading';
+import type { PrepareArgs, PrepareResult, TradingActivities } from '../../lib/contracts/activities';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeError } from '../../lib/exchange/errors';
@@ -8,43 +8,12 @@ import { prepareCandleStep, type ReplayFeed } from '../../lib/trading/candle-io'
 import { activityLog, enabledMetrics, recorderFor, type TradingDeps } from './deps';
 import type { AccountValuation } from './equity';
 
-export interface PrepareArgs {
-  workflowId: string;
-  symbol: string;
-  timeframe: string;
-  mode: 'paper' | 'live' | 'replay';
-  after: number | null;
-  fillsSince: number;
-  modelVersion: string | null;
-  reloadModel: boolean;
-  requestedModelVersion?: string;
-  /** Workflow time when the step began (the candle became due): a replay's decision latency is measured from it. */
-  dueAt?: number;
-  /** The previous candle's decision, for the metrics (workflows do no I/O themselves). */
-  decided?: DecisionReport;
-}
-
-export interface PrepareResult extends PreparedCandle {
-  /** The venue's circuit breaker (live and paper over live market data). */
-  breaker?: { state: string; since: number; consecutiveFailures: number; lastFailure?: string } | null;
-  /** The account as the ledger shows it, for the entry gates (max positions, exposure, drawdown, daily loss). */
-  portfolio?: PortfolioView;
-  modelVersion?: string | null;
-  /** Candle close (replay: `dueAt`) to the moment the decision's inputs were ready, ms (the decision itself follows at once, in workflow code). */
-  latencyMs?: number;
-  /**
-   * The worker's clock when the read returned (epoch ms): the workflow's own clock stands still
-   * during the task that waits for the read, so it times its next candle from this.
-   */
-  readAt?: number;
-}
-
 /**
  * The symbol workflow's candle read (a local activity): the closed candle, its features, the
  * regime, the model's signal and the fills of resting orders, through lib/trading/candle-io.ts
  * (the code the backtester runs too), plus the account view for the entry gates.
  */
-export function createCandleReadActivities(deps: TradingDeps, valuation: AccountValuation) {
+export function createCandleReadActivities(deps: TradingDeps, valuation: AccountValuation): Pick<TradingActivities, 'prepareCandle'> {
   const metrics = enabledMetrics(deps);
   return {
     async prepareCandle(args: PrepareArgs): Promise<PrepareResult> {

@@ -1,19 +1,8 @@
 import type { Logger } from '../../infra/logger';
 import { decAdd, toDecimalString } from '../../lib/decimal';
 import type { EquitySnapshotRecord } from '../../lib/contracts/trading';
+import type { PortfolioSnapshot, TradingActivities } from '../../lib/contracts/activities';
 import { enabledMetrics, type TradingDeps } from './deps';
-
-export interface PortfolioSnapshot {
-  /** Cash plus open positions at mark. */
-  equity: number;
-  /** The starting capital plus the net cash flow of every fill in the ledger. */
-  cash: number;
-  openPositions: number;
-  /** Sum of open notionals at mark, quote currency (the engine divides by equity). */
-  totalExposure: number;
-  dayStartEquity: number;
-  dailyPnl: number;
-}
 
 /** The account's value as the ledger shows it, shared by the candle read, the orders and the portfolio's checks. */
 export interface AccountValuation {
@@ -107,7 +96,7 @@ export function createAccountValuation(deps: TradingDeps): AccountValuation {
 }
 
 /** The portfolio workflow's equity checks: the account's value, and its durable record in the ledger. */
-export function createEquityActivities(deps: TradingDeps, valuation: AccountValuation) {
+export function createEquityActivities(deps: TradingDeps, valuation: AccountValuation): Pick<TradingActivities, 'portfolioSnapshot' | 'recordEquitySnapshot'> {
   return {
     portfolioSnapshot: valuation.portfolioSnapshot,
 

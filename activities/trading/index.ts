@@ -4,12 +4,11 @@ import { createOrderActivities } from './orders';
 import { createReconcileActivities } from './reconcile';
 import { createSymbolCommandActivities } from './symbol-commands';
 import type { TradingDeps } from './deps';
+import type { TradingActivities } from '../../lib/contracts/activities';
 
 export type { SignalSource, TradingDeps } from './deps';
 export type { Venue } from './venue';
-export type { PrepareArgs, PrepareResult } from './candle-read';
-export type { ExecuteArgs } from './orders';
-export type { PortfolioSnapshot } from './equity';
+export type { ExecuteArgs, PortfolioSnapshot, PrepareArgs, PrepareResult, TradingActivities } from '../../lib/contracts/activities';
 export { symbolTraderStartOptions } from './symbol-commands';
 
 /**
@@ -17,9 +16,10 @@ export { symbolTraderStartOptions } from './symbol-commands';
  * (orders.ts), the account's value and equity checks (equity.ts), reconciliation with the
  * exchange (reconcile.ts) and the portfolio's commands to its symbols (symbol-commands.ts).
  * Everything here is idempotent: a retry after a crash sees the same exchange and ledger state
- * and does nothing twice.
+ * and does nothing twice. The workflows call them through the TradingActivities interface
+ * (lib/contracts/activities.ts).
  */
-export function createTradingActivities(deps: TradingDeps) {
+export function createTradingActivities(deps: TradingDeps): TradingActivities {
   // One valuation per process: the candle reads, the orders and the portfolio share its in-flight read and peak.
   const valuation = createAccountValuation(deps);
   return {
@@ -31,5 +31,4 @@ export function createTradingActivities(deps: TradingDeps) {
   };
 }
 
-export type TradingActivities = ReturnType<typeof createTradingActivities>;
 export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount'] as const satisfies readonly (keyof TradingActivities)[];

@@ -1,23 +1,14 @@
-import type { EngineConfig, ExecutionReport, OrderIntent, SymbolState } from '../../lib/engine';
+import type { ExecutionReport } from '../../lib/engine';
+import type { ExecuteArgs, TradingActivities } from '../../lib/contracts/activities';
 import { executeIntentsStep } from '../../lib/trading/candle-io';
 import { activityLog, recorderFor, type TradingDeps } from './deps';
 import type { AccountValuation } from './equity';
-
-export interface ExecuteArgs {
-  workflowId: string;
-  symbol: string;
-  mode: 'paper' | 'live' | 'replay';
-  intents: OrderIntent[];
-  asOf: number | null;
-  /** The engine before these intents: their follow-ups (an entry's stop and target) are sent in the same call. */
-  engine?: { state: SymbolState; cfg: EngineConfig };
-}
 
 /**
  * The symbol workflow's orders: the decided intents sent to the venue (each looked up by its
  * client order id before it is sent) and recorded in the ledger, through lib/trading/candle-io.ts.
  */
-export function createOrderActivities(deps: TradingDeps, valuation: AccountValuation) {
+export function createOrderActivities(deps: TradingDeps, valuation: AccountValuation): Pick<TradingActivities, 'executeIntents'> {
   return {
     async executeIntents(args: ExecuteArgs): Promise<ExecutionReport> {
       const log = activityLog(deps, { symbol: args.symbol });

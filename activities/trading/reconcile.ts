@@ -4,6 +4,7 @@ import type { Order } from '../../ledger/types';
 import { decAdd, decCmp, toDecimalString } from '../../lib/decimal';
 import { lifecycleStatus, type ExchangeAdapter, type ExchangeOrder } from '../../lib/exchange/types';
 import { activityLog, type TradingDeps } from './deps';
+import type { ReconcileReport, TradingActivities } from '../../lib/contracts/activities';
 
 /**
  * Compares the ledger with the exchange for some symbols and reports every difference; it never
@@ -171,12 +172,12 @@ const unique = (xs: string[]) => [...new Set(xs)];
  * overwrites the ledger. Not in replay: there the exchange's clock is each symbol's own candle,
  * and asking it "now" would fill resting orders against candles the workflow has not reached.
  */
-export function createReconcileActivities(deps: TradingDeps) {
+export function createReconcileActivities(deps: TradingDeps): Pick<TradingActivities, 'reconcileAccount'> {
   return {
-    async reconcileAccount(args: { symbols: string[] }): Promise<{ ok: boolean; skipped?: string; differences: { symbol: string; kind: string; message: string }[] }> {
+    async reconcileAccount(args: { symbols: string[] }): Promise<ReconcileReport> {
       const log = activityLog(deps, {});
       if (deps.venue.mode === 'replay') return { ok: true, skipped: 'replay', differences: [] };
-      const differences: { symbol: string; kind: string; message: string }[] = [];
+      const differences: ReconcileReport['differences'] = [];
       for (const symbol of args.symbols) {
         const res = await reconcile(deps.ledger, deps.venue.adapter(null, symbol), [symbol], { ledgerExchange: deps.venue.exchangeId });
         differences.push(...res.differences.map((d) => ({ symbol: d.symbol, kind: d.kind, message: d.message })));

@@ -1,19 +1,19 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { emergencyCloseUpdate, pauseSignal, reduceOnlySignal, resumeSignal } from '../../workflows/messages';
-import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../workflows/search-attributes';
+import { MESSAGE_NAMES, STATUS_SIGNAL_NAMES, type CommandArgs } from '../../lib/contracts/messages';
+import type { SymbolStatusCommand, TradingActivities } from '../../lib/contracts/activities';
+import { ExchangeKey, ModeKey, SymbolKey, TradingStatusKey } from '../../lib/contracts/search-attributes';
 import { symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin } from '../../lib/contracts/trading';
 import type { SymbolTraderInput } from '../../lib/contracts/workflows';
 import { activityLog, type TradingDeps } from './deps';
 
-const STATUS_SIGNALS = { active: resumeSignal, paused: pauseSignal, 'reduce-only': reduceOnlySignal } as const;
-
 /**
  * The portfolio's commands to its symbol workflows, sent from the worker's Temporal client:
- * start them, change their trading status, close them in an emergency.
+ * start them, change their trading status, close them in an emergency. The messages go by their
+ * names (lib/contracts/messages.ts): activities do not import workflow code.
  */
-export function createSymbolCommandActivities(deps: TradingDeps) {
+export function createSymbolCommandActivities(deps: TradingDeps): Pick<TradingActivities, 'startSymbolWorkflows' | 'signalSymbols' | 'emergencyCloseSymbols'> {
   const client = (): Client => deps.client ?? Context.current().client;
   return {
     async startSymbolWorkflows(args: { workflows: SymbolTraderInput[]; taskQueue: string }): Promise<{ started: string[] }> {
@@ -35,9 +35,9 @@ export function createSymbolCommandActivities(deps: TradingDeps) {
      * Idempotent: a symbol already in the status ignores the repeat. A symbol that is not running
      * is reported, not retried (the portfolio applies the status when it starts it).
      */
-    async signalSymbols(args: { commands: { workflowId: string; status: 'active' | 'paused' | 'reduce-only'; origin: MessageOrigin }[] }): Promise<{ signaled: string[]; notRunning: string[] }> {
+    async signalSymbols(args: { commands: SymbolStatusCommand[] }): Promise<{ signaled: string[]; notRunning: string[] }> {
       const c = client();
-      const settled = await Promise.allSettled(args.commands.map((cmd) => c.workflow.getHandle(cmd.workflowId).signal(STATUS_SIGNALS[cmd.status], cmd.origin)));
+      const settled = await Promise.allSettled(args.commands.map((cmd) => c.workflow.getHandle(cmd.workflowId).signal<CommandArgs>(STATUS_SIGNAL_NAMES[cmd.status], cmd.origin)));
       const signaled: string[] = [];
       const notRunning: string[] = [];
       const failed: string[] = [];
@@ -58,7 +58,7 @@ export function createSymbolCommandActivities(deps: TradingDeps) {
       const results = await Promise.all(
         args.workflowIds.map(async (id): Promise<EmergencyCloseResult> => {
           try {
-            return await c.workflow.getHandle(id).executeUpdate(emergencyCloseUpdate, { args: [args.origin] });
+            return await c.workflow.getHandle(id).executeUpdate<EmergencyCloseResult, CommandArgs>(MESSAGE_NAMES.emergencyClose, { args: [args.origin] });
           } catch (err) {
             log.error({ err, workflowId: id }, 'emergency close of a symbol failed');
             return { symbol: id.split('/').slice(2).join('/'), closed: [], canceledOrders: 0, tradingStatus: 'halted', error: String((err as Error).message ?? err) } as EmergencyCloseResult;
