@@ -144,7 +144,7 @@ describe('architecture: imports point one way, down to lib/', () => {
     const planted: Array<[string, string]> = [
       ['lib/__planted.ts', "import { Ledger } from '../ledger';\nexport const x = Ledger;\n"],
       ['lib/__planted2.ts', "import fs from 'node:fs';\nexport const y = fs;\n"],
-      ['workflows/__planted.ts', "import type { TradingDeps } from '../activities/trading';\nexport type Z = TradingDeps;\n"],
+      ['workflows/__planted.ts', "import { createTradingActivities } from '../activities/trading';\nexport const z = createTradingActivities;\n"],
       ['infra/__planted.ts', "export const w = () => require('../ledger');\n"],
     ];
     try {
