@@ -14,6 +14,7 @@ import {
   type PushOutcome,
   type QueuedAlert,
 } from '../lib/alerts';
+import type { AlertActivities } from '../lib/contracts/activities';
 
 /**
  * Alerts from workflows and activities to the admins' Telegram chats.
@@ -275,7 +276,7 @@ export function createAlertDispatcher(cfg: Pick<AppConfig, 'telegram'>, log: Log
 }
 
 /** The activity workflows call: validates, enqueues, returns at once. */
-export function createAlertActivities(dispatcher: AlertDispatcher) {
+export function createAlertActivities(dispatcher: AlertDispatcher): AlertActivities {
   return {
     async sendAlert(input: AlertInput): Promise<{ status: EnqueueOutcome['status'] }> {
       const parsed = AlertInput.safeParse(input);
@@ -288,4 +289,4 @@ export function createAlertActivities(dispatcher: AlertDispatcher) {
   };
 }
 
-export type AlertActivities = ReturnType<typeof createAlertActivities>;
+export type { AlertActivities };

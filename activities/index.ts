@@ -2,7 +2,8 @@ import type { Sql } from 'postgres';
 import { Context } from '@temporalio/activity';
 import type { Logger } from '../infra/logger';
 import { createAlertActivities, createAlertDispatcher, type AlertDispatcher } from './alerts';
-import { createTradingActivities, TRADING_ACTIVITY_NAMES, type TradingActivities, type TradingDeps } from './trading';
+import { createTradingActivities, TRADING_ACTIVITY_NAMES, type TradingDeps } from './trading';
+import type { AlertActivities, LedgerCheck, SystemCheckActivities, TradingActivities } from '../lib/contracts/activities';
 
 export interface ActivityDeps {
   sql: Sql;
@@ -15,18 +16,19 @@ export interface ActivityDeps {
 
 /**
  * Every side effect the workflows may cause, built from explicit dependencies so tests hand
- * in a real database of their own and workflows type their proxies from this factory.
+ * in a real database of their own. Workflows type their proxies from the interfaces in
+ * lib/contracts/activities.ts, which this factory is declared to implement.
  */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): Activities {
   const { sql } = deps;
-  // Workflows type their proxies from this object; a worker without trading deps answers a
-  // trading activity with a clear failure rather than "activity not registered".
+  // A worker without trading deps answers a trading activity with a clear failure rather than
+  // "activity not registered".
   const trading: TradingActivities = deps.trading ? createTradingActivities(deps.trading) : missingTrading();
   return {
     ...trading,
     ...createAlertActivities(deps.alerts ?? createAlertDispatcher({}, deps.log)),
     /** Writes one audit row and reads it back: the ledger is reachable and writable. */
-    async checkLedger(input: { event: string; workflowId: string }): Promise<{ auditId: string; serverVersion: string; migrations: number }> {
+    async checkLedger(input: { event: string; workflowId: string }): Promise<LedgerCheck> {
       const info = Context.current().info;
       const log = deps.log.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType });
       const [row] = await sql<{ id: string }[]>`
@@ -41,7 +43,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+export type Activities = TradingActivities & AlertActivities & SystemCheckActivities;
 
 function missingTrading(): TradingActivities {
   const fail = async (): Promise<never> => {

@@ -17,7 +17,8 @@ import { retrainPoint } from '../lib/metrics';
 import type { MetricsWriter } from './metrics/writer';
 import { TRAIN_STAGES, trainModelVersion, TrainingInputError, type TrainReport, type TrainStage } from '../models/train';
 import { backtestSeries, loadTrainingFiles } from '../models/training-data';
-import { reloadModelSignal } from '../workflows/messages';
+import { MESSAGE_NAMES, type ReloadModelArgs } from '../lib/contracts/messages';
+import type { ReloadOutcome, TrainingActivities } from '../lib/contracts/activities';
 import { readCandleCsv } from '../infra/candle-files';
 import type { MessageOrigin } from '../lib/contracts/trading';
 import type { GateEvaluation, ModelScore, PromotionMargin, TrainHeartbeat, TrainedChallenger, GatheredData, RetrainSettings, StoreTrainingSource } from '../lib/contracts/retrain';
@@ -77,17 +78,12 @@ function activityLog(deps: TrainingDeps): Logger {
   return deps.log.child({ workflowId: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
 }
 
-export interface ReloadOutcome {
-  signaled: string[];
-  failed: { workflowId: string; error: string }[];
-}
-
 /** reloadModel(version) to every running SymbolTraderWorkflow of the client's namespace. */
 export async function signalTradersToReload(c: Client, version: string, origin: MessageOrigin): Promise<ReloadOutcome> {
   const out: ReloadOutcome = { signaled: [], failed: [] };
   for await (const wf of c.workflow.list({ query: `WorkflowType = '${SYMBOL_TRADER_TYPE}' AND ExecutionStatus = 'Running'` })) {
     try {
-      await c.workflow.getHandle(wf.workflowId).signal(reloadModelSignal, { version, ...origin });
+      await c.workflow.getHandle(wf.workflowId).signal<ReloadModelArgs>(MESSAGE_NAMES.reloadModel, { version, ...origin });
       out.signaled.push(wf.workflowId);
     } catch (err) {
       out.failed.push({ workflowId: wf.workflowId, error: (err as Error).message });
@@ -96,7 +92,7 @@ export async function signalTradersToReload(c: Client, version: string, origin: 
   return out;
 }
 
-export function createTrainingActivities(deps: TrainingDeps) {
+export function createTrainingActivities(deps: TrainingDeps): TrainingActivities {
   const client = (): Client => deps.client ?? Context.current().client;
 
   /**
@@ -324,4 +320,4 @@ export function createTrainingActivities(deps: TrainingDeps) {
   };
 }
 
-export type TrainingActivities = ReturnType<typeof createTrainingActivities>;
+export type { ReloadOutcome, TrainingActivities };

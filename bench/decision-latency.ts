@@ -1,11 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import type { TradingDeps } from '../activities/trading';
-import { FeatureCache } from '../lib/features/cache';
-import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { replayVenue } from '../activities/trading/venue';
-import { Ledger } from '../ledger';
+import { buildTradingDeps } from '../workers/trading-deps';
 import { timeframeToMs } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { candleSteps, decided, fetchRuns, firstOrderCall, fmtMs, fmtSummary, summarize, type CandleStep, type RunHistory } from './helpers/history';
@@ -24,8 +19,8 @@ import { runBench } from './helpers/run';
  * completed: on the paper exchange and in the PostgreSQL ledger), on a real Temporal dev server,
  * plus the history events each candle costs. Goals: p99 < 150 ms, <= 10 events per candle.
  *
- * Method: `trader up --replay` wiring (replay venue = the paper exchange over recorded candles,
- * PG paper accounts and ledger, FeatureCache, LedgerTradeRecorder) with a speed factor, so every
+ * Method: `trader up --replay` wiring (buildTradingDeps: replay venue = the paper exchange over recorded
+ * candles, PG paper accounts and ledger, FeatureCache, LedgerTradeRecorder) with a speed factor, so every
  * candle waits on a real durable timer; afterwards the histories are read back and every figure
  * is a difference of server-side event times (bench/helpers/history.ts). By default the nine
  * Binance spot 1h series run side by side (their timers fire together, as a live bot's do at
@@ -109,20 +104,16 @@ async function runVariant(stack: BenchStack, kind: PrepareKind, files: string[])
       byStatement.set(key, (byStatement.get(key) ?? 0) + 1);
     },
   });
-  const ledger = new Ledger(sql, { actor: 'trader', log });
-  const store = new PostgresPaperStateStore(sql);
-  const venue = replayVenue({ files, store, account: `bench-${kind}`, initialCapital: cfg.risk.initialCapital, log });
-  const symbols = [...new Set(venue.series.map((s) => s.symbol))].sort();
-  const timeframe = venue.series[0].timeframe;
-  const trading: TradingDeps = {
+  const { deps: trading, ledger, symbols, timeframe } = buildTradingDeps({
+    sql,
     log,
-    ledger,
-    venue,
-    features: new FeatureCache({ source: venue.data.at(Number.MAX_SAFE_INTEGER), history: 'all' }),
-    recorder: (workflowId) => new LedgerTradeRecorder(ledger, { workflowId, mode: 'replay', exchange: venue.exchangeId }),
+    market: { replay: { files } },
+    account: `bench-${kind}`,
+    exchangeLabel: 'replay',
     initialCapital: cfg.risk.initialCapital,
+    strategy: 'rules',
     client: stack.env.client,
-  };
+  });
   const taskQueue = `bench-latency-${kind}-${process.pid}`;
   const activityMs: VariantResult['activityMs'] = { prepareCandle: [], executeIntents: [] };
   const timed =

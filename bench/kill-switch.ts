@@ -1,15 +1,10 @@
 import path from 'node:path';
 import type { Worker } from '@temporalio/worker';
-import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
 import { AlertDispatcher } from '../activities/alerts';
-import type { TradingDeps } from '../activities/trading';
-import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { replayVenue } from '../activities/trading/venue';
+import { buildTradingDeps } from '../workers/trading-deps';
 import { confirmStatusChange, TradingControl, type StatusAction } from '../control/trading-control';
 import { portfolioInput, startPortfolio, symbolTraderInputs } from '../control/start-trading';
 import { parseConfig } from '../infra/config';
-import { Ledger } from '../ledger';
-import { FeatureCache } from '../lib/features/cache';
 import { FEATURE_SCHEMA } from '../lib/features';
 import type { TradingStatus } from '../lib/contracts/trading';
 import { startTelegramBot, type TelegramBot } from '../telegram/bot';
@@ -76,18 +71,8 @@ async function main(): Promise<void> {
     const files = writeSyntheticCandleFiles(path.join(stack.dir, 'candles'), symbols, { timeframe: '1m', count: rounds });
     const db = await stack.freshDatabase();
     const cfg = defaultConfig();
-    const ledger = new Ledger(db.sql, { actor: 'trader', log });
     const account = `bench-kill-${process.pid}`;
-    const venue = replayVenue({ files, store: new PostgresPaperStateStore(db.sql), account, initialCapital: cfg.risk.initialCapital, log });
-    const trading: TradingDeps = {
-      log,
-      ledger,
-      venue,
-      features: new FeatureCache({ source: venue.data.at(Number.MAX_SAFE_INTEGER), history: 'all' }),
-      recorder: (workflowId) => new LedgerTradeRecorder(ledger, { workflowId, mode: 'replay', exchange: venue.exchangeId }),
-      initialCapital: cfg.risk.initialCapital,
-      client: stack.env.client,
-    };
+    const { deps: trading, ledger } = buildTradingDeps({ sql: db.sql, log, market: { replay: { files } }, account, exchangeLabel: 'replay', initialCapital: cfg.risk.initialCapital, strategy: 'rules', client: stack.env.client });
     const taskQueue = `bench-kill-${process.pid}`;
     worker = await tradingWorker(stack, { taskQueue, sql: db.sql, log, trading, prepare: 'local' });
     running = worker.run();

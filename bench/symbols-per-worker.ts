@@ -1,8 +1,5 @@
-import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import type { PrepareArgs, PrepareResult, TradingDeps, Venue } from '../activities/trading';
-import { FeatureCache } from '../lib/features/cache';
-import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { Ledger } from '../ledger';
+import type { PrepareArgs, PrepareResult, Venue } from '../activities/trading';
+import { buildTradingDeps } from '../workers/trading-deps';
 import { candleSteps, fetchRuns, fmtMs, mapLimit, percentile, summarize, type CandleStep } from './helpers/history';
 import { startSymbolTrader } from './helpers/symbol-workflows';
 import { SyntheticMarket, syntheticSymbols } from '../testkit/candles';
@@ -21,7 +18,7 @@ import { runBench } from './helpers/run';
  * at the same moment and the p99 decision still completes within 10 s of the close. Goal: >= 1,000
  * on this 2-core machine.
  *
- * Method: paper (non-replay) mode, as `trader up` runs it (PG ledger + LedgerTradeRecorder, paper
+ * Method: paper (non-replay) mode, as `trader up` runs it (buildTradingDeps: PG ledger + LedgerTradeRecorder, paper
  * exchange in PostgreSQL, FeatureCache over the last 1,000 candles, the default risk settings,
  * the rules strategy), over a synthetic venue: deterministic 1m candles for N made-up symbols on
  * the wall clock (testkit/candles.ts). N workflows start together; after each
@@ -119,20 +116,19 @@ interface Row {
 
 async function runStep(stack: BenchStack, n: number, deadline: number): Promise<Row | { skipped: string }> {
   const db = await stack.freshDatabase();
-  const ledger = new Ledger(db.sql, { actor: 'trader', log });
-  const store = STORE === 'pg' ? new PostgresPaperStateStore(db.sql) : new InMemoryPaperStateStore();
   const symbols = syntheticSymbols(n);
   const market = new SyntheticMarket(symbols);
-  const venue = syntheticVenue(market, store);
-  const trading: TradingDeps = {
+  const { deps: trading } = buildTradingDeps({
+    sql: db.sql,
     log,
-    ledger,
-    venue,
-    features: new FeatureCache({ source: market }),
-    recorder: (workflowId) => new LedgerTradeRecorder(ledger, { workflowId, mode: 'paper', exchange: venue.exchangeId }),
+    market: { venue: (store) => syntheticVenue(market, store), featureSource: market, symbols, timeframe: '1m' },
+    paperStore: STORE === 'pg' ? undefined : new InMemoryPaperStateStore(),
+    account: 'paper-synthetic',
+    exchangeLabel: `syn${n}`,
     initialCapital: cfg.risk.initialCapital,
+    strategy: 'rules',
     client: stack.env.client,
-  };
+  });
   // Activity side, for progress only (the figures come from the histories): last candle each workflow prepared.
   const lastClose = new Map<string, number>();
   const prepareDoneAt = new Map<string, number>();

@@ -1,7 +1,7 @@
 import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
 import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal, stateQuery } from '../workflows/messages';
-import { ModeKey, SymbolKey, TradingStatusKey } from '../workflows/search-attributes';
+import { ModeKey, SymbolKey, TradingStatusKey } from '../lib/contracts/search-attributes';
 import { portfolioWorkflowId, symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin, type OpenPositionView, type PortfolioStateView, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
 
 /**

@@ -10,11 +10,8 @@ import type { Sql } from 'postgres';
 import { Worker } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities';
 import type { AlertDispatcher } from '../activities/alerts';
-import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import { FeatureCache } from '../lib/features/cache';
-import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { replayVenue, type ReplayVenue } from '../activities/trading/venue';
 import type { TradingDeps, Venue } from '../activities/trading';
+import { buildTradingDeps, type TradingMarket } from '../workers/trading-deps';
 import type { MarketDataSource } from '../lib/exchange/types';
 import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { timeframeToMs } from '../lib/candles';
@@ -33,8 +30,9 @@ import { fixtureCandleFile } from './fixtures';
  * The real trading stack for workflow tests: createActivities with the real trading activities
  * (ledger recorder, paper exchange on PostgreSQL, feature cache) on a fresh embedded PostgreSQL
  * database, over a replay venue of small candle files (or any Venue the test brings), served by
- * a worker on a fresh task queue of the given TestWorkflowEnvironment. Wired as `trader up
- * --replay` wires it (client/commands/up.ts), so a test exercises what an operator runs.
+ * a worker on a fresh task queue of the given TestWorkflowEnvironment. The dependencies come from
+ * buildTradingDeps (workers/trading-deps.ts), the builder `trader up` and `trader worker` use, so
+ * a test exercises what an operator runs.
  */
 
 /**
@@ -116,7 +114,7 @@ export interface RunningWorker {
 export interface TradingHarness {
   env: TestWorkflowEnvironment;
   db: TestDatabase;
-  store: PostgresPaperStateStore;
+  store: PaperStateStore;
   venue: Venue;
   deps: TradingDeps;
   activities: Activities;
@@ -154,34 +152,18 @@ export async function tradingHarness(env: TestWorkflowEnvironment, opts: Harness
   const account = opts.account ?? exchange;
   const db = await freshDatabase();
   try {
-    const store = new PostgresPaperStateStore(db.sql);
-    let venue: Venue;
-    let features: FeatureCache;
-    let series: Array<{ symbol: string; timeframe: string }>;
+    // The builder `trader up` uses: the test chooses only the market, the database and the capital.
+    let market: TradingMarket;
     if (opts.venue) {
       if (!opts.featureSource) throw new Error('tradingHarness: a custom venue needs a featureSource');
-      venue = opts.venue(store);
-      features = new FeatureCache({ source: opts.featureSource });
-      series = (opts.symbols ?? []).map((symbol) => ({ symbol, timeframe: opts.timeframe ?? '1m' }));
+      market = { venue: opts.venue, featureSource: opts.featureSource, symbols: opts.symbols ?? [], timeframe: opts.timeframe ?? '1m' };
     } else {
       if (!opts.files || opts.files.length === 0) throw new Error('tradingHarness: give candle files or a venue');
-      const rv: ReplayVenue = replayVenue({ files: opts.files, store, account, initialCapital, log: testLog });
-      venue = rv;
-      features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
-      series = rv.series;
+      market = { replay: { files: opts.files } };
     }
-    const mode: SymbolTraderInput['mode'] = venue.mode;
-    const symbols = [...new Set(series.map((s) => s.symbol))].sort();
-    const timeframe = series[0]?.timeframe ?? '1m';
-    const deps: TradingDeps = {
-      log: testLog,
-      ledger: db.ledger,
-      venue,
-      features,
-      recorder: (workflowId: string) => new LedgerTradeRecorder(db.ledger, { workflowId, mode, exchange: venue.exchangeId }),
-      initialCapital,
-      client: opts.encryption?.client ?? env.client,
-    };
+    const built = buildTradingDeps({ sql: db.sql, log: testLog, market, account, exchangeLabel: exchange, initialCapital, strategy, client: opts.encryption?.client ?? env.client, alerts: opts.alerts });
+    const { deps, venue, mode, symbols, timeframe } = built;
+    const store = built.paperStore;
     const activities = createActivities({ sql: db.sql, log: testLog, trading: deps, alerts: opts.alerts });
     const taskQueue = freshTaskQueue('trading');
     const sleeves = Math.max(1, symbols.length);

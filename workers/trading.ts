@@ -1,5 +1,4 @@
 import os from 'node:os';
-import path from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { workerCrashedAlert } from '../lib/alerts';
@@ -8,24 +7,13 @@ import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
 import { cachedWorkflowBundle } from '../infra/workflow-bundle';
-import { CandleStore, Ledger } from '../ledger';
-import { candleStoreSink } from '../activities/market-data';
 import type { ReplayInput } from './replay';
-import { PostgresPaperStateStore } from '../activities/exchange/paper-state-pg';
-import { LedgerTradeRecorder } from '../activities/trading/recorder';
-import { exchangeVenue, replayVenue } from '../activities/trading/venue';
-import { FeatureCache } from '../lib/features/cache';
-import type { TradingDeps, Venue } from '../activities/trading';
+import { buildTradingDeps, type TradingDepsBuilt } from './trading-deps';
+import type { TradingDeps } from '../activities/trading';
+import { accountName } from '../lib/contracts/workflows';
+import type { MetricsWriter } from '../activities/metrics/writer';
 import type { AlertDispatcher } from '../activities/alerts';
-import { accountName, type SymbolTraderInput } from '../lib/contracts/workflows';
 import type { StrategyName } from '../lib/engine';
-import { modelFallbackAlert } from '../lib/alerts';
-import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR, type ModelResolver } from '../models/signal';
-import { modelsDir, readManifest } from '../models/registry';
-import { METRICS_OFF, type MetricsWriter } from '../activities/metrics/writer';
-import { TradingMetrics } from '../activities/metrics/trading';
-import { ModelOutcomeTracker } from '../activities/metrics/model-outcomes';
-import type { LabelOptions } from '../lib/model-labels';
 
 export interface TradingWorkerOptions {
   connection: NativeConnection;
@@ -52,23 +40,18 @@ export async function createTradingWorker(opts: TradingWorkerOptions): Promise<W
   });
 }
 
-export interface TradingSetup {
-  deps: TradingDeps;
-  venue: Venue;
-  ledger: Ledger;
-  symbols: string[];
-  timeframe: string;
+export interface TradingSetup extends TradingDepsBuilt {
   account: string;
   exchangeLabel: string;
-  mode: SymbolTraderInput['mode'];
 }
 
 /**
- * What a trading worker needs, for `trader up` and `trader worker`: the venue (a replay of candle
- * files or store series, see workers/replay.ts; or the configured exchange in paper or live
- * mode, whose closed candles go to the candle store), the feature cache, the ledger recorder.
+ * What a trading worker needs, for `trader up` and `trader worker`, as the configuration (and a
+ * replay's input) say: the venue (a replay of candle files or store series, see workers/replay.ts;
+ * or the configured exchange in paper or live mode, whose closed candles go to the candle store),
+ * built by buildTradingDeps (workers/trading-deps.ts) like every test and bench.
  */
-export function buildTrading(
+export function configuredTrading(
   cfg: AppConfig,
   stack: Stack,
   log: Logger,
@@ -76,67 +59,22 @@ export function buildTrading(
   opts: { strategy?: StrategyName; alerts?: AlertDispatcher; metrics?: MetricsWriter } = {},
 ): TradingSetup {
   const replay = replayInput !== undefined && ((replayInput.files?.length ?? 0) > 0 || (replayInput.series?.length ?? 0) > 0);
-  const ledger = new Ledger(stack.db.sql, { actor: 'trader', log });
-  const store = new PostgresPaperStateStore(stack.db.sql);
   const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
   const account = replay ? 'replay' : accountName(cfg);
-  const mode: SymbolTraderInput['mode'] = replay ? 'replay' : cfg.mode;
-  let venue: Venue;
-  let symbols: string[];
-  let timeframe: string;
-  let features: FeatureCache;
-  if (replay) {
-    const rv = replayVenue({ files: replayInput.files, series: replayInput.series, store, account, initialCapital: cfg.risk.initialCapital, log });
-    venue = rv;
-    symbols = [...new Set(rv.series.map((s) => s.symbol))].sort();
-    timeframe = rv.series[0].timeframe;
-    // Streams from the first recorded candle (up to the asked one), as the backtester's batch does.
-    features = new FeatureCache({ source: rv.data.at(Number.MAX_SAFE_INTEGER), history: 'all' });
-  } else {
-    venue = exchangeVenue(cfg, store, account, log, candleStoreSink(new CandleStore(stack.db.sql), cfg.exchange.id, log));
-    symbols = cfg.symbols;
-    timeframe = cfg.timeframe;
-    features = new FeatureCache({ source: venue.adapter(null) });
-  }
-  const strategy = opts.strategy ?? (cfg.strategy as StrategyName);
-  const resolver = registryResolver(stack.db.sql);
-  const deps: TradingDeps = {
+  const built = buildTradingDeps({
+    sql: stack.db.sql,
     log,
-    ledger,
-    venue,
-    features,
-    recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
+    market: replay ? { replay: { files: replayInput.files, series: replayInput.series } } : { exchange: cfg },
+    account,
+    exchangeLabel,
     initialCapital: cfg.risk.initialCapital,
+    strategy: opts.strategy ?? (cfg.strategy as StrategyName),
+    home: cfg.home,
     client: stack.temporal.client,
-    metrics: new TradingMetrics(opts.metrics ?? METRICS_OFF, { account, exchange: exchangeLabel, mode, strategy }, new ModelOutcomeTracker(modelLabels(resolver, modelsDir(cfg.home)))),
-  };
-  if (strategy !== 'rules') {
-    // Models: the registry's champion (or the version a reload names), else the committed
-    // bootstrap model. A missing or broken model never throws into trading: the signal says
-    // ok:false (no new entries, protective exits continue) and an alert goes out.
-    deps.signal = createModelSignalSource({
-      strategy,
-      resolver,
-      modelsRoot: modelsDir(cfg.home),
-      fallbackDir: BOOTSTRAP_MODEL_DIR,
-      onProblem: (p) => {
-        log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
-        opts.alerts?.enqueue(modelFallbackAlert({ symbol: p.symbol, version: p.version, error: p.error, problem: p.key }));
-      },
-    });
-  }
-  return { deps, venue, ledger, symbols, timeframe, account, exchangeLabel, mode };
-}
-
-/** The labels a model version was trained with (its manifest), to score its live predictions the same way. */
-function modelLabels(resolver: ModelResolver, modelsRoot: string): (version: string) => Promise<LabelOptions> {
-  return async (version) => {
-    const known = await resolver.find(version);
-    const bootstrap = readManifest(BOOTSTRAP_MODEL_DIR);
-    const dir = known ?? (bootstrap.id === version ? BOOTSTRAP_MODEL_DIR : path.join(modelsRoot, version));
-    const { horizon, roundTripCost } = (dir === BOOTSTRAP_MODEL_DIR ? bootstrap : readManifest(dir)).labels;
-    return { horizon, roundTripCost };
-  };
+    alerts: opts.alerts,
+    metrics: opts.metrics,
+  });
+  return { ...built, account, exchangeLabel };
 }
 
 /**

@@ -1,40 +1,36 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-import type {
-  DecisionView,
-  EmergencyCloseResult,
-  MessageOrigin,
-  PortfolioStateView,
-  SymbolStateView,
-} from '../lib/contracts/trading';
+import type { DecisionView, EmergencyCloseResult, PortfolioStateView, SymbolStateView } from '../lib/contracts/trading';
+import { MESSAGE_NAMES as N, type PortfolioStatusArgs, type ReloadModelArgs, type CommandArgs } from '../lib/contracts/messages';
 
 /**
  * Every message the trading workflows accept, defined once: the workflows, the `trader` CLI and
  * the Telegram bot import these definitions, so a name can never drift between sender and
- * receiver. The plain types they carry are in lib/contracts/trading.ts.
+ * receiver. Their names and arguments are in lib/contracts/messages.ts (activities send by them),
+ * the plain types they carry in lib/contracts/trading.ts.
  */
 
 // --- SymbolTraderWorkflow ---------------------------------------------------------------------
 
 /** No new entries; protective exits keep working. */
-export const pauseSignal = defineSignal<[MessageOrigin]>('pause');
+export const pauseSignal = defineSignal<CommandArgs>(N.pause);
 /** Back to `active` (also lifts `reduce-only`; a `halted` symbol resumes only by this signal too). */
-export const resumeSignal = defineSignal<[MessageOrigin]>('resume');
+export const resumeSignal = defineSignal<CommandArgs>(N.resume);
 /** Only exits from now on (the open position may be closed or reduced, never increased). */
-export const reduceOnlySignal = defineSignal<[MessageOrigin]>('reduceOnly');
+export const reduceOnlySignal = defineSignal<CommandArgs>(N.reduceOnly);
 /** Reload the model at the given version (or the registry's champion when omitted). */
-export const reloadModelSignal = defineSignal<[{ version?: string } & MessageOrigin]>('reloadModel');
+export const reloadModelSignal = defineSignal<ReloadModelArgs>(N.reloadModel);
 /** Close the open position at market, cancel working orders, and halt. Returns what it closed. */
-export const emergencyCloseUpdate = defineUpdate<EmergencyCloseResult, [MessageOrigin]>('emergencyClose');
-export const stateQuery = defineQuery<SymbolStateView>('state');
-export const lastDecisionQuery = defineQuery<DecisionView | null>('lastDecision');
+export const emergencyCloseUpdate = defineUpdate<EmergencyCloseResult, CommandArgs>(N.emergencyClose);
+export const stateQuery = defineQuery<SymbolStateView>(N.state);
+export const lastDecisionQuery = defineQuery<DecisionView | null>(N.lastDecision);
 
 // --- PortfolioWorkflow ------------------------------------------------------------------------
 
 /** Pause (symbol given) one symbol or (no symbol) every symbol. */
-export const portfolioPauseSignal = defineSignal<[{ symbol?: string } & MessageOrigin]>('portfolioPause');
-export const portfolioResumeSignal = defineSignal<[{ symbol?: string } & MessageOrigin]>('portfolioResume');
-export const portfolioReduceOnlySignal = defineSignal<[{ symbol?: string } & MessageOrigin]>('portfolioReduceOnly');
+export const portfolioPauseSignal = defineSignal<PortfolioStatusArgs>(N.portfolioPause);
+export const portfolioResumeSignal = defineSignal<PortfolioStatusArgs>(N.portfolioResume);
+export const portfolioReduceOnlySignal = defineSignal<PortfolioStatusArgs>(N.portfolioReduceOnly);
 /** Emergency close of every symbol; trips the kill switch. Returns one result per symbol. */
-export const portfolioEmergencyUpdate = defineUpdate<EmergencyCloseResult[], [MessageOrigin]>('portfolioEmergency');
-export const portfolioStateQuery = defineQuery<PortfolioStateView>('portfolioState');
+export const portfolioEmergencyUpdate = defineUpdate<EmergencyCloseResult[], CommandArgs>(N.portfolioEmergency);
+export const portfolioStateQuery = defineQuery<PortfolioStateView>(N.portfolioState);

@@ -5,8 +5,7 @@ import { messageFirstLog } from '../lib/log';
 import { PortfolioSupervisor, type SymbolCommand } from '../lib/trading/portfolio-supervisor';
 import { assertMessageOrigin, type EmergencyCloseResult } from '../lib/contracts/trading';
 import type { PortfolioInput } from '../lib/contracts/workflows';
-import type { TradingActivities } from '../activities/trading';
-import type { AlertActivities } from '../activities/alerts';
+import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
 import { pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal } from './messages';
 
 /**

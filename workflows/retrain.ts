@@ -1,6 +1,6 @@
 import { ApplicationFailure, defineQuery, log, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/common';
-import type { TrainingActivities } from '../activities/training';
+import type { TrainingActivities } from '../lib/contracts/activities';
 import { DEFAULT_PROMOTION_MARGIN, promotionDecision } from '../lib/promotion-gate';
 import type { GatheredData, PromotionMargin, RetrainInput, RetrainProgress, RetrainResult } from '../lib/contracts/retrain';
 

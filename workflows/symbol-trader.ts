@@ -7,10 +7,9 @@ import { SymbolTrader } from '../lib/trading/symbol-trader';
 import { WorkflowLock } from '../lib/trading/workflow-lock';
 import { assertMessageOrigin, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
-import type { TradingActivities } from '../activities/trading';
-import type { AlertActivities } from '../activities/alerts';
+import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
 import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, stateQuery } from './messages';
-import { TradingStatusKey } from './search-attributes';
+import { TradingStatusKey } from '../lib/contracts/search-attributes';
 
 /**
  * One durable trader per symbol (id `trader/<exchange>/<SYMBOL>`): a shell over SymbolTrader

@@ -1,16 +1,16 @@
 import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import type { createActivities } from '../activities';
+import type { LedgerCheck, SystemCheckActivities } from '../lib/contracts/activities';
 
-const { checkLedger } = proxyActivities<ReturnType<typeof createActivities>>({
+const { checkLedger } = proxyActivities<SystemCheckActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '1 second' },
 });
 
 export interface SystemCheckResult {
   workflowId: string;
-  first: Awaited<ReturnType<ReturnType<typeof createActivities>['checkLedger']>>;
-  second: Awaited<ReturnType<ReturnType<typeof createActivities>['checkLedger']>>;
+  first: LedgerCheck;
+  second: LedgerCheck;
 }
 
 /**

@@ -3,6 +3,8 @@ import { marketCurrencies } from '../../ledger/ledger';
 import type { Order } from '../../ledger/types';
 import { decAdd, decCmp, toDecimalString } from '../../lib/decimal';
 import { lifecycleStatus, type ExchangeAdapter, type ExchangeOrder } from '../../lib/exchange/types';
+import { activityLog, type TradingDeps } from './deps';
+import type { ReconcileReport, TradingActivities } from '../../lib/contracts/activities';
 
 /**
  * Compares the ledger with the exchange for some symbols and reports every difference; it never
@@ -163,3 +165,25 @@ function compareOrder(report: (d: Omit<Difference, 'exchange'>) => void, venue: 
 }
 
 const unique = (xs: string[]) => [...new Set(xs)];
+
+/**
+ * The portfolio's reconciliation activity: compares the ledger with the exchange for every
+ * symbol and reports differences (one audit row each, see reconcile() above); it never
+ * overwrites the ledger. Not in replay: there the exchange's clock is each symbol's own candle,
+ * and asking it "now" would fill resting orders against candles the workflow has not reached.
+ */
+export function createReconcileActivities(deps: TradingDeps): Pick<TradingActivities, 'reconcileAccount'> {
+  return {
+    async reconcileAccount(args: { symbols: string[] }): Promise<ReconcileReport> {
+      const log = activityLog(deps, {});
+      if (deps.venue.mode === 'replay') return { ok: true, skipped: 'replay', differences: [] };
+      const differences: ReconcileReport['differences'] = [];
+      for (const symbol of args.symbols) {
+        const res = await reconcile(deps.ledger, deps.venue.adapter(null, symbol), [symbol], { ledgerExchange: deps.venue.exchangeId });
+        differences.push(...res.differences.map((d) => ({ symbol: d.symbol, kind: d.kind, message: d.message })));
+      }
+      if (differences.length > 0) log.warn({ differences }, 'reconciliation found differences between the ledger and the exchange');
+      return { ok: differences.length === 0, differences };
+    },
+  };
+}

@@ -44,7 +44,7 @@ export interface TradeFill {
   time: number;
 }
 
-/** The recorder the trading activities call (structurally the same as activities/trading/core.ts's). */
+/** The recorder the trading activities call (structurally the same as lib/trading/candle-io.ts's). */
 export interface TradeRecorder {
   recordIntent(i: TradeIntent): Promise<unknown>;
   recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;

@@ -4,7 +4,6 @@ import { timeframeToMs, type Candle } from '../../lib/candles';
 import { FeeSchedule, SlippageModel } from '../../lib/exchange/fill-model';
 import { createLogger } from '../../infra/logger';
 import { createTradingExchange, type ClosedCandlesSink } from '../exchange';
-import type { Venue } from './index';
 import type { ReplayFile } from '../../infra/candle-files';
 import { replayFromFiles } from '../../infra/candle-files';
 import type { ExchangeAdapter } from '../../lib/exchange/types';
@@ -22,6 +21,19 @@ import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS } from '../../lib/backtest/simula
  * different speeds never see each other's future, and a backtest over the same files (which
  * builds the same adapter in memory) fills the same orders at the same prices.
  */
+
+/** Where orders go and candles come from, for one process. */
+export interface Venue {
+  mode: 'paper' | 'live' | 'replay';
+  exchangeId: string;
+  /**
+   * The adapter for `symbol`; replay: on the given clock (the close of the candle being
+   * processed), live/paper: the wall clock (clock null).
+   */
+  adapter(clock: (() => number) | null, symbol?: string): ExchangeAdapter;
+  /** Replay: every recorded candle of a series. */
+  replayCandles?(symbol: string, timeframe: string): Candle[];
+}
 
 /** A recorded series already in memory (read from the candle store). */
 export interface ReplaySeries {

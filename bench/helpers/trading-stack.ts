@@ -116,7 +116,7 @@ export function workflowBundle(kind: PrepareKind): Promise<WorkflowBundleWithSou
   return b;
 }
 
-/** workers/trading.ts createTradingWorker's options, with a prepared bundle. */
+/** workers/trading.ts createTradingWorker's options, with a prepared bundle; `trading` comes from buildTradingDeps (workers/trading-deps.ts), as the real worker's. */
 export async function tradingWorker(
   stack: BenchStack,
   opts: { taskQueue: string; sql: TestDatabase['sql']; log: Logger; trading: TradingDeps; prepare: PrepareKind; observe?: (activities: Activities) => Activities },

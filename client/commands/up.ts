@@ -7,7 +7,7 @@ import type { StrategyName } from '../../lib/engine';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
 import { createAlertDispatcher } from '../../activities/alerts';
 import { portfolioInput, startPortfolio, symbolTraderInputs, type TradingPlan } from '../../control/start-trading';
-import { buildTrading, startTradingWorker } from '../../workers/trading';
+import { configuredTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { startBotInProcess } from '../../telegram';
 import { REPLAY_DATABASE, startReplay, type ReplayInput } from '../../workers/replay';
@@ -124,7 +124,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const alerts = createAlertDispatcher(cfg, log, replay ? { source: 'REPLAY' } : {});
   const withTraining = !replay && opts.training !== false;
   const metrics = openProcessMetrics(cfg, log, withTraining ? 'up' : 'trading', { alerts });
-  const t = buildTrading(cfg, stack, log, replayInput, { strategy, alerts, metrics: metrics.writer });
+  const t = configuredTrading(cfg, stack, log, replayInput, { strategy, alerts, metrics: metrics.writer });
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 

@@ -3,7 +3,7 @@ import { UsageError } from '../../infra/errors';
 import { onShutdownSignal, openStack, processLogger, type Stack } from '../../infra/stack';
 import { createAlertDispatcher } from '../../activities/alerts';
 import { accountName } from '../../lib/contracts/workflows';
-import { buildTrading, startTradingWorker } from '../../workers/trading';
+import { configuredTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { runTelegramWorker } from '../../telegram';
 import type { Logger } from '../../infra/logger';
@@ -38,7 +38,7 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
   if (opts.replay) return runReplayWorker(cfg, stack, log, stopSignal);
   const alerts = createAlertDispatcher(cfg, log);
   const metrics = openProcessMetrics(cfg, log, 'trading', { alerts });
-  const worker = await startTradingWorker(stack, stopSignal, buildTrading(cfg, stack, log, undefined, { alerts, metrics: metrics.writer }).deps, alerts);
+  const worker = await startTradingWorker(stack, stopSignal, configuredTrading(cfg, stack, log, undefined, { alerts, metrics: metrics.writer }).deps, alerts);
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address }, 'worker running');
   await worker.untilStopped();
   await alerts.stop();
@@ -58,7 +58,7 @@ async function runReplayWorker(cfg: AppConfig, stack: Stack, log: Logger, stopSi
   const replayCfg: AppConfig = { ...cfg, risk: { ...cfg.risk, initialCapital: plan.initialCapital } };
   const alerts = createAlertDispatcher(cfg, log);
   const metrics = openProcessMetrics(cfg, log, 'trading', { alerts });
-  const t = buildTrading(replayCfg, stack, log, input, { strategy: plan.strategy, alerts, metrics: metrics.writer });
+  const t = configuredTrading(replayCfg, stack, log, input, { strategy: plan.strategy, alerts, metrics: metrics.writer });
   const worker = await startTradingWorker(stack, stopSignal, t.deps, alerts);
   log.info({ taskQueue: cfg.temporal.taskQueue, temporal: stack.temporal.address, replayStartedAt: startedAt.toISOString(), symbols: t.symbols, timeframe: t.timeframe, strategy: plan.strategy }, 'worker running, serving the replay');
   await worker.untilStopped();

@@ -20,7 +20,7 @@ import {
   type SymbolState,
 } from '../engine';
 import { silentLog } from '../log';
-import { executeIntents, nextReplayIndex, prepareCandle, type SignalFn } from '../trading/candle-io';
+import { executeIntentsStep, nextReplayIndex, prepareCandleStep, type SignalFn } from '../trading/candle-io';
 import { FeatureCache } from '../features/cache';
 import { spotMarket, StaticMarketCatalog } from '../exchange/markets';
 import { PaperExchange } from '../exchange/paper-exchange';
@@ -32,8 +32,8 @@ import { symbolWorkflowId } from '../contracts/trading';
 
 /**
  * The backtester: for every candle time in order, and every symbol closing then in sorted order,
- * exactly the step the SymbolTraderWorkflow runs (lib/engine runCandleStep: prepareCandle ->
- * fills -> decide -> executeIntents), against the same PaperExchange, fed candle by candle with a
+ * exactly the step the SymbolTraderWorkflow runs (lib/engine runCandleStep: prepareCandleStep ->
+ * fills -> decide -> executeIntentsStep), against the same PaperExchange, fed candle by candle with a
  * simulated clock at each candle's close. Orders placed at a close fill on later candles by the
  * paper exchange's own fill model (fees, slippage, stop and target in one candle resolved against
  * us), so a replay through Temporal over the same files gives the same trades.
@@ -228,9 +228,9 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     const cfg = engineConfig({ symbol, strategy: options.strategy, risk, timeframeMs, sleeveCapital, feeRate: fees.taker });
     const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
     const ports: StepPorts = {
-      prepare: (cursor) => prepareCandle({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
+      prepare: (cursor) => prepareCandleStep({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
       // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
-      execute: (intents, _why, state) => executeIntents({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
+      execute: (intents, _why, state) => executeIntentsStep({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
       portfolio: () => (options.accountGates ? view : undefined),
     };
     return {
@@ -251,7 +251,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   let started = 0;
 
   for (;;) {
-    // The next close time of each symbol, as prepareCandle will pick it.
+    // The next close time of each symbol, as prepareCandleStep will pick it.
     let t = Infinity;
     const due: Array<[Runner, number]> = [];
     for (const r of runners) {
@@ -360,7 +360,7 @@ function sleeveOf(r: Runner) {
   return { state: r.state, sleeveCapital: r.cfg.sleeveCapital, mark: r.mark };
 }
 
-/** The candle prepareCandle will pick next. */
+/** The candle prepareCandleStep will pick next. */
 function nextCandle(r: Runner): Candle | undefined {
   return r.file.candles[nextReplayIndex(r.file.candles, r.cursor.after)];
 }

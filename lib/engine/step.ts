@@ -18,7 +18,7 @@ import type { DecisionView } from '../contracts/trading';
  * the backtester), so this file is as sandbox-safe as the engine.
  */
 
-/** What prepareCandle returns (activities/trading/core.ts). */
+/** What prepareCandleStep returns (lib/trading/candle-io.ts; the prepareCandle activity adds to it). */
 export interface PreparedCandle {
   /** Replay: no candle after `after` in the recorded data. Live: never. */
   done: boolean;
@@ -40,7 +40,7 @@ export interface ExecutionOutcome {
 }
 
 /**
- * What executeIntents returns (lib/trading/candle-io.ts): the outcome of the intents it was given
+ * What executeIntentsStep returns (lib/trading/candle-io.ts; the executeIntents activity passes it on): the outcome of the intents it was given
  * and, when it was given the engine state, of what the engine asked for next, sent in the same
  * call (the stop and target of an entry that filled, a market exit after a refused stop): one
  * `next` per round, naming the client order ids of the intents it sent.

@@ -10,9 +10,11 @@ import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } f
 import type { FeatureCache } from '../features/cache';
 
 /**
- * The side of one candle step that touches the world, as plain async functions: the trading
- * activities wrap them for the workflow, and the backtester calls them directly, against the same
- * paper exchange, so both see the same candles, vectors and fills.
+ * The side of one candle step that touches the world, as plain async functions over ports
+ * (`prepareCandleStep`, `executeIntentsStep`): the trading activities `prepareCandle` and
+ * `executeIntents` (activities/trading/candle-read.ts and orders.ts; their names are recorded in
+ * workflow histories) wrap them for the workflow, and the backtester calls them directly, against
+ * the same paper exchange, so both see the same candles, vectors and fills.
  */
 
 export type SignalFn = (symbol: string, features: number[], candle: Candle) => Promise<ModelSignal>;
@@ -25,7 +27,7 @@ export interface ReplayFeed {
   setNow(ms: number): void;
 }
 
-export interface PrepareDeps {
+export interface PrepareStepDeps {
   exchange: ExchangeAdapter;
   features: FeatureCache;
   signal?: SignalFn;
@@ -35,12 +37,12 @@ export interface PrepareDeps {
   now?: () => number;
   /**
    * Where fills of resting orders (stops, targets, limits) are recorded as they are found: the
-   * ledger must see a protective exit even though no executeIntents call placed it this candle.
+   * ledger must see a protective exit even though no executeIntentsStep call placed it this candle.
    */
   recorder?: TradeRecorder;
 }
 
-export interface PrepareArgs {
+export interface PrepareStepArgs {
   /** Fills are attributed to the workflow by the client order id prefix derived from it. */
   workflowId: string;
   symbol: string;
@@ -64,7 +66,7 @@ const NO_REGIME: Regime = { label: 'sideways', confidence: 0, code: REGIMES.inde
  * reported and not decided on (an order sent now at a decision taken on an old candle would trade
  * today's price on yesterday's reasons); their fills are still collected.
  */
-export async function prepareCandle(deps: PrepareDeps, args: PrepareArgs): Promise<PreparedCandle> {
+export async function prepareCandleStep(deps: PrepareStepDeps, args: PrepareStepArgs): Promise<PreparedCandle> {
   const { exchange, replay } = deps;
   const { symbol, timeframe, after } = args;
   const tfMs = timeframeToMs(timeframe);
@@ -159,14 +161,14 @@ async function ourFills(exchange: ExchangeAdapter, args: { workflowId: string; s
   const trades = (await exchange.fetchMyTrades(args.symbol, since)).filter((t) => t.clientOrderId?.startsWith(prefix) && t.timestamp <= until);
   if (recorder && trades.length > 0) {
     // Most fills found here are recorded already: the cursor is inclusive (the last fill comes
-    // back every candle until a newer one), and executeIntents records the fills of the orders it
+    // back every candle until a newer one), and executeIntentsStep records the fills of the orders it
     // places. A fill row is written in one transaction with the position and order it moves, so
     // one read of the trade ids tells which need recording, instead of re-recording each order
     // and fill (about ten statements, every candle a position is open). What is recorded again
     // stays idempotent per trade id.
     const recorded = recorder.recordedFills ? await recorder.recordedFills(trades.map((t) => t.id)) : new Set<string>();
     const unrecorded = trades.filter((t) => !recorded.has(t.id));
-    // As executeIntents does: the order's state first, then its fills.
+    // As executeIntentsStep does: the order's state first, then its fills.
     const ids = [...new Set(unrecorded.map((t) => t.clientOrderId as string))];
     for (const id of ids) {
       const order = await exchange.fetchOrderByClientId(args.symbol, id);
@@ -208,7 +210,7 @@ function toEngineFills(trades: Trade[], symbol: string, tagOf?: (id: string) => 
   return out;
 }
 
-// --- executeIntents -------------------------------------------------------------------------------
+// --- executeIntentsStep ---------------------------------------------------------------------------
 
 /**
  * Where orders and fills are written as they happen (the ledger). Every call is idempotent per
@@ -235,12 +237,12 @@ export interface TradeRecorder {
   recordedFills?(tradeIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
-export interface ExecuteDeps {
+export interface ExecuteStepDeps {
   exchange: ExchangeAdapter;
   recorder?: TradeRecorder;
 }
 
-export interface ExecuteArgs {
+export interface ExecuteStepArgs {
   symbol: string;
   intents: OrderIntent[];
   /**
@@ -288,7 +290,7 @@ const IntentSchema = z.discriminatedUnion('tag', [
  * fill and its protective orders finds the entry by its id, derives the same stop and target from
  * the same fill, and places whichever is missing.
  */
-export async function executeIntents(deps: ExecuteDeps, args: ExecuteArgs): Promise<ExecutionReport> {
+export async function executeIntentsStep(deps: ExecuteStepDeps, args: ExecuteStepArgs): Promise<ExecutionReport> {
   const first: ExecutionReport = await sendIntents(deps, args.symbol, args.intents);
   if (!args.engine) return first;
   const { cfg, ctx } = args.engine;
@@ -304,8 +306,8 @@ export async function executeIntents(deps: ExecuteDeps, args: ExecuteArgs): Prom
   return first;
 }
 
-/** Sends intents in order, each exactly once (see executeIntents). */
-async function sendIntents(deps: ExecuteDeps, symbol: string, intents: readonly OrderIntent[]): Promise<ExecutionOutcome> {
+/** Sends intents in order, each exactly once (see executeIntentsStep). */
+async function sendIntents(deps: ExecuteStepDeps, symbol: string, intents: readonly OrderIntent[]): Promise<ExecutionOutcome> {
   const { exchange, recorder } = deps;
   const report: ExecutionOutcome = { fills: [], orders: [], rejected: [] };
   for (const raw of intents) {

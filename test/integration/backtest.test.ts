@@ -8,7 +8,7 @@ import { createLogger } from '../../infra/logger';
 import { clientOrderId, clientOrderIdPrefix, engineConfig, initialSymbolState, settle, type OrderIntent, type SymbolState } from '../../lib/engine';
 import { barReturns, BacktestInputError, computeMetrics, maxDrawdown, sharpeRatio, sortinoRatio, type BacktestResult } from '../../lib/backtest';
 import { FeatureCache, FeatureCacheError } from '../../lib/features/cache';
-import { executeIntents, InvalidIntentError, prepareCandle, type TradeRecorder } from '../../lib/trading/candle-io';
+import { executeIntentsStep, InvalidIntentError, prepareCandleStep, type TradeRecorder } from '../../lib/trading/candle-io';
 import { ExchangeNetworkError } from '../../lib/exchange/errors';
 import { InMemoryPaperStateStore } from '../../lib/exchange/paper-state';
 import { PaperExchange } from '../../lib/exchange/paper-exchange';
@@ -96,19 +96,19 @@ function paperOver(symbol: string, candles: Candle[], cash = 10_000) {
   return { clock, data, exchange, features, replay, store };
 }
 
-describe('prepareCandle and executeIntents against the paper exchange', () => {
+describe('prepareCandleStep and executeIntentsStep against the paper exchange', () => {
   const wf = 'trader/binance/BTC/USDT';
 
   it('replay: starts on the first candle with features, moves the clock to its close, ends with done', async () => {
     const p = paperOver('BTC/USDT', btc.slice(0, warmup + 3));
-    const first = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: null, fillsSince: 0 });
+    const first = await prepareCandleStep(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: null, fillsSince: 0 });
     assert.equal(first.input?.candle.timestamp, btc[warmup].timestamp);
     assert.equal(p.clock.now, btc[warmup].timestamp + HOUR);
     sameVector(first.input!.features, featureRow(computeFeatureMatrix(btc), 0), 'first decision vector');
     assert.equal(first.input?.tradable, true);
     let after = first.input!.candle.timestamp;
-    for (let k = 0; k < 2; k++) after = (await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince: 0 })).input!.candle.timestamp;
-    const end = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince: 0 });
+    for (let k = 0; k < 2; k++) after = (await prepareCandleStep(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince: 0 })).input!.candle.timestamp;
+    const end = await prepareCandleStep(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince: 0 });
     assert.deepEqual([end.done, end.input], [true, undefined]);
   });
 
@@ -118,7 +118,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     const p = paperOver('BTC/USDT', gappy);
     const i = gappy.findIndex((c, k) => k > warmup && c.timestamp - gappy[k - 1].timestamp > HOUR);
     assert.ok(i > 0, 'the BTC series has a gap');
-    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: gappy[i - 1].timestamp, fillsSince: 0 });
+    const r = await prepareCandleStep(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: gappy[i - 1].timestamp, fillsSince: 0 });
     assert.equal(r.input?.candle.timestamp, gappy[i].timestamp);
     assert.equal(r.input?.tradable, false);
     assert.match(r.problems.join('\n'), /gap: \d+ candle\(s\) missing/);
@@ -127,10 +127,10 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
   it('live: decides on the newest closed candle only, and says when candles were skipped', async () => {
     const p = paperOver('BTC/USDT', btc);
     p.clock.now = btc[1000].timestamp + HOUR + 60_000; // candle 1001 still forming
-    const r = await prepareCandle({ exchange: p.exchange, features: p.features, now: () => p.clock.now }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[997].timestamp, fillsSince: 0 });
+    const r = await prepareCandleStep({ exchange: p.exchange, features: p.features, now: () => p.clock.now }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[997].timestamp, fillsSince: 0 });
     assert.equal(r.input?.candle.timestamp, btc[1000].timestamp);
     assert.match(r.problems.join('\n'), /2 closed candle\(s\) .* were not decided on/);
-    const none = await prepareCandle({ exchange: p.exchange, features: p.features, now: () => p.clock.now }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[1000].timestamp, fillsSince: 0 });
+    const none = await prepareCandleStep({ exchange: p.exchange, features: p.features, now: () => p.clock.now }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[1000].timestamp, fillsSince: 0 });
     assert.deepEqual([none.done, none.input], [false, undefined], 'nothing new closed yet');
   });
 
@@ -153,8 +153,8 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
       },
     };
     const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty: 0.01, price: btc[900].close, reason: 'test', clientOrderId: clientOrderId(wf, 7, 'en') };
-    const a = await executeIntents({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
-    const b = await executeIntents({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
+    const a = await executeIntentsStep({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
+    const b = await executeIntentsStep({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
     assert.deepEqual(b, a, 'the retry reports the same order and fill');
     assert.equal(a.fills.length, 1);
     assert.deepEqual([a.fills[0].price, a.fills[0].qty, a.fills[0].tag, a.fills[0].time], [btc[900].close, 0.01, 'entry', btc[900].timestamp + HOUR]);
@@ -164,7 +164,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     assert.match(calls[3], /exists=true/, 'the second attempt also records first, then finds the order');
   });
 
-  it('the candle read records a fill the ledger lacks, and only that: one seen again at the inclusive cursor or recorded by executeIntents is returned, not recorded again', async () => {
+  it('the candle read records a fill the ledger lacks, and only that: one seen again at the inclusive cursor or recorded by executeIntentsStep is returned, not recorded again', async () => {
     const p = paperOver('BTC/USDT', btc);
     p.clock.now = btc[900].timestamp + HOUR;
     // The ledger's side of it: fills by trade id, as knownFillIds reads them.
@@ -191,12 +191,12 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     };
     const id = clientOrderId(wf, 5, 'en');
     const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty: 0.01, price: btc[900].close, reason: 'test', clientOrderId: id };
-    const placed = await executeIntents({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
+    const placed = await executeIntentsStep({ exchange: p.exchange, recorder }, { symbol: 'BTC/USDT', intents: [entry] });
     const [tradeId] = [...ledgerFills];
-    assert.ok(tradeId, 'executeIntents recorded the entry fill');
+    assert.ok(tradeId, 'executeIntentsStep recorded the entry fill');
     const read = (after: number, fillsSince: number, r: TradeRecorder) => {
       p.clock.now = after + 2 * HOUR + 60_000;
-      return prepareCandle({ exchange: p.exchange, features: p.features, now: () => p.clock.now, recorder: r }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince });
+      return prepareCandleStep({ exchange: p.exchange, features: p.features, now: () => p.clock.now, recorder: r }, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after, fillsSince });
     };
 
     calls.length = 0;
@@ -232,7 +232,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     const calls: OrderIntent[][] = [];
     const execute = (intents: OrderIntent[], _why: string, before: SymbolState) => {
       calls.push(intents);
-      return executeIntents({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents, engine: { state: before, cfg, ctx } });
+      return executeIntentsStep({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents, engine: { state: before, cfg, ctx } });
     };
     const out = { state, closed: [], rejected: [], sent: 0 };
     await settle(out, [entry], { execute }, cfg, ctx, 'test entry');
@@ -252,7 +252,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     q.clock.now = p.clock.now;
     const plain: OrderIntent[][] = [];
     const out2 = { state, closed: [], rejected: [], sent: 0 };
-    await settle(out2, [entry], { execute: (intents) => (plain.push(intents), executeIntents({ exchange: q.exchange }, { symbol: 'BTC/USDT', intents })) }, cfg, ctx, 'test entry');
+    await settle(out2, [entry], { execute: (intents) => (plain.push(intents), executeIntentsStep({ exchange: q.exchange }, { symbol: 'BTC/USDT', intents })) }, cfg, ctx, 'test entry');
     assert.deepEqual(plain.map((b) => b.map((i) => i.clientOrderId)), [[id], [stopId, targetId]]);
     assert.deepEqual(out2.state, out.state, 'one call or two, the engine ends in the same state');
   });
@@ -276,9 +276,9 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
       async recordRejection() {},
     };
     const args = { symbol: 'BTC/USDT', intents: [entry], engine: { state, cfg, ctx: { workflowId: wf } } };
-    await assert.rejects(executeIntents({ exchange: p.exchange, recorder }, args), /simulated crash/);
+    await assert.rejects(executeIntentsStep({ exchange: p.exchange, recorder }, args), /simulated crash/);
     assert.deepEqual((await p.exchange.fetchOpenOrders('BTC/USDT')).map((o) => o.clientOrderId), [], 'the entry filled, nothing protects it yet');
-    const retry = await executeIntents({ exchange: p.exchange, recorder }, args);
+    const retry = await executeIntentsStep({ exchange: p.exchange, recorder }, args);
     assert.deepEqual(retry.next?.sent, [stopId, clientOrderId(wf, 4, 'tp')]);
     assert.deepEqual(retry.next?.orders.map((o) => o.status), ['open', 'open']);
     const account = await p.store.snapshot('test/BTC/USDT');
@@ -291,7 +291,7 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     p.clock.now = btc[900].timestamp + HOUR;
     const above = btc[900].close * 1.01;
     const stop: OrderIntent = { tag: 'stop', side: 'sell', type: 'stop_market', qty: 0.01, stopPrice: above, reason: 'stop_loss', clientOrderId: clientOrderId(wf, 3, 'st') };
-    const r = await executeIntents({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents: [stop] });
+    const r = await executeIntentsStep({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents: [stop] });
     assert.equal(r.rejected.length, 1);
     assert.match(r.rejected[0].reason, /InsufficientFundsError|InvalidOrderError/);
     let calls = 0;
@@ -301,10 +301,10 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
         throw new ExchangeNetworkError('ECONNRESET');
       },
     });
-    await assert.rejects(executeIntents({ exchange: flaky }, { symbol: 'BTC/USDT', intents: [{ ...stop, stopPrice: btc[900].close * 0.9 }] }), ExchangeNetworkError);
+    await assert.rejects(executeIntentsStep({ exchange: flaky }, { symbol: 'BTC/USDT', intents: [{ ...stop, stopPrice: btc[900].close * 0.9 }] }), ExchangeNetworkError);
     assert.equal(calls, 1);
     // A malformed intent is an engine bug: thrown as InvalidIntentError, nothing sent.
-    await assert.rejects(executeIntents({ exchange: flaky }, { symbol: 'BTC/USDT', intents: [{ ...stop, qty: 0 }] }), (e: Error) => e instanceof InvalidIntentError && /qty/.test(e.message));
+    await assert.rejects(executeIntentsStep({ exchange: flaky }, { symbol: 'BTC/USDT', intents: [{ ...stop, qty: 0 }] }), (e: Error) => e instanceof InvalidIntentError && /qty/.test(e.message));
     assert.equal(calls, 1);
   });
 
@@ -313,8 +313,8 @@ describe('prepareCandle and executeIntents against the paper exchange', () => {
     p.clock.now = btc[900].timestamp + HOUR;
     const mine = clientOrderId(wf, 1, 'en');
     const theirs = clientOrderId('trader/binance/OTHER', 1, 'en');
-    await executeIntents({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents: [mine, theirs].map((id) => ({ tag: 'entry' as const, side: 'buy' as const, type: 'market' as const, qty: 0.01, reason: 't', clientOrderId: id })) });
-    const r = await prepareCandle(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[900].timestamp, fillsSince: 0 });
+    await executeIntentsStep({ exchange: p.exchange }, { symbol: 'BTC/USDT', intents: [mine, theirs].map((id) => ({ tag: 'entry' as const, side: 'buy' as const, type: 'market' as const, qty: 0.01, reason: 't', clientOrderId: id })) });
+    const r = await prepareCandleStep(p, { workflowId: wf, symbol: 'BTC/USDT', timeframe: '1h', after: btc[900].timestamp, fillsSince: 0 });
     assert.deepEqual(r.fills.map((f) => f.clientOrderId), [mine]);
     assert.ok(mine.startsWith(clientOrderIdPrefix(wf)) && !theirs.startsWith(clientOrderIdPrefix(wf)), 'prefixes differ');
   });

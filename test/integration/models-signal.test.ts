@@ -23,7 +23,7 @@ import { AlertDispatcher } from '../../activities/alerts';
 import { parseConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import type { Stack } from '../../infra/stack';
-import { buildTrading } from '../../workers/trading';
+import { configuredTrading } from '../../workers/trading';
 import { fixtureCandleFile } from '../../testkit/fixtures';
 
 
@@ -239,10 +239,10 @@ describe('models/signal: one model signal for live and backtest', function () {
       const log = createLogger({ level: 'silent' });
       const alerts = new AlertDispatcher({ log, sink: { sendMessage: async (_chat, text) => void sent.push(text) }, adminIds: [111], queue: { sendIntervalMs: 1 } });
       const cfg = parseConfig({ TRADER_HOME: path.join(tmp, 'home'), SYMBOLS: 'BTC/USDT', STRATEGY: 'ensemble' });
-      // buildTrading reads the ledger's database and keeps the Temporal client for later: nothing here calls Temporal.
+      // configuredTrading reads the ledger's database and keeps the Temporal client for later: nothing here calls Temporal.
       const stack = { cfg, log, db, temporal: { client: undefined } } as unknown as Stack;
       try {
-        const { deps } = buildTrading(cfg, stack, log, undefined, { strategy: 'ensemble', alerts });
+        const { deps } = configuredTrading(cfg, stack, log, undefined, { strategy: 'ensemble', alerts });
         const r = rows[0];
         for (const symbol of ['BTC/USDT', 'ETH/USDT']) {
           const s = await deps.signal!(symbol, r.features, r.candle, { version: 'v-gone' });

@@ -11,7 +11,7 @@ import type { PrepareResult, Venue } from '../../activities/trading';
 import { timeframeToMs, type Candle } from '../../lib/candles';
 import { FEATURE_SCHEMA } from '../../lib/features';
 import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reloadModelSignal, resumeSignal, stateQuery } from '../../workflows/messages';
-import { TradingStatusKey } from '../../workflows/search-attributes';
+import { TradingStatusKey } from '../../lib/contracts/search-attributes';
 import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
 import {
   eventMs,

