@@ -17,7 +17,7 @@ import { LOG_FORMATS, type LogFormat } from './logger';
 
 /**
  * The one configuration loader. Variable names are those of the Python bot this project
- * succeeds (see README), so an operator's existing `.env` keeps working; a few aliases the
+ * succeeds (see the README's configuration table), so an operator's existing `.env` keeps working; a few aliases the
  * older docs used (API_KEY, API_SECRET, USE_ENSEMBLE) are accepted too.
  *
  * Every problem is collected and reported at once, with secrets masked, and the caller exits

@@ -5,7 +5,7 @@ import type { Regime } from './regime';
 
 /**
  * The metrics the bot writes to InfluxDB, as plain points: one builder per measurement, and the
- * catalogue below that README's metric table, the Grafana dashboard and the tests are checked
+ * catalogue below that docs/metrics.md's metric table, the Grafana dashboard and the tests are checked
  * against. Pure: activities/metrics turns these into line protocol and sends them.
  *
  * Time: trading points carry market time (the candle close, the fill) so that a replay lands on

@@ -98,7 +98,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   if (opts.replay && 'files' in opts.replay) {
     for (const f of opts.replay.files) if (!fs.existsSync(f)) throw new UsageError(`--replay: no such file: ${f}`);
   }
-  if (opts.telegram === true && !cfg.telegram) throw new UsageError('--telegram needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS (see the README: Telegram kill switch)');
+  if (opts.telegram === true && !cfg.telegram) throw new UsageError('--telegram needs TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS (see docs/operating.md: The Telegram kill switch)');
   const withBot = cfg.telegram !== undefined && (opts.telegram ?? !replay);
   if (!replay && cfg.mode === 'live') {
     const banner = `LIVE TRADING: DRY_RUN=false, real orders on ${cfg.exchange.id}${cfg.exchange.sandbox ? ' (sandbox)' : ''} for ${cfg.symbols.join(', ')}`;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import ts from 'typescript';
 
 /**
- * The direction of dependencies (README "Layout"), checked over the real import graph: every
+ * The direction of dependencies (docs/architecture.md "Layers"), checked over the real import graph: every
  * import, export-from, require() and import() of every source file outside test/ and bench/.
  *
  *   6 client/                       the `trader` CLI: dispatches to everything below
