@@ -117,9 +117,16 @@ export class LoadedEnsemble {
   async run(rows: Float32Array[]): Promise<{ probUp: Float64Array; confidence: Float64Array; agreement: Float64Array; members: Float64Array[] }> {
     const n = rows.length;
     const width = this.manifest.inputs.width;
-    const X = new Float32Array(n * width);
+    // A row's answer must not depend on how requests were batched (backtest and replay parity):
+    // ONNX Runtime scores a one-row batch on another code path (its GEMV for the linear member)
+    // whose float32 sums differ in the last bits from any batch of two or more, which agree with
+    // one another. So a lone row is scored beside a copy of itself. Pinned in
+    // test/unit/models-inference.test.ts (scored alone, in pairs, in odd chunks, all at once).
+    const rowsRun = n === 1 ? 2 : n;
+    const X = new Float32Array(rowsRun * width);
     rows.forEach((r, i) => X.set(r, i * width));
-    const tensor = new ort.Tensor('float32', X, [n, width]);
+    if (n === 1) X.set(rows[0], width);
+    const tensor = new ort.Tensor('float32', X, [rowsRun, width]);
     const outputs = await Promise.all(this.members.map((m) => m.session.run({ [m.input]: tensor }, [m.output])));
     const members = this.members.map((m, k) => {
       const z = outputs[k][m.output].data as Float32Array;

@@ -52,6 +52,34 @@ describe('models/inference: the signal provider', function () {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('scores a row the same, to the last bit, whether it is asked alone, in a pair, in odd chunks or in one batch', async () => {
+    const loaded = await loadEnsemble(dir);
+    const width = loaded.manifest.inputs.width;
+    let seed = 7;
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const rows = Array.from({ length: 240 }, () => Float32Array.from({ length: width }, () => (rnd() - 0.5) * 6));
+    const all = await loaded.run(rows);
+    for (const size of [1, 2, 7, 64]) {
+      for (let i = 0; i < rows.length; i += size) {
+        const part = await loaded.run(rows.slice(i, i + size));
+        for (let j = 0; j < part.probUp.length; j++) {
+          for (let k = 0; k < part.members.length; k++) {
+            assert.equal(part.members[k][j], all.members[k][i + j], `member ${loaded.manifest.members[k].name}, row ${i + j}, chunks of ${size}`);
+          }
+          assert.equal(part.probUp[j], all.probUp[i + j], `row ${i + j}, chunks of ${size}`);
+        }
+      }
+    }
+  });
+
+  it('gives each symbol the same signal whether the symbols decide together (one batch) or one after another', async () => {
+    const provider = createSignalProvider({ dir });
+    const together = await Promise.all(vectors.map((v, i) => provider(`SYM${i}/USDT`, v, { timestamp: 0 })));
+    const apart: ModelSignal[] = [];
+    for (const [i, v] of vectors.entries()) apart.push(await provider(`SYM${i}/USDT`, v, { timestamp: 0 }));
+    assert.deepEqual(apart, together);
+  });
+
   it('answers with the calibrated soft vote of the ONNX members, equal to the TypeScript ensemble within 1e-5', async () => {
     const provider = createSignalProvider({ dir });
     assert.deepEqual(await provider.ready(), { ok: true, version });
@@ -86,7 +114,7 @@ describe('models/inference: the signal provider', function () {
     return { sizes, restore: () => loaded.members.forEach((m, k) => (m.session.run = originals[k])) };
   }
 
-  it('batches concurrent calls into one session.run per member, and single calls into batches of one', async () => {
+  it('batches concurrent calls into one session.run per member, and runs a single call as a batch of two (the row and its copy)', async () => {
     const provider = createSignalProvider({ dir });
     await provider.ready();
     const { sizes, restore } = await countRuns();
@@ -96,7 +124,7 @@ describe('models/inference: the signal provider', function () {
       assert.deepEqual(sizes, [[9], [9], [9]]);
       await provider('S', vectors[0]);
       await provider('S', vectors[1]);
-      assert.deepEqual(sizes, [[9, 1, 1], [9, 1, 1], [9, 1, 1]]);
+      assert.deepEqual(sizes, [[9, 2, 2], [9, 2, 2], [9, 2, 2]]);
     } finally {
       restore();
     }
