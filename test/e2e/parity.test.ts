@@ -44,20 +44,31 @@ describe('parity: trader up --replay through Temporal == trader backtest', funct
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('gives exactly the backtest trades (times, prices, quantities, fees, exit reasons) for two symbols', async () => {
-    const trader = (args: string[]) => run(process.execPath, [path.join(REPO, 'bin', 'trader.js'), ...args], { env, cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+  // Every built-in: the model strategies run the committed bootstrap model on both sides (what
+  // `trader up` serves without a trained champion; the backtest is given it with --models).
+  const CASES: Array<{ strategy: string; minTrades: number }> = [
+    { strategy: 'rules', minTrades: 10 },
+    { strategy: 'ensemble', minTrades: 10 },
+    { strategy: 'ppo', minTrades: 10 },
+    { strategy: 'hybrid', minTrades: 10 },
+  ];
+  for (const { strategy, minTrades } of CASES) {
+    it(`${strategy}: gives exactly the backtest trades (times, prices, quantities, fees, exit reasons) for two symbols`, async () => {
+      const trader = (args: string[]) => run(process.execPath, [path.join(REPO, 'bin', 'trader.js'), ...args], { env, cwd: dir, maxBuffer: 64 * 1024 * 1024 });
 
-    const up = await trader(['up', '--replay', ...files, '--strategy', 'rules', '--exit-when-done']);
-    assert.match(up.stdout, /Replay finished/, `up --replay did not finish:\n${up.stdout}\n${up.stderr}`);
+      const up = await trader(['up', '--replay', ...files, '--strategy', strategy, '--exit-when-done']);
+      assert.match(up.stdout, /Replay finished/, `up --replay did not finish:\n${up.stdout}\n${up.stderr}`);
 
-    const ledger = JSON.parse((await trader(['trades', '--json'])).stdout) as TradeRow[];
-    const out = path.join(dir, 'backtest.json');
-    await trader(['backtest', '--data', ...files, '--strategy', 'rules', '--json', out]);
-    const backtest = (JSON.parse(fs.readFileSync(out, 'utf8')) as { trades: TradeRow[] }).trades;
+      const ledger = JSON.parse((await trader(['trades', '--json'])).stdout) as TradeRow[];
+      const out = path.join(dir, `backtest-${strategy}.json`);
+      const models = strategy === 'rules' ? [] : ['--models', path.join(REPO, 'models', 'bootstrap')];
+      await trader(['backtest', '--data', ...files, '--strategy', strategy, ...models, '--json', out]);
+      const backtest = (JSON.parse(fs.readFileSync(out, 'utf8')) as { trades: TradeRow[] }).trades;
 
-    assert.ok(backtest.length >= 10, `the backtest should trade on this data (got ${backtest.length} trades)`);
-    assert.deepEqual(new Set(backtest.map((t) => t.symbol)), new Set(['BTC/USDT', 'ETH/USDT']), 'both symbols trade');
-    assert.ok(new Set(backtest.map((t) => t.exitReason)).size >= 2, 'more than one kind of exit is exercised');
-    assert.deepEqual(ledger.map(key).sort(), backtest.map(key).sort(), 'the ledger of the Temporal replay and the backtest disagree');
-  });
+      assert.ok(backtest.length >= minTrades, `the backtest should trade on this data (got ${backtest.length} trades)`);
+      assert.deepEqual(new Set(backtest.map((t) => t.symbol)), new Set(['BTC/USDT', 'ETH/USDT']), 'both symbols trade');
+      assert.ok(new Set(backtest.map((t) => t.exitReason)).size >= 2, 'more than one kind of exit is exercised');
+      assert.deepEqual(ledger.map(key).sort(), backtest.map(key).sort(), `${strategy}: the ledger of the Temporal replay and the backtest disagree`);
+    });
+  }
 });
