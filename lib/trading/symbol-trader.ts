@@ -4,6 +4,7 @@ import { emergencyIntents, initialSymbolState, setStatus, type EngineConfig, typ
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
 import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
+import type { PrepareArgs } from '../contracts/activities';
 import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
 /**
@@ -26,22 +27,8 @@ import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
 type Mode = SymbolTraderInput['mode'];
 
-/** What the candle read asks for: the prepareCandle activity's arguments. */
-export interface CandleReadRequest {
-  workflowId: string;
-  symbol: string;
-  timeframe: string;
-  mode: Mode;
-  after: number | null;
-  fillsSince: number;
-  modelVersion: string | null;
-  reloadModel: boolean;
-  requestedModelVersion?: string;
-  /** Workflow time when the step began (the candle became due): a replay's decision latency is measured from it. */
-  dueAt?: number;
-  /** The previous decision, for the metrics the activity writes. */
-  decided?: DecisionReport;
-}
+/** What the candle read asks for: the prepareCandle activity's arguments (lib/contracts). */
+export type CandleReadRequest = PrepareArgs;
 
 /** What the candle read returns: the engine's prepared candle and what the trader watches beside it. */
 export interface CandleRead extends PreparedCandle {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ConfigError, parseConfig } from '../../infra/config';
-import { createLogger, logFormatFor, registerSecret, type LoggerOptions } from '../../infra/logger';
+import { createLogger, logFormatFor, type LoggerOptions } from '../../infra/logger';
+import { assertSecretsMasked } from '../../testkit/secret-log';
 
 const REPO = path.join(__dirname, '..', '..');
 
@@ -92,16 +93,7 @@ describe('log format', () => {
 
     it('masks secrets in pretty lines as in JSON lines', () => {
       const { lines, log } = logTo();
-      const key = 'PrettyK3yThatMustNeverLeak_42';
-      registerSecret(key);
-      log.info({ apiKey: 'plain-field-secret', nested: { secret: 'also-hidden' } }, 'by key');
-      log.warn({ err: new Error(`exchange said: invalid key ${key}`) }, `request with ${key} failed`);
-      log.info({ url: 'postgres://trader:pa55w0rd@db:5432/trader' }, 'db');
-      const all = lines.join('\n');
-      for (const leaked of ['plain-field-secret', 'also-hidden', key, 'pa55w0rd']) {
-        assert.ok(!all.includes(leaked), `${leaked} leaked: ${all}`);
-      }
-      assert.match(all, /\[REDACTED\]/);
+      const all = assertSecretsMasked(log, () => lines, 'PrettyK3yThatMustNeverLeak_42');
       assert.match(all, /request with \[REDACTED\] failed/);
     });
   });

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TEMPORAL_SECURITY_ENV } from '../../infra/temporal-security';
 import { Writable } from 'node:stream';
-import { createLogger, registerSecret } from '../../infra/logger';
+import { createLogger } from '../../infra/logger';
+import { assertSecretsMasked } from '../../testkit/secret-log';
 
 function capture() {
   const lines: string[] = [];
@@ -30,16 +31,7 @@ describe('logger', () => {
 
   it('masks secrets by field name, by registered value anywhere, and in URLs', () => {
     const { lines, log } = capture();
-    const key = 'K3yThatMustNeverLeak_0123456789';
-    registerSecret(key);
-    log.info({ apiKey: 'plain-field-secret', nested: { secret: 'also-hidden' } }, 'by key');
-    log.warn({ err: new Error(`exchange said: invalid key ${key}`) }, `request with ${key} failed`);
-    log.info({ url: 'postgres://trader:pa55w0rd@db:5432/trader' }, 'db');
-    const all = lines.join('\n');
-    for (const leaked of ['plain-field-secret', 'also-hidden', key, 'pa55w0rd']) {
-      assert.ok(!all.includes(leaked), `${leaked} leaked: ${all}`);
-    }
-    assert.match(all, /\[REDACTED\]/);
+    assertSecretsMasked(log, () => lines, 'K3yThatMustNeverLeak_0123456789');
   });
 
   it('.env.example documents every variable the config reads', () => {
