@@ -9,7 +9,11 @@ import type postgres from 'postgres';
 
 export interface LedgerTradeRow extends TradeFigures {
   exchange: string;
+  side: 'long';
   exitReason: string | null;
+  /** The client order ids of the order whose fill opened the position and of the one whose fill closed it. */
+  entryOrderId: string | null;
+  exitOrderId: string | null;
   /** The stop and target placed with the entry (the orders of the entry's decision), when the ledger has them. */
   stopPrice: number | null;
   targetPrice: number | null;
@@ -26,6 +30,8 @@ interface TradeRow {
   fees: string;
   pnl: string;
   exit_reason: string | null;
+  entry_order_id: string | null;
+  exit_order_id: string | null;
   stop_price: string | null;
   target_price: string | null;
 }
@@ -33,21 +39,24 @@ interface TradeRow {
 const num = (x: string | null) => (x === null ? null : Number(x));
 
 /**
- * Closed trades in exit order, each with the protective orders of its entry: the buy order
- * whose fill opened the position carries the workflow and decision sequence, and the stop
- * (stop_market) and target (sell limit) of that decision are the ones placed at entry.
+ * Closed trades in exit order, each with the orders behind it: the buy order whose fill opened
+ * the position (it carries the workflow and decision sequence, and the stop (stop_market) and
+ * target (sell limit) of that decision are the ones placed at entry), and the sell order whose
+ * fill closed it. Every field a backtest's trade carries (`trader trades --json`, the report).
  */
 export async function closedTradesForReport(sql: postgres.Sql): Promise<LedgerTradeRow[]> {
   const rows = await sql<TradeRow[]>`
     with entries as (
-      select distinct on (t.id) t.id as trade_id, o.workflow_id, o.decision_seq
+      select distinct on (t.id) t.id as trade_id, o.workflow_id, o.decision_seq, o.client_order_id
       from trades t
       join orders o on o.exchange = t.exchange and o.symbol = t.symbol and o.side = 'buy'
       join fills f on f.order_id = o.id and f.ts = t.entry_time
       order by t.id, o.id
     )
     select t.exchange, t.symbol, t.qty::text, t.entry_time, t.entry_price::text, t.exit_time, t.exit_price::text,
-      t.fees::text, t.pnl::text, t.exit_reason,
+      t.fees::text, t.pnl::text, t.exit_reason, e.client_order_id as entry_order_id,
+      (select x.client_order_id from orders x join fills xf on xf.order_id = x.id
+        where x.exchange = t.exchange and x.symbol = t.symbol and x.side = 'sell' and xf.ts = t.exit_time order by x.id limit 1) as exit_order_id,
       (select s.stop_price::text from orders s
         where s.workflow_id = e.workflow_id and s.decision_seq = e.decision_seq and s.type = 'stop_market' order by s.id limit 1) as stop_price,
       (select g.price::text from orders g
@@ -58,6 +67,7 @@ export async function closedTradesForReport(sql: postgres.Sql): Promise<LedgerTr
   return rows.map((r) => ({
     exchange: r.exchange,
     symbol: r.symbol,
+    side: 'long' as const,
     qty: Number(r.qty),
     entryTime: r.entry_time.getTime(),
     entryPrice: Number(r.entry_price),
@@ -66,6 +76,8 @@ export async function closedTradesForReport(sql: postgres.Sql): Promise<LedgerTr
     fees: Number(r.fees),
     pnl: Number(r.pnl),
     exitReason: r.exit_reason,
+    entryOrderId: r.entry_order_id,
+    exitOrderId: r.exit_order_id,
     stopPrice: num(r.stop_price),
     targetPrice: num(r.target_price),
   }));

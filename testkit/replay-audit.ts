@@ -21,6 +21,26 @@ export function tradeKey(t: TradeRow): string {
   return [t.symbol, t.side, r(t.qty), t.entryTime, r(t.entryPrice), t.exitTime, r(t.exitPrice), r(t.fees), r(t.pnl), t.exitReason].join('|');
 }
 
+/** A trade with the orders behind it, as `trader trades --json` and a backtest's JSON both carry them. */
+export interface TradeWithOrders extends TradeRow {
+  entryOrderId: string | null;
+  exitOrderId: string | null;
+  stopPrice: number | null;
+  targetPrice: number | null;
+}
+
+/**
+ * tradeKey and the orders: the client order ids of entry and exit, the stop and target placed at
+ * entry. An id is compared without its prefix (lib/engine/ids.ts: a hash of the workflow id,
+ * which a backtest's symbol, named after its candle file, does not share with the replay's
+ * workflow); what follows it, the decision's sequence number and the order's role, must match.
+ */
+export function tradeWithOrdersKey(t: TradeWithOrders): string {
+  const r = (x: number | null) => (x === null ? '-' : x.toFixed(8));
+  const unprefixed = (id: string | null) => (id === null ? '-' : id.replace(/^dt[0-9a-f]{8}-/, ''));
+  return [tradeKey(t), unprefixed(t.entryOrderId), unprefixed(t.exitOrderId), r(t.stopPrice), r(t.targetPrice)].join('|');
+}
+
 /** Trades in one list and not the other, counted as multisets (a trade recorded twice is one mismatch). */
 export function mismatchedTrades(ledger: TradeRow[], backtest: TradeRow[]): { count: number; onlyLedger: string[]; onlyBacktest: string[] } {
   const left = new Map<string, number>();

@@ -17,8 +17,8 @@ import {
  * account): plain JSON, embedded in the HTML for the charts and rendered into its tables.
  */
 
-/** A closed trade as the report shows it: the ledger's row without the exchange (a backtest's trades have the same fields). */
-export type ReportTrade = Omit<LedgerTradeRow, 'exchange'>;
+/** A closed trade as the report shows it: the ledger's row without the exchange, side and order ids (a backtest's trades have these fields). */
+export type ReportTrade = Omit<LedgerTradeRow, 'exchange' | 'side' | 'entryOrderId' | 'exitOrderId'>;
 
 /** One symbol's candles for its chart: [open time ms, open, high, low, close]. */
 export interface ReportChart {

@@ -4,6 +4,7 @@ import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { openDatabase } from '../../infra/postgres';
 import { Ledger } from '../../ledger';
+import { closedTradesForReport, type LedgerTradeRow } from '../../ledger/report-queries';
 import type { EquitySnapshot, Trade } from '../../ledger/types';
 import { timeframeToMs } from '../../lib/candles';
 import { equityHistory, type EquityPoint } from '../../lib/equity-history';
@@ -119,6 +120,12 @@ export function tradeJson(t: Trade) {
   };
 }
 
+/** A closed trade as `trader trades --json` prints it: the backtest's trade fields, in its order, then the exchange. */
+function tradeJsonFromRow(t: LedgerTradeRow) {
+  const { symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, exchange } = t;
+  return { symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, exchange };
+}
+
 export function registerOpsCommands(program: Command): void {
   program
     .command('status')
@@ -156,11 +163,11 @@ export function registerOpsCommands(program: Command): void {
   program
     .command('trades')
     .description('closed trades from the ledger (works after `up` has exited: the last run\'s ledger)')
-    .option('--json', 'machine-readable: an array of trades (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason)')
+    .option('--json', 'machine-readable: an array of trades with every field a backtest\'s trades carry (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice) and the exchange')
     .option('--replay', 'the ledger of the last replay, whatever ran last')
     .action(async (o: { json?: boolean; replay?: boolean }) => {
       const cfg = loadConfig();
-      const trades = (await withLedger(cfg, o.replay === true, (l) => l.trades())).map(tradeJson).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
+      const trades = (await withLedger(cfg, o.replay === true, (l) => closedTradesForReport(l.sql))).map(tradeJsonFromRow).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
       if (o.json) console.log(JSON.stringify(trades, null, 2));
       else if (trades.length === 0) console.log('no closed trades');
       else {

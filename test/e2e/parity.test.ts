@@ -6,8 +6,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixtureCandleFile } from '../../testkit/fixtures';
 import { embeddedStackEnv } from '../../testkit/trader-process';
-// Every field of a trade; money compared to 1e-8 (the ledger stores exact decimals, the backtest doubles).
-import { tradeKey as key, type TradeRow } from '../../testkit/replay-audit';
+// Every field of a trade, the client order ids of its entry and exit and its stop and target
+// included; money compared to 1e-8 (the ledger stores exact decimals, the backtest doubles).
+import { tradeWithOrdersKey as key, type TradeWithOrders as TradeRow } from '../../testkit/replay-audit';
 
 /**
  * The promise of the design: a paper run through Temporal and a backtest over the same candles
