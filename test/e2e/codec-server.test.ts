@@ -161,7 +161,7 @@ describe('trader codec-server', function () {
 });
 
 describe('the embedded dev server with encryption keys and TEMPORAL_UI_CODEC_ENDPOINT (what trader up opens)', function () {
-  this.timeout(180_000);
+  this.timeout(180_000); // trader up's embedded stack: PostgreSQL and a dev server with the UI codec endpoint
   let home: string;
   let stack: TemporalStack | undefined;
   let db: TestDatabase;
