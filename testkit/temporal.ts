@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -56,7 +57,7 @@ let namespacesTaken = 0;
 function sharedDevServer(): Promise<TestWorkflowEnvironment> {
   sharedServer ??= (async () => {
     quietRuntime();
-    return TestWorkflowEnvironment.createLocal({
+    const env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, downloadHome),
         ip: '127.0.0.1',
@@ -65,8 +66,62 @@ function sharedDevServer(): Promise<TestWorkflowEnvironment> {
         extraArgs: [...devServerExtraArgs(), ...Array.from({ length: SHARED_NAMESPACES }, (_, i) => ['--namespace', sharedNamespace(i)]).flat()],
       },
     });
+    stopWithThisProcess(env.address);
+    return env;
   })();
   return sharedServer;
+}
+
+/**
+ * The SDK does not stop its ephemeral server when a mocha worker ends (workerpool ends it from
+ * outside): the server was left running after every parallel run. So the server's process is
+ * found among ours (Linux /proc: the dev server's command line holds its port) and killed when
+ * this process exits, is told to terminate, or loses its parent.
+ */
+function stopWithThisProcess(address: string): void {
+  const port = address.split(':').pop()!;
+  const pid = ownChildWith(['start-dev', port]);
+  if (pid === undefined) return;
+  const kill = () => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', kill);
+  process.once('disconnect', kill);
+  if (IN_MOCHA_WORKER) {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        kill();
+        process.exit(1);
+      });
+    }
+  }
+}
+
+/** A child process of this one whose command line has every one of `words`, on Linux; else undefined. */
+function ownChildWith(words: string[]): number | undefined {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (words.every((w) => argv.includes(w))) return Number(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return undefined;
 }
 
 const sharedNamespace = (i: number): string => `it-${i + 1}`;
