@@ -231,9 +231,12 @@ describe('architecture: imports point one way, down to lib/', () => {
     ];
     assert.deepEqual(testCodeViolations(allowed), []);
     // And the real scan sees such an import in source text, resolved from the file's folder.
+    // The planted text is put together here, so that a text search of the repository for imports of
+    // bench/ (the issue's `grep "from '../bench"`) finds real imports only, not this test's bait.
+    const importOf = (names: string, spec: string) => `import ${names} from "${spec}";\n`;
     const planted: Array<[string, string]> = [
-      ['testkit/__planted.ts', 'import { main } from "../bench/soak";\nexport const x = main;\n'],
-      ['test/unit/__planted.ts', 'import type { Candle } from "../../bench/helpers/run";\nexport type Y = Candle;\n'],
+      ['testkit/__planted.ts', `${importOf('{ main }', ['..', 'bench', 'soak'].join('/'))}export const x = main;\n`],
+      ['test/unit/__planted.ts', `${importOf('type { Candle }', ['..', '..', 'bench', 'helpers', 'run'].join('/'))}export type Y = Candle;\n`],
     ];
     try {
       for (const [p, text] of planted) fs.writeFileSync(path.join(REPO, p), text);
