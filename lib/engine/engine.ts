@@ -5,6 +5,7 @@ import {
   isStopOut,
   mayReduce,
   NO_STOP_OUTS,
+  MAX_STOP_FRACTION,
   protectiveLevels,
   recordStopOut,
   sizePosition,
@@ -17,6 +18,8 @@ import { featureAtr, featureRealizedVol, strategySignal } from './strategy';
 import type {
   ClosedTrade,
   DecisionInput,
+  EntryPlan,
+  StrategySignal,
   EngineConfig,
   EngineContext,
   EngineFill,
@@ -122,6 +125,8 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
     if (exiting) return done('hold', 'exit order in flight', sig.score);
     if (sig.exit && mayReduce(s.tradingStatus)) {
       s = withExit(s, intents, ctx, seq, 'ex', 'signal', c.close);
+      const exit = intents[intents.length - 1];
+      if (sig.strategy) exit.strategy = sig.strategy;
       return done('exit', sig.reason, sig.score);
     }
     // Protective upkeep: the candle has already been matched against the resting stop (its fills
@@ -160,6 +165,7 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
     realizedVol: featureRealizedVol(input.features),
     regime: input.regime.label,
     confidence: sig.confidence,
+    fraction: sig.size === undefined ? undefined : sig.size * cfg.risk.maxPositionSize,
     cfg: cfg.risk,
   });
   let qty = size.qty;
@@ -173,11 +179,59 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
   if (!(qty > 0)) return done('blocked', 'no_equity', sig.score);
 
   const id = clientOrderId(ctx.workflowId, seq, 'en');
-  intents.push({ tag: 'entry', side: 'buy', type: 'market', qty, price: c.close, reason: sig.reason, clientOrderId: id });
+  const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty, price: c.close, reason: sig.reason, clientOrderId: id };
+  if (sig.strategy) entry.strategy = sig.strategy;
+  if (sig.tag !== undefined) entry.entryTag = sig.tag;
+  intents.push(entry);
   const pending: PendingOrder = { clientOrderId: id, tag: 'entry', seq };
   if (atr !== undefined) pending.atr = atr;
+  const plan = entryPlan(sig);
+  if (plan) pending.plan = plan;
+  if (sig.strategy) pending.strategy = sig.strategy;
   s = { ...s, pending: [...s.pending, pending] };
   return done('enter', `${sig.reason}; size ${size.reason}`, sig.score);
+}
+
+/** The strategy's hooks for an entry, or undefined when it asked for nothing beyond the risk config. */
+function entryPlan(sig: StrategySignal): EntryPlan | undefined {
+  if (sig.stop === undefined && sig.target === undefined && sig.trailing === undefined && sig.tag === undefined) return undefined;
+  const plan: EntryPlan = {};
+  if (sig.stop !== undefined) plan.stop = sig.stop;
+  if (sig.target !== undefined) plan.target = sig.target;
+  if (sig.trailing !== undefined) plan.trailing = sig.trailing;
+  if (sig.tag !== undefined) plan.tag = sig.tag;
+  return plan;
+}
+
+/** A distance from the entry: a fraction of it or a multiple of ATR (undefined: no ATR to measure with). */
+function distanceOf(d: { pct: number } | { atr: number }, entryPrice: number, atr: number | undefined): number | undefined {
+  if ('pct' in d) return entryPrice * d.pct;
+  return atr !== undefined && Number.isFinite(atr) && atr > 0 ? atr * d.atr : undefined;
+}
+
+/** The risk config's stop and target, with the strategy's own distances where it gave them (the stop capped as the risk config's is). */
+function entryLevels(entryPrice: number, atr: number | undefined, plan: EntryPlan | undefined, cfg: EngineConfig): { stopPrice: number; takeProfitPrice: number | null } {
+  const levels = protectiveLevels({ entryPrice, atr, cfg: cfg.risk });
+  let stopPrice = levels.stopPrice;
+  let takeProfitPrice: number | null = levels.takeProfitPrice;
+  if (plan?.stop) {
+    const d = distanceOf(plan.stop, entryPrice, atr);
+    if (d !== undefined) stopPrice = entryPrice - Math.min(d, entryPrice * MAX_STOP_FRACTION);
+  }
+  if (plan?.target === null) takeProfitPrice = null;
+  else if (plan?.target) {
+    const d = distanceOf(plan.target, entryPrice, atr);
+    if (d !== undefined) takeProfitPrice = entryPrice + d;
+  }
+  return { stopPrice, takeProfitPrice };
+}
+
+/** The risk config with a position's own trailing rule in place of the config's. */
+function trailingConfig(cfg: EngineConfig, trailing: PositionState['trailing']): EngineConfig['risk'] {
+  if (!trailing) return cfg.risk;
+  const r = { ...cfg.risk, trailingActivationPct: trailing.activateAtPct ?? cfg.risk.trailingActivationPct };
+  if ('pct' in trailing) return { ...r, trailingStopPct: trailing.pct, trailingAtrMult: undefined };
+  return { ...r, trailingStopPct: undefined, trailingAtrMult: trailing.atr };
 }
 
 /** Cancels every resting protective order, then sells the position at market. */
@@ -219,7 +273,7 @@ function protectedOf(p: PositionState): ProtectedPosition {
 
 function trailStop(s: SymbolState, input: DecisionInput, cfg: EngineConfig, ctx: EngineContext, seq: number, intents: OrderIntent[]): { state: SymbolState; moved: boolean; exited: boolean } {
   const p = s.position as PositionState;
-  const next = updateTrailingStop(protectedOf(p), input.candle, cfg.risk, featureAtr(input.features));
+  const next = updateTrailingStop(protectedOf(p), input.candle, trailingConfig(cfg, p.trailing), featureAtr(input.features));
   let pos: PositionState = { ...p, bestPrice: next.bestPrice, trailingStopPrice: next.trailingStopPrice ?? null };
   let state: SymbolState = { ...s, position: pos };
   const stop = effectiveStop(next);
@@ -273,13 +327,11 @@ export function applyFill(state: SymbolState, fill: EngineFill, cfg: EngineConfi
 
   if (order.tag === 'entry') {
     if (fill.side !== 'buy' || state.position) return unchanged;
-    const levels = protectiveLevels({ entryPrice: fill.price, atr: order.atr, cfg: cfg.risk });
+    const levels = entryLevels(fill.price, order.atr, order.plan, cfg);
     const stopId = clientOrderId(ctx.workflowId, order.seq, 'st');
-    const targetId = clientOrderId(ctx.workflowId, order.seq, 'tp');
-    intents.push(
-      { tag: 'stop', side: 'sell', type: 'stop_market', qty: fill.qty, stopPrice: levels.stopPrice, reason: 'stop_loss', clientOrderId: stopId },
-      { tag: 'target', side: 'sell', type: 'limit', qty: fill.qty, price: levels.takeProfitPrice, reason: 'take_profit', clientOrderId: targetId },
-    );
+    const targetId = levels.takeProfitPrice === null ? null : clientOrderId(ctx.workflowId, order.seq, 'tp');
+    intents.push({ tag: 'stop', side: 'sell', type: 'stop_market', qty: fill.qty, stopPrice: levels.stopPrice, reason: 'stop_loss', clientOrderId: stopId });
+    if (targetId !== null) intents.push({ tag: 'target', side: 'sell', type: 'limit', qty: fill.qty, price: levels.takeProfitPrice as number, reason: 'take_profit', clientOrderId: targetId });
     const position: PositionState = {
       qty: fill.qty,
       entryPrice: fill.price,
@@ -294,11 +346,14 @@ export function applyFill(state: SymbolState, fill: EngineFill, cfg: EngineConfi
       stopOrderId: stopId,
       targetOrderId: targetId,
     };
-    const pending = [
+    if (order.plan?.trailing) position.trailing = order.plan.trailing;
+    if (order.plan?.tag !== undefined) position.tag = order.plan.tag;
+    if (order.strategy) position.strategy = order.strategy;
+    const pending: PendingOrder[] = [
       ...state.pending.filter((p) => p.clientOrderId !== fill.clientOrderId),
       { clientOrderId: stopId, tag: 'stop' as const, seq: order.seq, exitReason: 'stop_loss' as const },
-      { clientOrderId: targetId, tag: 'target' as const, seq: order.seq, exitReason: 'take_profit' as const },
     ];
+    if (targetId !== null) pending.push({ clientOrderId: targetId, tag: 'target' as const, seq: order.seq, exitReason: 'take_profit' as const });
     return { state: { ...state, position, pending, feesPaid: state.feesPaid + fill.fee }, intents };
   }
 
@@ -325,6 +380,8 @@ export function applyFill(state: SymbolState, fill: EngineFill, cfg: EngineConfi
     stopPrice: p.initialStopPrice ?? null,
     targetPrice: p.targetPrice ?? null,
   };
+  if (p.tag !== undefined) closed.entryTag = p.tag;
+  if (p.strategy) closed.strategy = p.strategy;
   let stopOuts = state.stopOuts ?? NO_STOP_OUTS;
   if ((reason === 'stop_loss' || reason === 'trailing_stop') && isStopOut({ side: 'long', entryPrice: p.entryPrice }, { reason, price: fill.price })) {
     const last = stopOuts.recentStopOutBars[stopOuts.recentStopOutBars.length - 1] ?? 0;

@@ -4,7 +4,7 @@
  */
 export * from './types';
 export { clientOrderId, clientOrderIdPrefix, cancelRequestId, parseClientOrderId, ORDER_CODES, type OrderCode, type ParsedClientOrderId } from './ids';
-export { rulesSignal, strategySignal, modelThresholds, RULES, type StrategySignal } from './strategy';
+export { rulesSignal, strategySignal, modelThresholds, builtinParams, RULES } from './strategy';
 export {
   initialSymbolState,
   decide,
@@ -18,5 +18,5 @@ export {
   type DecideResult,
   type ApplyFillResult,
 } from './engine';
-export { runCandleStep, settle, applyOutcome, MAX_SEND_ROUNDS, EngineLoopError, type PreparedCandle, type ExecutionReport, type ExecutionOutcome, type FollowUp, type SettleOutcome, type StepCursor, type StepPorts, type StepOutcome } from './step';
+export { runCandleStep, positionForStrategy, settle, applyOutcome, MAX_SEND_ROUNDS, EngineLoopError, type PreparedCandle, type ExecutionReport, type ExecutionOutcome, type FollowUp, type SettleOutcome, type StepCursor, type StepPorts, type StepOutcome } from './step';
 export { markAccount, type Sleeve, type AccountMarks } from './portfolio';

@@ -62,7 +62,8 @@ export interface StepCursor {
 }
 
 export interface StepPorts {
-  prepare(cursor: StepCursor): Promise<PreparedCandle>;
+  /** `state`: the engine before this candle (its position is what the strategy's custom exits see). */
+  prepare(cursor: StepCursor, state: SymbolState): Promise<PreparedCandle>;
   /** `state` is the engine's state before the intents are sent, for follow-ups sent in the same call. */
   execute(intents: OrderIntent[], why: string, state: SymbolState): Promise<ExecutionReport>;
   /** The account view for the entry gate, taken after this symbol's fills and before its decision. */
@@ -93,7 +94,7 @@ export class EngineLoopError extends Error {
 }
 
 export async function runCandleStep(state: SymbolState, cursor: StepCursor, ports: StepPorts, cfg: EngineConfig, ctx: EngineContext): Promise<StepOutcome> {
-  const prep = await ports.prepare(cursor);
+  const prep = await ports.prepare(cursor, state);
   const out: StepOutcome = { state, cursor, done: prep.done, closed: [], rejected: [], problems: prep.problems, sent: 0 };
   if (prep.done || !prep.input) return out;
   out.cursor = { after: prep.input.candle.timestamp, fillsSince: prep.fillsSince };
@@ -167,4 +168,20 @@ export function applyOutcome(out: SettleOutcome, report: ExecutionOutcome, cfg: 
 
 function sameIds(sent: readonly string[], intents: readonly OrderIntent[]): boolean {
   return sent.length === intents.length && intents.every((i, k) => i.clientOrderId === sent[k]);
+}
+
+/** The engine's position as a strategy sees it (lib/strategy EnginePositionView), or null when flat. */
+export function positionForStrategy(state: SymbolState): { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } | null {
+  const p = state.position;
+  if (!p) return null;
+  const v: { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } = {
+    qty: p.qty,
+    entryPrice: p.entryPrice,
+    entryTime: p.entryTime,
+    bestPrice: p.bestPrice,
+    stopPrice: p.stopPrice,
+    targetPrice: p.targetPrice,
+  };
+  if (p.tag !== undefined) v.tag = p.tag;
+  return v;
 }

@@ -10,9 +10,45 @@ import type { DecisionView, TradeFigures } from '../contracts/trading';
  * are activity payloads.
  */
 
-export const StrategyName = z.enum(['rules', 'ensemble', 'ppo', 'hybrid']);
-export type StrategyName = z.infer<typeof StrategyName>;
-export const STRATEGY_NAMES: readonly StrategyName[] = StrategyName.options;
+/** The strategies built into the engine (lib/strategy/builtins); any other name or path is a user's strategy file. */
+export const BUILTIN_STRATEGY_NAMES = ['rules', 'ensemble', 'ppo', 'hybrid'] as const;
+export type BuiltinStrategyName = (typeof BUILTIN_STRATEGY_NAMES)[number];
+/** A strategy reference: a built-in's name, a strategy file's name (strategies/NAME.ts), or a path to a .ts file. */
+export const StrategyRef = z.string().min(1).max(500);
+export type StrategyRef = z.infer<typeof StrategyRef>;
+
+/** Who answered a decision: name, version, short hashes of its source and of its parameters. */
+export interface SignalStrategyIdentity {
+  name: string;
+  version: string;
+  source: string;
+  params: string;
+}
+
+/**
+ * A strategy's answer on one closed candle as the engine reads it (lib/strategy/run.ts makes it
+ * from the strategy's StrategyAnswer; it is recorded in the workflow history with the candle).
+ */
+export interface StrategySignal {
+  enter: boolean;
+  exit: boolean;
+  /** A number for the UI and metrics: -1..1 for the rules, the model's probability or action otherwise. */
+  score: number;
+  reason: string;
+  /** Multiplies the size (model confidence). */
+  confidence?: number;
+  /** The entry's tag: travels to its trade. */
+  tag?: string;
+  /** Share of the maximum position size, (0, 1]. */
+  size?: number;
+  stop?: { pct: number } | { atr: number };
+  target?: { pct: number } | { atr: number } | null;
+  trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
+  /** Set when the strategy failed on this candle (threw, invalid answer, over budget, not loadable): no entries, no strategy exits. */
+  error?: string;
+  /** Absent for the built-ins' signals computed by the engine itself (histories recorded before strategies were files). */
+  strategy?: SignalStrategyIdentity;
+}
 
 /** What a model says about the candle that just closed. `ok: false` (or no signal at all) means: no new entries. */
 export interface ModelSignal {
@@ -44,7 +80,10 @@ export const ModelThresholds = z.object({
 export const EngineConfigSchema = z
   .object({
     symbol: z.string().min(1),
-    strategy: StrategyName,
+    /** The strategy's reference (a built-in's name, a strategy file's name or path). */
+    strategy: StrategyRef,
+    /** Its parameters (validated by the strategy's own schema where it is loaded); absent: its defaults. */
+    strategyParams: z.record(z.string(), z.unknown()).optional(),
     risk: RiskConfig,
     timeframeMs: z.number().int().positive(),
     /** INITIAL_CAPITAL / number of symbols: the slice of the account this symbol sizes from. */
@@ -92,6 +131,12 @@ export interface DecisionInput {
   regime: Regime;
   model?: ModelSignal;
   /**
+   * The strategy's answer, computed where the candle was read (recorded with it). Absent in
+   * histories recorded before strategies were files: the engine then asks the built-in named by
+   * EngineConfig.strategy itself, as it did then.
+   */
+  signal?: StrategySignal;
+  /**
    * Account-wide numbers for the entry gate (max concurrent positions, total exposure, drawdown,
    * daily loss). Without it only this symbol's own gates apply (status, cooldown, stoploss guard)
    * and sizing still uses the sleeve.
@@ -116,6 +161,19 @@ export interface OrderIntent {
   clientOrderId: string;
   /** For tag 'cancel': the client order id of the order to cancel. */
   cancelClientOrderId?: string;
+  /** Entries and signal exits: the strategy that asked (recorded on the order's ledger row). */
+  strategy?: SignalStrategyIdentity;
+  /** Entries: the strategy's tag for it. */
+  entryTag?: string;
+}
+
+/** What a strategy asked for an entry beyond the risk config's defaults (lib/strategy StrategyAnswer's hooks). */
+export interface EntryPlan {
+  stop?: { pct: number } | { atr: number };
+  /** null: no target order. */
+  target?: { pct: number } | { atr: number } | null;
+  trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
+  tag?: string;
 }
 
 /** One fill of one of our orders, fee in the quote currency. `time` is when it happened (paper: the candle's close). */
@@ -145,6 +203,10 @@ export interface ClosedTrade extends TradeFigures {
   /** The protective stop and target placed at entry (a trailing stop may have moved the stop up since). */
   stopPrice: number | null;
   targetPrice: number | null;
+  /** The strategy's tag of the entry, when it gave one. */
+  entryTag?: string;
+  /** The strategy that entered (absent for entries decided before strategies were files). */
+  strategy?: SignalStrategyIdentity;
 }
 
 /** An order we sent and whose outcome (fill, cancel, refusal) is still to be seen. */
@@ -157,6 +219,10 @@ export interface PendingOrder {
   exitReason?: ExitReason;
   /** Entries: the ATR at decision time, for ATR-based stops. */
   atr?: number;
+  /** Entries: the strategy's own stop, target, trailing rule and tag. */
+  plan?: EntryPlan;
+  /** Entries: the strategy that asked. */
+  strategy?: SignalStrategyIdentity;
 }
 
 export interface PositionState {
@@ -177,6 +243,12 @@ export interface PositionState {
   bestPrice: number;
   stopOrderId: string | null;
   targetOrderId: string | null;
+  /** The strategy's trailing rule for this position (absent: the risk config's). */
+  trailing?: EntryPlan['trailing'];
+  /** The entry's tag. */
+  tag?: string;
+  /** The strategy that entered. */
+  strategy?: SignalStrategyIdentity;
 }
 
 export interface SymbolState {

@@ -31,6 +31,8 @@ interface Entry {
   buffer: Float64Array;
   /** Candles the maths refused while streaming (they are skipped, as computeFeatureMatrix would refuse them). */
   skipped: number;
+  /** The newest candles streamed, oldest first (at most 2 x RECENT_CANDLES_KEPT before a trim). */
+  recent: Candle[];
 }
 
 export interface FeatureCacheStats {
@@ -44,6 +46,8 @@ export class FeatureCacheError extends Error {
 }
 
 export const DEFAULT_WARMUP_CANDLES = 1000;
+/** Closed candles kept per symbol for strategies' windows (lib/strategy MAX_STRATEGY_WARMUP). */
+export const RECENT_CANDLES_KEPT = 1000;
 
 export class FeatureCache {
   private readonly entries = new Map<string, Entry>();
@@ -79,12 +83,23 @@ export class FeatureCache {
     return built.vector && plainCopy(built.vector);
   }
 
+  /**
+   * The last `n` closed candles streamed for a symbol, oldest first, ending with the one the last
+   * vectorAt asked for (fewer while the history is shorter; empty before any).
+   */
+  recentCandles(symbol: string, timeframe: string, n: number): Candle[] {
+    const r = this.entries.get(`${symbol}|${timeframe}`)?.recent ?? [];
+    return r.slice(Math.max(0, r.length - Math.min(n, RECENT_CANDLES_KEPT)));
+  }
+
   /** Forgets a symbol (e.g. after its data source changed). */
   drop(symbol: string, timeframe: string): void {
     this.entries.delete(`${symbol}|${timeframe}`);
   }
 
   private push(e: Entry, c: Candle): void {
+    e.recent.push(c);
+    if (e.recent.length >= 2 * RECENT_CANDLES_KEPT) e.recent = e.recent.slice(-RECENT_CANDLES_KEPT);
     try {
       e.vector = e.stream.push(c, e.buffer);
       this.stats.pushes++;
@@ -99,7 +114,7 @@ export class FeatureCache {
   private async rebuild(symbol: string, timeframe: string, target: Candle): Promise<Entry> {
     this.stats.rebuilds++;
     const tfMs = timeframeToMs(timeframe);
-    const e: Entry = { stream: createFeatureStream(), vector: null, buffer: new Float64Array(FEATURE_SCHEMA.width), skipped: 0 };
+    const e: Entry = { stream: createFeatureStream(), vector: null, buffer: new Float64Array(FEATURE_SCHEMA.width), skipped: 0, recent: [] };
     const window = this.history === 'all' ? undefined : this.history.candles;
     // A window counts candles, not hours: ask for a margin more time than N candles span, so gaps
     // in the data still leave N candles to stream.

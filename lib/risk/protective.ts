@@ -17,7 +17,7 @@ import { applyPrecision, type PrecisionRule } from '../precision';
  */
 
 /** Distances towards zero are capped at 99 % of the entry (STOP_LOSS_PCT's own bound), so an ATR spike cannot put a level at or below zero. */
-const MAX_STOP_FRACTION = 0.99;
+export const MAX_STOP_FRACTION = 0.99;
 
 export const ProtectedPosition = z.object({
   side: Side,

@@ -8,6 +8,8 @@ import { applyOutcome, MAX_SEND_ROUNDS, type EngineConfig, type EngineContext, t
 import { ExchangeError } from '../exchange/errors';
 import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } from '../exchange/types';
 import type { FeatureCache } from '../features/cache';
+import type { StrategyHost } from '../strategy/host';
+import type { EnginePositionView } from '../strategy/run';
 
 /**
  * The side of one candle step that touches the world, as plain async functions over ports
@@ -40,6 +42,12 @@ export interface PrepareStepDeps {
    * ledger must see a protective exit even though no executeIntentsStep call placed it this candle.
    */
   recorder?: TradeRecorder;
+  /**
+   * The strategy to ask on the candle: its answer goes into `input.signal`, and the model is run
+   * only when it declares model parts. Absent (histories recorded before strategies were files):
+   * no signal, and the model runs whenever `signal` is given; the engine asks its built-in itself.
+   */
+  strategy?: StrategyHost;
 }
 
 export interface PrepareStepArgs {
@@ -51,6 +59,8 @@ export interface PrepareStepArgs {
   after: number | null;
   /** Fills at or after this time are returned (the engine ignores the ones it already applied). */
   fillsSince: number;
+  /** The engine's open position before this candle's fills, for the strategy's custom exits. */
+  position?: EnginePositionView | null;
 }
 
 const NO_REGIME: Regime = { label: 'sideways', confidence: 0, code: REGIMES.indexOf('sideways') };
@@ -76,9 +86,11 @@ export async function prepareCandleStep(deps: PrepareStepDeps, args: PrepareStep
   let candle: Candle;
   let previous: Candle | undefined;
   let nowMs: number;
+  let series: { key: string; candles: readonly Candle[]; index: number } | undefined;
   if (replay) {
     const recorded = replay.candles(symbol, timeframe);
     const i = nextReplayIndex(recorded, after);
+    series = { key: `${symbol}|${timeframe}`, candles: recorded, index: i };
     if (i >= recorded.length) {
       if (after === null) problems.push(`${symbol} ${timeframe}: ${recorded.length} recorded candle(s); the features need ${FEATURE_SCHEMA.warmup + 1} before a first decision`);
       return none(true);
@@ -122,12 +134,17 @@ export async function prepareCandleStep(deps: PrepareStepDeps, args: PrepareStep
   const regime = vector ? classifyRegime(vector) : NO_REGIME;
 
   const input: NonNullable<PreparedCandle['input']> = { candle, features, regime, tradable, problems };
-  if (deps.signal && vector) {
+  const host = deps.strategy;
+  if (deps.signal && vector && (!host || host.modelParts.length > 0)) {
     try {
       input.model = await deps.signal(symbol, features, candle);
     } catch (err) {
       input.model = { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
+  }
+  if (host && vector) {
+    const window = series ? series.candles.slice(Math.max(0, series.index + 1 - Math.max(1, host.warmup)), series.index + 1) : deps.features.recentCandles(symbol, timeframe, Math.max(1, host.warmup));
+    input.signal = host.answer({ symbol, timeframe, timeframeMs: tfMs, candle, window, features, regime, model: input.model, position: args.position ?? null }, series);
   }
   return { done: false, input, fills, fillsSince, problems };
 }

@@ -1,0 +1,253 @@
+import { z } from 'zod';
+import type { Candle } from '../candles';
+import { FEATURE_SCHEMA } from '../features/schema';
+import type { Regime } from '../regime';
+import type { ModelSignal, StrategySignal } from '../engine/types';
+import type { ModelPart, Strategy, StrategyAnswer, StrategyContext, StrategyIdentity, StrategyPosition } from './types';
+
+/**
+ * Running a strategy on one closed candle, the same way everywhere it runs (the candle-read
+ * activity of the symbol workflow, the backtester, `trader strategy check`): its parameters
+ * validated once, its context built from the candle's inputs, its answer checked and turned into
+ * the engine's StrategySignal. A strategy that throws, answers something invalid or runs past its
+ * budget gives a signal with `error` set: no entries on that candle, no strategy exits; the
+ * engine's protective orders go on. Nothing here throws for a bad strategy.
+ */
+
+/** A strategy with where it came from: what the loader (infra/strategies.ts) and the built-ins give. */
+export interface LoadedStrategy {
+  strategy: Strategy;
+  /** Name, version and source hash (the parameters' hash is added per run). */
+  identity: Omit<StrategyIdentity, 'params'>;
+  /** `builtin`, or the file it was loaded from. */
+  origin: string;
+}
+
+export class StrategyParamsError extends Error {
+  override name = 'StrategyParamsError';
+}
+
+/** The most candles a strategy may ask for: the live feature window (lib/features/cache.ts). */
+export const MAX_STRATEGY_WARMUP = 1000;
+const TAG_MAX = 40;
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+
+/** Why `s` is not a usable strategy object, or null when it is. */
+export function strategyShapeProblem(s: unknown): string | null {
+  if (s === null || typeof s !== 'object') return 'it exports no strategy object (export default defineStrategy({...}))';
+  const o = s as Record<string, unknown>;
+  if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) return `its name must be lower-case letters, digits, '-' or '_' (got ${JSON.stringify(o.name)})`;
+  if (typeof o.version !== 'string' || o.version.length === 0 || o.version.length > 40) return `${o.name}: version must be a non-empty string of at most 40 characters`;
+  if (typeof o.decide !== 'function') return `${o.name}: decide(ctx) is missing`;
+  if (!Number.isInteger(o.warmup) || (o.warmup as number) < 0 || (o.warmup as number) > MAX_STRATEGY_WARMUP) return `${o.name}: warmup must be an integer from 0 to ${MAX_STRATEGY_WARMUP} (got ${String(o.warmup)})`;
+  if (!(o.params instanceof z.ZodType)) return `${o.name}: params must be a zod schema (z.object({...}))`;
+  if (o.model !== undefined && !(Array.isArray(o.model) && o.model.every((p) => p === 'ensemble' || p === 'ppo'))) return `${o.name}: model must list 'ensemble' and/or 'ppo'`;
+  if (o.indicators !== undefined && typeof o.indicators !== 'function') return `${o.name}: indicators must be a function`;
+  if (o.timeframes !== undefined && !(Array.isArray(o.timeframes) && o.timeframes.every((t) => typeof t === 'string'))) return `${o.name}: timeframes must be a list of timeframes`;
+  const defaults = (o.params as z.ZodType).safeParse({});
+  if (!defaults.success) return `${o.name}: every parameter needs a default ({} must parse): ${formatZodIssue(defaults.error)}`;
+  return null;
+}
+
+/** The strategy's parameters: `raw` over its defaults; a StrategyParamsError names the bad field. */
+export function strategyParams(s: Strategy, raw: unknown): Record<string, unknown> {
+  const parsed = s.params.safeParse(raw ?? {});
+  if (!parsed.success) throw new StrategyParamsError(`${s.name} parameters: ${formatZodIssue(parsed.error)}`);
+  return parsed.data;
+}
+
+function formatZodIssue(err: z.ZodError): string {
+  const i = err.issues[0];
+  return `${i.path.join('.') || '(root)'}: ${i.message}`;
+}
+
+/** JSON with sorted keys: the same parameters always hash the same. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** `name@version` and the two short hashes, for tables and logs. */
+export function identityLabel(id: StrategyIdentity): string {
+  return `${id.name}@${id.version} src:${id.source} params:${id.params}`;
+}
+
+/** The engine's position, as a strategy sees it at `candle`. */
+export interface EnginePositionView {
+  qty: number;
+  entryPrice: number;
+  entryTime: number;
+  bestPrice: number;
+  stopPrice: number | null;
+  targetPrice: number | null;
+  tag?: string;
+}
+
+/** What one candle gives a strategy (prepareCandleStep builds it). */
+export interface StrategyInputs {
+  symbol: string;
+  timeframe: string;
+  timeframeMs: number;
+  candle: Candle;
+  /** Closed candles ending with `candle`, oldest first, at least the strategy's warm-up long (fewer only at the start of the data). */
+  window: readonly Candle[];
+  features: readonly number[];
+  regime: Regime;
+  model?: ModelSignal;
+  position: EnginePositionView | null;
+  /**
+   * The strategy's `indicators` at this candle, computed by the caller (over the recorded series
+   * in a replay or backtest, over `window` live): name -> value.
+   */
+  indicators?: Readonly<Record<string, number>>;
+}
+
+export interface RunOptions {
+  /** Wall-clock budget per call; a slower answer is discarded (error). Absent: no budget (backtests: deterministic). */
+  budgetMs?: number;
+  /** Clock for the budget (performance.now by the caller). */
+  clock?: () => number;
+}
+
+const featureIndexByName: ReadonlyMap<string, number> = new Map(FEATURE_SCHEMA.names.map((n, i) => [n, i]));
+
+export function strategyPosition(p: EnginePositionView, candle: Candle, timeframeMs: number): StrategyPosition {
+  const out: StrategyPosition = {
+    side: 'long',
+    qty: p.qty,
+    entryPrice: p.entryPrice,
+    entryTime: p.entryTime,
+    ageCandles: Math.max(0, Math.floor((candle.timestamp + timeframeMs - p.entryTime) / timeframeMs)),
+    unrealizedPnlPct: candle.close / p.entryPrice - 1,
+    bestPrice: Math.max(p.bestPrice, candle.high),
+    stopPrice: p.stopPrice,
+    targetPrice: p.targetPrice,
+  };
+  if (p.tag !== undefined) out.tag = p.tag;
+  return out;
+}
+
+/** The context a strategy's decide() gets. */
+export function strategyContext(inputs: StrategyInputs, params: Record<string, unknown>): StrategyContext & { indicator(name: string): number } {
+  const { features, indicators } = inputs;
+  return {
+    symbol: inputs.symbol,
+    timeframe: inputs.timeframe,
+    timeframeMs: inputs.timeframeMs,
+    candle: inputs.candle,
+    candles: inputs.window,
+    features,
+    featureNames: FEATURE_SCHEMA.names,
+    feature(name: string): number {
+      const i = featureIndexByName.get(name);
+      if (i === undefined) throw new RangeError(`unknown feature '${name}' (the feature kernel's columns: ${FEATURE_SCHEMA.names.join(', ')})`);
+      return features[i];
+    },
+    indicator(name: string): number {
+      const v = indicators?.[name];
+      if (v === undefined) throw new RangeError(`unknown indicator '${name}' (indicators() returned: ${Object.keys(indicators ?? {}).join(', ') || 'none'})`);
+      return v;
+    },
+    regime: inputs.regime,
+    ...(inputs.model ? { model: inputs.model } : {}),
+    position: inputs.position ? strategyPosition(inputs.position, inputs.candle, inputs.timeframeMs) : null,
+    params,
+  };
+}
+
+/**
+ * The strategy's answer on one candle as the engine's signal, stamped with its identity. Never
+ * throws: a failing strategy gives `{ enter: false, exit: false, error }`.
+ */
+export function runStrategy(loaded: LoadedStrategy, params: Record<string, unknown>, paramsHash: string, inputs: StrategyInputs, opts: RunOptions = {}): StrategySignal {
+  const identity: StrategyIdentity = { ...loaded.identity, params: paramsHash };
+  const fail = (error: string): StrategySignal => ({ enter: false, exit: false, score: 0, reason: `strategy ${loaded.identity.name} failed: ${error}`.slice(0, 300), error: error.slice(0, 500), strategy: identity });
+  let answer: unknown;
+  const started = opts.clock?.();
+  try {
+    answer = loaded.strategy.decide(strategyContext(inputs, params));
+  } catch (err) {
+    return fail(err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`);
+  }
+  if (opts.budgetMs !== undefined && started !== undefined && opts.clock) {
+    const took = opts.clock() - started;
+    if (took > opts.budgetMs) return fail(`decide() took ${took.toFixed(0)} ms, over its budget of ${opts.budgetMs} ms (STRATEGY_BUDGET_MS)`);
+  }
+  const checked = checkAnswer(answer);
+  if (typeof checked === 'string') return fail(checked);
+  return { ...checked, strategy: identity };
+}
+
+const Distance = z.union([z.object({ pct: z.number().gt(0).lt(1) }).strict(), z.object({ atr: z.number().gt(0).max(100) }).strict()]);
+const AnswerSchema = z
+  .object({
+    enter: z.boolean().optional(),
+    exit: z.boolean().optional(),
+    tag: z.string().max(TAG_MAX).optional(),
+    reason: z.string().optional(),
+    score: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+    size: z.number().gt(0).max(1).optional(),
+    confidence: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+    stop: Distance.optional(),
+    target: Distance.nullable().optional(),
+    trailing: z
+      .union([z.object({ pct: z.number().gt(0).lt(1), activateAtPct: z.number().min(0).max(10).optional() }).strict(), z.object({ atr: z.number().gt(0).max(100), activateAtPct: z.number().min(0).max(10).optional() }).strict()])
+      .optional(),
+  })
+  .strict();
+
+/** The answer as a signal (without identity), or why it is not a valid answer. */
+export function checkAnswer(answer: unknown): Omit<StrategySignal, 'strategy'> | string {
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return `decide() must return an object like { enter, exit }, got ${answer === null ? 'null' : Array.isArray(answer) ? 'an array' : typeof answer}`;
+  const parsed = AnswerSchema.safeParse(answer);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    const at = i.path.join('.') || '(answer)';
+    const value = i.path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k as string] : undefined), answer);
+    return `invalid answer: ${at}: ${i.message}${value !== undefined && typeof value !== 'object' ? ` (got ${String(value)})` : ''}`;
+  }
+  const a: StrategyAnswer = parsed.data;
+  const out: Omit<StrategySignal, 'strategy'> = { enter: a.enter === true, exit: a.exit === true, score: a.score ?? (a.enter ? 1 : a.exit ? -1 : 0), reason: (a.reason ?? (a.enter ? 'enter' : a.exit ? 'exit' : 'no signal')).slice(0, 300) };
+  if (a.tag !== undefined && a.tag.length > 0) out.tag = a.tag;
+  if (a.size !== undefined) out.size = a.size;
+  if (a.confidence !== undefined) out.confidence = a.confidence;
+  if (a.stop !== undefined) out.stop = a.stop;
+  if (a.target !== undefined) out.target = a.target;
+  if (a.trailing !== undefined) out.trailing = a.trailing;
+  return out;
+}
+
+/** Which model parts a strategy's signal needs (none: the model is not run for it). */
+export function modelPartsOf(s: Strategy): readonly ModelPart[] {
+  return s.model ?? [];
+}
+
+/**
+ * The strategy's `indicators` over `candles`, as columns (name -> one value per candle); a
+ * column of the wrong length or a throw is an error naming the strategy.
+ */
+export function computeIndicators(s: Strategy, candles: readonly Candle[], params: Record<string, unknown>): Record<string, ArrayLike<number>> {
+  if (!s.indicators) return {};
+  const cols = s.indicators(candles, params);
+  if (cols === null || typeof cols !== 'object') throw new Error(`${s.name}: indicators() must return an object of columns`);
+  for (const [k, v] of Object.entries(cols)) {
+    if (!v || typeof (v as ArrayLike<number>).length !== 'number') throw new Error(`${s.name}: indicator '${k}' is not an array`);
+    if ((v as ArrayLike<number>).length !== candles.length) throw new Error(`${s.name}: indicator '${k}' has ${(v as ArrayLike<number>).length} values for ${candles.length} candles (one per candle, oldest first)`);
+  }
+  return cols;
+}
+
+/** Row `i` of indicator columns. */
+export function indicatorRow(cols: Record<string, ArrayLike<number>>, i: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(cols)) out[k] = cols[k][i];
+  return out;
+}
