@@ -7,7 +7,7 @@ import type postgres from 'postgres';
 import type { Logger } from '../infra/logger';
 import { CandleCsvError } from '../lib/candle-csv';
 import { checkCandles } from '../lib/candle-hygiene';
-import type { StrategyName } from '../lib/engine/types';
+import type { BuiltinStrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
 import { evaluateVersion } from '../models/evaluation';
 import { championModelVersion, getModelVersion, promoteModelVersion, registerModelVersion, sha256Hex } from '../models/registry';
@@ -100,7 +100,7 @@ export function createTrainingActivities(deps: TrainingDeps): TrainingActivities
    * evaluation as the training report's (the served ensemble's AUC and log loss on the period's
    * rows, the gate strategy's out-of-sample backtest).
    */
-  async function score(id: string, dir: string, files: string[], from: number, strategy: StrategyName): Promise<ModelScore & { rows: number }> {
+  async function score(id: string, dir: string, files: string[], from: number, strategy: BuiltinStrategyName): Promise<ModelScore & { rows: number }> {
     const ready = await createModelSignalSource({ dir, strategy }).ready();
     if (!ready.ok) throw new Error(ready.error);
     const ev = await evaluateVersion(dir, backtestSeries(loadTrainingFiles(files)), from, { initialCapital: 10_000, feeBps: 10, slippageBps: 0, risk: deps.risk }, [strategy]);
@@ -245,7 +245,7 @@ export function createTrainingActivities(deps: TrainingDeps): TrainingActivities
      * held-out period, which the challenger never trained on (the champion, trained earlier,
      * may have: then its score is optimistic and the gate only harder to pass).
      */
-    async evaluateChallenger(args: { challengerId: string; files: string[]; strategy: StrategyName; margin?: PromotionMargin }): Promise<GateEvaluation> {
+    async evaluateChallenger(args: { challengerId: string; files: string[]; strategy: BuiltinStrategyName; margin?: PromotionMargin }): Promise<GateEvaluation> {
       const log = activityLog(deps);
       const row = await getModelVersion(deps.sql, args.challengerId);
       if (!row) throw ApplicationFailure.nonRetryable(`challenger ${args.challengerId} is not in the registry`, 'TrainingInputError');

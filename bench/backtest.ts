@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadFile, runBacktest } from '../backtester/run';
 import type { BacktestResult, BacktestSeries } from '../lib/backtest/simulate';
-import { StrategyName } from '../lib/engine';
+import { prepareStrategy } from '../infra/strategies';
 import { defaultConfig, loadLine, machineLine, numberArg, parseArgs, DATA_DIR } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 
@@ -24,7 +24,7 @@ import { runBench } from './helpers/run';
 const args = parseArgs(process.argv.slice(2), { warmup: 'value', rounds: 'value', strategy: 'value', one: 'value', nine: 'value' });
 const WARMUP = numberArg(args, 'warmup', 3, (x) => Number.isInteger(x) && x >= 1);
 const ROUNDS = numberArg(args, 'rounds', 5, (x) => Number.isInteger(x) && x >= 1);
-const STRATEGY = StrategyName.parse((args.get('strategy') as string | undefined) ?? 'rules');
+const STRATEGY = prepareStrategy((args.get('strategy') as string | undefined) ?? 'rules', undefined);
 const OHLCV = path.join(DATA_DIR, 'ohlcv');
 const ONE = (args.get('one') as string | undefined) ?? path.join(OHLCV, 'binanceusdm_BTC-USDT_1h.csv');
 const NINE =
@@ -43,7 +43,8 @@ async function round(series: BacktestSeries[]): Promise<Round> {
   const t0 = process.hrtime.bigint();
   const result = await runBacktest({
     series,
-    strategy: STRATEGY,
+    strategy: STRATEGY.ref,
+    strategyHost: STRATEGY.host,
     initialCapital: cfg.risk.initialCapital,
     risk: { maxPositionSize: cfg.risk.maxPositionSize, stopLossPct: cfg.risk.stopLossPct, takeProfitPct: cfg.risk.takeProfitPct, maxDrawdown: cfg.risk.maxDrawdown },
   });
@@ -79,7 +80,7 @@ async function measure(label: string, files: string[]): Promise<{ perS: number; 
 
 async function main(): Promise<void> {
   if (NINE.length === 0) throw new Error(`no binance_*-USDT_1h.csv files under ${OHLCV} (set SHARED_DATA_DIR or pass --nine)`);
-  console.log(`backtest bench: trader backtest's runBacktest (the workflows' decision step and the paper exchange's fill model), strategy ${STRATEGY}, default risk settings, one process`);
+  console.log(`backtest bench: trader backtest's runBacktest (the workflows' decision step and the paper exchange's fill model), strategy ${STRATEGY.ref}, default risk settings, one process`);
   console.log(`  machine: ${machineLine()}; load average before ${loadLine()}`);
   const one = await measure('1 symbol', [ONE]);
   const nine = await measure(`${NINE.length} symbols`, NINE);

@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig } from '../infra/config';
 import { Interrupted, UsageError } from '../infra/errors';
+import { readStrategyParams, StrategyLoadError } from '../infra/strategies';
+import { StrategyParamsError } from '../lib/strategy/run';
 import { replayRequest, runUp, type UpArgs } from './commands/up';
 import { runWorker } from './commands/worker';
 import { registerFeaturesCommand } from './commands/features';
@@ -40,15 +42,16 @@ export function buildProgram(): Command {
     .option('--timeframe <tf>', 'replay from the store: timeframe (default: TIMEFRAME)')
     .option('--since <when>', 'replay from the store: first candle open time (date, date and time in UTC, epoch ms, or 90d for 90 days ago)')
     .option('--until <when>', 'replay from the store: end, exclusive (default: now)')
-    .addOption(new Option('--strategy <name>', 'decision strategy (default: STRATEGY)').choices(['rules', 'ensemble', 'ppo', 'hybrid']))
+    .option('--strategy <name|path>', 'decision strategy: a built-in (rules, ensemble, ppo, hybrid), a strategy file\'s name (strategies/NAME.ts) or a path to one (default: STRATEGY)')
+    .option('--params <file.json>', "the strategy's parameters, a JSON file or JSON text (default: STRATEGY_PARAMS)")
     .option('--speed <max|factor>', 'replay speed: max, or simulated seconds per real second', parseSpeed)
     .option('--exit-when-done', 'replay: stop everything once every series is exhausted')
     .option('--telegram', 'start the Telegram bot with a replay too: a fire drill of stop, resume and emergency on recorded candles (needs TELEGRAM_BOT_TOKEN)')
     .option('--no-telegram', 'do not start the Telegram bot here even if TELEGRAM_BOT_TOKEN is set (it runs as its own service)')
     .option('--no-training', 'do not run the training worker here (it runs as its own service: trader worker --queue training)')
-    .action(async (opts: UpArgs & { strategy?: 'rules' | 'ensemble' | 'ppo' | 'hybrid'; telegram?: boolean; training: boolean }) => {
+    .action(async (opts: UpArgs & { strategy?: string; params?: string; telegram?: boolean; training: boolean }) => {
       const cfg = loadConfig();
-      await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram, training: opts.training });
+      await runUp(cfg, { replay: replayRequest(opts, cfg), strategy: opts.strategy, strategyParams: readStrategyParams(opts.params), speed: opts.speed, exitWhenDone: opts.exitWhenDone, telegram: opts.telegram, training: opts.training });
     });
 
   program
@@ -123,7 +126,7 @@ export function reportError(err: unknown): number {
     console.error(err.message);
     return EXIT_BAD_INPUT;
   }
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof StrategyLoadError || err instanceof StrategyParamsError) {
     console.error(`error: ${err.message}`);
     return EXIT_BAD_INPUT;
   }

@@ -3,7 +3,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { AppConfig } from '../infra/config';
 import { timeframeToMs } from '../lib/candles';
 import { RiskConfig, riskInputFromEnv } from '../lib/risk';
-import { engineConfig, type EngineConfig, type StrategyName } from '../lib/engine';
+import { engineConfig, type EngineConfig } from '../lib/engine';
 import { DEFAULT_FEE_BPS } from '../lib/backtest';
 import { portfolioWorkflowId } from '../lib/contracts/trading';
 import type { PortfolioInput, SymbolTraderInput } from '../lib/contracts/workflows';
@@ -15,12 +15,13 @@ import type { PortfolioInput, SymbolTraderInput } from '../lib/contracts/workflo
  */
 
 /** One engine configuration per symbol, from the environment's risk settings. */
-export function engineConfigs(cfg: Pick<AppConfig, 'risk'>, symbols: string[], timeframe: string, strategy: StrategyName): EngineConfig[] {
+export function engineConfigs(cfg: Pick<AppConfig, 'risk'>, symbols: string[], timeframe: string, strategy: string, strategyParams?: Record<string, unknown>): EngineConfig[] {
   const risk = RiskConfig.parse(riskInputFromEnv(cfg.risk));
   return symbols.map((symbol) =>
     engineConfig({
       symbol,
       strategy,
+      ...(strategyParams ? { strategyParams } : {}),
       risk,
       timeframeMs: timeframeToMs(timeframe),
       sleeveCapital: cfg.risk.initialCapital / symbols.length,
@@ -37,7 +38,9 @@ export interface TradingPlan {
   mode: SymbolTraderInput['mode'];
   symbols: string[];
   timeframe: string;
-  strategy: StrategyName;
+  /** A built-in's name, a strategy file's name, or an absolute path to one (workers/strategy-ref.ts). */
+  strategy: string;
+  strategyParams?: Record<string, unknown>;
   /** Replay only: 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
   /** Live/paper: how long after a close the candle is asked for (exchanges publish late). Default 5 s. */
@@ -46,7 +49,7 @@ export interface TradingPlan {
 
 /** The SymbolTraderWorkflow inputs of a plan. */
 export function symbolTraderInputs(cfg: Pick<AppConfig, 'risk'>, plan: TradingPlan): SymbolTraderInput[] {
-  return engineConfigs(cfg, plan.symbols, plan.timeframe, plan.strategy).map((engine) => ({
+  return engineConfigs(cfg, plan.symbols, plan.timeframe, plan.strategy, plan.strategyParams).map((engine) => ({
     symbol: engine.symbol,
     exchange: plan.exchange,
     account: plan.account,

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { BUILTIN_STRATEGY_NAMES } from '../lib/engine/types';
+import { readStrategyParams, resolveStrategyRef } from './strategies';
 import path from 'node:path';
 import { z } from 'zod';
 import dotenv from 'dotenv';
@@ -25,7 +27,7 @@ import { LOG_FORMATS, type LogFormat } from './logger';
  */
 
 export const TIMEFRAMES = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d'] as const;
-export const STRATEGIES = ['rules', 'ensemble', 'ppo', 'hybrid'] as const;
+export const STRATEGIES = BUILTIN_STRATEGY_NAMES;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 /** Python's logging names, which the old bot's users have in their .env. */
 const LOG_LEVEL_ALIASES: Record<string, (typeof LOG_LEVELS)[number]> = { warning: 'warn', critical: 'fatal' };
@@ -179,7 +181,9 @@ const EnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? '1h' : v.trim()))
     .pipe(z.enum(TIMEFRAMES, { error: `expected one of ${TIMEFRAMES.join(', ')}` })),
-  STRATEGY: optionalText.pipe(z.enum(STRATEGIES, { error: `expected one of ${STRATEGIES.join(', ')}` }).optional()),
+  STRATEGY: optionalText,
+  STRATEGY_PARAMS: optionalText,
+  STRATEGY_BUDGET_MS: int(1000, 1, 60_000, 'whole milliseconds from 1 to 60000: the longest a strategy may take on one candle'),
   USE_ENSEMBLE: bool(false),
   INITIAL_CAPITAL: num(10_000, 0, 1e12, 'a positive amount of quote currency, e.g. 10000', { minExclusive: true }),
   MAX_POSITION_SIZE: num(0.05, 0, 1, 'a fraction of equity above 0 and at most 1, e.g. 0.05 for 5%', { minExclusive: true }),
@@ -266,7 +270,12 @@ export interface AppConfig {
   mode: 'paper' | 'live';
   symbols: string[];
   timeframe: (typeof TIMEFRAMES)[number];
-  strategy: (typeof STRATEGIES)[number];
+  /** STRATEGY: a built-in (rules, ensemble, ppo, hybrid), a strategy file's name (strategies/NAME.ts) or a path to one. */
+  strategy: string;
+  /** STRATEGY_PARAMS: JSON text or a JSON file; absent: the strategy's defaults. */
+  strategyParams?: Record<string, unknown>;
+  /** STRATEGY_BUDGET_MS: a strategy's answer taking longer is discarded (no entries on that candle) and alerted. */
+  strategyBudgetMs: number;
   risk: { initialCapital: number; maxPositionSize: number; stopLossPct: number; takeProfitPct: number; maxDrawdown: number };
   influx?: { url: string; token: string; org: string; bucket: string };
   telegram?: { botToken: string; adminIds: number[]; apiRoot?: string };
@@ -386,9 +395,22 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
   if (e && e.TEMPORAL_PORT === e.TEMPORAL_UI_PORT) {
     problems.push({ variable: 'TEMPORAL_UI_PORT', value: env.TEMPORAL_UI_PORT, expected: 'must differ from TEMPORAL_PORT' });
   }
+  const strategy = e?.STRATEGY ?? (e?.USE_ENSEMBLE ? 'ensemble' : 'rules');
+  let strategyParams: Record<string, unknown> | undefined;
+  if (e) {
+    try {
+      resolveStrategyRef(strategy);
+    } catch (err) {
+      problems.push({ variable: 'STRATEGY', value: env.STRATEGY, expected: `${(err as Error).message.replace(/^strategy \S+: /, '')}; a built-in (${STRATEGIES.join(', ')}), a strategy file's name or a path to one` });
+    }
+    try {
+      strategyParams = readStrategyParams(e.STRATEGY_PARAMS);
+    } catch (err) {
+      problems.push({ variable: 'STRATEGY_PARAMS', value: env.STRATEGY_PARAMS, expected: `JSON object text or a JSON file: ${(err as Error).message.replace(/^strategy params[^:]*: /, '')}` });
+    }
+  }
   if (problems.length > 0 || !e) throw new ConfigError(problems);
 
-  const strategy = e.STRATEGY ?? (e.USE_ENSEMBLE ? 'ensemble' : 'rules');
   return {
     exchange: { id: e.EXCHANGE, apiKey, secret, sandbox: e.SANDBOX, apiUrl: e.EXCHANGE_API_URL, ccxtOptions: e.EXCHANGE_CCXT_OPTIONS },
     dryRun: e.DRY_RUN,
@@ -396,6 +418,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,
     strategy,
+    ...(strategyParams ? { strategyParams } : {}),
+    strategyBudgetMs: e.STRATEGY_BUDGET_MS,
     risk: {
       initialCapital: e.INITIAL_CAPITAL,
       maxPositionSize: e.MAX_POSITION_SIZE,

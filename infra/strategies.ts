@@ -273,3 +273,24 @@ export function listStrategies(opts: LoadOptions = {}): FoundStrategy[] {
   }
   return out;
 }
+
+export interface PreparedStrategy {
+  /** The reference as the workflows carry it: a name, or an absolute path (so every worker finds the same file). */
+  ref: string;
+  params?: Record<string, unknown>;
+  host: StrategyHost;
+}
+
+/**
+ * A strategy checked before anything starts with it: found, type-checked, loaded, its parameters
+ * valid and the timeframe one it is made for. StrategyLoadError / StrategyParamsError otherwise.
+ */
+export function prepareStrategy(ref: string, params: Record<string, unknown> | undefined, opts: LoadOptions & { timeframe?: string; budgetMs?: number } = {}): PreparedStrategy {
+  const canonical = isPathRef(ref) ? path.resolve(opts.cwd ?? process.cwd(), ref) : ref;
+  const host = strategyHost(canonical, params, opts);
+  const tfs = host.loaded.strategy.timeframes;
+  if (opts.timeframe !== undefined && tfs && tfs.length > 0 && !tfs.includes(opts.timeframe)) {
+    throw new StrategyLoadError(ref, host.loaded.origin, `made for ${tfs.join(', ')}, not ${opts.timeframe}`);
+  }
+  return { ref: canonical, ...(params ? { params } : {}), host };
+}

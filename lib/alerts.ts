@@ -332,6 +332,24 @@ export function modelFallbackAlert(m: { symbol: string; version?: string; error:
   };
 }
 
+/** A strategy failed on a symbol (threw, invalid answer, over budget, not loadable): one alert per incident. */
+export function strategyFailedAlert(s: { symbol: string; strategy: string; error: string; mode?: string }): Alert {
+  return {
+    severity: 'warning',
+    key: `strategy-failed/${s.symbol}/${s.strategy}`,
+    text: `Strategy ${s.strategy} failed on ${s.symbol}${s.mode ? ` (${s.mode})` : ''}: ${s.error.slice(0, 300)}. No new entries on ${s.symbol} until it answers again; protective exits continue.`,
+  };
+}
+
+export function strategyRecoveredAlert(s: { symbol: string; strategy: string; mode?: string }): Alert {
+  return { severity: 'info', key: `strategy-recovered/${s.symbol}/${s.strategy}`, text: `Strategy ${s.strategy} answers again on ${s.symbol}${s.mode ? ` (${s.mode})` : ''}: entries allowed.` };
+}
+
+/** A symbol's strategy was switched (`trader strategy set`, Telegram /strategy). */
+export function strategyChangedAlert(s: { symbol: string; from: string; to: string; by: string; reason?: string }): Alert {
+  return { severity: 'info', key: `strategy-changed/${s.symbol}/${s.to}`, text: `${s.symbol}: strategy ${s.from} -> ${s.to} by ${s.by}${s.reason ? ` (${s.reason})` : ''}, from the next candle.` };
+}
+
 export function drawdownWarningAlert(d: { account: string; drawdown: number; limit: number }): Alert {
   const ratio = d.limit > 0 ? d.drawdown / d.limit : 1;
   return {

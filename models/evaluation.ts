@@ -1,7 +1,7 @@
 import type { Candle } from '../lib/candles';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { barReturns, sharpeDifference, simulateBacktest, type BacktestResult, type BacktestSeries, type EquityPoint, type SharpeDifference } from '../lib/backtest';
-import type { StrategyName } from '../lib/engine/types';
+import type { BuiltinStrategyName } from '../lib/engine/types';
 import type { RiskConfigInput } from '../lib/risk';
 import { buildDataset, mergeDatasets } from './dataset';
 import { classifierMetrics, type ClassifierMetrics } from './ensemble/metrics';
@@ -27,7 +27,7 @@ import { createModelSignalSource, evictSignalCache } from './signal';
 export type ClassifierSummary = Pick<ClassifierMetrics, 'rows' | 'positiveRate' | 'accuracy' | 'auc' | 'logLoss' | 'brier' | 'ece' | 'reliability'>;
 
 export interface StrategyBacktest {
-  strategy: StrategyName;
+  strategy: BuiltinStrategyName;
   totalReturn: number;
   annualizedReturn: number | null;
   maxDrawdown: number;
@@ -75,7 +75,7 @@ export interface VersionEvaluation {
   periodsPerYear?: number;
 }
 
-export const ALL_STRATEGIES: readonly StrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'];
+export const ALL_STRATEGIES: readonly BuiltinStrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'];
 
 /** Each series from the feature warm-up before `from` on: the backtest's first decision is the first candle at or after `from`. */
 export function seriesFrom(series: readonly BacktestSeries[], from: number): BacktestSeries[] {
@@ -116,7 +116,7 @@ export async function scoreClassifier(dir: string, series: readonly BacktestSeri
   return summarize(classifierMetrics(out.probUp, Uint8Array.from(y)));
 }
 
-function strategyBacktest(strategy: StrategyName, r: BacktestResult, modelErrors?: number): StrategyBacktest {
+function strategyBacktest(strategy: BuiltinStrategyName, r: BacktestResult, modelErrors?: number): StrategyBacktest {
   const m = r.metrics;
   return {
     strategy,
@@ -148,7 +148,7 @@ export async function evaluateVersion(
   series: readonly BacktestSeries[],
   from: number,
   settings: EvaluationSettings,
-  strategies: readonly StrategyName[] = ALL_STRATEGIES,
+  strategies: readonly BuiltinStrategyName[] = ALL_STRATEGIES,
   onProgress?: (done: number, total: number, what: string) => void,
 ): Promise<VersionEvaluation> {
   const manifest = readManifest(dir);
@@ -158,7 +158,7 @@ export async function evaluateVersion(
   try {
     onProgress?.(0, total, 'classifier');
     const classifier = strategies.some((s) => s !== 'rules') || strategies.length === 0 ? await scoreClassifier(dir, series, from) : null;
-    const results = new Map<StrategyName, { result: BacktestResult; backtest: StrategyBacktest }>();
+    const results = new Map<BuiltinStrategyName, { result: BacktestResult; backtest: StrategyBacktest }>();
     // Rules first: the model strategies are compared with it.
     const order = [...strategies].sort((a, b) => (a === 'rules' ? -1 : b === 'rules' ? 1 : 0));
     for (const [k, strategy] of order.entries()) {

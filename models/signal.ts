@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type postgres from 'postgres';
 import type { Candle } from '../lib/candles';
-import type { ModelSignal, StrategyName } from '../lib/engine/types';
+import type { ModelSignal, BuiltinStrategyName } from '../lib/engine/types';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { createSignalProvider, evictModelCache, SESSION_OPTIONS, type SignalProvider } from './inference';
 import { buildObservation, loadPolicyManifest, manifestPathFor, OBSERVATION_WIDTH, POLICY_INPUT, POLICY_OUTPUT, type PpoPolicy } from './ppo';
@@ -49,7 +49,7 @@ export type ModelPart = 'ensemble' | 'ppo';
 export const BOOTSTRAP_MODEL_DIR = path.join(__dirname, 'bootstrap');
 
 /** Which parts of a version each strategy needs. */
-export const STRATEGY_PARTS: Record<StrategyName, readonly ModelPart[]> = {
+export const STRATEGY_PARTS: Record<BuiltinStrategyName, readonly ModelPart[]> = {
   rules: [],
   ensemble: ['ensemble'],
   ppo: ['ppo'],
@@ -87,7 +87,7 @@ export interface ModelProblem {
 
 export interface ModelSignalSourceOptions {
   /** Which parts to serve (default hybrid: both). `rules` needs no model: every call says so. */
-  strategy?: StrategyName;
+  strategy?: BuiltinStrategyName;
   /** Serve this version directory whatever version is asked for. */
   dir?: string;
   /** Versions by id live in `<modelsRoot>/<id>` unless the resolver knows better. */
@@ -116,7 +116,7 @@ export interface ModelSignalSource {
   readonly backtest: (symbol: string, features: number[], candle: Candle) => Promise<ModelSignal>;
   /** Loads what the strategy needs without a feature vector: `{ ok: true, version }` when it can serve. */
   ready(req?: SignalRequest): Promise<ModelSignal>;
-  readonly strategy: StrategyName;
+  readonly strategy: BuiltinStrategyName;
 }
 
 // --- the PPO policy over ONNX Runtime --------------------------------------------------------------

@@ -4,7 +4,7 @@ import { buildDataset, DEFAULT_LABELS, mergeDatasets, walkForwardFolds } from '.
 import type { ClassifierSummary, StrategyBacktest, VersionEvaluation } from './evaluation';
 import { trainModelVersion, type TrainProgress, type TrainSettingsInput } from './train';
 import { checkTrainingSeries, seriesBefore, TrainingInputError, type SourceFile, type TrainingSeries } from './training-data';
-import type { StrategyName } from '../lib/engine/types';
+import type { BuiltinStrategyName } from '../lib/engine/types';
 
 /**
  * Walk-forward evaluation over several symbols and timeframes: does a model beat the rules
@@ -56,7 +56,7 @@ export interface FoldResult {
 }
 
 export interface PooledStrategy {
-  strategy: StrategyName;
+  strategy: BuiltinStrategyName;
   folds: number;
   foldsWithTrades: number;
   trades: number;
@@ -90,7 +90,7 @@ export interface WalkForwardReport {
   timings: { totalMs: number };
 }
 
-const STRATEGIES: readonly StrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'];
+const STRATEGIES: readonly BuiltinStrategyName[] = ['rules', 'ensemble', 'ppo', 'hybrid'];
 const iso = (ms: number) => new Date(ms).toISOString();
 const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
@@ -112,7 +112,7 @@ export async function walkForwardEvaluation(input: readonly TrainingSeries[], op
   for (const s of input) groups.set(s.source.timeframe, [...(groups.get(s.source.timeframe) ?? []), s]);
 
   const results: FoldResult[] = [];
-  const bars = new Map<string, Map<StrategyName, number[]>>();
+  const bars = new Map<string, Map<BuiltinStrategyName, number[]>>();
   const ppyOf = new Map<string, number>();
   for (const [timeframe, group] of groups) {
     checkTrainingSeries(group);
@@ -122,7 +122,7 @@ export async function walkForwardEvaluation(input: readonly TrainingSeries[], op
     } catch (err) {
       throw new TrainingInputError(`${timeframe}: not enough data for ${folds} walk-forward folds: ${(err as Error).message}`);
     }
-    const groupBars = new Map<StrategyName, number[]>(STRATEGIES.map((s) => [s, []]));
+    const groupBars = new Map<BuiltinStrategyName, number[]>(STRATEGIES.map((s) => [s, []]));
     bars.set(timeframe, groupBars);
     for (let k = 0; k < starts.length; k++) {
       if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('evaluation aborted');

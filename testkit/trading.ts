@@ -15,7 +15,7 @@ import { buildTradingDeps, type TradingMarket } from '../workers/trading-deps';
 import type { MarketDataSource } from '../lib/exchange/types';
 import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { timeframeToMs } from '../lib/candles';
-import { engineConfig, type EngineConfig, type StrategyName } from '../lib/engine';
+import { engineConfig, type EngineConfig } from '../lib/engine';
 import { RiskConfig, type RiskConfigInput } from '../lib/risk';
 import type { Ledger } from '../ledger';
 import { freshDatabase, testLog, type TestDatabase } from './db';
@@ -89,7 +89,9 @@ export interface HarnessOptions {
   timeframe?: string;
   /** Where feature vectors stream from when `venue` is given (its market data). */
   featureSource?: MarketDataSource;
-  strategy?: StrategyName;
+  /** A built-in, a strategy file's name or path (default rules). */
+  strategy?: string;
+  strategyParams?: Record<string, unknown>;
   risk?: RiskConfigInput;
   initialCapital?: number;
   /** Label of the symbol workflows' ids (`trader/<exchange>/<SYMBOL>`); unique per harness by default. */
@@ -169,7 +171,7 @@ export async function tradingHarness(env: TestWorkflowEnvironment, opts: Harness
     const sleeves = Math.max(1, symbols.length);
 
     const engine = (symbol: string): EngineConfig =>
-      engineConfig({ symbol, strategy, risk, timeframeMs: timeframeToMs(timeframe), sleeveCapital: initialCapital / sleeves, feeRate: DEFAULT_FEE_BPS / 10_000 });
+      engineConfig({ symbol, strategy, ...(opts.strategyParams ? { strategyParams: opts.strategyParams } : {}), risk, timeframeMs: timeframeToMs(timeframe), sleeveCapital: initialCapital / sleeves, feeRate: DEFAULT_FEE_BPS / 10_000 });
 
     const startWorker = async (overrides: Partial<Activities> = {}): Promise<RunningWorker> => {
       const worker = await Worker.create({

@@ -7,7 +7,6 @@ import type { Logger } from '../infra/logger';
 import type { Stack } from '../infra/stack';
 import { CandleSelection, CandleStore, Ledger } from '../ledger';
 import { FEATURE_SCHEMA } from '../lib/features';
-import { StrategyName } from '../lib/engine';
 import type { ReplaySeries } from '../activities/trading/venue';
 
 /**
@@ -29,7 +28,8 @@ export const ReplayPlan = z
   .object({
     files: z.array(z.string().min(1)).min(1).optional(),
     store: CandleSelection.optional(),
-    strategy: StrategyName,
+    strategy: z.string().min(1),
+    strategyParams: z.record(z.string(), z.unknown()).optional(),
     initialCapital: z.number().positive(),
   })
   .refine((p) => (p.files === undefined) !== (p.store === undefined), 'a replay reads either candle files or the candle store');

@@ -14,7 +14,8 @@ import type { TradingDeps } from '../activities/trading/deps';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { exchangeVenue, replayVenue, type ReplaySeries, type Venue } from '../activities/trading/venue';
 import { modelFallbackAlert } from '../lib/alerts';
-import type { StrategyName } from '../lib/engine';
+import { BUILTIN_STRATEGIES, isBuiltinStrategy } from '../lib/strategy/builtins';
+import { StrategyHosts } from '../activities/trading/strategies';
 import type { MarketDataSource } from '../lib/exchange/types';
 import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { FeatureCache } from '../lib/features/cache';
@@ -42,8 +43,14 @@ export interface TradingDepsOptions {
   /** The exchange label of the metrics' tags (`replay`, or the configured exchange id). */
   exchangeLabel: string;
   initialCapital: number;
-  /** Not `rules`: a model signal from the registry's champion (or the version a reload names), else the committed bootstrap model; needs `home`. */
-  strategy: StrategyName;
+  /**
+   * The configured strategy (a built-in, a strategy file's name or path). A strategy with model
+   * parts reads a model signal from the registry's champion (or the version a reload names), else
+   * the committed bootstrap model; needs `home`.
+   */
+  strategy: string;
+  /** STRATEGY_BUDGET_MS (default 1000). */
+  strategyBudgetMs?: number;
   /** TRADER_HOME: the model registry's files are under it. */
   home?: string;
   /** The Temporal client of the portfolio's supervision activities; default: the worker's own. */
@@ -112,24 +119,42 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
     client: opts.client,
     metrics: new TradingMetrics(
       opts.metrics ?? METRICS_OFF,
-      { account, exchange: opts.exchangeLabel, mode, strategy: opts.strategy },
+      { account, exchange: opts.exchangeLabel, mode, strategy: opts.strategy.length > 60 ? `${opts.strategy.slice(0, 57)}...` : opts.strategy },
       opts.home === undefined ? undefined : new ModelOutcomeTracker(modelLabels(resolver, modelsDir(opts.home))),
     ),
   };
-  if (opts.strategy !== 'rules') {
-    if (opts.home === undefined) throw new Error(`strategy ${opts.strategy} reads its models from TRADER_HOME: give buildTradingDeps a home`);
-    // A missing or broken model never throws into trading: the signal says ok:false (no new
-    // entries, protective exits continue) and an alert goes out.
-    deps.signal = createModelSignalSource({
-      strategy: opts.strategy,
-      resolver,
-      modelsRoot: modelsDir(opts.home),
-      fallbackDir: BOOTSTRAP_MODEL_DIR,
-      onProblem: (p) => {
-        log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
-        opts.alerts?.enqueue(modelFallbackAlert({ symbol: p.symbol, version: p.version, error: p.error, problem: p.key }));
-      },
-    });
+  deps.strategies = new StrategyHosts({ budgetMs: opts.strategyBudgetMs ?? 1000 });
+  const home = opts.home;
+  if (home !== undefined) {
+    // One source per set of model parts (a symbol may be switched to another strategy), made on
+    // first use. A missing or broken model never throws into trading: the signal says ok:false
+    // (no new entries, protective exits continue) and an alert goes out.
+    const sources = new Map<string, ReturnType<typeof createModelSignalSource>>();
+    deps.modelSignal = (parts) => {
+      const key = parts.includes('ensemble') && parts.includes('ppo') ? 'hybrid' : parts.includes('ppo') ? 'ppo' : parts.includes('ensemble') ? 'ensemble' : null;
+      if (key === null) return undefined;
+      let src = sources.get(key);
+      if (!src) {
+        src = createModelSignalSource({
+          strategy: key,
+          resolver,
+          modelsRoot: modelsDir(home),
+          fallbackDir: BOOTSTRAP_MODEL_DIR,
+          onProblem: (p) => {
+            log.warn({ problem: p }, 'model problem: no new entries on the affected symbols');
+            opts.alerts?.enqueue(modelFallbackAlert({ symbol: p.symbol, version: p.version, error: p.error, problem: p.key }));
+          },
+        });
+        sources.set(key, src);
+      }
+      return src;
+    };
+  }
+  // Workflows from before strategies were files ask for no strategy: the model of the configured built-in serves them, as then.
+  const parts = isBuiltinStrategy(opts.strategy) ? (BUILTIN_STRATEGIES[opts.strategy].model ?? []) : [];
+  if (parts.length > 0) {
+    if (!deps.modelSignal) throw new Error(`strategy ${opts.strategy} reads its models from TRADER_HOME: give buildTradingDeps a home`);
+    deps.signal = deps.modelSignal(parts);
   }
   return { deps, venue, ledger, paperStore, mode, symbols, timeframe };
 }

@@ -13,7 +13,6 @@ import type { TradingDeps } from '../activities/trading';
 import { accountName } from '../lib/contracts/workflows';
 import type { MetricsWriter } from '../activities/metrics/writer';
 import type { AlertDispatcher } from '../activities/alerts';
-import type { StrategyName } from '../lib/engine';
 
 export interface TradingWorkerOptions {
   connection: NativeConnection;
@@ -56,7 +55,7 @@ export function configuredTrading(
   stack: Stack,
   log: Logger,
   replayInput?: ReplayInput,
-  opts: { strategy?: StrategyName; alerts?: AlertDispatcher; metrics?: MetricsWriter } = {},
+  opts: { strategy?: string; alerts?: AlertDispatcher; metrics?: MetricsWriter } = {},
 ): TradingSetup {
   const replay = replayInput !== undefined && ((replayInput.files?.length ?? 0) > 0 || (replayInput.series?.length ?? 0) > 0);
   const exchangeLabel = replay ? 'replay' : cfg.exchange.id;
@@ -68,7 +67,8 @@ export function configuredTrading(
     account,
     exchangeLabel,
     initialCapital: cfg.risk.initialCapital,
-    strategy: opts.strategy ?? (cfg.strategy as StrategyName),
+    strategy: opts.strategy ?? cfg.strategy,
+    strategyBudgetMs: cfg.strategyBudgetMs,
     home: cfg.home,
     client: stack.temporal.client,
     alerts: opts.alerts,

@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-import type { DecisionView, EmergencyCloseResult, PortfolioStateView, SymbolStateView } from '../lib/contracts/trading';
-import { MESSAGE_NAMES as N, type PortfolioStatusArgs, type ReloadModelArgs, type CommandArgs } from '../lib/contracts/messages';
+import type { DecisionView, EmergencyCloseResult, PortfolioStateView, StrategySwitchResult, SymbolStateView } from '../lib/contracts/trading';
+import { MESSAGE_NAMES as N, type PortfolioStatusArgs, type ReloadModelArgs, type CommandArgs, type SetStrategyArgs, type PortfolioSetStrategyArgs } from '../lib/contracts/messages';
 
 /**
  * Every message the trading workflows accept, defined once: the workflows, the `trader` CLI and
@@ -21,6 +21,8 @@ export const reduceOnlySignal = defineSignal<CommandArgs>(N.reduceOnly);
 /** Reload the model at the given version (or the registry's champion when omitted). */
 export const reloadModelSignal = defineSignal<ReloadModelArgs>(N.reloadModel);
 /** Close the open position at market, cancel working orders, and halt. Returns what it closed. */
+/** Switch to another strategy (or version, or parameters) from the next candle; send it through the portfolio, which checks it first. */
+export const setStrategySignal = defineSignal<SetStrategyArgs>(N.setStrategy);
 export const emergencyCloseUpdate = defineUpdate<EmergencyCloseResult, CommandArgs>(N.emergencyClose);
 export const stateQuery = defineQuery<SymbolStateView>(N.state);
 export const lastDecisionQuery = defineQuery<DecisionView | null>(N.lastDecision);
@@ -33,4 +35,6 @@ export const portfolioResumeSignal = defineSignal<PortfolioStatusArgs>(N.portfol
 export const portfolioReduceOnlySignal = defineSignal<PortfolioStatusArgs>(N.portfolioReduceOnly);
 /** Emergency close of every symbol; trips the kill switch. Returns one result per symbol. */
 export const portfolioEmergencyUpdate = defineUpdate<EmergencyCloseResult[], CommandArgs>(N.portfolioEmergency);
+/** Check a strategy switch on a trading worker, audit it, and pass it on to the symbol; refused with the reason when it cannot run. */
+export const portfolioSetStrategyUpdate = defineUpdate<StrategySwitchResult, PortfolioSetStrategyArgs>(N.portfolioSetStrategy);
 export const portfolioStateQuery = defineQuery<PortfolioStateView>(N.portfolioState);

@@ -1,12 +1,12 @@
-import { allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowLock } from '../lib/trading/workflow-lock';
 import type { Alert } from '../lib/alerts';
 import { messageFirstLog } from '../lib/log';
 import { PortfolioSupervisor, type SymbolCommand } from '../lib/trading/portfolio-supervisor';
-import { assertMessageOrigin, type EmergencyCloseResult } from '../lib/contracts/trading';
+import { assertMessageOrigin, symbolWorkflowId, type EmergencyCloseResult } from '../lib/contracts/trading';
 import type { PortfolioInput } from '../lib/contracts/workflows';
 import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
-import { pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal } from './messages';
+import { pauseSignal, portfolioEmergencyUpdate, portfolioSetStrategyUpdate, setStrategySignal, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal } from './messages';
 
 /**
  * The portfolio actor (id `portfolio/<account>`): a shell over PortfolioSupervisor
@@ -48,6 +48,12 @@ const { signalSymbols } = proxyLocalActivities<TradingActivities>({
 const { recordEquitySnapshot } = proxyLocalActivities<TradingActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
+});
+
+// A strategy switch is checked where it will run (a trading worker loads it) before the symbol hears of it.
+const { checkStrategy } = proxyActivities<TradingActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
 });
 
 const STATUS_SIGNALS = { paused: pauseSignal, 'reduce-only': reduceOnlySignal, active: resumeSignal } as const;
@@ -114,6 +120,27 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
   setHandler(portfolioReduceOnlySignal, (m) => command(portfolio.requestStatus(m, 'reduce-only')));
   setHandler(portfolioResumeSignal, (m) => command(portfolio.resume(m)));
   setHandler(portfolioStateQuery, () => portfolio.view());
+  setHandler(
+    portfolioSetStrategyUpdate,
+    async (m) => {
+      const target = input.symbols.find((s) => s.symbol === m.symbol) as (typeof input.symbols)[number];
+      const check = await checkStrategy({ symbol: m.symbol, ref: m.ref, ...(m.params ? { params: m.params } : {}), timeframe: target.timeframe, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
+      if (!check.ok) throw ApplicationFailure.nonRetryable(check.error, 'StrategyRefused');
+      await getExternalWorkflowHandle(symbolWorkflowId(target.exchange, target.symbol)).signal(setStrategySignal, { ref: check.ref, ...(m.params ? { params: m.params } : {}), by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
+      const id = check.identity;
+      log.info('strategy switch passed on', { symbol: m.symbol, strategy: `${id.name}@${id.version}`, by: m.by });
+      return { symbol: m.symbol, ref: check.ref, strategy: `${id.name}@${id.version} src:${id.source} params:${id.params}` };
+    },
+    {
+      validator: (message) => {
+        const m = message;
+        assertMessageOrigin(message);
+        if (!m || typeof m.symbol !== 'string' || !input.symbols.some((s) => s.symbol === m.symbol)) throw new Error(`unknown symbol ${String(m?.symbol)}: this portfolio trades ${input.symbols.map((s) => s.symbol).join(', ')}`);
+        if (typeof m.ref !== 'string' || m.ref.trim() === '' || m.ref.length > 500) throw new Error('strategy: a built-in name, a strategy file name or a path is required');
+        if (m.params !== undefined && (m.params === null || typeof m.params !== 'object' || Array.isArray(m.params))) throw new Error('params: a JSON object');
+      },
+    },
+  );
   setHandler(portfolioEmergencyUpdate, (origin) => trip(origin.reason ?? 'emergency close', origin.by), { validator: assertMessageOrigin });
 
   if (!portfolio.started) {

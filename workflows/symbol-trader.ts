@@ -8,7 +8,7 @@ import { WorkflowLock } from '../lib/trading/workflow-lock';
 import { assertMessageOrigin, type MessageOrigin, type TradingStatus } from '../lib/contracts/trading';
 import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/workflows';
 import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
-import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, stateQuery } from './messages';
+import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, setStrategySignal, stateQuery } from './messages';
 import { TradingStatusKey } from '../lib/contracts/search-attributes';
 
 /**
@@ -71,8 +71,8 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   // Operators' Telegram feed: the activity only enqueues, and a failure never stops trading.
   const raise = (alert: Alert): Promise<unknown> => sendAlert(alert).catch((err: unknown) => log.warn('alert not sent', { key: alert.key, error: String(err) }));
   const ports: StepPorts = {
-    prepare: (cursor) =>
-      prepareCandle(trader.candleRead(cursor)).then((read) => {
+    prepare: (cursor, state) =>
+      prepareCandle(trader.candleRead(cursor, state)).then((read) => {
         const breakerOpened = trader.candleReadDone(read);
         return breakerOpened ? raise(breakerOpened).then(() => read) : read;
       }),
@@ -91,6 +91,9 @@ export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<Sy
   setHandler(resumeSignal, statusSignal('active'));
   setHandler(reduceOnlySignal, statusSignal('reduce-only'));
   setHandler(reloadModelSignal, (message) => trader.requestReload(message));
+  setHandler(setStrategySignal, (message) => {
+    if (trader.requestStrategy(message)) publish();
+  });
   setHandler(stateQuery, () => trader.view());
   setHandler(lastDecisionQuery, () => trader.view().lastDecision);
   setDefaultQueryHandler((name) => {

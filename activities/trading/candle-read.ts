@@ -6,7 +6,11 @@ import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeError } from '../../lib/exchange/errors';
 import { prepareCandleStep, type ReplayFeed } from '../../lib/trading/candle-io';
 import { activityLog, enabledMetrics, recorderFor, type TradingDeps } from './deps';
+import { failedSignal } from './strategies';
 import type { AccountValuation } from './equity';
+
+/** A model strategy on a worker without models: the signal says why (no entries, protective exits go on). */
+const NO_MODEL: NonNullable<TradingDeps['signal']> = async () => ({ ok: false, error: 'no model is available on this worker (it was built without TRADER_HOME)' });
 
 /**
  * The symbol workflow's candle read (a local activity): the closed candle, its features, the
@@ -33,7 +37,11 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
       } else {
         exchange = deps.venue.adapter(null, args.symbol);
       }
-      const signal = deps.signal;
+      // The strategy the workflow asks for (workflows from before strategies were files ask for
+      // none: the model runs as it did then and the engine runs its built-in).
+      const hosted = args.strategy && deps.strategies ? deps.strategies.get(args.strategy) : undefined;
+      const host = hosted && !('error' in hosted) ? hosted : undefined;
+      const signal = args.strategy ? (host && host.modelParts.length > 0 ? (deps.modelSignal?.(host.modelParts) ?? NO_MODEL) : undefined) : deps.signal;
       const recorder = recorderFor(deps, args.workflowId, clock);
       const breakerView = (): PrepareResult['breaker'] => {
         const b = exchange.breakerState?.();
@@ -48,9 +56,15 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
             replay,
             recorder,
             signal: signal ? (symbol: string, features: number[], candle: Candle) => signal(symbol, features, candle, { version: args.reloadModel ? (args.requestedModelVersion ?? null) : args.modelVersion, reload: args.reloadModel }) : undefined,
+            strategy: host,
           },
-          { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince },
+          { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince, position: args.strategy?.position ?? null },
         );
+        if (args.strategy && !host && res.input && res.input.features.length > 0) {
+          const why = hosted && 'error' in hosted ? hosted.error : 'this worker runs no strategies (built without them)';
+          res.input.signal = failedSignal(args.strategy.ref, why);
+        }
+
       } catch (err) {
         // Live: the exchange is unreachable (its retries spent, or our breaker open). Nothing is
         // read, so nothing is decided; the workflow sees the breaker and asks again a few seconds

@@ -10,6 +10,7 @@ import type { TradingMetrics } from '../metrics/trading';
 import { MeteredTradeRecorder } from './metered-recorder';
 import type { LedgerTradeRecorder } from './recorder';
 import type { Venue } from './venue';
+import type { StrategyHosts } from './strategies';
 
 export type SignalSource = (symbol: string, features: number[], candle: Candle, opts: { version?: string | null; reload?: boolean }) => Promise<ModelSignal>;
 
@@ -22,6 +23,10 @@ export interface TradingDeps {
   /** The recorder that writes orders and fills to the ledger for one workflow. */
   recorder(workflowId: string): LedgerTradeRecorder;
   signal?: SignalSource;
+  /** The model signal serving these parts (a strategy's `model`); absent: no models here. */
+  modelSignal?: (parts: readonly ('ensemble' | 'ppo')[]) => SignalSource | undefined;
+  /** The strategies the candle read runs (absent: the built-in the engine runs itself, as before strategies were files). */
+  strategies?: StrategyHosts;
   initialCapital: number;
   /** The Temporal client the portfolio's supervision activities use (the worker's own, by default). */
   client?: Client;

@@ -3,6 +3,7 @@ import { createAccountValuation, createEquityActivities } from './equity';
 import { createOrderActivities } from './orders';
 import { createReconcileActivities } from './reconcile';
 import { createSymbolCommandActivities } from './symbol-commands';
+import { createStrategyActivities } from './strategies';
 import type { TradingDeps } from './deps';
 import type { TradingActivities } from '../../lib/contracts/activities';
 
@@ -28,7 +29,8 @@ export function createTradingActivities(deps: TradingDeps): TradingActivities {
     ...createEquityActivities(deps, valuation),
     ...createSymbolCommandActivities(deps),
     ...createReconcileActivities(deps),
+    ...createStrategyActivities(deps),
   };
 }
 
-export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount'] as const satisfies readonly (keyof TradingActivities)[];
+export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount', 'checkStrategy'] as const satisfies readonly (keyof TradingActivities)[];

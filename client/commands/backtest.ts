@@ -7,7 +7,10 @@ import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import type { SignalFn } from '../../lib/trading/candle-io';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, type BacktestResult } from '../../lib/backtest';
-import { STRATEGY_NAMES, type StrategyName } from '../../lib/engine';
+import { BUILTIN_STRATEGY_NAMES } from '../../lib/engine';
+import { prepareStrategy, readStrategyParams } from '../../infra/strategies';
+import type { ModelPart } from '../../lib/strategy/types';
+import { BOOTSTRAP_MODEL_DIR, registryResolver } from '../../models/signal';
 import { MANIFEST_FILE } from '../../models/registry';
 import { createModelSignalSource } from '../../models/signal';
 import { UsageError } from '../../infra/errors';
@@ -74,6 +77,7 @@ export const BacktestCommandOptions = z.object({
   since: z.string().optional(),
   until: z.string().optional(),
   strategy: z.string().optional(),
+  params: z.string().min(1).optional(),
   json: z.string().min(1).optional(),
   report: z.string().min(1).optional(),
   monteCarlo: intOption('--monte-carlo', 1, MAX_MONTE_CARLO_RUNS, 'a number of runs'),
@@ -92,11 +96,11 @@ export interface BacktestCommandIo {
 }
 
 /** Turns a model directory into a signal function (default: modelDirLoader). */
-export type ModelSignalLoader = (dir: string, strategy: StrategyName) => Promise<SignalFn>;
+export type ModelSignalLoader = (dir: string, parts: readonly ModelPart[]) => Promise<SignalFn>;
 
 export interface BacktestCommandDeps {
   /** Default: loadConfig() (environment and .env). The rest is needed to read the candle store. */
-  config?: () => Pick<AppConfig, 'risk' | 'strategy'> & Partial<Pick<AppConfig, 'exchange' | 'symbols' | 'timeframe' | 'databaseUrl' | 'home' | 'postgresPort'>>;
+  config?: () => Pick<AppConfig, 'risk' | 'strategy'> & Partial<Pick<AppConfig, 'strategyParams' | 'exchange' | 'symbols' | 'timeframe' | 'databaseUrl' | 'home' | 'postgresPort'>>;
   loadSignal?: ModelSignalLoader;
   /** The ledger database holding the candle store (default: opened from the configuration). */
   sql?: postgres.Sql;
@@ -110,9 +114,10 @@ const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) =>
  * source the live traders use. Checked up front: a backtest of a model that cannot load would
  * only report that nothing was traded.
  */
-export const modelDirLoader: ModelSignalLoader = async (dir, strategy) => {
+export const modelDirLoader: ModelSignalLoader = async (dir, parts) => {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--models ${dir}: no such directory`);
   if (!existsSync(join(dir, MANIFEST_FILE))) throw new UsageError(`no model in ${dir}; run trader train`);
+  const strategy = parts.includes('ensemble') && parts.includes('ppo') ? 'hybrid' : parts.includes('ppo') ? 'ppo' : 'ensemble';
   const source = createModelSignalSource({ dir, strategy });
   const ready = await source.ready();
   if (!ready.ok) throw new UsageError(`--models ${dir}: ${ready.error}`);
@@ -124,9 +129,9 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `--${i.path.join('.')}: ${i.message}`)).join('; '));
   const opts = parsed.data;
   const cfg = (deps.config ?? loadConfig)();
-  const strategy = opts.strategy ?? cfg.strategy;
-  if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy '${strategy}': expected one of ${STRATEGY_NAMES.join(', ')}`);
-  const name = strategy as StrategyName;
+  // Found, type-checked and loaded before any candle is read (a StrategyLoadError or StrategyParamsError is bad input).
+  const prepared = prepareStrategy(opts.strategy ?? cfg.strategy, opts.params !== undefined ? readStrategyParams(opts.params) : opts.strategy === undefined ? cfg.strategyParams : undefined);
+  const name = prepared.ref;
   const storeArgs = { exchange: opts.exchange, symbols: opts.symbols, timeframe: opts.timeframe, since: opts.since, until: opts.until };
   if (opts.data && anyStoreOption(storeArgs)) throw new UsageError('--data reads candle files; --exchange, --symbols, --timeframe, --since and --until read the candle store: give one or the other');
   if (!opts.data && !anyStoreOption(storeArgs)) throw new UsageError('give candle files (--data FILE...) or candle store series (--since WHEN, with --symbols, --timeframe and --exchange defaulting to SYMBOLS, TIMEFRAME and EXCHANGE)');
@@ -143,9 +148,12 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
     : storeSelection(storeArgs, { exchange: cfg.exchange?.id ?? 'binance', symbols: cfg.symbols ?? [], timeframe: cfg.timeframe ?? '1h' }, (deps.now ?? Date.now)());
 
   let signal: SignalFn | undefined;
-  if (name !== 'rules') {
-    if (opts.models === undefined) throw new UsageError(`strategy ${name} needs a trained model: --models DIR (run trader train first)`);
-    signal = await (deps.loadSignal ?? modelDirLoader)(opts.models, name);
+  const parts = prepared.host.modelParts;
+  if (parts.length > 0) {
+    // The model `trader up` would trade with: --models, else the registry's champion, else the committed bootstrap model.
+    const dir = opts.models ?? (await championDir(cfg, deps)) ?? BOOTSTRAP_MODEL_DIR;
+    if (opts.models === undefined) io.info(`model: ${dir === BOOTSTRAP_MODEL_DIR ? 'the committed bootstrap model (models/bootstrap; the registry has no champion)' : `the registry's champion (${dir})`}`);
+    signal = await (deps.loadSignal ?? modelDirLoader)(dir, parts);
   }
 
   const feeBps = opts.feeBps ?? DEFAULT_FEE_BPS;
@@ -158,6 +166,8 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
       files: opts.data,
       series: stored,
       strategy: name,
+      ...(prepared.params ? { strategyParams: prepared.params } : {}),
+      strategyHost: prepared.host,
       initialCapital,
       fees: { maker: feeBps / 10_000, taker: feeBps / 10_000 },
       slippage: { bps: opts.slippageBps ?? DEFAULT_SLIPPAGE_BPS },
@@ -199,6 +209,21 @@ export function monteCarloLines(mc: ReportMonteCarlo): string[] {
     ]),
     `probability of a loss (bootstrap): ${(mc.bootstrap.probabilityOfLoss * 100).toFixed(1)} %`,
   ];
+}
+
+/**
+ * The registry's champion model directory, as `trader up` finds it (models/signal.ts
+ * registryResolver), or undefined when there is none or no database is configured.
+ */
+async function championDir(cfg: Partial<Pick<AppConfig, 'databaseUrl' | 'home' | 'postgresPort'>>, deps: BacktestCommandDeps): Promise<string | undefined> {
+  if (deps.sql) return (await registryResolver(deps.sql).champion())?.dir;
+  if (cfg.home === undefined) return undefined;
+  const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: createLogger({ level: 'warn', name: 'backtest' }) });
+  try {
+    return (await registryResolver(db.sql).champion())?.dir;
+  } finally {
+    await db.close();
+  }
 }
 
 /** The selected series from the candle store (the ledger database of the configuration). */
@@ -277,7 +302,8 @@ export function registerBacktestCommand(program: Command): void {
     .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
     .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
     .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
-    .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default: STRATEGY from the config, else rules)`)
+    .option('--strategy <name|path>', `a built-in (${BUILTIN_STRATEGY_NAMES.join(', ')}), a strategy file's name (strategies/NAME.ts, examples/strategies/NAME.ts) or a path to one (default: STRATEGY, else rules)`)
+    .option('--params <file.json>', "the strategy's parameters: a JSON file or JSON text (default: STRATEGY_PARAMS)")
     .option('--json <file>', 'write { trades, metrics, openPositions, config, statistics, monteCarlo, symbols, equityCurve, rejected } to this file')
     .option('--report <file.html>', 'write a self-contained HTML report: candles with entries, exits, stops and targets; equity and drawdown against buy and hold; monthly, per-symbol and per-exit-reason tables')
     .option('--monte-carlo <runs>', 'Monte Carlo of the closed trades (order shuffles and bootstrap resamples): 5/50/95 % bands of final return and max drawdown')
@@ -285,7 +311,7 @@ export function registerBacktestCommand(program: Command): void {
     .option('--initial-capital <n>', 'starting cash in the quote currency, split evenly between the symbols (default: INITIAL_CAPITAL)')
     .option('--fee-bps <n>', `maker and taker fee in basis points (default: ${DEFAULT_FEE_BPS})`)
     .option('--slippage-bps <n>', `adverse slippage on market and stop fills, basis points (default: ${DEFAULT_SLIPPAGE_BPS})`)
-    .option('--models <dir>', 'model directory for ensemble, ppo and hybrid')
+    .option('--models <dir>', "model directory for a strategy that reads the model (default: the registry's champion, as trader up, else the committed bootstrap model)")
     .option('--account-gates', 'also apply the account-wide entry gates (max concurrent positions, total exposure, drawdown, daily loss); a replay through Temporal does not, so trades may then differ from `trader up --replay`')
     .action(async (opts: BacktestCommandOptions) => {
       await runBacktestCommand(opts);

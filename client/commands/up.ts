@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { AppConfig } from '../../infra/config';
 import { UsageError } from '../../infra/errors';
 import { onShutdownSignal, openStack, processLogger, type Stack } from '../../infra/stack';
-import type { StrategyName } from '../../lib/engine';
+import { prepareStrategy } from '../../infra/strategies';
 import { portfolioWorkflowId, symbolWorkflowId } from '../../lib/contracts/trading';
 import { createAlertDispatcher } from '../../activities/alerts';
 import { portfolioInput, startPortfolio, symbolTraderInputs, type TradingPlan } from '../../control/start-trading';
@@ -20,7 +20,10 @@ import { startWatchdog } from '../../control/watchdog';
 export interface UpOptions {
   /** Recorded candles to replay: CSV files, or candle store series. */
   replay?: { files: string[] } | { store: CandleSelection };
-  strategy?: StrategyName;
+  /** A built-in, a strategy file's name or a path (default: STRATEGY). */
+  strategy?: string;
+  /** The strategy's parameters (default: STRATEGY_PARAMS). */
+  strategyParams?: Record<string, unknown>;
   /** 'max' or simulated seconds per real second. */
   speed?: 'max' | number;
   exitWhenDone?: boolean;
@@ -105,14 +108,18 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
     console.error(`\n${'!'.repeat(banner.length)}\n${banner}\n${'!'.repeat(banner.length)}\n`);
     log.warn({ exchange: cfg.exchange.id, symbols: cfg.symbols, sandbox: cfg.exchange.sandbox }, banner);
   }
+  // Checked before anything starts: a strategy that cannot be found, loaded or type-checked, or
+  // parameters it refuses, stop here with the reason (exit 2).
+  const prepared = prepareStrategy(opts.strategy ?? cfg.strategy, opts.strategyParams ?? (opts.strategy === undefined ? cfg.strategyParams : undefined), { timeframe: replay ? undefined : cfg.timeframe, budgetMs: cfg.strategyBudgetMs });
+  const strategy = prepared.ref;
+  const strategyParams = prepared.params;
   const stopSignal = onShutdownSignal(log);
   const stack = await openStack(cfg, log, replay ? { database: REPLAY_DATABASE, fresh: true } : {});
   const { temporal, db } = stack;
-  const strategy: StrategyName = opts.strategy ?? (cfg.strategy as StrategyName);
   let replayInput: ReplayInput | undefined;
   if (opts.replay) {
     try {
-      const started = await startReplay(stack, { ...opts.replay, strategy, initialCapital: cfg.risk.initialCapital }, log);
+      const started = await startReplay(stack, { ...opts.replay, strategy, ...(strategyParams ? { strategyParams } : {}), initialCapital: cfg.risk.initialCapital }, log);
       replayInput = started.input;
       for (const note of started.notes) console.error(`note: ${note}`);
     } catch (err) {
@@ -128,7 +135,7 @@ export async function runUp(cfg: AppConfig, opts: UpOptions = {}): Promise<void>
   const { symbols, timeframe, account, exchangeLabel, mode, ledger } = t;
   writeLastRun(cfg.home, { mode, database: replay ? REPLAY_DATABASE : null, account, exchange: exchangeLabel, symbols, startedAt: new Date().toISOString() });
 
-  const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, speed: opts.speed };
+  const plan: TradingPlan = { account, exchange: exchangeLabel, mode, symbols, timeframe, strategy, ...(strategyParams ? { strategyParams } : {}), speed: opts.speed };
   const inputs = symbolTraderInputs(cfg, plan);
   const client = temporal.client;
   // Before a worker polls: a replay killed mid-run leaves its workflows running on the dev server,

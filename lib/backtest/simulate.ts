@@ -8,8 +8,10 @@ import {
   initialSymbolState,
   markAccount,
   runCandleStep,
+  positionForStrategy,
   sleeveEquity,
-  StrategyName,
+  StrategyRef,
+  type SignalStrategyIdentity,
   type AccountMarks,
   type ClosedTrade,
   type EngineConfig,
@@ -29,6 +31,7 @@ import { ReplayMarketData } from '../exchange/replay-market-data';
 import { computeMetrics, type BacktestMetrics, type EquityPoint } from './metrics';
 import { backtestStatistics, type BacktestStatistics } from './statistics';
 import { symbolWorkflowId } from '../contracts/trading';
+import type { StrategyHost } from '../strategy/host';
 
 /**
  * The backtester: for every candle time in order, and every symbol closing then in sorted order,
@@ -73,7 +76,8 @@ export interface BacktestSeries {
 
 export const BacktestOptionsSchema = z.object({
   series: z.array(z.object({ source: z.string().min(1), symbol: z.string().min(1), timeframe: z.string().min(1) }).loose()).min(1, 'at least one candle series'),
-  strategy: StrategyName,
+  strategy: StrategyRef,
+  strategyParams: z.record(z.string(), z.unknown()).optional(),
   risk: z.record(z.string(), z.unknown()).optional(),
   initialCapital: z.number().positive().finite(),
   fees: FeeSchedule.optional(),
@@ -83,7 +87,16 @@ export const BacktestOptionsSchema = z.object({
 
 export interface SimulateOptions {
   series: BacktestSeries[];
-  strategy: StrategyName;
+  /** The strategy's reference (a built-in's name, a strategy file's name or path), for the engine config and the report. */
+  strategy: string;
+  /** Its parameters, as the engine config carries them. */
+  strategyParams?: Record<string, unknown>;
+  /**
+   * The strategy, loaded (infra/strategies.ts prepareStrategy): run on every candle as the
+   * candle-read activity runs it. Absent: the engine runs the built-in named by `strategy` itself
+   * (the model evaluation's backtests), with no identity on the trades.
+   */
+  strategyHost?: StrategyHost;
   risk?: RiskConfigInput;
   initialCapital: number;
   /** Fractions (0.001 = 10 bps). Default DEFAULT_FEE_BPS both sides. */
@@ -131,7 +144,10 @@ export interface BacktestResult {
   config: {
     files: string[];
     symbols: string[];
-    strategy: StrategyName;
+    strategy: string;
+    /** Who answered: name, version, source and parameter hashes (absent without a strategy host). */
+    strategyIdentity?: SignalStrategyIdentity;
+    strategyParams?: Record<string, unknown>;
     initialCapital: number;
     sleeveCapital: number;
     fees: FeeSchedule;
@@ -225,10 +241,11 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     });
     const features = new FeatureCache({ source: data, history: 'all' });
     const workflowId = symbolWorkflowId(file.exchange, symbol);
-    const cfg = engineConfig({ symbol, strategy: options.strategy, risk, timeframeMs, sleeveCapital, feeRate: fees.taker });
+    const cfg = engineConfig({ symbol, strategy: options.strategy, ...(options.strategyParams ? { strategyParams: options.strategyParams } : {}), risk, timeframeMs, sleeveCapital, feeRate: fees.taker });
     const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
     const ports: StepPorts = {
-      prepare: (cursor) => prepareCandleStep({ exchange, features, signal: options.signal, replay }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince }),
+      prepare: (cursor, state) =>
+        prepareCandleStep({ exchange, features, signal: options.signal, replay, strategy: options.strategyHost }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince, position: positionForStrategy(state) }),
       // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
       execute: (intents, _why, state) => executeIntentsStep({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
       portfolio: () => (options.accountGates ? view : undefined),
@@ -323,6 +340,8 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
       files: files.map((f) => f.source),
       symbols: files.map((f) => f.symbol),
       strategy: options.strategy,
+      ...(options.strategyHost ? { strategyIdentity: { ...options.strategyHost.loaded.identity, params: options.strategyHost.paramsHash } } : {}),
+      ...(options.strategyHost ? { strategyParams: options.strategyHost.params } : options.strategyParams ? { strategyParams: options.strategyParams } : {}),
       initialCapital: options.initialCapital,
       sleeveCapital,
       fees,

@@ -1,5 +1,5 @@
 import type { Alert, PushOutcome } from '../alerts';
-import type { EngineConfig, ExecutionReport, OrderIntent, PortfolioView, PreparedCandle, StrategyName, SymbolState } from '../engine';
+import type { EngineConfig, ExecutionReport, OrderIntent, PortfolioView, PreparedCandle, BuiltinStrategyName, SymbolState } from '../engine';
 import type { GateEvaluation, GatheredData, PromotionMargin, RetrainSettings, StoreTrainingSource, TrainedChallenger } from './retrain';
 import type { DecisionReport, EmergencyCloseResult, EquitySnapshotRecord, MessageOrigin } from './trading';
 import type { SymbolTraderInput } from './workflows';
@@ -28,6 +28,31 @@ export interface PrepareArgs {
   dueAt?: number;
   /** The previous candle's decision, for the metrics (workflows do no I/O themselves). */
   decided?: DecisionReport;
+  /**
+   * The strategy to ask on the candle, with the engine's position before it. Absent in workflows
+   * that ran before strategies were files: the engine then runs its built-in itself.
+   */
+  strategy?: StrategyRequest;
+}
+
+export interface StrategyCheckArgs {
+  symbol: string;
+  ref: string;
+  params?: Record<string, unknown>;
+  timeframe: string;
+  by: string;
+  reason?: string;
+}
+
+export type StrategyCheckResult = { ok: true; ref: string; identity: { name: string; version: string; source: string; params: string } } | { ok: false; error: string };
+
+export interface StrategyRequest {
+  /** A built-in's name, a strategy file's name, or a path. */
+  ref: string;
+  params?: Record<string, unknown>;
+  /** +1 on every switch (`trader strategy set`): the worker loads the file afresh for a new revision. */
+  revision: number;
+  position: { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } | null;
 }
 
 export interface PrepareResult extends PreparedCandle {
@@ -84,6 +109,8 @@ export interface TradingActivities {
   prepareCandle(args: PrepareArgs): Promise<PrepareResult>;
   /** The symbol workflow's orders, sent once each and recorded in the ledger. */
   executeIntents(args: ExecuteArgs): Promise<ExecutionReport>;
+  /** A strategy switch checked where it will run (found, type-checks, loads, parameters valid, timeframe supported) and audited. */
+  checkStrategy(args: StrategyCheckArgs): Promise<StrategyCheckResult>;
   /** The account's value from the ledger, for the portfolio's limits. */
   portfolioSnapshot(args: { account: string; symbols: string[]; peakEquity?: number | null }): Promise<PortfolioSnapshot>;
   /** One equity check written to the ledger; idempotent per account and check time. */
@@ -116,7 +143,7 @@ export interface TrainingActivities {
   gatherTrainingData(args: { data: string[] }): Promise<GatheredData>;
   gatherStoreTrainingData(args: { store: StoreTrainingSource }): Promise<GatheredData>;
   trainChallenger(args: { files: string[]; settings: RetrainSettings; created: string }): Promise<TrainedChallenger>;
-  evaluateChallenger(args: { challengerId: string; files: string[]; strategy: StrategyName; margin?: PromotionMargin }): Promise<GateEvaluation>;
+  evaluateChallenger(args: { challengerId: string; files: string[]; strategy: BuiltinStrategyName; margin?: PromotionMargin }): Promise<GateEvaluation>;
   promoteChallenger(args: { id: string }): Promise<{ champion: string; retired: string | null }>;
   reloadTraders(args: { version: string; origin: MessageOrigin }): Promise<ReloadOutcome>;
   discardRunFiles(): Promise<void>;

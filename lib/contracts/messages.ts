@@ -13,6 +13,7 @@ export const MESSAGE_NAMES = {
   resume: 'resume',
   reduceOnly: 'reduceOnly',
   reloadModel: 'reloadModel',
+  setStrategy: 'setStrategy',
   emergencyClose: 'emergencyClose',
   state: 'state',
   lastDecision: 'lastDecision',
@@ -22,12 +23,18 @@ export const MESSAGE_NAMES = {
   portfolioReduceOnly: 'portfolioReduceOnly',
   portfolioEmergency: 'portfolioEmergency',
   portfolioState: 'portfolioState',
+  portfolioSetStrategy: 'portfolioSetStrategy',
 } as const;
 
 /** Who asked: a symbol's status signals (pause, resume, reduceOnly), emergencyClose and portfolioEmergency. */
 export type CommandArgs = [MessageOrigin];
 /** reloadModel: the version to load (the registry's champion when omitted). */
 export type ReloadModelArgs = [{ version?: string } & MessageOrigin];
+/** setStrategy: the strategy a symbol switches to at its next candle (checked by the portfolio first). */
+export type SetStrategyArgs = [{ ref: string; params?: Record<string, unknown> } & MessageOrigin];
+/** portfolioSetStrategy: one symbol's switch, checked on a trading worker (it loads, its parameters are valid) before it is passed on. */
+export type PortfolioSetStrategyArgs = [{ symbol: string; ref: string; params?: Record<string, unknown> } & MessageOrigin];
+
 /** The portfolio's status signals: one symbol (symbol given) or every symbol. */
 export type PortfolioStatusArgs = [{ symbol?: string } & MessageOrigin];
 

@@ -87,12 +87,24 @@ export interface DecisionReport {
   latencyMs?: number;
 }
 
+/** What a strategy switch came to: the symbol, the strategy it runs from its next candle. */
+export interface StrategySwitchResult {
+  symbol: string;
+  ref: string;
+  /** `name@version src:<hash> params:<hash>` */
+  strategy: string;
+}
+
 export interface SymbolStateView {
   workflowId: string;
   symbol: string;
   exchange: string;
   mode: 'paper' | 'live' | 'replay';
   strategy: string;
+  /** Who answered the last decision: `name@version src:<hash> params:<hash>` (absent before the first, and for workflows from before strategies were files). */
+  strategyIdentity?: string;
+  /** A switch asked for, taking effect at the next candle. */
+  pendingStrategy?: string;
   tradingStatus: TradingStatus;
   statusReason?: string;
   position: OpenPositionView | null;

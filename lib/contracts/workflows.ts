@@ -33,6 +33,21 @@ export interface SymbolTraderCarried {
   pendingReload?: { version?: string } | null;
   /** The last decision, not yet handed to a candle read for the metrics. */
   pendingReport?: DecisionReport | null;
+  /** The strategy this symbol runs now (after `trader strategy set`); absent: the input's engine config's. */
+  strategy?: ActiveStrategy;
+  /** A switch asked for and not yet taken up by a candle. */
+  pendingStrategy?: ActiveStrategy | null;
+  /** The strategy failure being alerted on (one alert per incident), or null. */
+  strategyIncident?: string | null;
+}
+
+/** A symbol's strategy: its reference, parameters, and the switch count (the worker reloads the file for a new revision). */
+export interface ActiveStrategy {
+  ref: string;
+  params?: Record<string, unknown>;
+  revision: number;
+  /** Who answered last (name, version, source and params hashes): for the UI and the state query. */
+  identity?: { name: string; version: string; source: string; params: string };
 }
 
 export interface SymbolTraderResult {

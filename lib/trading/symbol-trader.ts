@@ -1,9 +1,10 @@
-import { circuitBreakerOpenAlert, orderRejectedAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
+import { circuitBreakerOpenAlert, orderRejectedAlert, strategyChangedAlert, strategyFailedAlert, strategyRecoveredAlert, tradeClosedAlert, tradeOpenedAlert, type Alert } from '../alerts';
 import { parseClientOrderId } from '../engine/ids';
-import { emergencyIntents, initialSymbolState, setStatus, type EngineConfig, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
+import { builtinParams, emergencyIntents, initialSymbolState, positionForStrategy, setStatus, type EngineConfig, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
-import type { SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
+import type { ActiveStrategy, SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
+import { isBuiltinStrategy } from '../strategy/builtins';
 import type { PrepareArgs } from '../contracts/activities';
 import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
@@ -78,6 +79,14 @@ export class SymbolTrader {
   private pendingReport: DecisionReport | null;
   private reportInRead: DecisionReport | null = null;
   private stepDueAt: number | undefined;
+  /** The strategy the candle reads ask for; carried across continue-as-new. */
+  private strategy: ActiveStrategy;
+  /** A switch asked for (`trader strategy set`), taken up by the next candle step. */
+  private pendingStrategy: ActiveStrategy | null;
+  /** The failure being alerted on, so one incident is one alert. */
+  private strategyIncident: string | null;
+  /** A switch taken up by the step under way, announced when it ends. */
+  private switched: { from: string; to: string; by: string; reason?: string } | null = null;
   private readLatencyMs: number | undefined;
   private breaker: ExchangeBreakerView | null = null;
   private account: PortfolioView | undefined;
@@ -86,6 +95,8 @@ export class SymbolTrader {
   /** When the last candle read returned, by the worker's clock (recorded in history with the read). */
   private readAt: number | null = null;
   private late = false;
+  /** The strategy's error on this step's candle (null: it answered; undefined: no answer read). */
+  private stepSignalError: string | null | undefined;
   private done = false;
   private publishedStatus: TradingStatus | null = null;
 
@@ -101,6 +112,12 @@ export class SymbolTrader {
     this.modelVersion = c.modelVersion;
     this.pendingReload = c.pendingReload ?? null;
     this.pendingReport = c.pendingReport ?? null;
+    const engine = input.engine;
+    // A built-in carries the parameters its config held before strategies had their own (hybrid's rule, the model thresholds).
+    const params = isBuiltinStrategy(engine.strategy) ? builtinParams(engine) : engine.strategyParams;
+    this.strategy = c.strategy ?? { ref: engine.strategy, ...(params ? { params } : {}), revision: 0 };
+    this.pendingStrategy = c.pendingStrategy ?? null;
+    this.strategyIncident = c.strategyIncident ?? null;
     this.ctx = { workflowId };
   }
 
@@ -123,6 +140,46 @@ export class SymbolTrader {
     this.log.info({ symbol: this.input.symbol, from: this.state.tradingStatus, to, by: origin.by, reason: origin.reason }, 'trading status changed');
     this.state = setStatus(this.state, to, `${origin.reason ?? 'requested'} by ${origin.by}`);
     return true;
+  }
+
+  /**
+   * Switch to another strategy (or version, or parameters) from the next candle. The portfolio
+   * checked it on a worker first (it loads, its parameters are valid), so this only refuses a
+   * malformed message. True when accepted.
+   */
+  requestStrategy(message: { ref?: unknown; params?: unknown; by?: unknown; reason?: unknown } | undefined): boolean {
+    const ref = message?.ref;
+    const params = message?.params;
+    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 500 || (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params)))) {
+      this.log.warn({ symbol: this.input.symbol, ref: String(ref).slice(0, 100) }, 'ignored a strategy switch that is not { ref, params?: object }');
+      return false;
+    }
+    if (!MessageOrigin.safeParse(message).success) {
+      this.log.warn({ symbol: this.input.symbol, ref }, 'ignored a strategy switch without a valid origin { by: "<who>" }');
+      return false;
+    }
+    const by = String(message?.by);
+    const reason = typeof message?.reason === 'string' ? message.reason : undefined;
+    const current = this.pendingStrategy ?? this.strategy;
+    this.pendingStrategy = { ref, ...(params ? { params: params as Record<string, unknown> } : {}), revision: current.revision + 1, ...(reason !== undefined ? { reason } : {}), by } as ActiveStrategy;
+    this.log.info({ symbol: this.input.symbol, ref, by, reason }, 'strategy switch asked for: from the next candle');
+    return true;
+  }
+
+  /** The strategy the next reads ask for (a pending switch taken up). */
+  private takeUpStrategySwitch(): void {
+    const next = this.pendingStrategy;
+    if (!next) return;
+    const { by, reason, ...active } = next as ActiveStrategy & { by?: string; reason?: string };
+    this.switched = { from: this.strategyLabel(), to: active.ref, by: by ?? 'unknown', ...(reason !== undefined ? { reason } : {}) };
+    this.strategy = active;
+    this.pendingStrategy = null;
+    this.strategyIncident = null;
+  }
+
+  private strategyLabel(): string {
+    const id = this.strategy.identity;
+    return id ? `${id.name}@${id.version}` : this.strategy.ref;
   }
 
   /** The next candle read asks for this model version (or the registry's champion). */
@@ -188,8 +245,9 @@ export class SymbolTrader {
     this.stepDueAt = now;
   }
 
-  candleRead(cursor: StepCursor): CandleReadRequest {
+  candleRead(cursor: StepCursor, state: SymbolState = this.state): CandleReadRequest {
     this.stepCandleTime = null;
+    this.takeUpStrategySwitch();
     this.reloadInRead = this.pendingReload;
     this.reportInRead = this.pendingReport;
     return {
@@ -204,6 +262,7 @@ export class SymbolTrader {
       requestedModelVersion: this.pendingReload?.version,
       ...(this.stepDueAt !== undefined ? { dueAt: this.stepDueAt } : {}),
       ...(this.pendingReport ? { decided: this.pendingReport } : {}),
+      strategy: { ref: this.strategy.ref, ...(this.strategy.params ? { params: this.strategy.params } : {}), revision: this.strategy.revision, position: positionForStrategy(state) },
     };
   }
 
@@ -220,6 +279,11 @@ export class SymbolTrader {
     if (read.readAt !== undefined) this.readAt = read.readAt;
     this.account = read.portfolio;
     this.stepCandleTime = read.input?.candle.timestamp ?? null;
+    const id = read.input?.signal?.strategy;
+    if (id && (this.strategy.identity?.source !== id.source || this.strategy.identity.params !== id.params || this.strategy.identity.version !== id.version || this.strategy.identity.name !== id.name)) {
+      this.strategy = { ...this.strategy, identity: { name: id.name, version: id.version, source: id.source, params: id.params } };
+    }
+    this.stepSignalError = read.input?.signal ? (read.input.signal.error ?? null) : undefined;
     if (read.breaker === undefined) return null;
     const was = this.breaker;
     const b = read.breaker;
@@ -281,16 +345,44 @@ export class SymbolTrader {
     const symbol = this.input.symbol;
     for (const t of out.closed) this.log.info({ symbol, pnl: t.pnl, exitReason: t.exitReason }, 'trade closed');
     if (out.problems.length > 0) this.log.warn({ symbol, problems: out.problems }, 'candle problems');
+    const strategyAlerts = this.strategyAlerts();
     if (this.input.mode === 'replay') return [];
     const mode = this.input.mode;
     const p = out.state.position;
     const opened = p && p.entryOrderId !== before.position?.entryOrderId ? p : null;
     const rejected = out.rejected.length > 0 && alertsRejections() ? out.rejected : [];
     return [
+      ...strategyAlerts,
       ...rejected.map((r) => orderRejectedAlert({ symbol, clientOrderId: r.clientOrderId, tag: parseClientOrderId(r.clientOrderId)?.tag, reason: r.reason, mode })),
       ...out.closed.map((t) => tradeClosedAlert({ symbol, qty: t.qty, entryPrice: t.entryPrice, exitPrice: t.exitPrice, pnl: t.pnl, reason: t.exitReason, clientOrderId: t.exitOrderId, mode })),
       ...(opened ? [tradeOpenedAlert({ symbol, qty: opened.qty, price: opened.entryPrice, stopPrice: opened.stopPrice, targetPrice: opened.targetPrice, clientOrderId: opened.entryOrderId, mode })] : []),
     ];
+  }
+
+  /** A switch taken up, a strategy failing (once per incident) or answering again. Logged always; alerted except in replay. */
+  private strategyAlerts(): Alert[] {
+    const symbol = this.input.symbol;
+    const mode = this.input.mode;
+    const out: Alert[] = [];
+    if (this.switched) {
+      this.log.info({ symbol, ...this.switched }, 'strategy switched');
+      out.push(strategyChangedAlert({ symbol, ...this.switched }));
+      this.switched = null;
+    }
+    const error = this.stepSignalError;
+    this.stepSignalError = undefined;
+    if (error === undefined) return out;
+    const label = this.strategyLabel();
+    if (error !== null && this.strategyIncident === null) {
+      this.strategyIncident = error;
+      this.log.warn({ symbol, strategy: label, error }, 'strategy failed: no new entries on this symbol; protective exits continue');
+      out.push(strategyFailedAlert({ symbol, strategy: label, error, mode }));
+    } else if (error === null && this.strategyIncident !== null) {
+      this.strategyIncident = null;
+      this.log.info({ symbol, strategy: label }, 'strategy answers again');
+      out.push(strategyRecoveredAlert({ symbol, strategy: label, mode }));
+    }
+    return out;
   }
 
   // --- emergency close ------------------------------------------------------------------------------
@@ -325,7 +417,9 @@ export class SymbolTrader {
       symbol: input.symbol,
       exchange: input.exchange,
       mode: input.mode,
-      strategy: input.engine.strategy,
+      strategy: this.strategy.ref,
+      ...(this.strategy.identity ? { strategyIdentity: `${this.strategy.identity.name}@${this.strategy.identity.version} src:${this.strategy.identity.source} params:${this.strategy.identity.params}` } : {}),
+      ...(this.pendingStrategy ? { pendingStrategy: this.pendingStrategy.ref } : {}),
       tradingStatus: s.tradingStatus,
       statusReason: s.statusReason ?? undefined,
       position: p
@@ -362,7 +456,7 @@ export class SymbolTrader {
     const pos = p ? `LONG ${p.qty} @ ${p.entryPrice} (stop ${p.stopPrice ?? '-'}, target ${p.targetPrice ?? '-'}, uPnL ${p.unrealizedPnl?.toFixed(2) ?? '-'})` : 'flat';
     const d = v.lastDecision ? `${v.lastDecision.action} (${v.lastDecision.reason}) at ${new Date(v.lastDecision.candleTime).toISOString()}` : 'none yet';
     return [
-      `**${v.symbol}** on ${v.exchange}, ${v.mode}, strategy ${v.strategy}`,
+      `**${v.symbol}** on ${v.exchange}, ${v.mode}, strategy ${v.strategyIdentity ?? v.strategy}${v.pendingStrategy ? ` (switching to ${v.pendingStrategy} at the next candle)` : ''}${this.strategyIncident ? ` — FAILING: ${this.strategyIncident.slice(0, 120)}` : ''}`,
       `Status: **${v.tradingStatus}**${v.statusReason ? ` (${v.statusReason})` : ''}`,
       `Position: ${pos}`,
       `Last decision: ${d}`,
@@ -378,7 +472,17 @@ export class SymbolTrader {
 
   /** What the next run starts from. */
   carried(): SymbolTraderCarried {
-    return { state: this.state, cursor: this.cursor, decisions: this.decisions, modelVersion: this.modelVersion, pendingReload: this.pendingReload, pendingReport: this.pendingReport };
+    return {
+      state: this.state,
+      cursor: this.cursor,
+      decisions: this.decisions,
+      modelVersion: this.modelVersion,
+      pendingReload: this.pendingReload,
+      pendingReport: this.pendingReport,
+      strategy: this.strategy,
+      pendingStrategy: this.pendingStrategy,
+      strategyIncident: this.strategyIncident,
+    };
   }
 
   result(): SymbolTraderResult {

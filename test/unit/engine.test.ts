@@ -30,7 +30,7 @@ import {
   type ModelSignal,
   type OrderIntent,
   type PortfolioView,
-  type StrategyName,
+  type BuiltinStrategyName,
   type SymbolState,
 } from '../../lib/engine';
 
@@ -38,7 +38,7 @@ const ctx = { workflowId: 'trader/binance/BTC/USDT' };
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
 
-function cfgOf(strategy: StrategyName = 'rules', risk: RiskConfigInput = {}): EngineConfig {
+function cfgOf(strategy: BuiltinStrategyName = 'rules', risk: RiskConfigInput = {}): EngineConfig {
   return engineConfig({ symbol: 'BTC/USDT', strategy, risk, timeframeMs: HOUR, sleeveCapital: 10_000, feeRate: 0.001 });
 }
 
@@ -182,7 +182,7 @@ describe('engine: decide', () => {
 
   it('model strategies: no entry without a usable signal; ensemble, ppo and hybrid read it', () => {
     const s = initialSymbolState(cfg);
-    const run = (strategy: StrategyName, model?: ModelSignal, features = bullish()) => decide(s, input(1, 100, { model, features }), cfgOf(strategy), ctx).decision;
+    const run = (strategy: BuiltinStrategyName, model?: ModelSignal, features = bullish()) => decide(s, input(1, 100, { model, features }), cfgOf(strategy), ctx).decision;
     for (const strategy of ['ensemble', 'ppo', 'hybrid'] as const) {
       assert.equal(run(strategy).action, 'hold', `${strategy} without a model`);
       assert.equal(run(strategy, { ok: false, error: 'onnx failed' }).action, 'hold', `${strategy} with a failed model`);
