@@ -15,6 +15,7 @@ import { registerDataCommands } from './commands/data';
 import { registerCodecServerCommand } from './commands/codec-server';
 import { registerEvalCommand } from './commands/eval';
 import { registerReportCommand } from './commands/report';
+import { registerStrategyCommands } from './commands/strategy';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad input (config, arguments), 130 interrupted. */
 export const EXIT_BAD_INPUT = 2;
@@ -89,6 +90,7 @@ function registerOptionalCommands(program: Command): void {
   registerCodecServerCommand(program);
   registerEvalCommand(program);
   registerReportCommand(program);
+  registerStrategyCommands(program);
 }
 
 export async function main(argv: string[]): Promise<void> {

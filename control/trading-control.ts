@@ -1,8 +1,8 @@
 import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
-import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal, stateQuery } from '../workflows/messages';
+import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioSetStrategyUpdate, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal, stateQuery } from '../workflows/messages';
 import { ModeKey, SymbolKey, TradingStatusKey } from '../lib/contracts/search-attributes';
-import { portfolioWorkflowId, symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin, type OpenPositionView, type PortfolioStateView, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
+import { portfolioWorkflowId, symbolWorkflowId, type EmergencyCloseResult, type MessageOrigin, type OpenPositionView, type PortfolioStateView, type StrategySwitchResult, type SymbolStateView, type TradingStatus } from '../lib/contracts/trading';
 
 /**
  * The Temporal client side every operator surface shares (the `trader` CLI and the Telegram
@@ -35,6 +35,24 @@ export class EmergencyCloseIncomplete extends Error {
   ) {
     super(`emergency close failed for ${failures.map((f) => `${f.symbol} (${f.error})`).join(', ')}; closed for ${results.map((r) => r.symbol).join(', ') || 'none'}`);
   }
+}
+
+/** A strategy switch the portfolio (or the worker that checked it) refused; nothing changed. */
+export class StrategyRefused extends Error {
+  override name = 'StrategyRefused';
+}
+
+/** The innermost message of an update's failure (the activity's or the validator's reason). */
+function refusalText(err: unknown): string {
+  let e: unknown = err;
+  let text = err instanceof Error ? err.message : String(err);
+  while (e instanceof Error && e.cause) {
+    e = e.cause;
+    if (e instanceof Error && e.message) text = e.message;
+  }
+  if (err instanceof WorkflowNotFoundError) return 'the portfolio workflow is not running (start trading with trader up)';
+  if (err instanceof EmergencyCloseTimeout) return `no answer within ${Math.round(err.timeoutMs / 1000)} s: is a trading worker running? (the switch is checked on one)`;
+  return text;
 }
 
 /** The update was sent but no result came back in time; it may still run when a worker picks it up. */
@@ -215,6 +233,22 @@ export class TradingControl {
 
   reduceOnly(symbol: string | undefined, origin: MessageOrigin): Promise<StatusChangeResult> {
     return this.changeStatus('reduceOnly', symbol, origin);
+  }
+
+  /**
+   * Switches one symbol to another strategy (a built-in, a strategy file's name or path, with
+   * parameters) from its next candle. The portfolio has a trading worker load it first: a
+   * strategy that cannot run (not found, does not type-check, parameters refused, wrong
+   * timeframe) is refused with the reason and nothing changes (StrategyRefused). Audited and
+   * alerted. Needs the portfolio workflow (it owns the symbols).
+   */
+  async setStrategy(symbol: string, ref: string, params: Record<string, unknown> | undefined, origin: MessageOrigin): Promise<StrategySwitchResult> {
+    const o = Origin.parse(origin);
+    try {
+      return await this.withTimeout(this.portfolio().executeUpdate(portfolioSetStrategyUpdate, { args: [{ symbol, ref, ...(params ? { params } : {}), ...o }] }));
+    } catch (err) {
+      throw new StrategyRefused(refusalText(err));
+    }
   }
 
   /**

@@ -111,6 +111,8 @@ export function typeCheckStrategy(file: string, source: string): string | null |
   if (known !== undefined) return known;
   let ts: typeof import('typescript');
   try {
+    // Optional: a production install without dev dependencies has no compiler (the check is skipped then).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     ts = require('typescript') as typeof import('typescript');
   } catch {
     return 'skipped';
@@ -185,6 +187,8 @@ export function loadStrategy(ref: string, opts: LoadOptions = {}): LoadedStrateg
   if (opts.fresh) delete require.cache[require.resolve(file)];
   let mod: unknown;
   try {
+    // A user's file, by path, at run time: through tsx's require hook (the CLI runs under it).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require(file);
   } catch (err) {
     throw new StrategyLoadError(ref, file, `cannot be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);

@@ -75,9 +75,10 @@ export class Ledger {
     const i = OrderIntent.parse(input);
     return transaction(this.sql, async (tx) => {
       const inserted = await tx<Row[]>`
-        insert into orders (client_order_id, exchange, symbol, side, type, qty, price, stop_price, workflow_id, decision_seq, reason)
+        insert into orders (client_order_id, exchange, symbol, side, type, qty, price, stop_price, workflow_id, decision_seq, reason, strategy, entry_tag)
         values (${i.clientOrderId}, ${i.exchange}, ${i.symbol}, ${i.side}, ${i.type}, ${i.qty}, ${i.price ?? null},
-                ${i.stopPrice ?? null}, ${i.workflowId ?? null}, ${i.decisionSeq ?? null}, ${i.reason ?? null})
+                ${i.stopPrice ?? null}, ${i.workflowId ?? null}, ${i.decisionSeq ?? null}, ${i.reason ?? null},
+                ${i.strategy ? tx.json(i.strategy) : null}, ${i.entryTag ?? null})
         on conflict (client_order_id) do nothing
         returning *`;
       if (inserted.length === 1) {

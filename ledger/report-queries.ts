@@ -17,6 +17,10 @@ export interface LedgerTradeRow extends TradeFigures {
   /** The stop and target placed with the entry (the orders of the entry's decision), when the ledger has them. */
   stopPrice: number | null;
   targetPrice: number | null;
+  /** The strategy's tag of the entry. */
+  entryTag?: string;
+  /** The strategy that entered (name, version, source and params hashes); absent for trades entered before strategies were files. */
+  strategy?: { name: string; version: string; source: string; params: string };
 }
 
 interface TradeRow {
@@ -34,6 +38,8 @@ interface TradeRow {
   exit_order_id: string | null;
   stop_price: string | null;
   target_price: string | null;
+  strategy: { name: string; version: string; source: string; params: string } | null;
+  entry_tag: string | null;
 }
 
 const num = (x: string | null) => (x === null ? null : Number(x));
@@ -47,14 +53,14 @@ const num = (x: string | null) => (x === null ? null : Number(x));
 export async function closedTradesForReport(sql: postgres.Sql): Promise<LedgerTradeRow[]> {
   const rows = await sql<TradeRow[]>`
     with entries as (
-      select distinct on (t.id) t.id as trade_id, o.workflow_id, o.decision_seq, o.client_order_id
+      select distinct on (t.id) t.id as trade_id, o.workflow_id, o.decision_seq, o.client_order_id, o.strategy, o.entry_tag
       from trades t
       join orders o on o.exchange = t.exchange and o.symbol = t.symbol and o.side = 'buy'
       join fills f on f.order_id = o.id and f.ts = t.entry_time
       order by t.id, o.id
     )
     select t.exchange, t.symbol, t.qty::text, t.entry_time, t.entry_price::text, t.exit_time, t.exit_price::text,
-      t.fees::text, t.pnl::text, t.exit_reason, e.client_order_id as entry_order_id,
+      t.fees::text, t.pnl::text, t.exit_reason, e.client_order_id as entry_order_id, e.strategy, e.entry_tag,
       (select x.client_order_id from orders x join fills xf on xf.order_id = x.id
         where x.exchange = t.exchange and x.symbol = t.symbol and x.side = 'sell' and xf.ts = t.exit_time order by x.id limit 1) as exit_order_id,
       (select s.stop_price::text from orders s
@@ -80,6 +86,8 @@ export async function closedTradesForReport(sql: postgres.Sql): Promise<LedgerTr
     exitOrderId: r.exit_order_id,
     stopPrice: num(r.stop_price),
     targetPrice: num(r.target_price),
+    ...(r.entry_tag !== null && r.entry_tag !== undefined ? { entryTag: r.entry_tag } : {}),
+    ...(r.strategy ? { strategy: r.strategy } : {}),
   }));
 }
 

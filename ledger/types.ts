@@ -31,6 +31,10 @@ export const OrderIntent = z.object({
   workflowId: z.string().min(1).optional(),
   decisionSeq: z.number().int().nonnegative().optional(),
   reason: z.string().min(1).optional(),
+  /** The strategy that decided it (entries and signal exits). */
+  strategy: z.object({ name: z.string().min(1).max(48), version: z.string().min(1).max(40), source: z.string().regex(/^[0-9a-f]{1,64}$/), params: z.string().regex(/^[0-9a-f]{1,64}$/) }).optional(),
+  /** The strategy's tag of an entry. */
+  entryTag: z.string().regex(/^[\x20-\x7e]{1,40}$/, 'printable ASCII, at most 40 characters').optional(),
 });
 export type OrderIntent = z.infer<typeof OrderIntent>;
 

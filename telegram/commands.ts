@@ -26,6 +26,33 @@ const ConfirmCode = z
   .array(z.string().regex(/^\d{6}$/, 'the confirmation code has 6 digits'))
   .max(1, 'takes at most the confirmation code')
   .transform((a) => a[0] as string | undefined);
+// /strategy SYMBOL NAME [JSON params]: the params are the rest of the message, one JSON object.
+const StrategySwitch = z
+  .array(z.string())
+  .min(2, 'needs a symbol and a strategy, e.g. /strategy BTC/USDT breakout')
+  .transform((a, ctx) => {
+    const symbol = SymbolArg.safeParse(a[0]);
+    if (!symbol.success) {
+      ctx.addIssue({ code: 'custom', message: 'expected a symbol such as BTC/USDT' });
+      return z.NEVER;
+    }
+    if (!/^[A-Za-z0-9._/-]{1,200}$/.test(a[1])) {
+      ctx.addIssue({ code: 'custom', message: 'expected a strategy name (or a path on the worker)' });
+      return z.NEVER;
+    }
+    let params: Record<string, unknown> | undefined;
+    if (a.length > 2) {
+      try {
+        const parsed: unknown = JSON.parse(a.slice(2).join(' '));
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+        params = parsed as Record<string, unknown>;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'the parameters after the name must be one JSON object, e.g. {"period":20}' });
+        return z.NEVER;
+      }
+    }
+    return { symbol: symbol.data, ref: a[1], params };
+  });
 const ConfirmWord = z
   .array(z.string().regex(/^confirm$/i, "the only argument is 'confirm'"))
   .max(1, "takes at most the word 'confirm'")
@@ -74,6 +101,20 @@ export function commandTable(s: BotServices, o: CommandTableOptions): Record<str
     }),
     resume: command({ usage: '/resume [SYMBOL]', description: 'allow entries again (all symbols re-arms a tripped kill switch)', args: OptionalSymbol, audited: true, run: (c, symbol) => changeStatus(c, 'resume', symbol) }),
     reduceonly: command({ usage: '/reduceonly [SYMBOL]', description: 'exits only: positions may be closed, never increased', args: OptionalSymbol, audited: true, run: (c, symbol) => changeStatus(c, 'reduceOnly', symbol) }),
+    strategy: command({
+      usage: '/strategy SYMBOL NAME [{json params}]',
+      description: 'switch a symbol to another strategy from its next candle (checked on the worker first)',
+      args: StrategySwitch,
+      audited: true,
+      run: async (c, a) => {
+        try {
+          const r = await control.setStrategy(a.symbol, a.ref, a.params, c.origin);
+          await c.reply(`${r.symbol}: strategy ${r.strategy} from the next candle.`);
+        } catch (err) {
+          await c.reply(`Refused, nothing changed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      },
+    }),
     positions: command({ usage: '/positions', description: 'open positions with stops, targets and unrealized PnL', args: NoArgs, run: async (c) => c.reply(formatPositions(await control.positions())) }),
     metrics: command({
       usage: '/metrics',

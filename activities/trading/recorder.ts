@@ -27,6 +27,8 @@ export interface TradeIntent {
   stopPrice?: number;
   decisionSeq?: number;
   reason: string;
+  strategy?: { name: string; version: string; source: string; params: string };
+  entryTag?: string;
 }
 
 export interface TradeFill {
@@ -97,6 +99,8 @@ export class LedgerTradeRecorder implements TradeRecorder {
       workflowId: this.context.workflowId,
       decisionSeq: i.decisionSeq,
       reason: i.reason,
+      ...(i.strategy ? { strategy: i.strategy } : {}),
+      ...(i.entryTag !== undefined ? { entryTag: i.entryTag } : {}),
     });
   }
 

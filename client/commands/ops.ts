@@ -20,7 +20,7 @@ import { readLastRun, REPLAY_DATABASE, type LastRun } from './up';
  * `trades` and `equity`, which read the ledger and so work after `up` has exited.
  */
 
-function who(): string {
+export function who(): string {
   return `cli:${os.userInfo().username}`;
 }
 
@@ -33,7 +33,7 @@ function target(cfg: AppConfig): { run: LastRun | null; account: string; exchang
   };
 }
 
-async function withControl<T>(cfg: AppConfig, fn: (control: TradingControl) => Promise<T>): Promise<T> {
+export async function withControl<T>(cfg: AppConfig, fn: (control: TradingControl) => Promise<T>): Promise<T> {
   return withTemporalClient(cfg, async (client) => {
     try {
       const t = target(cfg);

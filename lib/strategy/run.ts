@@ -191,7 +191,7 @@ const AnswerSchema = z
   .object({
     enter: z.boolean().optional(),
     exit: z.boolean().optional(),
-    tag: z.string().max(TAG_MAX).optional(),
+    tag: z.string().regex(/^[\x20-\x7e]{0,40}$/, `at most ${TAG_MAX} printable ASCII characters`).optional(),
     reason: z.string().optional(),
     score: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
     size: z.number().gt(0).max(1).optional(),

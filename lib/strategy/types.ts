@@ -127,7 +127,7 @@ export interface StrategyAnswer {
   enter?: boolean;
   /** Close the position when long (read only while a position is open). */
   exit?: boolean;
-  /** Travels with the entry to its trade (`trader trades`, the report): at most 40 characters. */
+  /** Travels with the entry to its trade (`trader trades`, the report): at most 40 printable ASCII characters. */
   tag?: string;
   /** Why, for the decision log and the UI. */
   reason?: string;

@@ -246,6 +246,9 @@ export interface TradeRecorder {
     stopPrice?: number;
     decisionSeq?: number;
     reason: string;
+    /** The strategy that decided it (entries and signal exits). */
+    strategy?: { name: string; version: string; source: string; params: string };
+    entryTag?: string;
   }): Promise<unknown>;
   recordOrder(clientOrderId: string, order: ExchangeOrder): Promise<unknown>;
   recordFill(clientOrderId: string, fill: EngineFill & { tradeId: string }): Promise<unknown>;
@@ -355,6 +358,8 @@ async function sendIntents(deps: ExecuteStepDeps, symbol: string, intents: reado
         stopPrice: intent.stopPrice,
         decisionSeq,
         reason: intent.reason,
+        ...(intent.strategy ? { strategy: intent.strategy } : {}),
+        ...(intent.entryTag !== undefined ? { entryTag: intent.entryTag } : {}),
       });
       const order =
         (await exchange.fetchOrderByClientId(symbol, id)) ??

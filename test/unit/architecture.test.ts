@@ -12,7 +12,7 @@ import ts from 'typescript';
  *   4 control/                      starts, signals and queries the workflows (CLI and bot)
  *   3 activities/ workflows/        I/O adapters and activity wrappers; deterministic shells
  *   2 ledger/ models/               the ledger API; model training, inference, registry
- *   1 infra/                        configuration, logging, PostgreSQL, Temporal plumbing
+ *   1 infra/ examples/              configuration, logging, PostgreSQL, Temporal plumbing; example strategies
  *   0 lib/                          pure domain code
  *
  * A file imports its own folder or lower layers, and workflow code imports lib/ only: the
@@ -24,6 +24,8 @@ import ts from 'typescript';
 const REPO = path.resolve(__dirname, '..', '..');
 const RANK: Record<string, number> = {
   lib: 0,
+  // Strategies written against lib/strategy (users' own are loaded by path, outside this graph).
+  examples: 1,
   infra: 1,
   ledger: 2,
   models: 2,

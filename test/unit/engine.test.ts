@@ -457,7 +457,8 @@ describe('engine: candle step and account view', () => {
 
 describe('engine: purity', () => {
   const dir = path.join(__dirname, '..', '..', 'lib', 'engine');
-  const allowed = ['zod', '../candles', '../hash', '../regime', '../risk', '../features/schema'];
+  // lib/strategy: the built-ins and the runner that checks answers (pure too: see the strategy purity test).
+  const allowed = ['zod', '../candles', '../hash', '../regime', '../risk', '../features/schema', '../strategy/builtins', '../strategy/run'];
 
   it('imports only zod, pure lib modules and (as types) the contracts; no clock, randomness or process', () => {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {

@@ -394,7 +394,7 @@ describe('SymbolTrader: the symbol workflow\'s state and logic without a server'
     const cursor = { after: null, fillsSince: 0 };
     assert.deepEqual(
       t.candleRead(cursor),
-      { workflowId: WORKFLOW_ID, symbol: SYMBOL, timeframe: '1h', mode: 'paper', after: null, fillsSince: 0, modelVersion: null, reloadModel: false, requestedModelVersion: undefined },
+      { workflowId: WORKFLOW_ID, symbol: SYMBOL, timeframe: '1h', mode: 'paper', after: null, fillsSince: 0, modelVersion: null, reloadModel: false, requestedModelVersion: undefined, strategy: { ref: 'rules', params: { enterProb: 0.55, exitProb: 0.45 }, revision: 0, position: null } },
     );
     t.candleReadDone(venue.read(null, { modelVersion: 'v1' }));
 
