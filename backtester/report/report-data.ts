@@ -66,10 +66,13 @@ export function backtestReportData(r: BacktestResult, series: readonly BacktestS
     return ser ? [{ candles: ser.candles, timeframeMs: ser.timeframeMs, startTime: s.firstDecisionTime }] : [];
   });
   return {
-    title: `Backtest: ${r.config.strategy}`,
+    title: `Backtest: ${r.config.strategyIdentity ? `${r.config.strategyIdentity.name}@${r.config.strategyIdentity.version}` : r.config.strategy}`,
     subtitle: `${r.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}; ${iso(first)} .. ${iso(last)} UTC`,
     generatedAt: (opts.generatedAt ?? new Date()).toISOString(),
     notes: [
+      ...(r.config.strategyIdentity
+        ? [`Strategy ${r.config.strategyIdentity.name} ${r.config.strategyIdentity.version} (source ${r.config.strategyIdentity.source}, parameters ${r.config.strategyIdentity.params}: ${JSON.stringify(r.config.strategyParams ?? {})}), from ${r.config.strategy}.`]
+        : []),
       'Fills follow the paper exchange: market orders at the decision candle\'s close with fee and slippage, stops and targets on later candles (a candle touching both counts as the stop). Each symbol trades its own sleeve of the capital.',
       ...(r.openPositions.length > 0 ? [`${r.openPositions.length} position(s) still open at the end of the data: marked in the equity, not counted as trades.`] : []),
     ],

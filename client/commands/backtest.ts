@@ -253,7 +253,7 @@ export function summaryLines(r: BacktestResult, feeBps: number, slippageBps: num
   const last = Math.max(...r.symbols.map((s) => s.lastCandleTime ?? -Infinity));
   const series = r.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ');
   const out = [
-    `Backtest '${r.config.strategy}' over ${series}`,
+    `Backtest '${r.config.strategy}'${r.config.strategyIdentity ? ` (${r.config.strategyIdentity.name}@${r.config.strategyIdentity.version} src:${r.config.strategyIdentity.source} params:${r.config.strategyIdentity.params})` : ''} over ${series}`,
     `${Number.isFinite(first) ? iso(first) : '-'} .. ${Number.isFinite(last) ? iso(last) : '-'} UTC, ${m.bars} bars; capital ${num(r.config.initialCapital)} in ${r.symbols.length} sleeve(s) of ${num(r.config.sleeveCapital)}; fees ${feeBps} bps, slippage ${slippageBps} bps`,
     '',
     ...table([

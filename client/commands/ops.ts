@@ -122,8 +122,13 @@ export function tradeJson(t: Trade) {
 
 /** A closed trade as `trader trades --json` prints it: the backtest's trade fields, in its order, then the exchange. */
 function tradeJsonFromRow(t: LedgerTradeRow) {
-  const { symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, exchange } = t;
-  return { symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, exchange };
+  const { symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, entryTag, strategy, exchange } = t;
+  return {
+    symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice,
+    ...(entryTag !== undefined ? { entryTag } : {}),
+    ...(strategy ? { strategy } : {}),
+    exchange,
+  };
 }
 
 export function registerOpsCommands(program: Command): void {
@@ -163,7 +168,7 @@ export function registerOpsCommands(program: Command): void {
   program
     .command('trades')
     .description('closed trades from the ledger (works after `up` has exited: the last run\'s ledger)')
-    .option('--json', 'machine-readable: an array of trades with every field a backtest\'s trades carry (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice) and the exchange')
+    .option('--json', 'machine-readable: an array of trades with every field a backtest\'s trades carry (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, and entryTag and strategy when the strategy gave them) and the exchange')
     .option('--replay', 'the ledger of the last replay, whatever ran last')
     .action(async (o: { json?: boolean; replay?: boolean }) => {
       const cfg = loadConfig();
@@ -172,8 +177,12 @@ export function registerOpsCommands(program: Command): void {
       else if (trades.length === 0) console.log('no closed trades');
       else {
         table(
-          ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason'],
-          trades.map((t) => [t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-']),
+          ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason', 'strategy', 'tag'],
+          trades.map((t) => [
+            t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-',
+            t.strategy ? `${t.strategy.name}@${t.strategy.version} src:${t.strategy.source} params:${t.strategy.params}` : '-',
+            t.entryTag ?? '-',
+          ]),
         );
         console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
       }
