@@ -215,7 +215,7 @@ export function readStrategyParams(spec: string | undefined, cwd = process.cwd()
   const text = spec.trim();
   let raw: string;
   let where: string;
-  if (text.startsWith('{')) {
+  if (text.startsWith('{') || text.startsWith('[')) {
     raw = text;
     where = 'the parameters';
   } else {

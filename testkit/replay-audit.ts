@@ -27,18 +27,36 @@ export interface TradeWithOrders extends TradeRow {
   exitOrderId: string | null;
   stopPrice: number | null;
   targetPrice: number | null;
+  /** The strategy's tag of the entry, when it gave one. */
+  entryTag?: string | null;
+  /** The strategy that entered (lib/strategy StrategyIdentity); absent for trades entered before strategies were files. */
+  strategy?: { name: string; version: string; source: string; params: string } | null;
 }
 
 /**
  * tradeKey and the orders: the client order ids of entry and exit, the stop and target placed at
- * entry. An id is compared without its prefix (lib/engine/ids.ts: a hash of the workflow id,
- * which a backtest's symbol, named after its candle file, does not share with the replay's
+ * entry; then who entered: the entry's tag and the strategy's identity (name, version, source and
+ * params hashes). An id is compared without its prefix (lib/engine/ids.ts: a hash of the workflow
+ * id, which a backtest's symbol, named after its candle file, does not share with the replay's
  * workflow); what follows it, the decision's sequence number and the order's role, must match.
+ * A tag or an identity present on one side only is a difference (absent is written `-`, which no
+ * tag or identity can be).
  */
 export function tradeWithOrdersKey(t: TradeWithOrders): string {
   const r = (x: number | null) => (x === null ? '-' : x.toFixed(8));
   const unprefixed = (id: string | null) => (id === null ? '-' : id.replace(/^dt[0-9a-f]{8}-/, ''));
-  return [tradeKey(t), unprefixed(t.entryOrderId), unprefixed(t.exitOrderId), r(t.stopPrice), r(t.targetPrice)].join('|');
+  return [tradeKey(t), unprefixed(t.entryOrderId), unprefixed(t.exitOrderId), r(t.stopPrice), r(t.targetPrice), entryTagKey(t), strategyIdentityKey(t)].join('|');
+}
+
+/** The entry's tag as a key part: JSON (so a tag holding `|` or `-` cannot pass for another), `-` when absent. */
+export function entryTagKey(t: Pick<TradeWithOrders, 'entryTag'>): string {
+  return t.entryTag === undefined || t.entryTag === null ? '-' : JSON.stringify(t.entryTag);
+}
+
+/** The strategy identity as a key part, `name@version src:SOURCE params:PARAMS` (the logs' form), `-` when absent. */
+export function strategyIdentityKey(t: Pick<TradeWithOrders, 'strategy'>): string {
+  const s = t.strategy;
+  return s === undefined || s === null ? '-' : `${s.name}@${s.version} src:${s.source} params:${s.params}`;
 }
 
 /** Trades in one list and not the other, counted as multisets (a trade recorded twice is one mismatch). */
