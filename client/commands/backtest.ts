@@ -8,7 +8,8 @@ import { loadConfig } from '../../infra/config';
 import type { SignalFn } from '../../lib/trading/candle-io';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, type BacktestResult } from '../../lib/backtest';
 import { BUILTIN_STRATEGY_NAMES } from '../../lib/engine';
-import { prepareStrategy, readStrategyParams } from '../../infra/strategies';
+import { prepareStrategy, readStrategyParams, StrategyLoadError, type PreparedStrategy } from '../../infra/strategies';
+import { StrategyParamsError } from '../../lib/strategy/run';
 import type { ModelPart } from '../../lib/strategy/types';
 import { BOOTSTRAP_MODEL_DIR, registryResolver } from '../../models/signal';
 import { MANIFEST_FILE } from '../../models/registry';
@@ -130,7 +131,13 @@ export async function runBacktestCommand(raw: unknown, io: BacktestCommandIo = c
   const opts = parsed.data;
   const cfg = (deps.config ?? loadConfig)();
   // Found, type-checked and loaded before any candle is read (a StrategyLoadError or StrategyParamsError is bad input).
-  const prepared = prepareStrategy(opts.strategy ?? cfg.strategy, opts.params !== undefined ? readStrategyParams(opts.params) : opts.strategy === undefined ? cfg.strategyParams : undefined);
+  let prepared: PreparedStrategy;
+  try {
+    prepared = prepareStrategy(opts.strategy ?? cfg.strategy, opts.params !== undefined ? readStrategyParams(opts.params) : opts.strategy === undefined ? cfg.strategyParams : undefined);
+  } catch (err) {
+    if (err instanceof StrategyLoadError || err instanceof StrategyParamsError) throw new UsageError(err.message);
+    throw err;
+  }
   const name = prepared.ref;
   const storeArgs = { exchange: opts.exchange, symbols: opts.symbols, timeframe: opts.timeframe, since: opts.since, until: opts.until };
   if (opts.data && anyStoreOption(storeArgs)) throw new UsageError('--data reads candle files; --exchange, --symbols, --timeframe, --since and --until read the candle store: give one or the other');

@@ -42,7 +42,7 @@ describe('trader backtest', function () {
     assert.deepEqual(json.metrics, result.metrics);
     assert.deepEqual(json.config.symbols, ['BTC/USDT', 'ETH/USDT']);
     const text = io.infos.join('\n');
-    assert.match(text, /Backtest 'rules' over BTC\/USDT 1h, ETH\/USDT 1h/);
+    assert.match(text, /Backtest 'rules' \(rules@1\.0\.0 src:[0-9a-f]{12} params:[0-9a-f]{12}\) over BTC\/USDT 1h, ETH\/USDT 1h/);
     assert.match(text, new RegExp(`trades\\s+${result.metrics.trades}`));
     assert.match(text, /sharpe\s+-?\d+\.\d\d/);
     assert.match(text, /BTC\/USDT\s+8281\s+\d+/); // 8,784 fixture hours less the 503 of warm-up
@@ -61,7 +61,9 @@ describe('trader backtest', function () {
 
   it('refuses bad arguments with a clear message', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ data: [BTC], strategy: 'magic' }, /--strategy 'magic': expected one of rules, ensemble, ppo, hybrid/],
+      [{ data: [BTC], strategy: 'magic' }, /strategy magic: not found: not a built-in \(rules, ensemble, ppo, hybrid\)/],
+      [{ data: [BTC], strategy: 'rules', params: '{"rsiMax":"high"}' }, /rules parameters: rsiMax: /],
+      [{ data: [BTC], strategy: './no/such/file.ts' }, /no such file/],
       [{ data: [path.join(dir, 'missing_BTC-USDT_1h.csv')] }, /no such file/],
       [{ data: [dir] }, /is a directory/],
       [{ data: [] }, /at least one candle CSV/],
@@ -71,7 +73,6 @@ describe('trader backtest', function () {
       [{ data: [BTC], slippageBps: '1e' }, /--slippage-bps '1e'/],
       [{ data: [BTC, BTC] }, /given twice/],
       [{ data: [BTC], json: BTC }, /refusing to overwrite/],
-      [{ data: [BTC], strategy: 'ensemble' }, /strategy ensemble needs a trained model: --models DIR/],
       [{ data: [BTC], strategy: 'ppo', models: dir }, new RegExp(`no model in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; run trader train`)],
       [{ data: [BTC], strategy: 'hybrid', models: path.join(dir, 'nope') }, /--models .*nope: no such directory/],
       [{ data: [XRP], json: path.join(dir, 'no', 'such', 'dir.json') }, /cannot write .*: its directory does not exist/],
@@ -90,6 +91,19 @@ describe('trader backtest', function () {
     const r = await runBacktestCommand({ data: [XRP], strategy: 'ensemble', models: dir }, quietIo(), { config, loadSignal });
     assert.equal(asked, dir);
     assert.ok(r.trades.length + r.openPositions.length > 0, 'an always-bullish model trades');
+  });
+
+  it('a model strategy without --models finds the model as trader up does: the registry champion, else the committed bootstrap model', async () => {
+    let asked: string | undefined;
+    const loadSignal = async (d: string) => {
+      asked = d;
+      return async (): Promise<ModelSignal> => ({ ok: true, probUp: 0.9, version: 'test' });
+    };
+    const io = quietIo();
+    // No database in this configuration (no TRADER_HOME, no DATABASE_URL): no registry to ask.
+    await runBacktestCommand({ data: [XRP], strategy: 'ensemble' }, io, { config, loadSignal });
+    assert.equal(asked, path.join(REPO, 'models', 'bootstrap'));
+    assert.ok(io.infos.some((l) => /model: the committed bootstrap model/.test(l)), io.infos.join('\n'));
   });
 
   describe('as a process', () => {
@@ -112,7 +126,7 @@ describe('trader backtest', function () {
     it('exits 0 with a summary on good input', () => {
       const r = trader('--data', XRP, '--initial-capital', '100');
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /Backtest 'rules' over XRP\/ETH 5m/);
+      assert.match(r.stdout, /Backtest 'rules' \(rules@1\.0\.0 [^)]*\) over XRP\/ETH 5m/);
     });
 
     it('exits 2 on bad arguments', () => {

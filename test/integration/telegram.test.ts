@@ -137,7 +137,7 @@ describe('Telegram kill switch end to end (real telegraf, Bot API stand-in, real
     const menu = api.callsOf('setMyCommands')[0]?.payload.commands as { command: string }[];
     assert.deepEqual(
       menu.map((c) => c.command),
-      ['start', 'help', 'status', 'stop', 'resume', 'reduceonly', 'positions', 'metrics', 'trades', 'profit', 'balance', 'retrain', 'emergency'],
+      ['start', 'help', 'status', 'stop', 'resume', 'reduceonly', 'strategy', 'positions', 'metrics', 'trades', 'profit', 'balance', 'retrain', 'emergency'],
     );
     const help = await ask(ADMIN, '/help', /kill switch/);
     assert.match(help.text, /\/emergency — close EVERY position/);
