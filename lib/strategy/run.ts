@@ -135,32 +135,52 @@ export function strategyPosition(p: EnginePositionView, candle: Candle, timefram
   return out;
 }
 
+/** ctx.feature: a column of the feature vector by name (a factory: no function object named per call). */
+function featureAccessor(features: readonly number[]): (name: string) => number {
+  return (name) => {
+    const i = featureIndexByName.get(name);
+    if (i === undefined) throw new RangeError(`unknown feature '${name}' (the feature kernel's columns: ${FEATURE_SCHEMA.names.join(', ')})`);
+    return features[i];
+  };
+}
+
+/** ctx.indicator: the decision candle's value of one of the strategy's own columns. */
+function indicatorAccessor(indicators: Readonly<Record<string, number>> | undefined): (name: string) => number {
+  return (name) => {
+    const v = indicators?.[name];
+    if (v === undefined) throw new RangeError(`unknown indicator '${name}' (indicators() returned: ${Object.keys(indicators ?? {}).join(', ') || 'none'})`);
+    return v;
+  };
+}
+
 /** The context a strategy's decide() gets. */
-export function strategyContext(inputs: StrategyInputs, params: Record<string, unknown>): StrategyContext & { indicator(name: string): number } {
-  const { features, indicators } = inputs;
-  return {
+export function strategyContext(inputs: StrategyInputs, params: Record<string, unknown>): StrategyContext {
+  const ctx: StrategyContext = {
     symbol: inputs.symbol,
     timeframe: inputs.timeframe,
     timeframeMs: inputs.timeframeMs,
     candle: inputs.candle,
     candles: inputs.window,
-    features,
+    features: inputs.features,
     featureNames: FEATURE_SCHEMA.names,
-    feature(name: string): number {
-      const i = featureIndexByName.get(name);
-      if (i === undefined) throw new RangeError(`unknown feature '${name}' (the feature kernel's columns: ${FEATURE_SCHEMA.names.join(', ')})`);
-      return features[i];
-    },
-    indicator(name: string): number {
-      const v = indicators?.[name];
-      if (v === undefined) throw new RangeError(`unknown indicator '${name}' (indicators() returned: ${Object.keys(indicators ?? {}).join(', ') || 'none'})`);
-      return v;
-    },
+    feature: featureAccessor(inputs.features),
+    indicator: indicatorAccessor(inputs.indicators),
     regime: inputs.regime,
-    ...(inputs.model ? { model: inputs.model } : {}),
     position: inputs.position ? strategyPosition(inputs.position, inputs.candle, inputs.timeframeMs) : null,
     params,
   };
+  if (inputs.model) ctx.model = inputs.model;
+  return ctx;
+}
+
+/** One identity object per strategy and parameters: every signal of a run shares it (it is recorded, never changed). */
+const identities = new WeakMap<LoadedStrategy, { paramsHash: string; identity: StrategyIdentity }>();
+function identityOf(loaded: LoadedStrategy, paramsHash: string): StrategyIdentity {
+  const known = identities.get(loaded);
+  if (known && known.paramsHash === paramsHash) return known.identity;
+  const identity: StrategyIdentity = { name: loaded.identity.name, version: loaded.identity.version, source: loaded.identity.source, params: paramsHash };
+  identities.set(loaded, { paramsHash, identity });
+  return identity;
 }
 
 /**
@@ -168,7 +188,7 @@ export function strategyContext(inputs: StrategyInputs, params: Record<string, u
  * throws: a failing strategy gives `{ enter: false, exit: false, error }`.
  */
 export function runStrategy(loaded: LoadedStrategy, params: Record<string, unknown>, paramsHash: string, inputs: StrategyInputs, opts: RunOptions = {}): StrategySignal {
-  const identity: StrategyIdentity = { ...loaded.identity, params: paramsHash };
+  const identity = identityOf(loaded, paramsHash);
   const fail = (error: string): StrategySignal => ({ enter: false, exit: false, score: 0, reason: `strategy ${loaded.identity.name} failed: ${error}`.slice(0, 300), error: error.slice(0, 500), strategy: identity });
   let answer: unknown;
   const started = opts.clock?.();
@@ -183,7 +203,9 @@ export function runStrategy(loaded: LoadedStrategy, params: Record<string, unkno
   }
   const checked = checkAnswer(answer);
   if (typeof checked === 'string') return fail(checked);
-  return { ...checked, strategy: identity };
+  // checkAnswer's own object: stamped in place rather than copied (this runs on every candle).
+  (checked as StrategySignal).strategy = identity;
+  return checked as StrategySignal;
 }
 
 const Distance = z.union([z.object({ pct: z.number().gt(0).lt(1) }).strict(), z.object({ atr: z.number().gt(0).max(100) }).strict()]);
@@ -204,9 +226,34 @@ const AnswerSchema = z
   })
   .strict();
 
+const PLAIN_KEYS: Readonly<Record<string, true>> = { enter: true, exit: true, score: true, reason: true, confidence: true };
+
+/**
+ * The common answer (enter, exit, score, reason, confidence: no hooks), checked by hand: the
+ * zod schema below costs microseconds per candle, a third of a backtest's time per candle for
+ * the built-ins (bench/backtest.ts). Anything else, valid or not, goes through the schema.
+ */
+function plainAnswer(a: Record<string, unknown>): Omit<StrategySignal, 'strategy'> | undefined {
+  for (const k in a) if (PLAIN_KEYS[k] !== true) return undefined;
+  const { enter, exit, score, reason, confidence } = a;
+  if ((enter !== undefined && typeof enter !== 'boolean') || (exit !== undefined && typeof exit !== 'boolean')) return undefined;
+  if ((score !== undefined && !(typeof score === 'number' && Number.isFinite(score))) || (confidence !== undefined && !(typeof confidence === 'number' && Number.isFinite(confidence)))) return undefined;
+  if (reason !== undefined && typeof reason !== 'string') return undefined;
+  const out: Omit<StrategySignal, 'strategy'> = {
+    enter: enter === true,
+    exit: exit === true,
+    score: (score as number | undefined) ?? (enter ? 1 : exit ? -1 : 0),
+    reason: reason === undefined ? (enter ? 'enter' : exit ? 'exit' : 'no signal') : (reason as string).length > 300 ? (reason as string).slice(0, 300) : (reason as string),
+  };
+  if (confidence !== undefined) out.confidence = confidence as number;
+  return out;
+}
+
 /** The answer as a signal (without identity), or why it is not a valid answer. */
 export function checkAnswer(answer: unknown): Omit<StrategySignal, 'strategy'> | string {
   if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return `decide() must return an object like { enter, exit }, got ${answer === null ? 'null' : Array.isArray(answer) ? 'an array' : typeof answer}`;
+  const fast = plainAnswer(answer as Record<string, unknown>);
+  if (fast) return fast;
   const parsed = AnswerSchema.safeParse(answer);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
