@@ -256,8 +256,18 @@ export const ACTION_CODES: Record<DecisionReport['action'], number> = { hold: 0,
 export function decisionPoint(t: TradingTags, symbol: string, d: DecisionReport): MetricPoint {
   return {
     measurement: 'decision',
-    tags: { ...tradingTags(t), symbol, action: d.action },
-    fields: fields({ action_code: ACTION_CODES[d.action], seq: d.seq, price: d.price, orders_sent: d.ordersSent, latency_ms: d.latencyMs, reason: d.reason.slice(0, 200) }),
+    tags: { ...tradingTags(t), symbol, action: d.action, ...(d.strategy ? { strategy_name: d.strategy.name } : {}) },
+    fields: fields({
+      action_code: ACTION_CODES[d.action],
+      seq: d.seq,
+      price: d.price,
+      orders_sent: d.ordersSent,
+      latency_ms: d.latencyMs,
+      reason: d.reason.slice(0, 200),
+      strategy_version: d.strategy?.version,
+      strategy_source: d.strategy?.source,
+      strategy_params: d.strategy?.params,
+    }),
     time: d.closeTime,
   };
 }

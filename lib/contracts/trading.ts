@@ -85,6 +85,8 @@ export interface DecisionReport {
   ordersSent: number;
   /** Candle close (replay: the step's start) to the decision, ms. Absent when the candle read did not measure it. */
   latencyMs?: number;
+  /** Who answered (absent for workflows from before strategies were files). */
+  strategy?: { name: string; version: string; source: string; params: string };
 }
 
 /** What a strategy switch came to: the symbol, the strategy it runs from its next candle. */

@@ -339,6 +339,7 @@ export class SymbolTrader {
       this.decisions++;
       const d = out.decision;
       this.pendingReport = { seq: d.seq, candleTime: d.candleTime, closeTime: d.candleTime + this.input.timeframeMs, action: d.action, reason: d.reason, price: d.price, ordersSent: out.sent, latencyMs: this.readLatencyMs };
+      if (this.strategy.identity) this.pendingReport.strategy = this.strategy.identity;
     }
     this.late = !out.done && !out.candle;
     this.done = out.done;
