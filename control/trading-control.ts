@@ -244,8 +244,10 @@ export class TradingControl {
    */
   async setStrategy(symbol: string, ref: string, params: Record<string, unknown> | undefined, origin: MessageOrigin): Promise<StrategySwitchResult> {
     const o = Origin.parse(origin);
+    // btcusdt, BTC-USDT: the symbol as /stop and `trader stop` accept it (an unknown one is an UnknownSymbolError).
+    const resolved = await this.resolveSymbolQuickly(symbol);
     try {
-      return await this.withTimeout(this.portfolio().executeUpdate(portfolioSetStrategyUpdate, { args: [{ symbol, ref, ...(params ? { params } : {}), ...o }] }));
+      return await this.withTimeout(this.portfolio().executeUpdate(portfolioSetStrategyUpdate, { args: [{ symbol: resolved, ref, ...(params ? { params } : {}), ...o }] }));
     } catch (err) {
       throw new StrategyRefused(refusalText(err));
     }

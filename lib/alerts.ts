@@ -345,9 +345,10 @@ export function strategyRecoveredAlert(s: { symbol: string; strategy: string; mo
   return { severity: 'info', key: `strategy-recovered/${s.symbol}/${s.strategy}`, text: `Strategy ${s.strategy} answers again on ${s.symbol}${s.mode ? ` (${s.mode})` : ''}: entries allowed.` };
 }
 
-/** A symbol's strategy was switched (`trader strategy set`, Telegram /strategy). */
+/** A symbol's strategy was switched (`trader strategy set`, Telegram /strategy): raised with the first candle the new one decided. */
 export function strategyChangedAlert(s: { symbol: string; from: string; to: string; by: string; reason?: string }): Alert {
-  return { severity: 'info', key: `strategy-changed/${s.symbol}/${s.to}`, text: `${s.symbol}: strategy ${s.from} -> ${s.to} by ${s.by}${s.reason ? ` (${s.reason})` : ''}, from the next candle.` };
+  const name = s.to.replace(/@.*$/, '').replace(/^.*[\\/]/, '').slice(0, 60);
+  return { severity: 'info', key: `strategy-changed/${s.symbol}/${name}`, text: `${s.symbol}: strategy ${s.from} -> ${s.to} by ${s.by}${s.reason ? ` (${s.reason})` : ''}; it decided this candle.` };
 }
 
 export function drawdownWarningAlert(d: { account: string; drawdown: number; limit: number }): Alert {

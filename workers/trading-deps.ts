@@ -16,6 +16,7 @@ import { exchangeVenue, replayVenue, type ReplaySeries, type Venue } from '../ac
 import { modelFallbackAlert } from '../lib/alerts';
 import { BUILTIN_STRATEGIES, isBuiltinStrategy } from '../lib/strategy/builtins';
 import { StrategyHosts } from '../activities/trading/strategies';
+import { loadStrategy } from '../infra/strategies';
 import type { MarketDataSource } from '../lib/exchange/types';
 import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { FeatureCache } from '../lib/features/cache';
@@ -124,6 +125,15 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
     ),
   };
   deps.strategies = new StrategyHosts({ budgetMs: opts.strategyBudgetMs ?? 1000 });
+  // A strategy file is type-checked once per process (seconds of compiler): here, before the worker
+  // polls, rather than in the first candle read, which would hold up every symbol of the worker.
+  if (!isBuiltinStrategy(opts.strategy)) {
+    try {
+      loadStrategy(opts.strategy);
+    } catch (err) {
+      log.warn({ strategy: opts.strategy, error: (err as Error).message }, 'the configured strategy cannot be loaded: its symbols make no entries until it can');
+    }
+  }
   const home = opts.home;
   if (home !== undefined) {
     // One source per set of model parts (a symbol may be switched to another strategy), made on

@@ -51,7 +51,7 @@ const { recordEquitySnapshot } = proxyLocalActivities<TradingActivities>({
 });
 
 // A strategy switch is checked where it will run (a trading worker loads it) before the symbol hears of it.
-const { checkStrategy } = proxyActivities<TradingActivities>({
+const { checkStrategy, recordStrategySwitch } = proxyActivities<TradingActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
 });
@@ -126,8 +126,14 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
       const target = input.symbols.find((s) => s.symbol === m.symbol) as (typeof input.symbols)[number];
       const check = await checkStrategy({ symbol: m.symbol, ref: m.ref, ...(m.params ? { params: m.params } : {}), timeframe: target.timeframe, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
       if (!check.ok) throw ApplicationFailure.nonRetryable(check.error, 'StrategyRefused');
-      await getExternalWorkflowHandle(symbolWorkflowId(target.exchange, target.symbol)).signal(setStrategySignal, { ref: check.ref, ...(m.params ? { params: m.params } : {}), by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
       const id = check.identity;
+      const label = `${id.name}@${id.version}`;
+      try {
+        await getExternalWorkflowHandle(symbolWorkflowId(target.exchange, target.symbol)).signal(setStrategySignal, { ref: check.ref, ...(m.params ? { params: m.params } : {}), label, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`${m.symbol}'s workflow is not running (${String(err)}); nothing changed: start it (trader up) and switch again`, 'StrategyRefused');
+      }
+      await recordStrategySwitch({ symbol: m.symbol, ref: check.ref, params: check.params, identity: id, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
       log.info('strategy switch passed on', { symbol: m.symbol, strategy: `${id.name}@${id.version}`, by: m.by });
       return { symbol: m.symbol, ref: check.ref, strategy: `${id.name}@${id.version} src:${id.source} params:${id.params}` };
     },

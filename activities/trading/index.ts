@@ -33,4 +33,4 @@ export function createTradingActivities(deps: TradingDeps): TradingActivities {
   };
 }
 
-export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount', 'checkStrategy'] as const satisfies readonly (keyof TradingActivities)[];
+export const TRADING_ACTIVITY_NAMES = ['prepareCandle', 'executeIntents', 'portfolioSnapshot', 'recordEquitySnapshot', 'startSymbolWorkflows', 'signalSymbols', 'emergencyCloseSymbols', 'reconcileAccount', 'checkStrategy', 'recordStrategySwitch'] as const satisfies readonly (keyof TradingActivities)[];

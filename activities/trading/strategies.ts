@@ -1,5 +1,5 @@
 import type { StrategySignal } from '../../lib/engine';
-import type { StrategyCheckArgs, StrategyCheckResult, StrategyRequest, TradingActivities } from '../../lib/contracts/activities';
+import type { StrategyCheckArgs, StrategyCheckResult, StrategyRequest, StrategySwitchRecord, TradingActivities } from '../../lib/contracts/activities';
 import type { StrategyHost } from '../../lib/strategy/host';
 import { canonicalJson, StrategyParamsError } from '../../lib/strategy/run';
 import { prepareStrategy, strategyHost, StrategyLoadError } from '../../infra/strategies';
@@ -39,7 +39,7 @@ export function failedSignal(ref: string, error: string): StrategySignal {
 }
 
 /** The strategy-switch check of the portfolio (checkStrategy), on a trading worker: where the strategy will run. */
-export function createStrategyActivities(deps: TradingDeps): Pick<TradingActivities, 'checkStrategy'> {
+export function createStrategyActivities(deps: TradingDeps): Pick<TradingActivities, 'checkStrategy' | 'recordStrategySwitch'> {
   return {
     async checkStrategy(args: StrategyCheckArgs): Promise<StrategyCheckResult> {
       let prepared;
@@ -53,8 +53,10 @@ export function createStrategyActivities(deps: TradingDeps): Pick<TradingActivit
         throw err;
       }
       const identity = { ...prepared.host.loaded.identity, params: prepared.host.paramsHash };
-      await deps.ledger.audit('strategy.set', { symbol: args.symbol, ref: prepared.ref, params: prepared.host.params, identity, by: args.by, reason: args.reason ?? null });
-      return { ok: true, ref: prepared.ref, identity };
+      return { ok: true, ref: prepared.ref, params: prepared.host.params, identity };
+    },
+    async recordStrategySwitch(args: StrategySwitchRecord): Promise<void> {
+      await deps.ledger.audit('strategy.set', { ...args, reason: args.reason ?? null });
     },
   };
 }

@@ -44,7 +44,18 @@ export interface StrategyCheckArgs {
   reason?: string;
 }
 
-export type StrategyCheckResult = { ok: true; ref: string; identity: { name: string; version: string; source: string; params: string } } | { ok: false; error: string };
+export type StrategyCheckResult =
+  | { ok: true; ref: string; params: Record<string, unknown>; identity: { name: string; version: string; source: string; params: string } }
+  | { ok: false; error: string };
+
+export interface StrategySwitchRecord {
+  symbol: string;
+  ref: string;
+  params: Record<string, unknown>;
+  identity: { name: string; version: string; source: string; params: string };
+  by: string;
+  reason?: string;
+}
 
 export interface StrategyRequest {
   /** A built-in's name, a strategy file's name, or a path. */
@@ -111,6 +122,8 @@ export interface TradingActivities {
   executeIntents(args: ExecuteArgs): Promise<ExecutionReport>;
   /** A strategy switch checked where it will run (found, type-checks, loads, parameters valid, timeframe supported) and audited. */
   checkStrategy(args: StrategyCheckArgs): Promise<StrategyCheckResult>;
+  /** The audit row of a switch the symbol has been told of (written after the signal, so a switch that did not happen has none). */
+  recordStrategySwitch(args: StrategySwitchRecord): Promise<void>;
   /** The account's value from the ledger, for the portfolio's limits. */
   portfolioSnapshot(args: { account: string; symbols: string[]; peakEquity?: number | null }): Promise<PortfolioSnapshot>;
   /** One equity check written to the ledger; idempotent per account and check time. */

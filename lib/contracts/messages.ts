@@ -31,7 +31,7 @@ export type CommandArgs = [MessageOrigin];
 /** reloadModel: the version to load (the registry's champion when omitted). */
 export type ReloadModelArgs = [{ version?: string } & MessageOrigin];
 /** setStrategy: the strategy a symbol switches to at its next candle (checked by the portfolio first). */
-export type SetStrategyArgs = [{ ref: string; params?: Record<string, unknown> } & MessageOrigin];
+export type SetStrategyArgs = [{ ref: string; params?: Record<string, unknown>; /** `name@version`, as the check loaded it (for the alert). */ label?: string } & MessageOrigin];
 /** portfolioSetStrategy: one symbol's switch, checked on a trading worker (it loads, its parameters are valid) before it is passed on. */
 export type PortfolioSetStrategyArgs = [{ symbol: string; ref: string; params?: Record<string, unknown> } & MessageOrigin];
 

@@ -147,7 +147,7 @@ export class SymbolTrader {
    * checked it on a worker first (it loads, its parameters are valid), so this only refuses a
    * malformed message. True when accepted.
    */
-  requestStrategy(message: { ref?: unknown; params?: unknown; by?: unknown; reason?: unknown } | undefined): boolean {
+  requestStrategy(message: { ref?: unknown; params?: unknown; label?: unknown; by?: unknown; reason?: unknown } | undefined): boolean {
     const ref = message?.ref;
     const params = message?.params;
     if (typeof ref !== 'string' || ref.length === 0 || ref.length > 500 || (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params)))) {
@@ -161,7 +161,8 @@ export class SymbolTrader {
     const by = String(message?.by);
     const reason = typeof message?.reason === 'string' ? message.reason : undefined;
     const current = this.pendingStrategy ?? this.strategy;
-    this.pendingStrategy = { ref, ...(params ? { params: params as Record<string, unknown> } : {}), revision: current.revision + 1, ...(reason !== undefined ? { reason } : {}), by } as ActiveStrategy;
+    const label = typeof message?.label === 'string' ? message.label.slice(0, 100) : undefined;
+    this.pendingStrategy = { ref, ...(params ? { params: params as Record<string, unknown> } : {}), revision: current.revision + 1, ...(reason !== undefined ? { reason } : {}), ...(label !== undefined ? { label } : {}), by } as ActiveStrategy;
     this.log.info({ symbol: this.input.symbol, ref, by, reason }, 'strategy switch asked for: from the next candle');
     return true;
   }
@@ -170,8 +171,8 @@ export class SymbolTrader {
   private takeUpStrategySwitch(): void {
     const next = this.pendingStrategy;
     if (!next) return;
-    const { by, reason, ...active } = next as ActiveStrategy & { by?: string; reason?: string };
-    this.switched = { from: this.strategyLabel(), to: active.ref, by: by ?? 'unknown', ...(reason !== undefined ? { reason } : {}) };
+    const { by, reason, label, ...active } = next as ActiveStrategy & { by?: string; reason?: string; label?: string };
+    this.switched = { from: this.strategyLabel(), to: label ?? active.ref, by: by ?? 'unknown', ...(reason !== undefined ? { reason } : {}) };
     this.strategy = active;
     this.pendingStrategy = null;
     this.strategyIncident = null;

@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { Telegram } from 'telegraf';
 import { AlertDispatcher, createAlertActivities, telegramAlertSink } from '../../activities/alerts';
 import type { Venue } from '../../activities/trading';
-import { StrategyRefused, TradingControl } from '../../control/trading-control';
+import { StrategyRefused, TradingControl, UnknownSymbolError } from '../../control/trading-control';
 import { parseConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { typeCheckStrategy } from '../../infra/strategies';
@@ -256,7 +256,7 @@ describe('strategy switch, refusals and failing strategies (real workflows on a 
     const steps = timeline(await historyEvents(env.client, f.harness.workflowId(symbol)));
     const at = steps.findIndex((s) => s.kind === 'switch');
     assert.ok(at > 0, 'the setStrategy signal is in the history');
-    assert.deepEqual(steps[at], { kind: 'switch', args: { ref: TAGGED, params: { tag: 'ctl-switch' }, by: origin.by, reason: origin.reason } });
+    assert.deepEqual(steps[at], { kind: 'switch', args: { ref: TAGGED, params: { tag: 'ctl-switch' }, label: 'tagged-entry@1.0.0', by: origin.by, reason: origin.reason } });
     const readsBefore = reads(steps.slice(0, at));
     assert.ok(readsBefore.length >= 2 && readsBefore.every((s) => s.signal?.strategy?.name === 'rules' && !s.signal.error), 'the rules answered every candle before the switch');
     const firstAfter = steps.findIndex((s, i) => i > at && s.kind === 'read');
@@ -307,8 +307,8 @@ describe('strategy switch, refusals and failing strategies (real workflows on a 
     const unknown = await refused('no-such-strategy', undefined, /^strategy no-such-strategy: not found: not a built-in \(rules, .*\)/);
     const badParams = await refused(TAGGED, { hold: 0 }, /^tagged-entry parameters: hold: .*>=1/);
     const badTypes = await refused(badFile, undefined, /does not type-check: line 5:\d+: Type 'string' is not assignable to type 'number'/);
-    // A symbol the portfolio does not trade: refused by the update's validator, before any worker is asked.
-    await assert.rejects(f.control.setStrategy('DOGE/USDT', TAGGED, undefined, origin), (err: unknown) => err instanceof StrategyRefused && /unknown symbol DOGE\/USDT: this portfolio trades XRP\/USDT/.test(err.message));
+    // A symbol the portfolio does not trade: refused by the control's symbol lookup (as /stop), before the portfolio is asked.
+    await assert.rejects(f.control.setStrategy('DOGE/USDT', TAGGED, undefined, origin), (err: unknown) => err instanceof UnknownSymbolError && /unknown symbol DOGE\/USDT: known symbols are XRP\/USDT/.test(err.message));
 
     // Nothing changed: the rules still decide, later candles too, and no switch reached the symbol.
     const later = await f.waitFor('more decisions', async () => {
@@ -389,10 +389,10 @@ describe('strategy switch, refusals and failing strategies (real workflows on a 
 
     // The switch is alerted once, through the alert activity, to the admins' chat.
     const alerted = await api.waitForMessage(ADMIN, /strategy rules@/);
-    assert.match(alerted.text, new RegExp(`SYN/USDT: strategy ${esc(rulesLabel)} -> ${esc(TAGGED)} by telegram:${ADMIN}`));
+    assert.match(alerted.text, new RegExp(`SYN/USDT: strategy ${esc(rulesLabel)} -> tagged-entry@1\\.0\\.0 by telegram:${ADMIN} \\(/strategy via Telegram\\); it decided this candle`));
     const steps = timeline(await historyEvents(env.client, harness.workflowId(symbol)));
     const changed = alertsOf(steps).filter((a) => a.key.startsWith('strategy-changed/'));
-    assert.deepEqual(changed.map((a) => a.key), [`strategy-changed/${symbol}/${TAGGED}`], 'one strategyChanged alert');
+    assert.deepEqual(changed.map((a) => a.key), [`strategy-changed/${symbol}/tagged-entry`], 'one strategyChanged alert');
     const sw = steps.filter((s) => s.kind === 'switch');
     assert.equal(sw.length, 1, 'one switch reached the symbol (the refused one did not)');
     const firstAfter = steps.find((s, i) => i > steps.indexOf(sw[0]) && s.kind === 'read') as Extract<Step, { kind: 'read' }>;
