@@ -333,6 +333,12 @@ describe('strategy switch, refusals and failing strategies (real workflows on a 
       ],
     );
     assert.deepEqual(await f.harness.db.ledger.auditTrail({ event: 'strategy.set' }), []);
+
+    // A valid strategy for a symbol whose workflow is not running: refused, and no strategy.set row
+    // (the audit is written only once the symbol has been told).
+    await env.client.workflow.getHandle(f.harness.workflowId(symbol)).terminate('strategy switch test: not running');
+    await assert.rejects(f.control.setStrategy(symbol, TAGGED, undefined, origin), (err: unknown) => err instanceof StrategyRefused && /XRP\/USDT's workflow is not running.*nothing changed/.test(err.message));
+    assert.deepEqual(await f.harness.db.ledger.auditTrail({ event: 'strategy.set' }), []);
     await replays(env, portfolioWorkflowId(f.account));
   });
 
