@@ -19,7 +19,7 @@ import { parseEncryptionKeys } from '../../infra/payload-codec';
 import { RECORDED_WITH_KEYS } from './encryption';
 import { exportHistories } from '../../client/commands/history';
 import { FEATURE_SCHEMA } from '../../lib/features';
-import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioResumeSignal, portfolioStateQuery, resumeSignal, stateQuery } from '../../workflows/messages';
+import { emergencyCloseUpdate, pauseSignal, portfolioEmergencyUpdate, portfolioPauseSignal, portfolioResumeSignal, portfolioStateQuery, resumeSignal, setStrategySignal, stateQuery } from '../../workflows/messages';
 import type { portfolioWorkflow } from '../../workflows/portfolio';
 import type { symbolTraderWorkflow } from '../../workflows/symbol-trader';
 import { stopTestServer } from '../../testkit/db';
@@ -276,6 +276,27 @@ async function main(): Promise<void> {
         await until('every symbol halted', statuses, every('halted'));
         await handle.terminate('recorded');
         await keep(env, handle.workflowId, handle.firstExecutionRunId, 'portfolio-commands', tmp, 'BTC+ETH portfolio: stop all, resume BTC, resume all (signals from one local activity), emergency close by update, terminated');
+      });
+    }
+
+    // 9. A strategy switch: BTC/USDT replay deciding with the rules, then switched (the symbol's
+    //    setStrategy signal, as the portfolio sends it) to the example breakout strategy, whose
+    //    answers (recorded in the candle reads) decide from the next candle; terminated. Replaying
+    //    it needs neither strategy file: the answers are in the history.
+    if (wanted('symbol-trader-strategy-switch')) {
+      const h = await harness('rec-switch', [btcFile]);
+      await h.withWorker(async () => {
+        const handle = await env.client.workflow.start<typeof symbolTraderWorkflow>('symbolTraderWorkflow', {
+          workflowId: h.workflowId('BTC/USDT'),
+          taskQueue: h.taskQueue,
+          args: [h.symbolInput('BTC/USDT', { speed: 3_600 })],
+        });
+        const state = () => handle.query(stateQuery);
+        const before = await until('five decisions by the rules', state, (s: SymbolStateView) => s.decisions >= 5 && s.strategyIdentity !== undefined);
+        await handle.signal(setStrategySignal, { ref: 'breakout', params: { channel: 24 }, label: 'breakout@1.0.0', ...by });
+        await until('five decisions by breakout', state, (s) => s.strategyIdentity?.startsWith('breakout@') === true && s.decisions >= before.decisions + 5);
+        await handle.terminate('recorded');
+        await keep(env, handle.workflowId, handle.firstExecutionRunId, 'symbol-trader-strategy-switch', tmp, 'BTC/USDT: rules, then a setStrategy signal to examples/strategies/breakout (channel 24) deciding from the next candle, terminated');
       });
     }
 
