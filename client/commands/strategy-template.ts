@@ -9,7 +9,7 @@
 
 /** A strategy file named `name` (a checked strategy name). */
 export function strategyTemplate(name: string): string {
-  return `import { defineStrategy, ti, z } from 'durable-trader/strategy';
+  return `import { alignEnd, defineStrategy, ti, z } from 'durable-trader/strategy';
 
 /**
  * \`${name}\`: a moving-average cross with a momentum guard and a regime filter. A starting point:
@@ -54,12 +54,6 @@ const Params = z.object({
 });
 type Params = z.infer<typeof Params>;
 
-/** technicalindicators' output starts once its window is full: NaN in front, so one value per candle, oldest first. */
-function alignEnd(values: readonly number[], length: number): Float64Array {
-  const out = new Float64Array(length).fill(NaN);
-  out.set(values.slice(-length), Math.max(0, length - values.length));
-  return out;
-}
 
 export default defineStrategy<Params>({
   // The name must be the file's name: \`--strategy ${name}\` finds strategies/${name}.ts.

@@ -1,4 +1,4 @@
-import { defineStrategy, ti, z } from '../../lib/strategy';
+import { alignEnd, defineStrategy, ti, z } from '../../lib/strategy';
 
 /**
  * `mean-reversion`: buys an oversold dip and sells it back to the mean.
@@ -48,12 +48,6 @@ const Params = z.object({
 });
 type Params = z.infer<typeof Params>;
 
-/** technicalindicators' output starts once its window is full: NaN in front, so one value per candle, oldest first. */
-function alignEnd(values: readonly number[], length: number): Float64Array {
-  const out = new Float64Array(length).fill(NaN);
-  out.set(values.slice(-length), Math.max(0, length - values.length));
-  return out;
-}
 
 export default defineStrategy<Params>({
   name: 'mean-reversion',

@@ -1,4 +1,4 @@
-import { defineStrategy, ti, z } from '../../lib/strategy';
+import { alignEnd, defineStrategy, ti, z } from '../../lib/strategy';
 
 /**
  * `model-trend`: the model ensemble's signal, taken only in the direction of the trend.
@@ -51,12 +51,6 @@ const Params = z.object({
 });
 type Params = z.infer<typeof Params>;
 
-/** technicalindicators' output starts once its window is full: NaN in front, so one value per candle, oldest first. */
-function alignEnd(values: readonly number[], length: number): Float64Array {
-  const out = new Float64Array(length).fill(NaN);
-  out.set(values.slice(-length), Math.max(0, length - values.length));
-  return out;
-}
 
 /** A probability strictly inside (0, 1), or undefined. */
 const prob = (x: number | undefined): number | undefined => (x !== undefined && Number.isFinite(x) && x > 0 && x < 1 ? x : undefined);

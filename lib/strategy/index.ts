@@ -12,3 +12,4 @@ export { BUILTIN_STRATEGIES, isBuiltinStrategy } from './builtins';
 export { z } from 'zod';
 export * as ti from 'technicalindicators';
 export { StrategyHost } from './host';
+export { alignEnd } from './columns';

@@ -35,7 +35,7 @@ const sha12 = (text: string) => crypto.createHash('sha256').update(text).digest(
  * `ctx.position.ageCandles`: a position is closed once it has been held `maxAge` candles.
  * Plain windows only: the answer depends on exactly the last `slow` candles (warm-up exact).
  */
-const MY_STRATEGY = `import { defineStrategy, z, ti } from 'durable-trader/strategy';
+const MY_STRATEGY = `import { alignEnd, defineStrategy, z, ti } from 'durable-trader/strategy';
 
 const Params = z.object({
   fast: z.number().int().min(2).max(50).default(8),
@@ -44,12 +44,6 @@ const Params = z.object({
 });
 type Params = z.infer<typeof Params>;
 
-/** technicalindicators' output starts once its window is full: NaN in front, one value per candle. */
-function alignEnd(values: readonly number[], length: number): Float64Array {
-  const out = new Float64Array(length).fill(NaN);
-  out.set(values.slice(-length), Math.max(0, length - values.length));
-  return out;
-}
 
 export default defineStrategy<Params>({
   name: 'my-cross',
