@@ -147,6 +147,19 @@ describe('strategy check: look-ahead and recursion analyses (lib/strategy/analys
     assert.equal(doc.files[0].recursive.indicators.find((i: { name: string }) => i.name === 'ema_slow').verdict, 'too-short');
   });
 
+  it('every example strategy passes trader strategy check: no look-ahead, and its declared warm-up is enough for each of its indicators', async function () {
+    this.timeout(30_000); // three strategies over the 8,784-candle BTC fixture, both analyses each: seconds apiece
+    const file = fixtureCandleFile('binanceusdm_BTC-USDT_1h.csv');
+    for (const name of ['breakout', 'mean-reversion', 'model-trend']) {
+      const out: string[] = [];
+      const code = await runStrategyCheck({ ref: name, files: [file], out: (l) => out.push(l), json: true, typeCheck: false });
+      const doc = JSON.parse(out.join('\n'));
+      assert.equal(code, 0, `${name}: ${out.join('\n').slice(0, 2000)}`);
+      assert.equal(doc.lookahead, false, `${name}: no look-ahead`);
+      assert.equal(doc.recursionOk, true, `${name}: the declared warm-up is enough`);
+    }
+  });
+
   it('trader strategy check refuses bad input', async () => {
     await assert.rejects(runStrategyCheck({ ref: 'rules', files: [], out: () => {} }), UsageError);
     await assert.rejects(runStrategyCheck({ ref: 'rules', files: [fixtureCandleFile('synthetic_XRP-USDT_1h.csv')], out: () => {}, tolerance: 2 }), UsageError);
