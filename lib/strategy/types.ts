@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Candle } from '../candles';
 import type { Regime } from '../regime';
-import type { ModelSignal } from '../engine/types';
+import type { ModelSignal, SignalStrategyIdentity } from '../engine/types';
 
 /**
  * A trading strategy: what it wants on one closed candle. Everything else (may we, how much, the
@@ -145,15 +145,8 @@ export interface StrategyAnswer {
   trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
 }
 
-/** Who answered: recorded with every decision, order and trade. */
-export interface StrategyIdentity {
-  name: string;
-  version: string;
-  /** sha256 of the strategy's source file, first 12 hex digits. */
-  source: string;
-  /** sha256 of its parameters (canonical JSON), first 12 hex digits. */
-  params: string;
-}
+/** Who answered: recorded with every decision, order and trade (name, version, 12-hex sha256 of the source and of the parameters). */
+export type StrategyIdentity = SignalStrategyIdentity;
 
 /** Identity fn that gives a strategy object its types. */
 export function defineStrategy<P extends Record<string, unknown>>(strategy: Strategy<P>): Strategy<P> {
