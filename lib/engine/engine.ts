@@ -18,6 +18,7 @@ import { featureAtr, featureRealizedVol, strategySignal } from './strategy';
 import type {
   ClosedTrade,
   DecisionInput,
+  Distance,
   EntryPlan,
   StrategySignal,
   EngineConfig,
@@ -204,7 +205,7 @@ function entryPlan(sig: StrategySignal): EntryPlan | undefined {
 }
 
 /** A distance from the entry: a fraction of it or a multiple of ATR (undefined: no ATR to measure with). */
-function distanceOf(d: { pct: number } | { atr: number }, entryPrice: number, atr: number | undefined): number | undefined {
+function distanceOf(d: Distance, entryPrice: number, atr: number | undefined): number | undefined {
   if ('pct' in d) return entryPrice * d.pct;
   return atr !== undefined && Number.isFinite(atr) && atr > 0 ? atr * d.atr : undefined;
 }

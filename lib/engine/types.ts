@@ -17,6 +17,11 @@ export type BuiltinStrategyName = (typeof BUILTIN_STRATEGY_NAMES)[number];
 export const StrategyRef = z.string().min(1).max(500);
 export type StrategyRef = z.infer<typeof StrategyRef>;
 
+/** A distance from the entry price: a fraction of it, or a multiple of ATR. */
+export type Distance = { pct: number } | { atr: number };
+/** A trailing stop: a fraction of the best price or a multiple of ATR, active once the best price is `activateAtPct` above the entry. */
+export type TrailingRule = Distance & { activateAtPct?: number };
+
 /** Who answered a decision: name, version, short hashes of its source and of its parameters. */
 export interface SignalStrategyIdentity {
   name: string;
@@ -41,9 +46,9 @@ export interface StrategySignal {
   tag?: string;
   /** Share of the maximum position size, (0, 1]. */
   size?: number;
-  stop?: { pct: number } | { atr: number };
-  target?: { pct: number } | { atr: number } | null;
-  trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
+  stop?: Distance;
+  target?: Distance | null;
+  trailing?: TrailingRule;
   /** Set when the strategy failed on this candle (threw, invalid answer, over budget, not loadable): no entries, no strategy exits. */
   error?: string;
   /** Absent for the built-ins' signals computed by the engine itself (histories recorded before strategies were files). */
@@ -169,10 +174,10 @@ export interface OrderIntent {
 
 /** What a strategy asked for an entry beyond the risk config's defaults (lib/strategy StrategyAnswer's hooks). */
 export interface EntryPlan {
-  stop?: { pct: number } | { atr: number };
+  stop?: Distance;
   /** null: no target order. */
-  target?: { pct: number } | { atr: number } | null;
-  trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
+  target?: Distance | null;
+  trailing?: TrailingRule;
   tag?: string;
 }
 

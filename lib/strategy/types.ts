@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Candle } from '../candles';
 import type { Regime } from '../regime';
-import type { ModelSignal, SignalStrategyIdentity } from '../engine/types';
+import type { Distance, ModelSignal, SignalStrategyIdentity, TrailingRule } from '../engine/types';
 
 /**
  * A trading strategy: what it wants on one closed candle. Everything else (may we, how much, the
@@ -138,11 +138,11 @@ export interface StrategyAnswer {
   /** A model's confidence in [0, 1]: scales the size as the risk config's sizing does. */
   confidence?: number;
   /** The entry's protective stop distance: a fraction of the entry price, or a multiple of ATR. Absent: the risk config's. */
-  stop?: { pct: number } | { atr: number };
+  stop?: Distance;
   /** The take-profit distance, as the stop; `null`: no target order. Absent: the risk config's. */
-  target?: { pct: number } | { atr: number } | null;
+  target?: Distance | null;
   /** A trailing stop for this position (a fraction of the best price or a multiple of ATR), active once the best price is `activateAtPct` above the entry. */
-  trailing?: ({ pct: number } | { atr: number }) & { activateAtPct?: number };
+  trailing?: TrailingRule;
 }
 
 /** Who answered: recorded with every decision, order and trade (name, version, 12-hex sha256 of the source and of the parameters). */
