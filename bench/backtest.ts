@@ -5,6 +5,8 @@ import type { BacktestResult, BacktestSeries } from '../lib/backtest/simulate';
 import { prepareStrategy } from '../infra/strategies';
 import { defaultConfig, loadLine, machineLine, numberArg, parseArgs, DATA_DIR } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
+import { startCpuProfile } from './helpers/cpu-profile';
+import { computeFeatureMatrix } from '../lib/features';
 
 /**
  * Backtester throughput: candles per second of `trader backtest` (backtester/run.ts runBacktest,
@@ -18,10 +20,18 @@ import { runBench } from './helpers/run';
  * loaded machine shows as CPU < wall), and the cold first round beside it (what a single short
  * `trader backtest` sees). Goal: >= 100,000 candles/s (jesse publishes about 21,000).
  *
- *   npm run bench -- backtest [--warmup 3] [--rounds 5] [--strategy rules|ppo] [--one file.csv] [--nine a.csv,b.csv,...]
+ *   npm run bench -- backtest [--warmup 3] [--rounds 5] [--strategy NAME|PATH] [--one file.csv] [--nine a.csv,b.csv,...] [--cpu-profile FILE]
+ *
+ * Beside candles/s it measures, in the same process over the same one-symbol candles, the feature
+ * kernel's batch speed (lib/features computeFeatureMatrix): `ratio_to_feature_kernel` is the
+ * backtest's speed over it, the share of the pure indicator maths' speed the whole decision step
+ * keeps (what a hyperopt trial costs against its floor). `--cpu-profile FILE` writes a V8 CPU
+ * profile of one extra one-symbol round (after the timed ones, so it does not slow them) and
+ * prints the functions with the most self time.
  */
 
-const args = parseArgs(process.argv.slice(2), { warmup: 'value', rounds: 'value', strategy: 'value', one: 'value', nine: 'value' });
+const args = parseArgs(process.argv.slice(2), { warmup: 'value', rounds: 'value', strategy: 'value', one: 'value', nine: 'value', 'cpu-profile': 'value' });
+const CPU_PROFILE = args.get('cpu-profile') as string | undefined;
 const WARMUP = numberArg(args, 'warmup', 3, (x) => Number.isInteger(x) && x >= 1);
 const ROUNDS = numberArg(args, 'rounds', 5, (x) => Number.isInteger(x) && x >= 1);
 const STRATEGY = prepareStrategy((args.get('strategy') as string | undefined) ?? 'rules', undefined);
@@ -78,19 +88,63 @@ async function measure(label: string, files: string[]): Promise<{ perS: number; 
   return { perS, perCpuS: candles / (med.cpuMs / 1000) };
 }
 
+/** The feature kernel's batch speed over the same candles, candles/s (median of the rounds, after warm-up). */
+function featureKernelSpeed(file: string): number {
+  const candles = loadFile(file).candles;
+  for (let w = 0; w < WARMUP; w++) computeFeatureMatrix(candles);
+  const times: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    computeFeatureMatrix(candles);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return candles.length / (times[Math.floor(times.length / 2)] / 1000);
+}
+
+/** One extra one-symbol round under the V8 profiler; prints the top functions by self time. */
+async function profileRound(file: string, out: string): Promise<void> {
+  const series = [loadFile(file)];
+  const profiler = await startCpuProfile(200);
+  await round(series);
+  const profile = await profiler.stop(out);
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  for (const id of profile.samples) {
+    const f = nodes.get(id)?.callFrame;
+    if (!f) continue;
+    const key = `${f.functionName || '(anonymous)'} ${path.basename(f.url)}`;
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const total = profile.samples.length;
+  console.log(`  CPU profile of one more round: ${out} (open in Chrome DevTools or speedscope); self time, top 12:`);
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`    ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`);
+}
+
 async function main(): Promise<void> {
   if (NINE.length === 0) throw new Error(`no binance_*-USDT_1h.csv files under ${OHLCV} (set SHARED_DATA_DIR or pass --nine)`);
   console.log(`backtest bench: trader backtest's runBacktest (the workflows' decision step and the paper exchange's fill model), strategy ${STRATEGY.ref}, default risk settings, one process`);
   console.log(`  machine: ${machineLine()}; load average before ${loadLine()}`);
   const one = await measure('1 symbol', [ONE]);
   const nine = await measure(`${NINE.length} symbols`, NINE);
+  const kernel = featureKernelSpeed(ONE);
+  const ratio = one.perS / kernel;
+  console.log(`  feature kernel (computeFeatureMatrix) over the same 1-symbol candles: ${Math.round(kernel).toLocaleString('en-US')} candles/s; backtest / kernel = ${ratio.toFixed(3)} (goal >= 0.25: ${ratio >= 0.25 ? 'met' : 'MISSED'})`);
   const goal = (x: number) => (x >= 100_000 ? 'met' : 'MISSED');
   console.log(`  goal >= 100,000 candles/s: 1 symbol ${goal(one.perS)}, ${NINE.length} symbols ${goal(nine.perS)} (per CPU second: ${goal(one.perCpuS)}, ${goal(nine.perCpuS)})`);
+  if (CPU_PROFILE) await profileRound(ONE, CPU_PROFILE);
   console.log(`  load average after ${loadLine()}`);
   const argv = process.argv.slice(2).join(' ');
   console.log(`  reproduce: npm run bench -- backtest${argv ? ` ${argv}` : ''}`);
   console.log(
-    JSON.stringify({ candles_per_s_1: Math.round(one.perS), candles_per_s_9: Math.round(nine.perS), candles_per_cpu_s_1: Math.round(one.perCpuS), candles_per_cpu_s_9: Math.round(nine.perCpuS) }),
+    JSON.stringify({
+      candles_per_s_1: Math.round(one.perS),
+      candles_per_s_9: Math.round(nine.perS),
+      candles_per_cpu_s_1: Math.round(one.perCpuS),
+      candles_per_cpu_s_9: Math.round(nine.perCpuS),
+      feature_kernel_candles_per_s: Math.round(kernel),
+      ratio_to_feature_kernel: Number(ratio.toFixed(3)),
+    }),
   );
 }
 
