@@ -1,4 +1,5 @@
 import type { TradeFigures } from '../lib/contracts/trading';
+import { identityLabel } from '../lib/strategy/run';
 import type postgres from 'postgres';
 
 /**
@@ -56,7 +57,7 @@ export function entryTagKey(t: Pick<TradeWithOrders, 'entryTag'>): string {
 /** The strategy identity as a key part, `name@version src:SOURCE params:PARAMS` (the logs' form), `-` when absent. */
 export function strategyIdentityKey(t: Pick<TradeWithOrders, 'strategy'>): string {
   const s = t.strategy;
-  return s === undefined || s === null ? '-' : `${s.name}@${s.version} src:${s.source} params:${s.params}`;
+  return s === undefined || s === null ? '-' : identityLabel(s);
 }
 
 /** Trades in one list and not the other, counted as multisets (a trade recorded twice is one mismatch). */

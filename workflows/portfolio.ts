@@ -1,5 +1,6 @@
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowLock } from '../lib/trading/workflow-lock';
+import { identityLabel, identityName } from '../lib/strategy/run';
 import type { Alert } from '../lib/alerts';
 import { messageFirstLog } from '../lib/log';
 import { PortfolioSupervisor, type SymbolCommand } from '../lib/trading/portfolio-supervisor';
@@ -127,15 +128,15 @@ export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
       const check = await checkStrategy({ symbol: m.symbol, ref: m.ref, ...(m.params ? { params: m.params } : {}), timeframe: target.timeframe, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
       if (!check.ok) throw ApplicationFailure.nonRetryable(check.error, 'StrategyRefused');
       const id = check.identity;
-      const label = `${id.name}@${id.version}`;
+      const label = identityName(id);
       try {
         await getExternalWorkflowHandle(symbolWorkflowId(target.exchange, target.symbol)).signal(setStrategySignal, { ref: check.ref, ...(m.params ? { params: m.params } : {}), label, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
       } catch (err) {
         throw ApplicationFailure.nonRetryable(`${m.symbol}'s workflow is not running (${String(err)}); nothing changed: start it (trader up) and switch again`, 'StrategyRefused');
       }
       await recordStrategySwitch({ symbol: m.symbol, ref: check.ref, params: check.params, identity: id, by: m.by, ...(m.reason !== undefined ? { reason: m.reason } : {}) });
-      log.info('strategy switch passed on', { symbol: m.symbol, strategy: `${id.name}@${id.version}`, by: m.by });
-      return { symbol: m.symbol, ref: check.ref, strategy: `${id.name}@${id.version} src:${id.source} params:${id.params}` };
+      log.info('strategy switch passed on', { symbol: m.symbol, strategy: label, by: m.by });
+      return { symbol: m.symbol, ref: check.ref, strategy: identityLabel(id) };
     },
     {
       validator: (message) => {

@@ -6,7 +6,7 @@ import type { ExchangeAdapter } from '../../lib/exchange/types';
 import { ExchangeError } from '../../lib/exchange/errors';
 import { prepareCandleStep, type ReplayFeed } from '../../lib/trading/candle-io';
 import { activityLog, enabledMetrics, recorderFor, type TradingDeps } from './deps';
-import { failedSignal } from './strategies';
+import { errorSignal } from '../../lib/strategy/run';
 import type { AccountValuation } from './equity';
 
 /** A model strategy on a worker without models: the signal says why (no entries, protective exits go on). */
@@ -62,7 +62,7 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
         );
         if (args.strategy && !host && res.input && res.input.features.length > 0) {
           const why = hosted && 'error' in hosted ? hosted.error : 'this worker runs no strategies (built without them)';
-          res.input.signal = failedSignal(args.strategy.ref, why);
+          res.input.signal = errorSignal(`strategy ${args.strategy.ref} unavailable: ${why}`, why);
         }
 
       } catch (err) {

@@ -1,4 +1,3 @@
-import type { StrategySignal } from '../../lib/engine';
 import type { StrategyCheckArgs, StrategyCheckResult, StrategyRequest, StrategySwitchRecord, TradingActivities } from '../../lib/contracts/activities';
 import type { StrategyHost } from '../../lib/strategy/host';
 import { canonicalJson, StrategyParamsError } from '../../lib/strategy/run';
@@ -33,11 +32,6 @@ export class StrategyHosts {
   }
 }
 
-/** The signal of a strategy that could not be run at all: no entries, no strategy exits. */
-export function failedSignal(ref: string, error: string): StrategySignal {
-  return { enter: false, exit: false, score: 0, reason: `strategy ${ref} unavailable: ${error}`.slice(0, 300), error: error.slice(0, 500) };
-}
-
 /** The strategy-switch check of the portfolio (checkStrategy), on a trading worker: where the strategy will run. */
 export function createStrategyActivities(deps: TradingDeps): Pick<TradingActivities, 'checkStrategy' | 'recordStrategySwitch'> {
   return {
@@ -52,8 +46,7 @@ export function createStrategyActivities(deps: TradingDeps): Pick<TradingActivit
         }
         throw err;
       }
-      const identity = { ...prepared.host.loaded.identity, params: prepared.host.paramsHash };
-      return { ok: true, ref: prepared.ref, params: prepared.host.params, identity };
+      return { ok: true, ref: prepared.ref, params: prepared.host.params, identity: prepared.host.identity };
     },
     async recordStrategySwitch(args: StrategySwitchRecord): Promise<void> {
       await deps.ledger.audit('strategy.set', { ...args, reason: args.reason ?? null });

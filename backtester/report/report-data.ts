@@ -1,4 +1,5 @@
 import type { Candle } from '../../lib/candles';
+import { identityName } from '../../lib/strategy/run';
 import type { LedgerTradeRow } from '../../ledger/report-queries';
 import {
   buyAndHoldCurve,
@@ -66,7 +67,7 @@ export function backtestReportData(r: BacktestResult, series: readonly BacktestS
     return ser ? [{ candles: ser.candles, timeframeMs: ser.timeframeMs, startTime: s.firstDecisionTime }] : [];
   });
   return {
-    title: `Backtest: ${r.config.strategyIdentity ? `${r.config.strategyIdentity.name}@${r.config.strategyIdentity.version}` : r.config.strategy}`,
+    title: `Backtest: ${r.config.strategyIdentity ? identityName(r.config.strategyIdentity) : r.config.strategy}`,
     subtitle: `${r.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ')}; ${iso(first)} .. ${iso(last)} UTC`,
     generatedAt: (opts.generatedAt ?? new Date()).toISOString(),
     notes: [

@@ -9,7 +9,7 @@ import type { SignalFn } from '../../lib/trading/candle-io';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, type BacktestResult } from '../../lib/backtest';
 import { BUILTIN_STRATEGY_NAMES } from '../../lib/engine';
 import { prepareStrategy, readStrategyParams, StrategyLoadError, type PreparedStrategy } from '../../infra/strategies';
-import { StrategyParamsError } from '../../lib/strategy/run';
+import { identityLabel, StrategyParamsError } from '../../lib/strategy/run';
 import type { ModelPart } from '../../lib/strategy/types';
 import { BOOTSTRAP_MODEL_DIR, registryResolver } from '../../models/signal';
 import { MANIFEST_FILE } from '../../models/registry';
@@ -260,7 +260,7 @@ export function summaryLines(r: BacktestResult, feeBps: number, slippageBps: num
   const last = Math.max(...r.symbols.map((s) => s.lastCandleTime ?? -Infinity));
   const series = r.symbols.map((s) => `${s.symbol} ${s.timeframe}`).join(', ');
   const out = [
-    `Backtest '${r.config.strategy}'${r.config.strategyIdentity ? ` (${r.config.strategyIdentity.name}@${r.config.strategyIdentity.version} src:${r.config.strategyIdentity.source} params:${r.config.strategyIdentity.params})` : ''} over ${series}`,
+    `Backtest '${r.config.strategy}'${r.config.strategyIdentity ? ` (${identityLabel(r.config.strategyIdentity)})` : ''} over ${series}`,
     `${Number.isFinite(first) ? iso(first) : '-'} .. ${Number.isFinite(last) ? iso(last) : '-'} UTC, ${m.bars} bars; capital ${num(r.config.initialCapital)} in ${r.symbols.length} sleeve(s) of ${num(r.config.sleeveCapital)}; fees ${feeBps} bps, slippage ${slippageBps} bps`,
     '',
     ...table([

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { identityLabel } from '../../lib/strategy/run';
 import os from 'node:os';
 import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
@@ -180,7 +181,7 @@ export function registerOpsCommands(program: Command): void {
           ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason', 'strategy', 'tag'],
           trades.map((t) => [
             t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-',
-            t.strategy ? `${t.strategy.name}@${t.strategy.version} src:${t.strategy.source} params:${t.strategy.params}` : '-',
+            t.strategy ? identityLabel(t.strategy) : '-',
             t.entryTag ?? '-',
           ]),
         );

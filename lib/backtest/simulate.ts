@@ -340,7 +340,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
       files: files.map((f) => f.source),
       symbols: files.map((f) => f.symbol),
       strategy: options.strategy,
-      ...(options.strategyHost ? { strategyIdentity: { ...options.strategyHost.loaded.identity, params: options.strategyHost.paramsHash } } : {}),
+      ...(options.strategyHost ? { strategyIdentity: options.strategyHost.identity } : {}),
       ...(options.strategyHost ? { strategyParams: options.strategyHost.params } : options.strategyParams ? { strategyParams: options.strategyParams } : {}),
       initialCapital: options.initialCapital,
       sleeveCapital,

@@ -1,7 +1,7 @@
 import { FEATURE_PARAMS, featureIndex } from '../features/schema';
 import type { Regime } from '../regime';
 import { BUILTIN_STRATEGIES, isBuiltinStrategy, modelThresholds as thresholds, RULES, rulesVerdict } from '../strategy/builtins';
-import { checkAnswer, strategyParams, strategyContext } from '../strategy/run';
+import { checkAnswer, errorSignal, strategyParams, strategyContext } from '../strategy/run';
 import type { DecisionInput, EngineConfig, ModelSignal, StrategySignal } from './types';
 
 /**
@@ -58,7 +58,7 @@ export function strategySignal(input: DecisionInput, cfg: EngineConfig): Strateg
   if (input.signal) return input.signal;
   if (!isBuiltinStrategy(cfg.strategy)) {
     const error = `no strategy answer was read with this candle (strategy ${cfg.strategy})`;
-    return { enter: false, exit: false, score: 0, reason: error, error };
+    return errorSignal(error, error);
   }
   const s = BUILTIN_STRATEGIES[cfg.strategy];
   let params = paramsOfConfig.get(cfg);
@@ -68,6 +68,6 @@ export function strategySignal(input: DecisionInput, cfg: EngineConfig): Strateg
     params,
   );
   const checked = checkAnswer(s.decide(ctx));
-  if (typeof checked === 'string') return { enter: false, exit: false, score: 0, reason: checked, error: checked };
+  if (typeof checked === 'string') return errorSignal(checked, checked);
   return checked;
 }

@@ -3,7 +3,7 @@ import type { StrategySignal } from '../engine/types';
 import { computeFeatureMatrix, FEATURE_SCHEMA, featureRow, type FeatureMatrix } from '../features';
 import { classifyRegime } from '../regime';
 import type { StrategyHost } from './host';
-import { computeIndicators, indicatorRow, MAX_STRATEGY_WARMUP, runStrategy, type EnginePositionView, type StrategyInputs } from './run';
+import { computeIndicators, errorSignal, indicatorRow, MAX_STRATEGY_WARMUP, runStrategy, type EnginePositionView, type StrategyInputs } from './run';
 import type { ModelPart } from './types';
 
 /**
@@ -324,7 +324,7 @@ class Answerer {
     const { host } = this.s;
     const inputs = this.inputs(i, pos);
     if (this.hasIndicators) {
-      if (cols instanceof Error) return { enter: false, exit: false, score: 0, reason: 'indicators() failed', error: `indicators() failed: ${cols.message}` };
+      if (cols instanceof Error) return errorSignal('indicators() failed', `indicators() failed: ${cols.message}`);
       if (cols) return runStrategy(host.loaded, host.params, host.paramsHash, { ...inputs, indicators: indicatorRow(cols, row) });
     }
     return runStrategy(host.loaded, host.params, host.paramsHash, inputs);

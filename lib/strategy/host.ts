@@ -1,7 +1,7 @@
 import type { Candle } from '../candles';
 import type { StrategySignal } from '../engine/types';
-import { computeIndicators, indicatorRow, modelPartsOf, runStrategy, strategyParams, type LoadedStrategy, type RunOptions, type StrategyInputs } from './run';
-import type { ModelPart } from './types';
+import { computeIndicators, errorSignal, indicatorRow, modelPartsOf, runStrategy, strategyIdentity, strategyParams, type LoadedStrategy, type RunOptions, type StrategyInputs } from './run';
+import type { ModelPart, StrategyIdentity } from './types';
 
 /**
  * One strategy with its parameters, ready to answer candle after candle for any number of symbols
@@ -32,6 +32,11 @@ export class StrategyHost {
 
   get warmup(): number {
     return this.loaded.strategy.warmup;
+  }
+
+  /** Name, version, source and parameters hash: what its signals carry. */
+  get identity(): StrategyIdentity {
+    return strategyIdentity(this.loaded, this.paramsHash);
   }
 
   get modelParts(): readonly ModelPart[] {
@@ -66,7 +71,7 @@ export class StrategyHost {
         }
       } catch (err) {
         const error = `indicators() failed: ${err instanceof Error ? err.message : String(err)}`;
-        return { enter: false, exit: false, score: 0, reason: `strategy ${this.loaded.identity.name} failed: ${error}`.slice(0, 300), error, strategy: { ...this.loaded.identity, params: this.paramsHash } };
+        return errorSignal(`strategy ${this.loaded.identity.name} failed: ${error}`, error, this.identity);
       }
     }
     return runStrategy(this.loaded, this.params, this.paramsHash, indicators ? { ...inputs, indicators } : inputs, this.opts);

@@ -77,7 +77,27 @@ export function canonicalJson(v: unknown): string {
 
 /** `name@version` and the two short hashes, for tables and logs. */
 export function identityLabel(id: StrategyIdentity): string {
-  return `${id.name}@${id.version} src:${id.source} params:${id.params}`;
+  return `${identityName(id)} src:${id.source} params:${id.params}`;
+}
+
+/** `name@version`, for alerts and titles. */
+export function identityName(id: Pick<StrategyIdentity, 'name' | 'version'>): string {
+  return `${id.name}@${id.version}`;
+}
+
+/** The same strategy, version, source and parameters. */
+export function sameIdentity(a: StrategyIdentity | undefined, b: StrategyIdentity | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.name === b.name && a.version === b.version && a.source === b.source && a.params === b.params);
+}
+
+/**
+ * The signal of a strategy that gave no usable answer (failed, invalid, over budget, not
+ * loadable): no entries, no strategy exits; the engine's protective orders go on.
+ */
+export function errorSignal(reason: string, error: string, strategy?: StrategyIdentity): StrategySignal {
+  const s: StrategySignal = { enter: false, exit: false, score: 0, reason: reason.slice(0, 300), error: error.slice(0, 500) };
+  if (strategy) s.strategy = strategy;
+  return s;
 }
 
 /** The engine's position, as a strategy sees it at `candle`. */
@@ -175,7 +195,7 @@ export function strategyContext(inputs: StrategyInputs, params: Record<string, u
 
 /** One identity object per strategy and parameters: every signal of a run shares it (it is recorded, never changed). */
 const identities = new WeakMap<LoadedStrategy, { paramsHash: string; identity: StrategyIdentity }>();
-function identityOf(loaded: LoadedStrategy, paramsHash: string): StrategyIdentity {
+export function strategyIdentity(loaded: LoadedStrategy, paramsHash: string): StrategyIdentity {
   const known = identities.get(loaded);
   if (known && known.paramsHash === paramsHash) return known.identity;
   const identity: StrategyIdentity = { name: loaded.identity.name, version: loaded.identity.version, source: loaded.identity.source, params: paramsHash };
@@ -188,8 +208,8 @@ function identityOf(loaded: LoadedStrategy, paramsHash: string): StrategyIdentit
  * throws: a failing strategy gives `{ enter: false, exit: false, error }`.
  */
 export function runStrategy(loaded: LoadedStrategy, params: Record<string, unknown>, paramsHash: string, inputs: StrategyInputs, opts: RunOptions = {}): StrategySignal {
-  const identity = identityOf(loaded, paramsHash);
-  const fail = (error: string): StrategySignal => ({ enter: false, exit: false, score: 0, reason: `strategy ${loaded.identity.name} failed: ${error}`.slice(0, 300), error: error.slice(0, 500), strategy: identity });
+  const identity = strategyIdentity(loaded, paramsHash);
+  const fail = (error: string): StrategySignal => errorSignal(`strategy ${loaded.identity.name} failed: ${error}`, error, identity);
   let answer: unknown;
   const started = opts.clock?.();
   try {

@@ -5,6 +5,7 @@ import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
 import type { ActiveStrategy, SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
 import { isBuiltinStrategy } from '../strategy/builtins';
+import { identityLabel, identityName, sameIdentity } from '../strategy/run';
 import type { PrepareArgs } from '../contracts/activities';
 import { continueAsNewDue, type RunHistory } from './continue-as-new';
 
@@ -180,7 +181,7 @@ export class SymbolTrader {
 
   private strategyLabel(): string {
     const id = this.strategy.identity;
-    return id ? `${id.name}@${id.version}` : this.strategy.ref;
+    return id ? identityName(id) : this.strategy.ref;
   }
 
   /** The next candle read asks for this model version (or the registry's champion). */
@@ -281,9 +282,7 @@ export class SymbolTrader {
     this.account = read.portfolio;
     this.stepCandleTime = read.input?.candle.timestamp ?? null;
     const id = read.input?.signal?.strategy;
-    if (id && (this.strategy.identity?.source !== id.source || this.strategy.identity.params !== id.params || this.strategy.identity.version !== id.version || this.strategy.identity.name !== id.name)) {
-      this.strategy = { ...this.strategy, identity: { name: id.name, version: id.version, source: id.source, params: id.params } };
-    }
+    if (id && !sameIdentity(this.strategy.identity, id)) this.strategy = { ...this.strategy, identity: { name: id.name, version: id.version, source: id.source, params: id.params } };
     this.stepSignalError = read.input?.signal ? (read.input.signal.error ?? null) : undefined;
     if (read.breaker === undefined) return null;
     const was = this.breaker;
@@ -420,7 +419,7 @@ export class SymbolTrader {
       exchange: input.exchange,
       mode: input.mode,
       strategy: this.strategy.ref,
-      ...(this.strategy.identity ? { strategyIdentity: `${this.strategy.identity.name}@${this.strategy.identity.version} src:${this.strategy.identity.source} params:${this.strategy.identity.params}` } : {}),
+      ...(this.strategy.identity ? { strategyIdentity: identityLabel(this.strategy.identity) } : {}),
       ...(this.pendingStrategy ? { pendingStrategy: this.pendingStrategy.ref } : {}),
       tradingStatus: s.tradingStatus,
       statusReason: s.statusReason ?? undefined,
