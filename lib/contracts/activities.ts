@@ -1,5 +1,5 @@
 import type { Alert, PushOutcome } from '../alerts';
-import type { EngineConfig, ExecutionReport, OrderIntent, PortfolioView, PreparedCandle, BuiltinStrategyName, SymbolState } from '../engine';
+import type { EngineConfig, EnginePositionView, ExecutionReport, OrderIntent, PortfolioView, PreparedCandle, BuiltinStrategyName, SymbolState } from '../engine';
 import type { GateEvaluation, GatheredData, PromotionMargin, RetrainSettings, StoreTrainingSource, TrainedChallenger } from './retrain';
 import type { DecisionReport, EmergencyCloseResult, EquitySnapshotRecord, MessageOrigin } from './trading';
 import type { SymbolTraderInput } from './workflows';
@@ -63,7 +63,7 @@ export interface StrategyRequest {
   params?: Record<string, unknown>;
   /** +1 on every switch (`trader strategy set`): the worker loads the file afresh for a new revision. */
   revision: number;
-  position: { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } | null;
+  position: EnginePositionView | null;
 }
 
 export interface PrepareResult extends PreparedCandle {

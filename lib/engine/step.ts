@@ -1,6 +1,6 @@
 import type { Candle } from '../candles';
 import { applyFill, applyOrderStatus, applyRejection, decide } from './engine';
-import type { ClosedTrade, DecisionInput, EngineConfig, EngineContext, EngineFill, OrderIntent, OrderRejection, PortfolioView, SymbolState } from './types';
+import type { ClosedTrade, DecisionInput, EnginePositionView, EngineConfig, EngineContext, EngineFill, OrderIntent, OrderRejection, PortfolioView, SymbolState } from './types';
 import type { DecisionView } from '../contracts/trading';
 
 /**
@@ -170,11 +170,11 @@ function sameIds(sent: readonly string[], intents: readonly OrderIntent[]): bool
   return sent.length === intents.length && intents.every((i, k) => i.clientOrderId === sent[k]);
 }
 
-/** The engine's position as a strategy sees it (lib/strategy EnginePositionView), or null when flat. */
-export function positionForStrategy(state: SymbolState): { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } | null {
+/** The engine's position as a strategy sees it (EnginePositionView), or null when flat. */
+export function positionForStrategy(state: SymbolState): EnginePositionView | null {
   const p = state.position;
   if (!p) return null;
-  const v: { qty: number; entryPrice: number; entryTime: number; bestPrice: number; stopPrice: number | null; targetPrice: number | null; tag?: string } = {
+  const v: EnginePositionView = {
     qty: p.qty,
     entryPrice: p.entryPrice,
     entryTime: p.entryTime,

@@ -214,6 +214,17 @@ export interface ClosedTrade extends TradeFigures {
   strategy?: SignalStrategyIdentity;
 }
 
+/** The open position as the candle read carries it to the strategy (lib/engine positionForStrategy). */
+export interface EnginePositionView {
+  qty: number;
+  entryPrice: number;
+  entryTime: number;
+  bestPrice: number;
+  stopPrice: number | null;
+  targetPrice: number | null;
+  tag?: string;
+}
+
 /** An order we sent and whose outcome (fill, cancel, refusal) is still to be seen. */
 export interface PendingOrder {
   clientOrderId: string;

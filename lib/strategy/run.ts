@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Candle } from '../candles';
 import { FEATURE_SCHEMA } from '../features/schema';
 import type { Regime } from '../regime';
-import type { ModelSignal, StrategySignal } from '../engine/types';
+import type { EnginePositionView, ModelSignal, StrategySignal } from '../engine/types';
 import type { ModelPart, Strategy, StrategyAnswer, StrategyContext, StrategyIdentity, StrategyPosition } from './types';
 
 /**
@@ -100,16 +100,7 @@ export function errorSignal(reason: string, error: string, strategy?: StrategyId
   return s;
 }
 
-/** The engine's position, as a strategy sees it at `candle`. */
-export interface EnginePositionView {
-  qty: number;
-  entryPrice: number;
-  entryTime: number;
-  bestPrice: number;
-  stopPrice: number | null;
-  targetPrice: number | null;
-  tag?: string;
-}
+export type { EnginePositionView };
 
 /** What one candle gives a strategy (prepareCandleStep builds it). */
 export interface StrategyInputs {
