@@ -36,9 +36,16 @@ export interface SymbolTraderCarried {
   /** The strategy this symbol runs now (after `trader strategy set`); absent: the input's engine config's. */
   strategy?: ActiveStrategy;
   /** A switch asked for and not yet taken up by a candle. */
-  pendingStrategy?: ActiveStrategy | null;
+  pendingStrategy?: PendingStrategy | null;
   /** The strategy failure being alerted on (one alert per incident), or null. */
   strategyIncident?: string | null;
+}
+
+/** A switch asked for: the strategy, who asked and why, and its `name@version` as the check loaded it (for the alert). */
+export interface PendingStrategy extends ActiveStrategy {
+  by: string;
+  reason?: string;
+  label?: string;
 }
 
 /** A symbol's strategy: its reference, parameters, and the switch count (the worker reloads the file for a new revision). */

@@ -3,7 +3,7 @@ import { parseClientOrderId } from '../engine/ids';
 import { builtinParams, emergencyIntents, initialSymbolState, positionForStrategy, setStatus, type EngineConfig, type EngineContext, type OrderIntent, type PortfolioView, type PreparedCandle, type StepCursor, type StepOutcome, type SymbolState } from '../engine';
 import type { Log } from '../log';
 import { MessageOrigin, type DecisionReport, type EmergencyCloseResult, type ExchangeBreakerView, type SymbolStateView, type TradingStatus } from '../contracts/trading';
-import type { ActiveStrategy, SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
+import type { ActiveStrategy, PendingStrategy, SymbolTraderCarried, SymbolTraderInput, SymbolTraderResult } from '../contracts/workflows';
 import { isBuiltinStrategy } from '../strategy/builtins';
 import { identityLabel, identityName, sameIdentity } from '../strategy/run';
 import type { PrepareArgs } from '../contracts/activities';
@@ -83,7 +83,7 @@ export class SymbolTrader {
   /** The strategy the candle reads ask for; carried across continue-as-new. */
   private strategy: ActiveStrategy;
   /** A switch asked for (`trader strategy set`), taken up by the next candle step. */
-  private pendingStrategy: ActiveStrategy | null;
+  private pendingStrategy: PendingStrategy | null;
   /** The failure being alerted on, so one incident is one alert. */
   private strategyIncident: string | null;
   /** A switch taken up by the step under way, announced when it ends. */
@@ -163,7 +163,7 @@ export class SymbolTrader {
     const reason = typeof message?.reason === 'string' ? message.reason : undefined;
     const current = this.pendingStrategy ?? this.strategy;
     const label = typeof message?.label === 'string' ? message.label.slice(0, 100) : undefined;
-    this.pendingStrategy = { ref, ...(params ? { params: params as Record<string, unknown> } : {}), revision: current.revision + 1, ...(reason !== undefined ? { reason } : {}), ...(label !== undefined ? { label } : {}), by } as ActiveStrategy;
+    this.pendingStrategy = { ref, ...(params ? { params: params as Record<string, unknown> } : {}), revision: current.revision + 1, by, ...(reason !== undefined ? { reason } : {}), ...(label !== undefined ? { label } : {}) };
     this.log.info({ symbol: this.input.symbol, ref, by, reason }, 'strategy switch asked for: from the next candle');
     return true;
   }
@@ -172,8 +172,8 @@ export class SymbolTrader {
   private takeUpStrategySwitch(): void {
     const next = this.pendingStrategy;
     if (!next) return;
-    const { by, reason, label, ...active } = next as ActiveStrategy & { by?: string; reason?: string; label?: string };
-    this.switched = { from: this.strategyLabel(), to: label ?? active.ref, by: by ?? 'unknown', ...(reason !== undefined ? { reason } : {}) };
+    const { by, reason, label, ...active } = next;
+    this.switched = { from: this.strategyLabel(), to: label ?? active.ref, by, ...(reason !== undefined ? { reason } : {}) };
     this.strategy = active;
     this.pendingStrategy = null;
     this.strategyIncident = null;
