@@ -3,7 +3,9 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type postgres from 'postgres';
 import type { Candle } from '../lib/candles';
-import type { ModelSignal, BuiltinStrategyName } from '../lib/engine/types';
+import { BUILTIN_STRATEGY_NAMES, type ModelSignal, type BuiltinStrategyName } from '../lib/engine/types';
+import { BUILTIN_STRATEGIES } from '../lib/strategy/builtins';
+import type { ModelPart } from '../lib/strategy/types';
 import { FEATURE_SCHEMA } from '../lib/features';
 import { createSignalProvider, evictModelCache, SESSION_OPTIONS, type SignalProvider } from './inference';
 import { buildObservation, loadPolicyManifest, manifestPathFor, OBSERVATION_WIDTH, POLICY_INPUT, POLICY_OUTPUT, type PpoPolicy } from './ppo';
@@ -40,7 +42,7 @@ import { normalizeFeatures, type FeatureNormalization } from './normalization';
  * registry's champion, else `fallbackDir` (the committed bootstrap model of a fresh clone).
  */
 
-export type ModelPart = 'ensemble' | 'ppo';
+export type { ModelPart };
 
 /**
  * The model a fresh clone trades with until a trained one is promoted: a version written by
@@ -48,13 +50,17 @@ export type ModelPart = 'ensemble' | 'ppo';
  */
 export const BOOTSTRAP_MODEL_DIR = path.join(__dirname, 'bootstrap');
 
-/** Which parts of a version each strategy needs. */
-export const STRATEGY_PARTS: Record<BuiltinStrategyName, readonly ModelPart[]> = {
-  rules: [],
-  ensemble: ['ensemble'],
-  ppo: ['ppo'],
-  hybrid: ['ensemble', 'ppo'],
-};
+/** Which parts of a version each built-in needs: what it declares (lib/strategy/builtins). */
+export const STRATEGY_PARTS: Record<BuiltinStrategyName, readonly ModelPart[]> = Object.fromEntries(
+  BUILTIN_STRATEGY_NAMES.map((name) => [name, BUILTIN_STRATEGIES[name].model ?? []]),
+) as Record<BuiltinStrategyName, readonly ModelPart[]>;
+
+/** The built-in whose source serves exactly these parts (any strategy's `model`), or undefined for none. */
+export function strategyServing(parts: readonly ModelPart[]): BuiltinStrategyName | undefined {
+  const ensemble = parts.includes('ensemble');
+  const ppo = parts.includes('ppo');
+  return ensemble && ppo ? 'hybrid' : ensemble ? 'ensemble' : ppo ? 'ppo' : undefined;
+}
 
 /** Finds version directories: the registry's champion and versions by id. */
 export interface ModelResolver {

@@ -14,7 +14,7 @@ import type { TradingDeps } from '../activities/trading/deps';
 import { LedgerTradeRecorder } from '../activities/trading/recorder';
 import { exchangeVenue, replayVenue, type ReplaySeries, type Venue } from '../activities/trading/venue';
 import { modelFallbackAlert } from '../lib/alerts';
-import { BUILTIN_STRATEGIES, isBuiltinStrategy } from '../lib/strategy/builtins';
+import { isBuiltinStrategy } from '../lib/strategy/builtins';
 import { StrategyHosts } from '../activities/trading/strategies';
 import { loadStrategy } from '../infra/strategies';
 import type { MarketDataSource } from '../lib/exchange/types';
@@ -22,7 +22,7 @@ import type { PaperStateStore } from '../lib/exchange/paper-state';
 import { FeatureCache } from '../lib/features/cache';
 import type { LabelOptions } from '../lib/model-labels';
 import type { SymbolTraderInput } from '../lib/contracts/workflows';
-import { createModelSignalSource, registryResolver, BOOTSTRAP_MODEL_DIR, type ModelResolver } from '../models/signal';
+import { createModelSignalSource, registryResolver, STRATEGY_PARTS, strategyServing, BOOTSTRAP_MODEL_DIR, type ModelResolver } from '../models/signal';
 import { modelsDir, readManifest } from '../models/registry';
 
 /** Where a trading worker's orders go and its candles come from. */
@@ -141,8 +141,8 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
     // (no new entries, protective exits continue) and an alert goes out.
     const sources = new Map<string, ReturnType<typeof createModelSignalSource>>();
     deps.modelSignal = (parts) => {
-      const key = parts.includes('ensemble') && parts.includes('ppo') ? 'hybrid' : parts.includes('ppo') ? 'ppo' : parts.includes('ensemble') ? 'ensemble' : null;
-      if (key === null) return undefined;
+      const key = strategyServing(parts);
+      if (key === undefined) return undefined;
       let src = sources.get(key);
       if (!src) {
         src = createModelSignalSource({
@@ -161,7 +161,7 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
     };
   }
   // Workflows from before strategies were files ask for no strategy: the model of the configured built-in serves them, as then.
-  const parts = isBuiltinStrategy(opts.strategy) ? (BUILTIN_STRATEGIES[opts.strategy].model ?? []) : [];
+  const parts = isBuiltinStrategy(opts.strategy) ? STRATEGY_PARTS[opts.strategy] : [];
   if (parts.length > 0) {
     if (!deps.modelSignal) throw new Error(`strategy ${opts.strategy} reads its models from TRADER_HOME: give buildTradingDeps a home`);
     deps.signal = deps.modelSignal(parts);

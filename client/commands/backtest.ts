@@ -11,7 +11,7 @@ import { BUILTIN_STRATEGY_NAMES } from '../../lib/engine';
 import { prepareStrategy, readStrategyParams, StrategyLoadError, type PreparedStrategy } from '../../infra/strategies';
 import { identityLabel, StrategyParamsError } from '../../lib/strategy/run';
 import type { ModelPart } from '../../lib/strategy/types';
-import { BOOTSTRAP_MODEL_DIR, registryResolver } from '../../models/signal';
+import { BOOTSTRAP_MODEL_DIR, registryResolver, strategyServing } from '../../models/signal';
 import { MANIFEST_FILE } from '../../models/registry';
 import { createModelSignalSource } from '../../models/signal';
 import { UsageError } from '../../infra/errors';
@@ -118,8 +118,7 @@ const consoleIo: BacktestCommandIo = { info: (l) => console.log(l), warn: (l) =>
 export const modelDirLoader: ModelSignalLoader = async (dir, parts) => {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--models ${dir}: no such directory`);
   if (!existsSync(join(dir, MANIFEST_FILE))) throw new UsageError(`no model in ${dir}; run trader train`);
-  const strategy = parts.includes('ensemble') && parts.includes('ppo') ? 'hybrid' : parts.includes('ppo') ? 'ppo' : 'ensemble';
-  const source = createModelSignalSource({ dir, strategy });
+  const source = createModelSignalSource({ dir, strategy: strategyServing(parts) ?? 'ensemble' });
   const ready = await source.ready();
   if (!ready.ok) throw new UsageError(`--models ${dir}: ${ready.error}`);
   return source.backtest;
