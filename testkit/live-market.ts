@@ -2,7 +2,8 @@ import type { Candle } from '../lib/candles';
 import { createFeatureStream } from '../lib/features';
 import { DEFAULT_WARMUP_CANDLES } from '../lib/features/cache';
 import { classifyRegime } from '../lib/regime';
-import { decide, initialSymbolState, rulesSignal, type EngineConfig, type OrderIntent, type PortfolioView } from '../lib/engine';
+import { rulesVerdict } from '../lib/strategy/builtins';
+import { decide, initialSymbolState, type EngineConfig, type OrderIntent, type PortfolioView } from '../lib/engine';
 import type { DecisionView } from '../lib/contracts/trading';
 import { sampledMarketCandles } from './candles';
 
@@ -44,7 +45,7 @@ export function liveEntrySeries(opts: { engine: EngineConfig; portfolio: Portfol
   const stream = createFeatureStream();
   const wantsIn = source.map((c) => {
     const v = stream.push(c);
-    return v !== null && rulesSignal(Array.from(v), classifyRegime(v)).enter;
+    return v !== null && rulesVerdict(Array.from(v), classifyRegime(v)).enter;
   });
   for (let j = lead + 2; j + opts.after < source.length; j++) {
     if (!wantsIn[j] || wantsIn[j - 1] || wantsIn[j - 2]) continue;

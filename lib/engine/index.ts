@@ -4,7 +4,7 @@
  */
 export * from './types';
 export { clientOrderId, clientOrderIdPrefix, cancelRequestId, parseClientOrderId, ORDER_CODES, type OrderCode, type ParsedClientOrderId } from './ids';
-export { rulesSignal, strategySignal, modelThresholds, builtinParams, RULES } from './strategy';
+export { strategySignal, builtinParams } from './strategy';
 export {
   initialSymbolState,
   decide,

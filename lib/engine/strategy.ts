@@ -1,8 +1,7 @@
 import { FEATURE_PARAMS, featureIndex } from '../features/schema';
-import type { Regime } from '../regime';
-import { BUILTIN_STRATEGIES, isBuiltinStrategy, modelThresholds as thresholds, RULES, rulesVerdict } from '../strategy/builtins';
+import { BUILTIN_STRATEGIES, isBuiltinStrategy } from '../strategy/builtins';
 import { checkAnswer, errorSignal, strategyParams, strategyContext } from '../strategy/run';
-import type { DecisionInput, EngineConfig, ModelSignal, StrategySignal } from './types';
+import type { DecisionInput, EngineConfig, StrategySignal } from './types';
 
 /**
  * Where the engine gets a strategy's answer on a candle: the signal recorded with the candle read
@@ -16,8 +15,6 @@ const I = {
   rvol24: featureIndex('rvol_24'),
 };
 
-export { RULES };
-
 export function featureAtr(features: readonly number[]): number | undefined {
   const v = features[I.atr];
   return Number.isFinite(v) && v > 0 ? v : undefined;
@@ -26,16 +23,6 @@ export function featureAtr(features: readonly number[]): number | undefined {
 export function featureRealizedVol(features: readonly number[]): number | undefined {
   const v = features[I.rvol24];
   return Number.isFinite(v) && v > 0 ? v : undefined;
-}
-
-/** The rules' verdict at their default parameters. */
-export function rulesSignal(features: readonly number[], regime: Regime): StrategySignal {
-  return rulesVerdict(features, regime);
-}
-
-/** The model's own thresholds when its signal carries a usable pair, else the engine's fallback. */
-export function modelThresholds(m: ModelSignal, cfg: Pick<EngineConfig, 'model'>): { enterProb: number; exitProb: number } {
-  return thresholds(m, cfg.model);
 }
 
 /**

@@ -19,8 +19,6 @@ import {
   initialSymbolState,
   markAccount,
   parseClientOrderId,
-  modelThresholds,
-  rulesSignal,
   runCandleStep,
   setStatus,
   type DecisionInput,
@@ -33,6 +31,7 @@ import {
   type BuiltinStrategyName,
   type SymbolState,
 } from '../../lib/engine';
+import { modelThresholds, rulesVerdict as rulesSignal } from '../../lib/strategy/builtins';
 
 const ctx = { workflowId: 'trader/binance/BTC/USDT' };
 const HOUR = 3_600_000;
@@ -212,7 +211,7 @@ describe('engine: decide', () => {
     assert.equal(act(long, { ...fitted, probUp: 0.33 }).action, 'hold', 'between the two: stay');
     assert.equal(act(long, { ...fitted, probUp: 0.3 }).action, 'exit');
     assert.equal(act(s, { ok: true, probUp: 0.5, enterProb: 0.4, exitProb: 0.45 }).action, 'hold', 'an inverted pair is not used: the fallback applies');
-    assert.equal(modelThresholds({ ok: true, enterProb: 2 }, cfg).enterProb, 0.55);
+    assert.equal(modelThresholds({ ok: true, enterProb: 2 }, cfg.model).enterProb, 0.55);
   });
 
   it('hybrid (majority): two of rules, ensemble and policy must agree; workflows recorded before the rule keep "agreement"', () => {
