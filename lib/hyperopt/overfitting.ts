@@ -1,3 +1,6 @@
+import { sharpeRatio } from '../backtest/metrics';
+import { quantiles } from '../backtest/percentile';
+
 /**
  * The hyperopt's overfitting guard: how likely is it that the best of many backtested parameter
  * sets owes its figures to the search rather than to an edge? Two answers from the literature,
@@ -188,13 +191,8 @@ export function returnMoments(returns: ArrayLike<number>): ReturnMoments {
 export function perPeriodSharpe(returns: ArrayLike<number>): number {
   const n = returns.length;
   if (n < 2) throw new RangeError(`a Sharpe ratio needs at least 2 returns, got ${n}`);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += returns[i];
-  const mean = sum / n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (returns[i] - mean) ** 2;
-  const sd = Math.sqrt(ss / (n - 1));
-  return sd > 0 ? mean / sd : 0;
+  // The backtest's Sharpe at one period per year: not annualized.
+  return sharpeRatio(returns, 1) ?? 0;
 }
 
 /** Sample variance (n - 1). */
@@ -556,9 +554,7 @@ export function overfittingReport(input: OverfittingReportInput): OverfittingRep
 
   const matrix = Array.from({ length: t }, (_, r) => trialReturns.map((series) => series[r]));
   const p = probabilityOfBacktestOverfitting(matrix, { partitions: input.partitions });
-  const sorted = p.logits.slice().sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const [median] = quantiles(p.logits, [0.5]);
 
   return {
     trials: n,
