@@ -105,8 +105,8 @@ const typeChecked = new Map<string, string | null>();
  * The file's type errors (null when it has none), checked against the project's types with the
  * TypeScript compiler; 'skipped' when the compiler is not installed (npm ci --omit=dev).
  */
-export function typeCheckStrategy(file: string, source: string): string | null | 'skipped' {
-  const key = `${file}|${sha12(source)}`;
+export function typeCheckStrategy(file: string, source: string, sourceHash = sha12(source)): string | null | 'skipped' {
+  const key = `${file}|${sourceHash}`;
   const known = typeChecked.get(key);
   if (known !== undefined) return known;
   let ts: typeof import('typescript');
@@ -179,8 +179,9 @@ export function loadStrategy(ref: string, opts: LoadOptions = {}): LoadedStrateg
   } catch (err) {
     throw new StrategyLoadError(ref, file, `cannot read it: ${(err as Error).message}`);
   }
+  const hash = sha12(source);
   if (opts.typeCheck !== false) {
-    const problems = typeCheckStrategy(file, source);
+    const problems = typeCheckStrategy(file, source, hash);
     if (problems !== null && problems !== 'skipped') throw new StrategyLoadError(ref, file, `does not type-check: ${problems}`);
   }
   installResolver();
@@ -199,7 +200,7 @@ export function loadStrategy(ref: string, opts: LoadOptions = {}): LoadedStrateg
   if (problem) throw new StrategyLoadError(ref, file, problem);
   const s = strategy as Strategy;
   if (!isPathRef(ref) && s.name !== ref) throw new StrategyLoadError(ref, file, `the file's strategy is named '${s.name}'; a strategy found by name must carry that name`);
-  return { strategy: s, identity: { name: s.name, version: s.version, source: sha12(source) }, origin: file };
+  return { strategy: s, identity: { name: s.name, version: s.version, source: hash }, origin: file };
 }
 
 /** A strategy host for a reference and raw parameters (a StrategyLoadError or StrategyParamsError when either is bad). */

@@ -121,9 +121,11 @@ export const FEATURE_SCHEMA: FeatureSchema = Object.freeze({
   historyBars: historyCandles(),
 });
 
+const INDEX_BY_NAME: ReadonlyMap<string, number> = new Map(FEATURE_SCHEMA.names.map((n, i) => [n, i]));
+
 /** Position of a feature in the vector; throws on an unknown name (a typo must not read column 0). */
 export function featureIndex(name: string): number {
-  const i = FEATURE_SCHEMA.names.indexOf(name);
-  if (i < 0) throw new RangeError(`unknown feature '${name}' (schema v${FEATURE_SCHEMA.version})`);
+  const i = INDEX_BY_NAME.get(name);
+  if (i === undefined) throw new RangeError(`unknown feature '${name}' (schema v${FEATURE_SCHEMA.version} has ${FEATURE_SCHEMA.names.join(', ')})`);
   return i;
 }

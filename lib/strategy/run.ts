@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Candle } from '../candles';
-import { FEATURE_SCHEMA } from '../features/schema';
+import { FEATURE_SCHEMA, featureIndex } from '../features/schema';
 import type { Regime } from '../regime';
 import type { EnginePositionView, ModelSignal, StrategySignal } from '../engine/types';
 import type { ModelPart, Strategy, StrategyAnswer, StrategyContext, StrategyIdentity, StrategyPosition } from './types';
@@ -128,8 +128,6 @@ export interface RunOptions {
   clock?: () => number;
 }
 
-const featureIndexByName: ReadonlyMap<string, number> = new Map(FEATURE_SCHEMA.names.map((n, i) => [n, i]));
-
 export function strategyPosition(p: EnginePositionView, candle: Candle, timeframeMs: number): StrategyPosition {
   const out: StrategyPosition = {
     side: 'long',
@@ -148,11 +146,7 @@ export function strategyPosition(p: EnginePositionView, candle: Candle, timefram
 
 /** ctx.feature: a column of the feature vector by name (a factory: no function object named per call). */
 function featureAccessor(features: readonly number[]): (name: string) => number {
-  return (name) => {
-    const i = featureIndexByName.get(name);
-    if (i === undefined) throw new RangeError(`unknown feature '${name}' (the feature kernel's columns: ${FEATURE_SCHEMA.names.join(', ')})`);
-    return features[i];
-  };
+  return (name) => features[featureIndex(name)];
 }
 
 /** ctx.indicator: the decision candle's value of one of the strategy's own columns. */
