@@ -244,14 +244,19 @@ function plainAnswer(a: Record<string, unknown>): Omit<StrategySignal, 'strategy
   if ((enter !== undefined && typeof enter !== 'boolean') || (exit !== undefined && typeof exit !== 'boolean')) return undefined;
   if ((score !== undefined && !(typeof score === 'number' && Number.isFinite(score))) || (confidence !== undefined && !(typeof confidence === 'number' && Number.isFinite(confidence)))) return undefined;
   if (reason !== undefined && typeof reason !== 'string') return undefined;
-  const out: Omit<StrategySignal, 'strategy'> = {
-    enter: enter === true,
-    exit: exit === true,
-    score: (score as number | undefined) ?? (enter ? 1 : exit ? -1 : 0),
-    reason: reason === undefined ? (enter ? 'enter' : exit ? 'exit' : 'no signal') : (reason as string).length > 300 ? (reason as string).slice(0, 300) : (reason as string),
-  };
+  const out = baseSignal(enter as boolean | undefined, exit as boolean | undefined, score as number | undefined, reason as string | undefined);
   if (confidence !== undefined) out.confidence = confidence as number;
   return out;
+}
+
+/** enter, exit, and the score and reason an answer may leave out. */
+function baseSignal(enter: boolean | undefined, exit: boolean | undefined, score: number | undefined, reason: string | undefined): Omit<StrategySignal, 'strategy'> {
+  return {
+    enter: enter === true,
+    exit: exit === true,
+    score: score ?? (enter ? 1 : exit ? -1 : 0),
+    reason: reason === undefined ? (enter ? 'enter' : exit ? 'exit' : 'no signal') : reason.length > 300 ? reason.slice(0, 300) : reason,
+  };
 }
 
 /** The answer as a signal (without identity), or why it is not a valid answer. */
@@ -267,7 +272,7 @@ export function checkAnswer(answer: unknown): Omit<StrategySignal, 'strategy'> |
     return `invalid answer: ${at}: ${i.message}${value !== undefined && typeof value !== 'object' ? ` (got ${String(value)})` : ''}`;
   }
   const a: StrategyAnswer = parsed.data;
-  const out: Omit<StrategySignal, 'strategy'> = { enter: a.enter === true, exit: a.exit === true, score: a.score ?? (a.enter ? 1 : a.exit ? -1 : 0), reason: (a.reason ?? (a.enter ? 'enter' : a.exit ? 'exit' : 'no signal')).slice(0, 300) };
+  const out = baseSignal(a.enter, a.exit, a.score, a.reason);
   if (a.tag !== undefined && a.tag.length > 0) out.tag = a.tag;
   if (a.size !== undefined) out.size = a.size;
   if (a.confidence !== undefined) out.confidence = a.confidence;
