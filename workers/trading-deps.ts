@@ -117,6 +117,7 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
     features,
     recorder: (workflowId: string) => new LedgerTradeRecorder(ledger, { workflowId, mode, exchange: venue.exchangeId }),
     initialCapital: opts.initialCapital,
+    strategies: new StrategyHosts({ budgetMs: opts.strategyBudgetMs ?? 1000 }),
     client: opts.client,
     metrics: new TradingMetrics(
       opts.metrics ?? METRICS_OFF,
@@ -124,7 +125,6 @@ export function buildTradingDeps(opts: TradingDepsOptions): TradingDepsBuilt {
       opts.home === undefined ? undefined : new ModelOutcomeTracker(modelLabels(resolver, modelsDir(opts.home))),
     ),
   };
-  deps.strategies = new StrategyHosts({ budgetMs: opts.strategyBudgetMs ?? 1000 });
   // A strategy file is type-checked once per process (seconds of compiler): here, before the worker
   // polls, rather than in the first candle read, which would hold up every symbol of the worker.
   if (!isBuiltinStrategy(opts.strategy)) {

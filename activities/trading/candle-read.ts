@@ -39,8 +39,9 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
       }
       // The strategy the workflow asks for (workflows from before strategies were files ask for
       // none: the model runs as it did then and the engine runs its built-in).
-      const hosted = args.strategy && deps.strategies ? deps.strategies.get(args.strategy) : undefined;
+      const hosted = args.strategy ? deps.strategies.get(args.strategy) : undefined;
       const host = hosted && !('error' in hosted) ? hosted : undefined;
+      const unavailable = hosted && 'error' in hosted ? hosted.error : undefined;
       const signal = args.strategy ? (host && host.modelParts.length > 0 ? (deps.modelSignal?.(host.modelParts) ?? NO_MODEL) : undefined) : deps.signal;
       const recorder = recorderFor(deps, args.workflowId, clock);
       const breakerView = (): PrepareResult['breaker'] => {
@@ -60,11 +61,9 @@ export function createCandleReadActivities(deps: TradingDeps, valuation: Account
           },
           { workflowId: args.workflowId, symbol: args.symbol, timeframe: args.timeframe, after: args.after, fillsSince: args.fillsSince, position: args.strategy?.position ?? null },
         );
-        if (args.strategy && !host && res.input && res.input.features.length > 0) {
-          const why = hosted && 'error' in hosted ? hosted.error : 'this worker runs no strategies (built without them)';
-          res.input.signal = errorSignal(`strategy ${args.strategy.ref} unavailable: ${why}`, why);
+        if (unavailable !== undefined && args.strategy && res.input && res.input.features.length > 0) {
+          res.input.signal = errorSignal(`strategy ${args.strategy.ref} unavailable: ${unavailable}`, unavailable);
         }
-
       } catch (err) {
         // Live: the exchange is unreachable (its retries spent, or our breaker open). Nothing is
         // read, so nothing is decided; the workflow sees the breaker and asks again a few seconds

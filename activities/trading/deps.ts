@@ -11,6 +11,7 @@ import { MeteredTradeRecorder } from './metered-recorder';
 import type { LedgerTradeRecorder } from './recorder';
 import type { Venue } from './venue';
 import type { StrategyHosts } from './strategies';
+import type { ModelPart } from '../../lib/strategy/types';
 
 export type SignalSource = (symbol: string, features: number[], candle: Candle, opts: { version?: string | null; reload?: boolean }) => Promise<ModelSignal>;
 
@@ -24,9 +25,9 @@ export interface TradingDeps {
   recorder(workflowId: string): LedgerTradeRecorder;
   signal?: SignalSource;
   /** The model signal serving these parts (a strategy's `model`); absent: no models here. */
-  modelSignal?: (parts: readonly ('ensemble' | 'ppo')[]) => SignalSource | undefined;
-  /** The strategies the candle read runs (absent: the built-in the engine runs itself, as before strategies were files). */
-  strategies?: StrategyHosts;
+  modelSignal?: (parts: readonly ModelPart[]) => SignalSource | undefined;
+  /** The strategies the candle reads run (workflows from before strategies were files ask for none: the engine runs their built-in itself). */
+  strategies: StrategyHosts;
   initialCapital: number;
   /** The Temporal client the portfolio's supervision activities use (the worker's own, by default). */
   client?: Client;
