@@ -3,7 +3,7 @@ import type { StrategySignal } from '../engine/types';
 import { computeFeatureMatrix, FEATURE_SCHEMA, featureRow, type FeatureMatrix } from '../features';
 import { classifyRegime } from '../regime';
 import type { StrategyHost } from './host';
-import { computeIndicators, errorSignal, indicatorRow, MAX_STRATEGY_WARMUP, runStrategy, type EnginePositionView, type StrategyInputs } from './run';
+import { computeIndicators, errorSignal, indicatorRow, windowEndingAt, MAX_STRATEGY_WARMUP, runStrategy, type EnginePositionView, type StrategyInputs } from './run';
 import type { ModelPart } from './types';
 
 /**
@@ -312,7 +312,7 @@ class Answerer {
       timeframe,
       timeframeMs,
       candle: candles[i],
-      window: candles.slice(Math.max(0, i + 1 - this.window), i + 1),
+      window: windowEndingAt(candles, i, this.window),
       features,
       regime: classifyRegime(row),
       position: pos === 'long' ? this.position(i) : null,
@@ -610,7 +610,7 @@ export function recursiveAnalysis(opts: RecursiveOptions): RecursiveReport {
     const key = `${e}|${w}`;
     let c = windows.get(key);
     if (!c) {
-      c = tryIndicators(host, candles.slice(Math.max(0, e + 1 - w), e + 1));
+      c = tryIndicators(host, windowEndingAt(candles, e, w));
       windows.set(key, c);
     }
     return c;
@@ -664,7 +664,7 @@ export function recursiveAnalysis(opts: RecursiveOptions): RecursiveReport {
   const af: RecursiveAnswerFinding[] = [];
   let differing = 0;
   for (const i of sample) {
-    const liveCols = tryIndicators(host, candles.slice(Math.max(0, i + 1 - live), i + 1));
+    const liveCols = tryIndicators(host, windowEndingAt(candles, i, live));
     const refCols = tryIndicators(host, candles.slice(0, i + 1));
     let differs = false;
     for (const pos of ['flat', 'long'] as const) {

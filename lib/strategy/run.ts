@@ -282,6 +282,11 @@ export function checkAnswer(answer: unknown): Omit<StrategySignal, 'strategy'> |
   return out;
 }
 
+/** The `length` closed candles ending with candles[i] (fewer at the start of the data): a strategy's window. */
+export function windowEndingAt(candles: readonly Candle[], i: number, length: number): Candle[] {
+  return candles.slice(Math.max(0, i + 1 - length), i + 1);
+}
+
 /** Which model parts a strategy's signal needs (none: the model is not run for it). */
 export function modelPartsOf(s: Strategy): readonly ModelPart[] {
   return s.model ?? [];

@@ -9,7 +9,7 @@ import { ExchangeError } from '../exchange/errors';
 import { ClientOrderId, type ExchangeAdapter, type ExchangeOrder, type Trade } from '../exchange/types';
 import type { FeatureCache } from '../features/cache';
 import type { StrategyHost } from '../strategy/host';
-import type { EnginePositionView } from '../strategy/run';
+import { windowEndingAt, type EnginePositionView } from '../strategy/run';
 
 /**
  * The side of one candle step that touches the world, as plain async functions over ports
@@ -143,7 +143,8 @@ export async function prepareCandleStep(deps: PrepareStepDeps, args: PrepareStep
     }
   }
   if (host && vector) {
-    const window = series ? series.candles.slice(Math.max(0, series.index + 1 - Math.max(1, host.warmup)), series.index + 1) : deps.features.recentCandles(symbol, timeframe, Math.max(1, host.warmup));
+    const length = Math.max(1, host.warmup);
+    const window = series ? windowEndingAt(series.candles, series.index, length) : deps.features.recentCandles(symbol, timeframe, length);
     input.signal = host.answer({ symbol, timeframe, timeframeMs: tfMs, candle, window, features, regime, model: input.model, position: args.position ?? null }, series);
   }
   return { done: false, input, fills, fillsSince, problems };
