@@ -1,4 +1,4 @@
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowLock } from '../lib/trading/workflow-lock';
 import { identityLabel, identityName } from '../lib/strategy/run';
 import type { Alert } from '../lib/alerts';
@@ -8,6 +8,7 @@ import { assertMessageOrigin, symbolWorkflowId, type EmergencyCloseResult } from
 import type { PortfolioInput } from '../lib/contracts/workflows';
 import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
 import { pauseSignal, portfolioEmergencyUpdate, portfolioSetStrategyUpdate, setStrategySignal, portfolioPauseSignal, portfolioReduceOnlySignal, portfolioResumeSignal, portfolioStateQuery, reduceOnlySignal, resumeSignal } from './messages';
+import { runPatches } from './patches';
 
 /**
  * The portfolio actor (id `portfolio/<account>`): a shell over PortfolioSupervisor
@@ -60,6 +61,8 @@ const { checkStrategy, recordStrategySwitch } = proxyActivities<TradingActivitie
 const STATUS_SIGNALS = { paused: pauseSignal, 'reduce-only': reduceOnlySignal, active: resumeSignal } as const;
 
 export async function portfolioWorkflow(input: PortfolioInput): Promise<void> {
+  // First: the run's patches are asked for before any activity (workflows/patches.ts says why).
+  const patched = runPatches();
   const portfolio = new PortfolioSupervisor(input, workflowInfo().workflowId, messageFirstLog(log));
   // One kill switch trip at a time (the drawdown check and an operator's emergency may coincide).
   const lock = new WorkflowLock();

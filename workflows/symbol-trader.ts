@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setDefaultQueryHandler, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, proxyActivities, proxyLocalActivities, setCurrentDetails, setDefaultQueryHandler, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/common';
 import { runCandleStep, settle, type StepPorts } from '../lib/engine';
 import type { Alert } from '../lib/alerts';
@@ -10,6 +10,7 @@ import type { SymbolTraderInput, SymbolTraderResult } from '../lib/contracts/wor
 import type { AlertActivities, TradingActivities } from '../lib/contracts/activities';
 import { emergencyCloseUpdate, lastDecisionQuery, pauseSignal, reduceOnlySignal, reloadModelSignal, resumeSignal, setStrategySignal, stateQuery } from './messages';
 import { TradingStatusKey } from '../lib/contracts/search-attributes';
+import { runPatches } from './patches';
 
 /**
  * One durable trader per symbol (id `trader/<exchange>/<SYMBOL>`): a shell over SymbolTrader
@@ -59,6 +60,8 @@ const { sendAlert } = proxyActivities<AlertActivities>({ startToCloseTimeout: '1
 const { executeIntents } = proxyActivities<TradingActivities>(executeOptions);
 
 export async function symbolTraderWorkflow(input: SymbolTraderInput): Promise<SymbolTraderResult> {
+  // First: the run's patches are asked for before any activity (workflows/patches.ts says why).
+  const patched = runPatches();
   const trader = new SymbolTrader(input, workflowInfo().workflowId, messageFirstLog(log));
   // One candle step or emergency close at a time: each reads the engine state, awaits orders, and writes it back.
   const lock = new WorkflowLock();

@@ -88,6 +88,23 @@ function removeEvent(events: RawEvent[], i: number): void {
   for (const e of events) shift(e);
 }
 
+/** Inserts `event` before index `i` and renumbers (ids and every reference to an event after it). */
+function insertEvent(events: RawEvent[], i: number, event: RawEvent): void {
+  const at = Number(events[i].eventId);
+  const shift = (o: RawEvent): void => {
+    for (const [k, v] of Object.entries(o)) {
+      if ((k === 'eventId' || k.endsWith('EventId')) && typeof v === 'string' && Number(v) >= at) o[k] = String(Number(v) + 1);
+      else if (v && typeof v === 'object' && !Array.isArray(v)) shift(v as RawEvent);
+    }
+  };
+  for (const e of events) shift(e);
+  events.splice(i, 0, { ...event, eventId: String(at) });
+}
+
+/** The JSON of a patch marker's id. */
+const patchIdOf = (e: RawEvent): string | undefined =>
+  e.markerRecordedEventAttributes?.markerName === 'core_patch' ? JSON.parse(Buffer.from(e.markerRecordedEventAttributes.details['patch-data'].payloads[0].data, 'base64').toString('utf8')).id : undefined;
+
 describe('recorded workflow histories replay against the current workflow code', function () {
   this.timeout(120_000); // bundles the workflow code and replays every recorded history, tampered copies included
   // The replayer logs through the process's Temporal runtime (the tampered cases log their failure).
@@ -168,6 +185,40 @@ describe('recorded workflow histories replay against the current workflow code',
       const [r] = await replay([t], temporalDataConverter({ encryptionKeys: parseEncryptionKeys(rotatedKeys) }));
       assert.ok(r.error instanceof DeterminismViolationError, `${t.what}: got ${r.error ? `${r.error.name}: ${r.error.message}` : 'no error'}`);
     });
+  });
+
+  it("a candle read resolved one workflow task after its marker replays with the patches asked at start; in the shape the code before wrote, it does not (workflows/patches.ts)", async () => {
+    const file = 'symbol-trader-task-boundary.json';
+    const events = (JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as { events: RawEvent[] }).events;
+    // The shape: a candle read's marker recorded by one task, the order batch it led to by the next.
+    const batch = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'executeIntents');
+    const tasks = events.slice(0, batch).flatMap((e, i) => (e.workflowTaskCompletedEventAttributes ? [i] : []));
+    const [before, last] = tasks.slice(-2);
+    assert.ok(events.slice(before, last).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'), 'the read is marked by the task before the one that placed the batch');
+    assert.ok(!events.slice(last, batch).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'), 'no read in the batch task');
+    assert.equal(patchIdOf(events[4]), 'patches-at-start', 'the first command of the first task');
+    assert.deepEqual(events.flatMap((e) => (patchIdOf(e) ? [patchIdOf(e)] : [])), ['patches-at-start'], 'no other patch marker');
+
+    const [asRecorded] = await replay([recorded(file)]);
+    assert.equal(asRecorded.error, undefined, asRecorded.error?.message);
+    // The code before: no marker at start, the patch asked for (and marked) at the first order batch.
+    const old = tampered(file, (evs) => {
+      // The marker and its TemporalChangeVersion upsert (the SDK writes both), moved from the start to the batch's task.
+      const [marker, upsert] = evs.slice(4, 6).map((e) => structuredClone(e));
+      removeEvent(evs, 4);
+      removeEvent(evs, 4);
+      const i = evs.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'executeIntents');
+      const completed = i - 1 - [...evs.slice(0, i)].reverse().findIndex((e) => e.workflowTaskCompletedEventAttributes);
+      marker.markerRecordedEventAttributes.details['patch-data'].payloads[0].data = Buffer.from(JSON.stringify({ id: 'follow-ups-in-one-activity', deprecated: false })).toString('base64');
+      upsert.upsertWorkflowSearchAttributesEventAttributes.searchAttributes.indexedFields.TemporalChangeVersion.data = Buffer.from(JSON.stringify(['follow-ups-in-one-activity'])).toString('base64');
+      for (const e of [marker, upsert]) (e.markerRecordedEventAttributes ?? e.upsertWorkflowSearchAttributesEventAttributes).workflowTaskCompletedEventId = evs[completed].eventId;
+      insertEvent(evs, completed + 1, upsert);
+      insertEvent(evs, completed + 1, marker);
+      return 'the patch marked at the order batch, none at start';
+    });
+    const [r] = await replay([old]);
+    assert.ok(r.error instanceof DeterminismViolationError, `${old.what}: got ${r.error ? `${r.error.name}: ${r.error.message}` : 'no error'}`);
+    assert.match(r.error.message, /patch marker encountered for change follow-ups-in-one-activity/);
   });
 
   it('fails with a DeterminismViolationError on tampered copies (another activity, another local activity, a missing command, a missing timer)', async () => {
