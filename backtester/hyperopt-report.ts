@@ -13,18 +13,20 @@ const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;'
 const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${x > 0 ? '+' : ''}${(x * 100).toFixed(2)} %`);
 const num = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
 const cls = (x: number | null | undefined) => (x === null || x === undefined || x === 0 ? '' : x > 0 ? 'pos' : 'neg');
+/** A parameter as read: numbers to 5 significant digits. */
+const show = (v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(5))) : JSON.stringify(v));
 const W = 1100;
 const H = 300;
-const PAD = 44;
+const PAD = 70;
 
 function scale(lo: number, hi: number, from: number, to: number): (v: number) => number {
   const span = hi - lo || 1;
   return (v) => from + ((v - lo) / span) * (to - from);
 }
 
-function axes(minY: number, maxY: number, label: string): string {
+function axes(minY: number, maxY: number, label: string, digits = 3): string {
   const y = scale(minY, maxY, H - PAD, 12);
-  const ticks = [minY, (minY + maxY) / 2, maxY].map((v) => `<text x="${PAD - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#6b7280">${esc(num(v, 3))}</text><line x1="${PAD}" x2="${W - 8}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e7eb"/>`);
+  const ticks = [minY, (minY + maxY) / 2, maxY].map((v) => `<text x="${PAD - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#6b7280">${esc(num(v, digits))}</text><line x1="${PAD}" x2="${W - 8}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e7eb"/>`);
   return `${ticks.join('')}<text x="${PAD}" y="${H - 8}" font-size="11" fill="#6b7280">${esc(label)}</text>`;
 }
 
@@ -58,7 +60,7 @@ function equityChart(curve: Array<{ time: number; equity: number }>): string {
   const y = scale(lo, hi, H - PAD, 12);
   const pts = curve.map((p) => `${x(p.time).toFixed(1)},${y(p.equity).toFixed(1)}`).join(' ');
   const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  return `<svg viewBox="0 0 ${W} ${H}" class="chart" role="img" aria-label="holdout equity">${axes(lo, hi, `${day(curve[0].time)} to ${day(curve.at(-1)!.time)}, equity at each day's end`)}<polyline points="${pts}" fill="none" stroke="#2563eb" stroke-width="2"/></svg>`;
+  return `<svg viewBox="0 0 ${W} ${H}" class="chart" role="img" aria-label="holdout equity">${axes(lo, hi, `${day(curve[0].time)} to ${day(curve.at(-1)!.time)}, equity at each day's end`, 0)}<polyline points="${pts}" fill="none" stroke="#2563eb" stroke-width="2"/></svg>`;
 }
 
 function importanceBars(importance: Record<string, number>): string {
@@ -72,7 +74,7 @@ export function renderHyperoptReport(d: { result: HyperoptResult; config: Record
   const b = r.best;
   const g = r.guard;
   const names = b ? Object.keys(b.params) : [];
-  const top = r.top.map((t) => `<tr><td>${t.number}</td><td>${num(t.loss, 4)}</td>${names.map((n) => `<td>${esc(JSON.stringify(t.params[n]))}</td>`).join('')}</tr>`).join('');
+  const top = r.top.map((t) => `<tr><td>${t.number}</td><td>${num(t.loss, 4)}</td>${names.map((n) => `<td>${esc(show(t.params[n]))}</td>`).join('')}</tr>`).join('');
   const cards = b
     ? [
         ['best loss', num(b.loss, 4), ''],
@@ -86,7 +88,7 @@ export function renderHyperoptReport(d: { result: HyperoptResult; config: Record
   const guard =
     'skipped' in g
       ? `<p class="muted">Not computed: ${esc(g.skipped)}</p>`
-      : `<table class="num">
+      : `<table class="num guard">
 <tr><td>Deflated Sharpe Ratio (Bailey &amp; Lopez de Prado, 2014)</td><td>${num(g.dsr)}</td><td style="text-align:left">the probability that the best trial's true Sharpe ratio is above zero once ${g.trials} trials' luck is accounted for; apply at 0.95 or more</td></tr>
 <tr><td>Probabilistic Sharpe Ratio (no selection correction)</td><td>${num(g.psr)}</td><td></td></tr>
 <tr><td>best trial's annualized Sharpe / the luck threshold</td><td>${num(g.sharpeAnnualized, 2)} / ${num(g.thresholdAnnualized, 2)}</td><td style="text-align:left">the expected best annualized Sharpe of ${g.trials} trials with no skill</td></tr>
@@ -106,6 +108,7 @@ export function renderHyperoptReport(d: { result: HyperoptResult; config: Record
 <style>
 ${PAGE_STYLE}
   svg.chart { width: 100%; height: auto; display: block; }
+  table.guard td:last-child { white-space: normal; text-align: left; max-width: 560px; }
 </style>
 </head>
 <body>

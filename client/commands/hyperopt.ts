@@ -184,13 +184,18 @@ async function watch(client: Client, runId: string, io: HyperoptIo, done: Promis
     }
     last = finished;
   };
-  const timer = setInterval(() => void poll(), 1000);
+  // One query at a time, and none left in flight when the caller closes the connection.
+  let inflight: Promise<void> = Promise.resolve();
+  const tick = (): Promise<void> => (inflight = inflight.then(poll).catch(() => undefined));
+  const timer = setInterval(() => void tick(), 1000);
   try {
     const result = await done;
-    await poll();
+    clearInterval(timer);
+    await tick();
     return result;
   } finally {
     clearInterval(timer);
+    await inflight;
     bar?.stop();
   }
 }
