@@ -59,9 +59,9 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
-    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training', 'research']).default('trading'))
+    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training', 'research', 'optuna']).default('trading'))
     .option('--replay', 'join the replay that `trader up --replay` is running (its candles, strategy and capital, from its database)')
-    .action(async (opts: { queue: 'trading' | 'telegram' | 'training' | 'research'; replay?: boolean }) => {
+    .action(async (opts: { queue: 'trading' | 'telegram' | 'training' | 'research' | 'optuna'; replay?: boolean }) => {
       const cfg = loadConfig();
       await runWorker(cfg, opts.queue, { replay: opts.replay });
     });

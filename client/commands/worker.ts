@@ -6,6 +6,7 @@ import { accountName } from '../../lib/contracts/workflows';
 import { configuredTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
 import { startResearchWorker } from '../../workers/research';
+import { startOptunaWorker } from '../../infra/optuna-worker';
 import { runTelegramWorker } from '../../telegram';
 import type { Logger } from '../../infra/logger';
 import { joinReplay, REPLAY_DATABASE } from '../../workers/replay';
@@ -16,7 +17,7 @@ import { openProcessMetrics } from '../../activities/metrics';
  * `replay`, a trading worker that joins the replay `trader up --replay` started (workers/replay.ts):
  * same candles, same strategy and capital, the replay's own database.
  */
-export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training' | 'research', opts: { replay?: boolean } = {}): Promise<void> {
+export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training' | 'research' | 'optuna', opts: { replay?: boolean } = {}): Promise<void> {
   if (opts.replay && queue !== 'trading') throw new UsageError('--replay joins a replay on the trading queue; it does not go with --queue ' + queue);
   if (queue === 'telegram') return runTelegramWorker(cfg, { account: accountName(cfg) });
   if (!cfg.temporal.address || !cfg.databaseUrl) {
@@ -24,6 +25,15 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
   }
   const log = processLogger(cfg).child({ worker: queue });
   const stopSignal = onShutdownSignal(log);
+  if (queue === 'optuna') {
+    // Hyperopt's sampler: the Python worker (workers/optuna), as a child of this process.
+    const py = await startOptunaWorker({ temporalAddress: cfg.temporal.address, namespace: cfg.temporal.namespace, databaseUrl: cfg.databaseUrl, log });
+    log.info({ taskQueue: 'optuna', temporal: cfg.temporal.address, pid: py.pid }, 'optuna worker running');
+    const ended = await Promise.race([stopSignal.then(() => null), py.exited]);
+    if (ended) throw new Error(`the Optuna worker exited (${ended.code ?? ended.signal})`);
+    await py.stop();
+    return;
+  }
   const stack = await openStack(cfg, log, opts.replay ? { database: REPLAY_DATABASE } : {});
   if (queue === 'training') {
     const metrics = openProcessMetrics(cfg, log, 'training');
