@@ -11,7 +11,8 @@ import { strategyParams } from '../../lib/strategy/run';
 /**
  * `trader hyperopt` as a user runs it, on the embedded stack it starts itself (dev server,
  * PostgreSQL, a research worker and the Optuna worker in its process): killed with SIGKILL mid-run,
- * `--resume` finishes the same run with every trial once; `--apply` refuses without `--force` when
+ * `--resume` (which restarts the Temporal dev server and PostgreSQL it left behind) finishes the
+ * same run with every trial once; `--apply` refuses without `--force` when
  * the guard says so, and writes a params file the strategy accepts.
  */
 
@@ -77,6 +78,8 @@ describe('trader hyperopt on the embedded stack: killed, resumed, applied', func
     const code = await resumed.exited;
     assert.equal(code, 0, resumed.output());
     assert.match(resumed.output(), /watching hyperopt e2e/);
+    // The killed CLI's dev server was stopped and a new one started on its SQLite: the run survived a Temporal restart too.
+    assert.match(resumed.output(), /orphaned Temporal dev server/);
     assert.match(resumed.output(), /hyperopt e2e: 16 complete, 0 failed of 16 asked/);
     const out = JSON.parse(fs.readFileSync(json, 'utf8')) as { result: { best: { params: Record<string, unknown> }; guard: { dsr?: number } }; trials: Array<{ number: number; state: string; returns: number[] }> };
     assert.deepEqual(out.trials.map((t) => t.number), [...Array(TRIALS).keys()], 'every trial once');
