@@ -16,8 +16,9 @@ import { loadLine, machineLine, numberArg, parseArgs } from './helpers/trading-s
 
 const args = parseArgs(process.argv.slice(2), { runs: 'value', from: 'value', npx: 'flag' });
 const RUNS = numberArg(args, 'runs', 11, (x) => Number.isInteger(x) && x >= 1);
-const from = args.get('from');
-if (from !== undefined && from !== 'dist' && from !== 'src') throw new Error(`--from dist or --from src, got ${String(from)}`);
+const fromArg = args.get('from');
+if (fromArg !== undefined && fromArg !== 'dist' && fromArg !== 'src') throw new Error(`--from dist or --from src, got ${String(fromArg)}`);
+const from: 'dist' | 'src' | undefined = fromArg;
 const REPO = path.resolve(__dirname, '..');
 const TRADER = path.join(REPO, 'bin', 'trader.js');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];

@@ -20,7 +20,7 @@ const TRADER = path.join(REPO, 'bin', 'trader.js');
 const { chooseBuild } = require('../../bin/build-state.js') as { chooseBuild(env: NodeJS.ProcessEnv): { use: 'dist' | 'src'; why: string } };
 
 function fromDist(args: string[], opts: { cwd?: string } = {}) {
-  const env = { ...process.env, TRADER_FROM: 'dist', TRADER_STARTUP_DEBUG: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TRADER_FROM: 'dist', TRADER_STARTUP_DEBUG: '1' };
   delete env.NODE_OPTIONS; // mocha's workers may carry tsx's hook in it; the CLI must start without
   return spawnSync(process.execPath, [TRADER, ...args], { cwd: opts.cwd ?? REPO, env, encoding: 'utf8', timeout: 120_000 });
 }
