@@ -11,7 +11,7 @@ const tseslint = require('typescript-eslint');
 const NODE_BUILTINS = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 module.exports = tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'models/bootstrap/**', 'test/histories/*.json', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '.tools/**', '.data/**', 'models/bootstrap/**', 'test/histories/*.json', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Sql } from 'postgres';
 import type { Logger } from './logger';
 import { transaction } from './transaction';
+import { PROJECT_ROOT } from './project-root';
 
 /**
  * A minimal ordered-SQL migration runner (the issue allows one instead of a migration
@@ -18,7 +19,7 @@ import { transaction } from './transaction';
  */
 
 /** The ledger's migrations (ordered SQL files): this runner is generic, the schema is the ledger's. */
-export const MIGRATIONS_DIR = path.join(__dirname, '..', 'ledger', 'migrations');
+export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'ledger', 'migrations');
 
 /** Arbitrary but fixed: the key every migrating process of this project waits on. */
 const MIGRATION_LOCK_KEY = 7_361_203_118_001;

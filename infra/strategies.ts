@@ -6,19 +6,24 @@ import { BUILTIN_STRATEGIES, isBuiltinStrategy } from '../lib/strategy/builtins'
 import { canonicalJson, strategyShapeProblem, type LoadedStrategy } from '../lib/strategy/run';
 import { StrategyHost } from '../lib/strategy/host';
 import type { Strategy } from '../lib/strategy/types';
+import { CODE_ROOT, FROM_BUILD, PROJECT_ROOT } from './project-root';
 
 /**
  * Finding and loading strategies: the built-ins, `strategies/NAME.ts` (in the working directory,
  * then in the project), the examples (`examples/strategies/NAME.ts`), or a path to a .ts file.
  *
  * A strategy file is TypeScript, type-checked at load (the TypeScript compiler, when installed:
- * a file with type errors is refused with them) and run through tsx, the hook the `trader` CLI
- * already runs under. It imports the interface as `durable-trader/strategy`; a file outside the
- * project resolves that name, and any package the project depends on (zod, technicalindicators),
- * from the project.
+ * a file with type errors is refused with them), then compiled as it is required: by tsx's hook
+ * when the code runs from its sources (tests, a `trader` without a build), else by this module's
+ * own `.ts` loader (esbuild, else the TypeScript compiler; the `trader` CLI from dist/). It
+ * imports the interface as `durable-trader/strategy`; a file outside the project resolves that
+ * name, and any package the project depends on (zod, technicalindicators), from the project. From
+ * the build, a project source file a strategy reaches (`../../lib/strategy` in
+ * examples/strategies) is its compiled copy in dist/, so the strategy and the engine share one
+ * lib/strategy.
  */
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export { PROJECT_ROOT };
 export const STRATEGY_DIRS = ['strategies', path.join('examples', 'strategies')] as const;
 const PACKAGE_NAME = 'durable-trader';
 
@@ -77,23 +82,80 @@ export function resolveStrategyRef(ref: string, opts: FindOptions = {}): { kind:
 
 let resolverInstalled = false;
 
-/** `durable-trader/strategy` -> lib/strategy; a package a strategy file cannot find from where it is -> the project's. */
+let compiledDirs: string[] | undefined;
+
+/** From the build, a project source file's compiled copy (when there is one); otherwise the file itself. */
+function compiledCopy(file: string): string {
+  if (!FROM_BUILD || !file.endsWith('.ts')) return file;
+  const rel = path.relative(PROJECT_ROOT, file);
+  // The directories the build compiles (tsconfig.build.json's include): their files have a copy in dist/.
+  compiledDirs ??= (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
+  if (rel.startsWith('..') || !compiledDirs.includes(rel.split(path.sep)[0])) return file;
+  const js = path.join(CODE_ROOT, rel.slice(0, -3) + '.js');
+  return fs.existsSync(js) ? js : file;
+}
+
+/**
+ * `durable-trader/strategy` -> lib/strategy (of the code that runs: sources or build); a package
+ * a strategy file cannot find from where it is -> the project's; from the build, a project
+ * source file -> its compiled copy.
+ */
 function installResolver(): void {
   if (resolverInstalled) return;
   resolverInstalled = true;
+  installTsLoader();
   const M = Module as unknown as { _resolveFilename: (request: string, parent: unknown, ...rest: unknown[]) => string };
   const original = M._resolveFilename;
   M._resolveFilename = function (request: string, parent: unknown, ...rest: unknown[]): string {
     if (request === PACKAGE_NAME || request.startsWith(`${PACKAGE_NAME}/`)) {
       const sub = request === PACKAGE_NAME ? 'strategy' : request.slice(PACKAGE_NAME.length + 1);
-      if (sub === 'strategy') return original.call(this, path.join(PROJECT_ROOT, 'lib', 'strategy', 'index.ts'), parent, ...rest);
+      // No extension: index.ts under tsx, index.js from the build.
+      if (sub === 'strategy') return original.call(this, path.join(CODE_ROOT, 'lib', 'strategy', 'index'), parent, ...rest);
     }
     try {
-      return original.call(this, request, parent, ...rest);
+      return compiledCopy(original.call(this, request, parent, ...rest));
     } catch (err) {
       if (request.startsWith('.') || path.isAbsolute(request)) throw err;
       return original.call(this, request, { id: PROJECT_ROOT, filename: path.join(PROJECT_ROOT, 'package.json'), paths: (Module as unknown as { _nodeModulePaths(p: string): string[] })._nodeModulePaths(PROJECT_ROOT) }, ...rest);
     }
+  };
+}
+
+type TsTranspiler = (source: string, file: string) => string;
+
+/** esbuild (installed with tsx, a dependency), else the TypeScript compiler (a dev dependency); null when neither is. */
+function tsTranspiler(): TsTranspiler | null {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    return (source, file) => esbuild.transformSync(source, { loader: 'ts', format: 'cjs', target: 'node20', sourcefile: file, sourcemap: 'inline' }).code;
+  } catch {
+    // not installed: try the compiler
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ts = require('typescript') as typeof import('typescript');
+    return (source, file) =>
+      ts.transpileModule(source, { fileName: file, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, inlineSourceMap: true, inlineSources: true } }).outputText;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Requiring a .ts file compiles it, when nothing does already: from the build no tsx hook is
+ * registered, and Node 20 would read a strategy's TypeScript as JavaScript. Installed with the
+ * resolver, i.e. only once a strategy file is loaded.
+ */
+function installTsLoader(): void {
+  const extensions = (Module as unknown as { _extensions: Record<string, (m: NodeJS.Module, filename: string) => void> })._extensions;
+  if (extensions['.ts']) return; // tsx's hook (the sources, the tests) compiles .ts already
+  let transpile: TsTranspiler | null | undefined;
+  extensions['.ts'] = (m, filename) => {
+    transpile ??= tsTranspiler();
+    if (!transpile) throw new Error(`cannot compile ${filename}: neither esbuild nor typescript is installed (npm install)`);
+    const code = transpile(fs.readFileSync(filename, 'utf8'), filename);
+    (m as NodeJS.Module & { _compile(code: string, filename: string): void })._compile(code, filename);
   };
 }
 
@@ -188,7 +250,7 @@ export function loadStrategy(ref: string, opts: LoadOptions = {}): LoadedStrateg
   if (opts.fresh) delete require.cache[require.resolve(file)];
   let mod: unknown;
   try {
-    // A user's file, by path, at run time: through tsx's require hook (the CLI runs under it).
+    // A user's file, by path, at run time: compiled by tsx's hook or by installTsLoader's.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require(file);
   } catch (err) {

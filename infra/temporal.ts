@@ -10,8 +10,8 @@ import { isLoopbackAddress, type TemporalSecurity } from './temporal-security';
 import { diagnoseTls } from './tls-diagnosis';
 import { devServerDbFile, devServerExtraArgs, forgetDevServer, recordDevServer, replaceOrphanedDevServer, type SqliteSynchronous } from './dev-server-lifecycle';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
+import { PROJECT_ROOT as REPO_ROOT } from './project-root';
 
-const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** The trading workflows' custom search attributes, all Keyword. */
 export const SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES).map((name) => defineSearchAttributeKey(name, SearchAttributeType.KEYWORD));

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundlePath } from '@temporalio/worker';
 import type { Logger } from './logger';
+import { CODE_ROOT, PROJECT_ROOT } from './project-root';
 
 /**
  * Workflow code bundled once per version of its sources, not once per worker start.
@@ -23,7 +24,8 @@ import type { Logger } from './logger';
  * from a directory only the operator writes to.
  */
 
-const REPO_ROOT = path.resolve(__dirname, '..');
+/** workflows/ and lib/ of the code that runs: the sources' .ts, or the build's .js (what is then bundled). */
+const REPO_ROOT = CODE_ROOT;
 const HASHED_DIRS = ['workflows', 'lib'];
 /** Another version's bundles are removed once unused for this long (a rolling deploy may still start them). */
 const STALE_AFTER_MS = 24 * 3_600_000;
@@ -62,7 +64,7 @@ export function workflowBundleKey(workflowsPath: string, converters: BundledConv
   };
   for (const d of HASHED_DIRS) walk(path.join(REPO_ROOT, d));
   // The installed tree when there is one (what is actually bundled), else the lock file.
-  for (const lock of [path.join(REPO_ROOT, 'node_modules', '.package-lock.json'), path.join(REPO_ROOT, 'package-lock.json'), path.join(REPO_ROOT, 'tsconfig.json')]) {
+  for (const lock of [path.join(PROJECT_ROOT, 'node_modules', '.package-lock.json'), path.join(PROJECT_ROOT, 'package-lock.json'), path.join(PROJECT_ROOT, 'tsconfig.json')]) {
     if (fs.existsSync(lock)) files.push(lock);
   }
   for (const f of files.sort()) {

@@ -11,6 +11,7 @@ import { createSignalProvider, evictModelCache, SESSION_OPTIONS, type SignalProv
 import { buildObservation, loadPolicyManifest, manifestPathFor, OBSERVATION_WIDTH, POLICY_INPUT, POLICY_OUTPUT, type PpoPolicy } from './ppo';
 import { championModelVersion, getModelVersion, MANIFEST_FILE, readManifest, VersionId } from './registry';
 import { normalizeFeatures, type FeatureNormalization } from './normalization';
+import { PROJECT_ROOT } from '../infra/project-root';
 
 /**
  * The one model signal the trading decision reads, live and in backtests: a model version (an
@@ -48,7 +49,7 @@ export type { ModelPart };
  * The model a fresh clone trades with until a trained one is promoted: a version written by
  * `trader train` and committed (see models/bootstrap/report.md for what it is and how it scores).
  */
-export const BOOTSTRAP_MODEL_DIR = path.join(__dirname, 'bootstrap');
+export const BOOTSTRAP_MODEL_DIR = path.join(PROJECT_ROOT, 'models', 'bootstrap');
 
 /** Which parts of a version each built-in needs: what it declares (lib/strategy/builtins). */
 export const STRATEGY_PARTS: Record<BuiltinStrategyName, readonly ModelPart[]> = Object.fromEntries(

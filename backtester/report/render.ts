@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { BreakdownRow, MonteCarloPart } from '../../lib/backtest';
 import { chartLibrary } from './chart-library';
 import type { ReportData } from './report-data';
+import { PROJECT_ROOT } from '../../infra/project-root';
 
 /**
  * One self-contained HTML file: the tables rendered here, the charts drawn in the browser by
@@ -11,7 +12,8 @@ import type { ReportData } from './report-data';
  * attachment or a CI artifact alike.
  */
 
-const PAGE_SCRIPT = path.join(__dirname, 'page.js');
+// A plain browser script, not compiled: read from the project (the build holds no copy).
+const PAGE_SCRIPT = path.join(PROJECT_ROOT, 'backtester', 'report', 'page.js');
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? '-' : new Date(ms).toISOString().slice(0, 16).replace('T', ' '));

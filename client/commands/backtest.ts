@@ -1,13 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { writeAtomically } from '../../infra/files';
 import { join } from 'node:path';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import type { SignalFn } from '../../lib/trading/candle-io';
 import { DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, type BacktestResult } from '../../lib/backtest';
-import { BUILTIN_STRATEGY_NAMES } from '../../lib/engine';
 import { prepareStrategy, readStrategyParams, StrategyLoadError, type PreparedStrategy } from '../../infra/strategies';
 import { identityLabel, StrategyParamsError } from '../../lib/strategy/run';
 import type { ModelPart } from '../../lib/strategy/types';
@@ -295,31 +293,4 @@ export function summaryLines(r: BacktestResult, feeBps: number, slippageBps: num
       : `open positions at the end of data (left open, not counted as trades): ${r.openPositions.map((p) => `${p.symbol} ${p.qty} @ ${p.entryPrice} (mark ${p.markPrice}, uPnL ${num(p.unrealizedPnl)})`).join('; ')}`,
   );
   return out;
-}
-
-
-export function registerBacktestCommand(program: Command): void {
-  program
-    .command('backtest')
-    .description('replay recorded candles through the trading engine and the paper exchange; print metrics, optionally write trades and metrics as JSON')
-    .option('--data <files...>', 'candle CSV file(s), one symbol each, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
-    .option('--since <when>', 'instead of --data, candle store series from this candle open time (2024-01-31, 2024-01-31T12:00 UTC, epoch ms, or 90d)')
-    .option('--until <when>', 'candle store: end, exclusive (default: now)')
-    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
-    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
-    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
-    .option('--strategy <name|path>', `a built-in (${BUILTIN_STRATEGY_NAMES.join(', ')}), a strategy file's name (strategies/NAME.ts, examples/strategies/NAME.ts) or a path to one (default: STRATEGY, else rules)`)
-    .option('--params <file.json>', "the strategy's parameters: a JSON file or JSON text (default: STRATEGY_PARAMS)")
-    .option('--json <file>', 'write { trades, metrics, openPositions, config, statistics, monteCarlo, symbols, equityCurve, rejected } to this file')
-    .option('--report <file.html>', 'write a self-contained HTML report: candles with entries, exits, stops and targets; equity and drawdown against buy and hold; monthly, per-symbol and per-exit-reason tables')
-    .option('--monte-carlo <runs>', 'Monte Carlo of the closed trades (order shuffles and bootstrap resamples): 5/50/95 % bands of final return and max drawdown')
-    .option('--seed <n>', 'seed of the Monte Carlo runs (default 1)')
-    .option('--initial-capital <n>', 'starting cash in the quote currency, split evenly between the symbols (default: INITIAL_CAPITAL)')
-    .option('--fee-bps <n>', `maker and taker fee in basis points (default: ${DEFAULT_FEE_BPS})`)
-    .option('--slippage-bps <n>', `adverse slippage on market and stop fills, basis points (default: ${DEFAULT_SLIPPAGE_BPS})`)
-    .option('--models <dir>', "model directory for a strategy that reads the model (default: the registry's champion, as trader up, else the committed bootstrap model)")
-    .option('--account-gates', 'also apply the account-wide entry gates (max concurrent positions, total exposure, drawdown, daily loss); a replay through Temporal does not, so trades may then differ from `trader up --replay`')
-    .action(async (opts: BacktestCommandOptions) => {
-      await runBacktestCommand(opts);
-    });
 }

@@ -1,5 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError, loadConfig, type AppConfig, type ConfigProblem } from '../../infra/config';
+import { ConfigError, type AppConfig, type ConfigProblem } from '../../infra/config';
 import { startCodecServer } from '../../infra/codec-server';
 import { AesGcmPayloadCodec } from '../../infra/payload-codec';
 import { onShutdownSignal, processLogger } from '../../infra/stack';
@@ -10,12 +9,6 @@ import { isLoopbackAddress } from '../../infra/temporal-security';
  * Temporal Web UI and CLI show the payloads that TEMPORAL_ENCRYPTION_KEYS encrypt (see
  * infra/codec-server.ts for the protocol, CORS and the token). Runs until Ctrl-C.
  */
-
-function parsePort(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`expected a port from 0 (any free port) to 65535, got "${v}"`);
-  return n;
-}
 
 export async function runCodecServer(cfg: AppConfig, opts: { port?: number; host?: string } = {}): Promise<void> {
   const problems: ConfigProblem[] = [];
@@ -46,15 +39,4 @@ export async function runCodecServer(cfg: AppConfig, opts: { port?: number; host
   );
   await stopSignal;
   await server.close();
-}
-
-export function registerCodecServerCommand(program: Command): void {
-  program
-    .command('codec-server')
-    .description('serve /encode and /decode so the Temporal Web UI and CLI show encrypted payloads decrypted (TEMPORAL_ENCRYPTION_KEYS, CODEC_SERVER_TOKEN)')
-    .option('--port <n>', 'port to listen on (default CODEC_SERVER_PORT, 8888; 0: any free port)', parsePort)
-    .option('--host <address>', 'address to listen on (default CODEC_SERVER_HOST, 127.0.0.1)')
-    .action(async (o: { port?: number; host?: string }) => {
-      await runCodecServer(loadConfig(), o);
-    });
 }

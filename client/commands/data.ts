@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type postgres from 'postgres';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
 import { Interrupted, UsageError } from '../../infra/errors';
@@ -249,31 +248,4 @@ export async function runDataList(args: DataListArgs, io: DataCommandIo = consol
   }
   if (series.some((s) => s.gaps.some((g) => !g.exchangeHasNone))) io.info('\n"missing" candles were never downloaded: trader data download over their range fetches them.');
   return series;
-}
-
-export function registerDataCommands(program: Command): void {
-  const data = program.command('data').description('the candle store: download candles from the exchange, list what is stored');
-  data
-    .command('download')
-    .description('download closed candles into the candle store (resumable: a second run fetches only what is missing); --out also writes CSV files')
-    .option('--exchange <id>', 'ccxt exchange id (default: EXCHANGE)')
-    .option('--symbols <list>', 'comma-separated symbols, e.g. BTC/USDT,ETH/USDT (default: SYMBOLS)')
-    .option('--timeframe <tf>', 'candle timeframe, 1m .. 1d (default: TIMEFRAME)')
-    .requiredOption('--since <when>', 'first candle: 2024-01-31, 2024-01-31T12:00 (UTC), epoch ms, or 90d for 90 days ago')
-    .option('--until <when>', 'end, exclusive (default: now; only closed candles are stored)')
-    .option('--out <dir>', 'also write <exchange>_<BASE>-<QUOTE>_<tf>.csv files of the range into this directory')
-    .action(async (opts: DataDownloadArgs) => {
-      await runDataDownload(opts);
-    });
-  data
-    .command('list')
-    .description('what the candle store holds: per series the candles, first and last, and the gaps')
-    .option('--exchange <id>', 'only this exchange')
-    .option('--symbols <list>', 'only these symbols')
-    .option('--timeframe <tf>', 'only this timeframe')
-    .option('--gaps', 'list every gap (default: the first 5 per series)')
-    .option('--json', 'print the coverage as JSON (times in epoch ms)')
-    .action(async (opts: DataListArgs) => {
-      await runDataList(opts);
-    });
 }

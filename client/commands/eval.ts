@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
@@ -177,19 +176,4 @@ export function evalTables(r: WalkForwardReport): string[] {
     );
   }
   return out;
-}
-
-export function registerEvalCommand(program: Command): void {
-  program
-    .command('eval')
-    .description('walk-forward evaluation over several symbols and timeframes: per fold, train a version on the candles before it, then score the classifier and backtest rules / ensemble / ppo / hybrid against buy-and-hold, with a bootstrap interval of each model\'s Sharpe minus the rules\'')
-    .requiredOption('--data <files...>', 'candle CSV files, one symbol each, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv; several timeframes are evaluated separately')
-    .option('--models <dir>', 'keep every fold\'s model version under this new directory (default: a temporary one, removed)')
-    .option('--folds <n>', `consecutive test periods per timeframe, after an initial training half (default ${DEFAULT_FOLDS})`)
-    .option('--seed <n>', 'training and bootstrap seed (default 1)')
-    .option('--ppo-steps <n>', 'PPO environment steps per fold version (default 100000)')
-    .option('--json [file]', 'the report as JSON: printed instead of the tables, or written to FILE')
-    .action(async (opts: EvalCommandOptions) => {
-      await runEvalCommand(opts);
-    });
 }

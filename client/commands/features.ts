@@ -1,6 +1,5 @@
 import { writeAtomically } from '../../infra/files';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { CandleCsvError, type CandleFile } from '../../lib/candle-csv';
 import { checkCandles, closedCandles, countIssues, inferTimeframeMs, type CandleIssue } from '../../lib/candle-hygiene';
@@ -180,20 +179,4 @@ async function storeSource(opts: FeaturesCommandOptions, io: FeaturesCommandIo, 
   }
   const iso = (ms: number) => new Date(ms).toISOString();
   return { label, exchange: sel.exchange, symbol, timeframe: sel.timeframe, timeframeMs: timeframeToMs(sel.timeframe), candles, where: (issue) => `${label} ${iso(issue.timestamp)}` };
-}
-
-export function registerFeaturesCommand(program: Command): void {
-  program
-    .command('features')
-    .description('compute the feature matrix and regime of a candle CSV (timestamp,open,high,low,close,volume) into a CSV')
-    .option('--data <file>', 'candle CSV, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv unless --symbol/--timeframe are given')
-    .option('--since <when>', 'instead of --data, a candle store series from this open time (2024-01-31, 2024-01-31T12:00 UTC, epoch ms, or 90d); --symbol defaults to the first of SYMBOLS')
-    .option('--until <when>', 'candle store: end, exclusive (default: now)')
-    .requiredOption('--out <file>', 'output CSV: timestamp, one column per feature, regime, regime_confidence')
-    .option('--symbol <symbol>', "market symbol, e.g. 'BTC/USDT' (default: from the file name; store: the first of SYMBOLS)")
-    .option('--timeframe <tf>', "candle timeframe, e.g. '1h' (default: from the file name; store: TIMEFRAME)")
-    .option('--exchange <id>', 'ccxt exchange id (default: from the file name; store: EXCHANGE)')
-    .action(async (opts: FeaturesCommandOptions) => {
-      await runFeaturesCommand(opts);
-    });
 }

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { withTemporalClient } from '../connect';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { Command } from 'commander';
 import { loadConfig } from '../../infra/config';
 
 /**
@@ -41,24 +40,12 @@ export async function exportHistories(client: Client, opts: { out: string; query
   return done;
 }
 
-export function registerHistoryCommands(program: Command): void {
-  const history = program.command('history').description('workflow histories');
-  history
-    .command('export')
-    .description('write the event history of every matching workflow as JSON (replayable with the SDK replayer)')
-    .requiredOption('--out <dir>', 'directory to write into')
-    .option('--query <visibility query>', 'e.g. \'WorkflowType = "symbolTraderWorkflow" AND ExecutionStatus = "Completed"\'')
-    .option('--limit <n>', 'at most this many', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`--limit: expected a positive integer, got ${v}`);
-      return n;
-    })
-    .action(async (o: { out: string; query?: string; limit?: number }) => {
-      const cfg = loadConfig();
-      await withTemporalClient(cfg, async (client) => {
-        const out = await exportHistories(client, o);
-        for (const h of out) console.log(`${h.type} ${h.workflowId} (${h.events} events) -> ${h.file}`);
-        console.log(`${out.length} histories written to ${o.out}`);
-      });
-    });
+/** `trader history export --out DIR`. */
+export async function historyExportCommand(o: { out: string; query?: string; limit?: number }): Promise<void> {
+  const cfg = loadConfig();
+  await withTemporalClient(cfg, async (client) => {
+    const out = await exportHistories(client, o);
+    for (const h of out) console.log(`${h.type} ${h.workflowId} (${h.events} events) -> ${h.file}`);
+    console.log(`${out.length} histories written to ${o.out}`);
+  });
 }

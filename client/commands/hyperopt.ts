@@ -1,6 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
@@ -376,47 +375,4 @@ export async function applyHyperopt(runId: string, cfg: AppConfig, io: HyperoptI
   } finally {
     await db.close();
   }
-}
-
-/** A params file as JSON (for tests and tools). */
-export function readParamsFile(file: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-}
-
-export function registerHyperoptCommand(program: Command): void {
-  program
-    .command('hyperopt')
-    .description("search a strategy's parameters (its `search` ranges) with Optuna over backtests, on Temporal: crash-proof, shared by any number of research workers; reports the Deflated Sharpe Ratio, the Probability of Backtest Overfitting and a holdout backtest")
-    .option('--strategy <name|path>', 'the strategy (default: STRATEGY); its `search` ranges are the space')
-    .option('--params <file.json>', 'parameters held fixed (JSON file or text); the searched ones override them')
-    .option('--data <files...>', 'candle CSV file(s), one symbol each')
-    .option('--since <when>', 'instead of --data, candle store series from this candle open time (2024-01-31, epoch ms, or 90d)')
-    .option('--until <when>', 'candle store: end, exclusive (default: now)')
-    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
-    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
-    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
-    .option('--trials <n>', 'trials to run')
-    .option('--loss <name>', 'sharpe, sortino, calmar or profit-drawdown (default sharpe)')
-    .option('--spaces <list>', 'search only these spaces: entry, exit, stop, size (default: every range)')
-    .option('--seed <n>', "the sampler's seed (default 1): the same seed and batch give the same trials")
-    .option('--walk-forward <k>', 'score each trial over K consecutive test folds (averaged) instead of the whole search part (default 1)')
-    .option('--holdout <share>', 'the last share of the data the search never sees, backtested with the best parameters at the end (default 20%)')
-    .option('--batch <n>', 'trials asked for and run at once (default 8); more than the research workers only queues')
-    .option('--startup-trials <n>', 'random trials before TPE takes over (default 10)')
-    .option('--initial-capital <n>', 'starting cash (default: INITIAL_CAPITAL)')
-    .option('--fee-bps <n>', `fee in basis points (default ${DEFAULT_FEE_BPS})`)
-    .option('--slippage-bps <n>', `slippage in basis points (default ${DEFAULT_SLIPPAGE_BPS})`)
-    .option('--run-id <id>', 'name the run (default: <strategy>-<UTC time>)')
-    .option('--json <file>', 'write every trial (parameters, loss, folds, daily returns) and the result')
-    .option('--report <file.html>', 'write an HTML report: loss over trials, best trials, importance, the guard, the holdout')
-    .option('--resume <runId>', 'watch a run started before (after this command was killed)')
-    .option('--apply <runId>', "write a finished run's best parameters to a params file")
-    .option('--force', 'with --apply: write them even when the holdout lost or the Deflated Sharpe Ratio is below 0.95')
-    .option('--out <file.json>', 'with --apply: the params file (default: <strategy dir>/<name>.params.json)')
-    .option('--no-local-worker', 'run no research worker in this process (trader worker --queue research processes do the trials)')
-    .option('--no-optuna-worker', 'start no Optuna worker here (one runs elsewhere: trader worker --queue optuna)')
-    .option('--no-progress', 'no progress bar')
-    .action(async (o: HyperoptCommandOptions) => {
-      await runHyperoptCommand(o);
-    });
 }

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { identityLabel } from '../../lib/strategy/run';
 import os from 'node:os';
 import { loadConfig, type AppConfig } from '../../infra/config';
@@ -132,132 +131,102 @@ function tradeJsonFromRow(t: LedgerTradeRow) {
   };
 }
 
-export function registerOpsCommands(program: Command): void {
-  program
-    .command('status')
-    .description('every symbol: trading status, position, last decision, PnL; the kill switch')
-    .option('--json', 'machine-readable: an array with one object per symbol (symbol, tradingStatus, ...)')
-    .action(async (o: { json?: boolean }) => {
-      const cfg = loadConfig();
-      const r = await withControl(cfg, (c) => c.status());
-      // The account's equity as the portfolio last wrote it to the ledger; the workflows' view stands without it.
-      let snapshot: EquityPoint | null = null;
-      let ledgerError: string | undefined;
-      try {
-        const s = await withLedger(cfg, false, (l) => l.latestEquitySnapshot(r.account));
-        snapshot = s && equityPoint(s);
-      } catch (err) {
-        ledgerError = (err as Error).message;
-      }
-      if (o.json) {
-        console.log(JSON.stringify(r.symbols.map((s) => ({ ...s, killSwitch: r.portfolio?.killSwitch ?? null, equitySnapshot: snapshot })), null, 2));
-      } else printStatus(r, snapshot, ledgerError);
-    });
-
-  program
-    .command('positions')
-    .description('open positions, from the symbol workflows')
-    .option('--json', 'machine-readable')
-    .action(async (o: { json?: boolean }) => {
-      const cfg = loadConfig();
-      const p = await withControl(cfg, (c) => c.positions());
-      if (o.json) console.log(JSON.stringify(p, null, 2));
-      else if (p.length === 0) console.log('no open positions');
-      else table(['symbol', 'qty', 'entry', 'stop', 'target', 'mark', 'uPnL'], p.map((x) => [x.symbol, String(x.qty), String(x.entryPrice), String(x.stopPrice ?? '-'), String(x.targetPrice ?? '-'), String(x.markPrice ?? '-'), x.unrealizedPnl?.toFixed(2) ?? '-']));
-    });
-
-  program
-    .command('trades')
-    .description('closed trades from the ledger (works after `up` has exited: the last run\'s ledger)')
-    .option('--json', 'machine-readable: an array of trades with every field a backtest\'s trades carry (symbol, side, qty, entryTime, entryPrice, exitTime, exitPrice, fees, pnl, exitReason, entryOrderId, exitOrderId, stopPrice, targetPrice, and entryTag and strategy when the strategy gave them) and the exchange')
-    .option('--replay', 'the ledger of the last replay, whatever ran last')
-    .action(async (o: { json?: boolean; replay?: boolean }) => {
-      const cfg = loadConfig();
-      const trades = (await withLedger(cfg, o.replay === true, (l) => closedTradesForReport(l.sql))).map(tradeJsonFromRow).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
-      if (o.json) console.log(JSON.stringify(trades, null, 2));
-      else if (trades.length === 0) console.log('no closed trades');
-      else {
-        table(
-          ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason', 'strategy', 'tag'],
-          trades.map((t) => [
-            t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-',
-            t.strategy ? identityLabel(t.strategy) : '-',
-            t.entryTag ?? '-',
-          ]),
-        );
-        console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
-      }
-    });
-
-  program
-    .command('equity')
-    .description('equity, cash, exposure and drawdown over time, from the equity snapshots the portfolio writes every check (works after `up` has exited)')
-    .option('--since <when>', 'from when: a date, a date and time (UTC), epoch ms, or a duration back from now such as 24h or 7d', '24h')
-    .option('--every <period>', 'one row per period (its last snapshot): 1m, 15m, 1h, 4h, 1d...', '1h')
-    .option('--json', 'machine-readable: { account, since, every, snapshots, rows, worstDrawdown } with times in epoch ms')
-    .action(async (o: { since: string; every: string; json?: boolean }) => {
-      const cfg = loadConfig();
-      const nowMs = Date.now();
-      const since = parseWhen('--since', o.since, nowMs);
-      let everyMs: number;
-      try {
-        everyMs = timeframeToMs(o.every);
-      } catch (err) {
-        throw new UsageError(`--every '${o.every}': ${(err as Error).message}`);
-      }
-      const { account } = target(cfg);
-      const h = equityHistory((await withLedger(cfg, false, (l) => l.equityCurve({ since: new Date(since), account }))).map(equityPoint), everyMs);
-      if (o.json) {
-        console.log(JSON.stringify({ account, since, every: o.every, snapshots: h.snapshots, rows: h.rows, worstDrawdown: h.worstDrawdown }, null, 2));
-        return;
-      }
-      if (!h.first || !h.last) {
-        console.log(`no equity snapshot for ${account} since ${utc(since)} (the portfolio writes one per check while \`trader up\` runs)`);
-        return;
-      }
-      table(
-        ['time', 'equity', 'cash', 'exposure', 'drawdown'],
-        h.rows.map((p) => [utc(p.ts), money(p.equity), money(p.cash), money(p.exposure), pct(p.drawdown)]),
-      );
-      const change = h.first.equity > 0 ? ` (${(((h.last.equity - h.first.equity) / h.first.equity) * 100).toFixed(2)} %)` : '';
-      console.log(`${account}: ${h.snapshots} snapshots from ${utc(h.first.ts)} to ${utc(h.last.ts)}; equity ${money(h.first.equity)} -> ${money(h.last.equity)}${change}`);
-      const w = h.worstDrawdown;
-      console.log(w ? `worst drawdown ${pct(w.drawdown)} at ${utc(w.ts)} (equity ${money(w.equity)}, peak ${w.peakEquity === null ? '-' : money(w.peakEquity)})` : 'no drawdown in the period');
-    });
-
-  for (const [name, action, desc] of [
-    ['stop', 'pause', 'no new entries on SYMBOL (or every symbol); protective exits keep working'],
-    ['resume', 'resume', 'back to active (without SYMBOL: every symbol, and re-arms a tripped kill switch)'],
-    ['reduce-only', 'reduceOnly', 'exits only on SYMBOL (or every symbol)'],
-  ] as const) {
-    program
-      .command(`${name} [symbol]`)
-      .description(desc)
-      .option('--reason <text>', 'recorded in the audit trail and the workflow history')
-      .action(async (symbol: string | undefined, o: { reason?: string }) => {
-        const cfg = loadConfig();
-        await withControl(cfg, async (c) => {
-          const { result, seen, watched, target } = await confirmStatusChange(c, action, symbol, { by: who(), reason: o.reason }, 15_000);
-          for (const s of result.symbols) console.log(`${s}: ${seen[s] ?? (watched.includes(s) ? 'unknown' : 'not running (the portfolio applies it when it starts)')}`);
-          for (const f of result.failures) console.log(`${f.symbol}: not reached (${f.error})`);
-          const late = watched.filter((s) => seen[s] !== target);
-          if (late.length > 0) throw new Error(`not confirmed within 15 s for ${late.join(', ')} (the signal is recorded; check \`trader status\`)`);
-        });
-      });
+/** `trader status`. */
+export async function statusCommand(o: { json?: boolean }): Promise<void> {
+  const cfg = loadConfig();
+  const r = await withControl(cfg, (c) => c.status());
+  // The account's equity as the portfolio last wrote it to the ledger; the workflows' view stands without it.
+  let snapshot: EquityPoint | null = null;
+  let ledgerError: string | undefined;
+  try {
+    const s = await withLedger(cfg, false, (l) => l.latestEquitySnapshot(r.account));
+    snapshot = s && equityPoint(s);
+  } catch (err) {
+    ledgerError = (err as Error).message;
   }
+  if (o.json) {
+    console.log(JSON.stringify(r.symbols.map((s) => ({ ...s, killSwitch: r.portfolio?.killSwitch ?? null, equitySnapshot: snapshot })), null, 2));
+  } else printStatus(r, snapshot, ledgerError);
+}
 
-  program
-    .command('emergency')
-    .description('close every position at market, cancel working orders, halt every symbol (trips the kill switch)')
-    .option('--yes', 'required: you mean it')
-    .option('--reason <text>', 'recorded in the audit trail')
-    .action(async (o: { yes?: boolean; reason?: string }) => {
-      if (!o.yes) throw new UsageError('emergency closes every position at market: add --yes to confirm');
-      const cfg = loadConfig();
-      const results = await withControl(cfg, (c) => c.emergency({ by: who(), reason: o.reason ?? 'emergency from the CLI' }));
-      for (const r of results) {
-        const closed = r.closed.map((p) => `closed ${p.qty} @ ${p.exitPrice} (pnl ${p.pnl.toFixed(2)})`).join(', ') || 'nothing open';
-        console.log(`${r.symbol}: ${closed}; ${r.canceledOrders} orders canceled; now ${r.tradingStatus}`);
-      }
-    });
+/** `trader positions`. */
+export async function positionsCommand(o: { json?: boolean }): Promise<void> {
+  const cfg = loadConfig();
+  const p = await withControl(cfg, (c) => c.positions());
+  if (o.json) console.log(JSON.stringify(p, null, 2));
+  else if (p.length === 0) console.log('no open positions');
+  else table(['symbol', 'qty', 'entry', 'stop', 'target', 'mark', 'uPnL'], p.map((x) => [x.symbol, String(x.qty), String(x.entryPrice), String(x.stopPrice ?? '-'), String(x.targetPrice ?? '-'), String(x.markPrice ?? '-'), x.unrealizedPnl?.toFixed(2) ?? '-']));
+}
+
+/** `trader trades`. */
+export async function tradesCommand(o: { json?: boolean; replay?: boolean }): Promise<void> {
+  const cfg = loadConfig();
+  const trades = (await withLedger(cfg, o.replay === true, (l) => closedTradesForReport(l.sql))).map(tradeJsonFromRow).sort((a, b) => a.exitTime - b.exitTime || a.symbol.localeCompare(b.symbol));
+  if (o.json) console.log(JSON.stringify(trades, null, 2));
+  else if (trades.length === 0) console.log('no closed trades');
+  else {
+    table(
+      ['symbol', 'qty', 'entry time', 'entry', 'exit time', 'exit', 'fees', 'pnl', 'reason', 'strategy', 'tag'],
+      trades.map((t) => [
+        t.symbol, String(t.qty), new Date(t.entryTime).toISOString(), String(t.entryPrice), new Date(t.exitTime).toISOString(), String(t.exitPrice), t.fees.toFixed(4), t.pnl.toFixed(2), t.exitReason ?? '-',
+        t.strategy ? identityLabel(t.strategy) : '-',
+        t.entryTag ?? '-',
+      ]),
+    );
+    console.log(`${trades.length} trades, total PnL ${trades.reduce((s, t) => s + t.pnl, 0).toFixed(2)}`);
+  }
+}
+
+/** `trader equity`. */
+export async function equityCommand(o: { since: string; every: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig();
+  const nowMs = Date.now();
+  const since = parseWhen('--since', o.since, nowMs);
+  let everyMs: number;
+  try {
+    everyMs = timeframeToMs(o.every);
+  } catch (err) {
+    throw new UsageError(`--every '${o.every}': ${(err as Error).message}`);
+  }
+  const { account } = target(cfg);
+  const h = equityHistory((await withLedger(cfg, false, (l) => l.equityCurve({ since: new Date(since), account }))).map(equityPoint), everyMs);
+  if (o.json) {
+    console.log(JSON.stringify({ account, since, every: o.every, snapshots: h.snapshots, rows: h.rows, worstDrawdown: h.worstDrawdown }, null, 2));
+    return;
+  }
+  if (!h.first || !h.last) {
+    console.log(`no equity snapshot for ${account} since ${utc(since)} (the portfolio writes one per check while \`trader up\` runs)`);
+    return;
+  }
+  table(
+    ['time', 'equity', 'cash', 'exposure', 'drawdown'],
+    h.rows.map((p) => [utc(p.ts), money(p.equity), money(p.cash), money(p.exposure), pct(p.drawdown)]),
+  );
+  const change = h.first.equity > 0 ? ` (${(((h.last.equity - h.first.equity) / h.first.equity) * 100).toFixed(2)} %)` : '';
+  console.log(`${account}: ${h.snapshots} snapshots from ${utc(h.first.ts)} to ${utc(h.last.ts)}; equity ${money(h.first.equity)} -> ${money(h.last.equity)}${change}`);
+  const w = h.worstDrawdown;
+  console.log(w ? `worst drawdown ${pct(w.drawdown)} at ${utc(w.ts)} (equity ${money(w.equity)}, peak ${w.peakEquity === null ? '-' : money(w.peakEquity)})` : 'no drawdown in the period');
+}
+
+/** `trader stop | resume | reduce-only [SYMBOL]`: the status change, confirmed by the workflows within 15 s. */
+export async function statusChangeCommand(action: 'pause' | 'resume' | 'reduceOnly', symbol: string | undefined, o: { reason?: string }): Promise<void> {
+  const cfg = loadConfig();
+  await withControl(cfg, async (c) => {
+    const { result, seen, watched, target } = await confirmStatusChange(c, action, symbol, { by: who(), reason: o.reason }, 15_000);
+    for (const s of result.symbols) console.log(`${s}: ${seen[s] ?? (watched.includes(s) ? 'unknown' : 'not running (the portfolio applies it when it starts)')}`);
+    for (const f of result.failures) console.log(`${f.symbol}: not reached (${f.error})`);
+    const late = watched.filter((s) => seen[s] !== target);
+    if (late.length > 0) throw new Error(`not confirmed within 15 s for ${late.join(', ')} (the signal is recorded; check \`trader status\`)`);
+  });
+}
+
+/** `trader emergency --yes`. */
+export async function emergencyCommand(o: { yes?: boolean; reason?: string }): Promise<void> {
+  if (!o.yes) throw new UsageError('emergency closes every position at market: add --yes to confirm');
+  const cfg = loadConfig();
+  const results = await withControl(cfg, (c) => c.emergency({ by: who(), reason: o.reason ?? 'emergency from the CLI' }));
+  for (const r of results) {
+    const closed = r.closed.map((p) => `closed ${p.qty} @ ${p.exitPrice} (pnl ${p.pnl.toFixed(2)})`).join(', ') || 'nothing open';
+    console.log(`${r.symbol}: ${closed}; ${r.canceledOrders} orders canceled; now ${r.tradingStatus}`);
+  }
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
@@ -146,21 +145,4 @@ async function storedCandles(store: CandleStore, exchange: string, symbol: strin
   const candles = await store.candles(best.exchange, symbol, best.timeframe, { since, until });
   if (candles.length === 0) return undefined;
   return { symbol, timeframe: best.timeframe, timeframeMs: timeframeToMs(best.timeframe), candles, source: `the candle store (${best.exchange})` };
-}
-
-export function registerReportCommand(program: Command): void {
-  program
-    .command('report')
-    .description('the HTML report of an account from its ledger (live, paper or replay): candles with entries and exits, equity, drawdown, the tables of `trader backtest --report`')
-    .option('--from-ledger', 'read the trades from the ledger (the last run\'s database; see --replay)')
-    .requiredOption('--out <file.html>', 'where to write the self-contained HTML report')
-    .option('--replay', 'the ledger of the last replay, whatever ran last')
-    .option('--data <files...>', 'candle CSV files of the traded symbols, for the charts and marks (default: the candle store)')
-    .option('--initial-capital <n>', 'the account\'s starting equity (default: INITIAL_CAPITAL)')
-    .option('--monte-carlo <runs>', 'Monte Carlo of the closed trades: 5/50/95 % bands of final return and max drawdown')
-    .option('--seed <n>', 'seed of the Monte Carlo runs (default 1)')
-    .option('--json <file>', 'also write { trades, metrics, statistics, monteCarlo, openPositions, equityCurve }')
-    .action(async (opts: ReportCommandOptions) => {
-      await runReportCommand(opts);
-    });
 }

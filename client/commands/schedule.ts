@@ -1,7 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import type { Command } from 'commander';
 import { withTemporalClient } from '../connect';
 import { z } from 'zod';
 import { loadConfig } from '../../infra/config';
@@ -155,48 +154,32 @@ export function retrainScheduleFromOptions(raw: unknown, defaults: SeriesDefault
 
 const withClient = withTemporalClient;
 
-export function registerScheduleCommand(program: Command): void {
-  const schedule = program.command('schedule').description('Temporal Schedules: periodic retraining');
-  schedule
-    .command('retrain')
-    .description('create or update the Schedule that runs RetrainWorkflow on the training task queue (overlap: skip)')
-    .requiredOption('--every <interval>', 'e.g. 7d, 24h, 2w')
-    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
-    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
-    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
-    .option('--window <days>', `candle store: train on the most recent window, e.g. 365d or 52w (default ${DEFAULT_TRAINING_WINDOW_DAYS}d)`)
-    .option('--no-download', 'candle store: train on what is stored; do not download the missing part of the window first')
-    .option('--data <files...>', 'instead of the candle store, these candle CSV files (the training worker must be able to read them)')
-    .option('--seed <n>', 'training seed (default 1)')
-    .option('--ppo-steps <n>', 'PPO environment steps (default 100000)')
-    .option('--id <id>', `schedule id (default ${DEFAULT_RETRAIN_SCHEDULE_ID})`)
-    .action(async (raw: ScheduleRetrainOptions) => {
-      const cfg = loadConfig();
-      const opts = retrainScheduleFromOptions(raw, { exchange: cfg.exchange.id, symbols: cfg.symbols, timeframe: cfg.timeframe });
-      const r = await withClient(cfg, (client) => upsertRetrainSchedule(client, opts));
-      const d = r.description;
-      console.log(`${r.created ? 'created' : 'updated'} schedule ${d.scheduleId}: ${RETRAIN_WORKFLOW_TYPE} on task queue ${TRAINING_TASK_QUEUE} every ${formatEvery(opts.everyMs)}, overlap ${d.policies.overlap}`);
-      const st = opts.input.store;
-      console.log(
-        st
-          ? `each run trains on the last ${st.windowDays} days of ${st.exchange} ${st.symbols.join(', ')} ${st.timeframe} in the candle store${st.download ? ', downloading what it lacks first' : ' (nothing downloaded)'}`
-          : `each run trains on ${opts.input.data?.length} file(s): ${opts.input.data?.join(', ')}`,
-      );
-      const next = d.info.nextActionTimes[0];
-      if (next) console.log(`next run ${next.toISOString()}; a training worker must poll the queue (trader worker --queue training, or trader up)`);
-    });
-  schedule
-    .command('list')
-    .description('list the Schedules of the namespace')
-    .action(async () => {
-      const cfg = loadConfig();
-      const rows = await withClient(cfg, listSchedules);
-      if (rows.length === 0) console.log('no schedules');
-      for (const r of rows) {
-        const last = r.recentActions.at(-1);
-        console.log(
-          `${r.scheduleId}  ${r.workflowType ?? '-'}  every ${r.everyMs.map(formatEvery).join(', ') || '-'}  ${r.paused ? 'PAUSED' : 'active'}  next ${r.nextActionTimes[0]?.toISOString() ?? '-'}  last ${last ? `${last.scheduledAt.toISOString()} (${last.workflowId})` : '-'}`,
-        );
-      }
-    });
+/** `trader schedule retrain --every INTERVAL`. */
+export async function scheduleRetrainCommand(raw: ScheduleRetrainOptions): Promise<void> {
+  const cfg = loadConfig();
+  const opts = retrainScheduleFromOptions(raw, { exchange: cfg.exchange.id, symbols: cfg.symbols, timeframe: cfg.timeframe });
+  const r = await withClient(cfg, (client) => upsertRetrainSchedule(client, opts));
+  const d = r.description;
+  console.log(`${r.created ? 'created' : 'updated'} schedule ${d.scheduleId}: ${RETRAIN_WORKFLOW_TYPE} on task queue ${TRAINING_TASK_QUEUE} every ${formatEvery(opts.everyMs)}, overlap ${d.policies.overlap}`);
+  const st = opts.input.store;
+  console.log(
+    st
+      ? `each run trains on the last ${st.windowDays} days of ${st.exchange} ${st.symbols.join(', ')} ${st.timeframe} in the candle store${st.download ? ', downloading what it lacks first' : ' (nothing downloaded)'}`
+      : `each run trains on ${opts.input.data?.length} file(s): ${opts.input.data?.join(', ')}`,
+  );
+  const next = d.info.nextActionTimes[0];
+  if (next) console.log(`next run ${next.toISOString()}; a training worker must poll the queue (trader worker --queue training, or trader up)`);
+}
+
+/** `trader schedule list`. */
+export async function scheduleListCommand(): Promise<void> {
+  const cfg = loadConfig();
+  const rows = await withClient(cfg, listSchedules);
+  if (rows.length === 0) console.log('no schedules');
+  for (const r of rows) {
+    const last = r.recentActions.at(-1);
+    console.log(
+      `${r.scheduleId}  ${r.workflowType ?? '-'}  every ${r.everyMs.map(formatEvery).join(', ') || '-'}  ${r.paused ? 'PAUSED' : 'active'}  next ${r.nextActionTimes[0]?.toISOString() ?? '-'}  last ${last ? `${last.scheduledAt.toISOString()} (${last.workflowId})` : '-'}`,
+    );
+  }
 }

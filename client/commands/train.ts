@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AppConfig } from '../../infra/config';
 import { loadConfig } from '../../infra/config';
@@ -233,23 +232,4 @@ export function summaryLines(r: TrainResult, registered: ModelVersionRow | undef
   ];
   if (registered) out.push(`registered as ${registered.role}${promoted ? '' : '; promote it with --promote, or let a scheduled retrain decide'}`);
   return out;
-}
-
-export function registerTrainCommand(program: Command): void {
-  program
-    .command('train')
-    .description('train one model version (ensemble + PPO, exported to ONNX) from candle CSVs or candle store series, with an out-of-sample evaluation report')
-    .option('--data <files...>', 'candle CSV file(s), one symbol each, one timeframe, named <exchange>_<BASE>-<QUOTE>_<timeframe>.csv')
-    .option('--since <when>', 'instead of --data, candle store series from this candle open time (2024-01-31, 2024-01-31T12:00 UTC, epoch ms, or 365d)')
-    .option('--until <when>', 'candle store: end, exclusive (default: now)')
-    .option('--symbols <list>', 'candle store: comma-separated symbols (default: SYMBOLS)')
-    .option('--timeframe <tf>', 'candle store: timeframe (default: TIMEFRAME)')
-    .option('--exchange <id>', 'candle store: exchange (default: EXCHANGE)')
-    .option('--out <dir>', 'write the version into this new directory instead of TRADER_HOME/models (and do not register it)')
-    .option('--seed <n>', 'random seed (same data + seed = same model, bit for bit); default 1')
-    .option('--ppo-steps <n>', 'PPO environment steps (default 100000)')
-    .option('--promote', 'make the new version the champion the traders load')
-    .action(async (opts: TrainCommandOptions) => {
-      await runTrainCommand(opts);
-    });
 }

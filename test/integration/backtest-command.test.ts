@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runBacktestCommand, type BacktestCommandIo } from '../../client/commands/backtest';
@@ -107,21 +107,7 @@ describe('trader backtest', function () {
   });
 
   describe('as a process', () => {
-    // Through bin/trader.js once client/cli.ts registers the command; until then through the same
-    // commander program and error reporting (client/cli.ts reportError) in a small harness.
-    const registered = existsSync(path.join(REPO, 'client', 'cli.ts')) && /registerBacktestCommand/.test(readFileSync(path.join(REPO, 'client', 'cli.ts'), 'utf8'));
-    const harness = [
-      "const { Command } = require('commander');",
-      "const { registerBacktestCommand } = require('./client/commands/backtest.ts');",
-      "const { reportError } = require('./client/cli.ts');",
-      "const p = new Command('trader').exitOverride();",
-      'registerBacktestCommand(p);',
-      'p.parseAsync(process.argv).catch((e) => { process.exitCode = reportError(e); });',
-    ].join('\n');
-    const trader = (...args: string[]) =>
-      registered
-        ? spawnSync(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'backtest', ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 })
-        : spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', harness, 'trader', 'backtest', ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+    const trader = (...args: string[]) => spawnSync(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'backtest', ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
 
     it('exits 0 with a summary on good input', () => {
       const r = trader('--data', XRP, '--initial-capital', '100');

@@ -181,19 +181,7 @@ describe('trader train', function () {
   });
 
   it('as a process: `trader train --out DIR` prints progress lines and the summary, exit 0; bad input exits 2', () => {
-    const registered = /registerTrainCommand/.test(fs.readFileSync(path.join(REPO, 'client', 'cli.ts'), 'utf8'));
-    const harness = [
-      "const { Command } = require('commander');",
-      "const { registerTrainCommand } = require('./client/commands/train.ts');",
-      "const { reportError } = require('./client/cli.ts');",
-      "const p = new Command('trader').exitOverride();",
-      'registerTrainCommand(p);',
-      'p.parseAsync(process.argv).catch((e) => { process.exitCode = reportError(e); });',
-    ].join('\n');
-    const trader = (...args: string[]) =>
-      registered
-        ? spawnSync(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'train', ...args], { cwd: REPO, encoding: 'utf8', timeout: 120_000 })
-        : spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', harness, 'trader', 'train', ...args], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
+    const trader = (...args: string[]) => spawnSync(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'train', ...args], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
     const out = path.join(tmp, 'cli-out');
     const ok = trader('--data', btc, '--out', out, '--ppo-steps', '256', '--seed', '4');
     assert.equal(ok.status, 0, ok.stderr);

