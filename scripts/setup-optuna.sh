@@ -27,5 +27,8 @@ fi
 "$dest/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location -r "$req"
 "$dest/bin/python" -c 'import optuna, temporalio, sqlalchemy, psycopg2, sklearn, optuna_dashboard; from importlib.metadata import version as v; print("setup-optuna:", ", ".join(p + " " + v(p) for p in ("temporalio", "optuna", "optuna-dashboard")))'
 touch "$stamp"
-echo "setup-optuna: installed into $dest. To browse a study kept in PostgreSQL (DATABASE_URL=postgres://user:pass@host:port/db):" >&2
-echo "  $dest/bin/optuna-dashboard 'postgresql+psycopg2://user:pass@host:port/db?options=-csearch_path%3Doptuna'" >&2
+echo "setup-optuna: installed into $dest. optuna-dashboard opens the hyperopt studies (schema optuna of the ledger's database):" >&2
+echo "  the embedded PostgreSQL of trader up:" >&2
+echo "    $dest/bin/optuna-dashboard \"postgresql+psycopg2://trader:\$(cat .data/postgres.password)@127.0.0.1:54329/ledger?options=-csearch_path%3Doptuna\"" >&2
+echo "  DATABASE_URL=postgres://USER:PASS@HOST:PORT/DB:" >&2
+echo "    $dest/bin/optuna-dashboard 'postgresql+psycopg2://USER:PASS@HOST:PORT/DB?options=-csearch_path%3Doptuna'" >&2

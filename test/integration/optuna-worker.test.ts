@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { ActivityFailure, ApplicationFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { AskedTrial, OptunaActivities, OptunaAskRequest, OptunaSummary, OptunaTellResult, ParamDistribution } from '../../lib/contracts/hyperopt';
+import { OPTUNA_BAD_INPUT, type AskedTrial, type OptunaActivities, type OptunaAskRequest, type OptunaSummary, type OptunaTellResult, type ParamDistribution } from '../../lib/contracts/hyperopt';
 import {
   OptunaNotInstalledError,
   findOptunaWorker,
+  optunaDashboardCommand,
   optunaStorageUrl,
   requireOptunaWorker,
   startOptunaWorker,
@@ -17,7 +18,7 @@ import {
 } from '../../infra/optuna-worker';
 import { parseEncryptionKeys } from '../../infra/payload-codec';
 import { temporalDataConverter } from '../../infra/temporal';
-import { freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
+import { freePort, freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
 import { freshTaskQueue, sharedDevServerEnv } from '../../testkit/temporal';
 
 /**
@@ -278,6 +279,28 @@ print(json.dumps({name: value}))`,
     assert.equal(n, 6);
   });
 
+  it('lets optuna-dashboard open the study in PostgreSQL with the command scripts/setup-optuna.sh prints', async () => {
+    const port = await freePort();
+    const [dashboard, storage] = optunaDashboardCommand(db.url);
+    const child = spawn(dashboard, [storage, '--host', '127.0.0.1', '--port', String(port), '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] }); // stderr: its request log, read on failure
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      let studies: Array<{ study_name: string }> | undefined;
+      for (let i = 0; i < 100 && !studies; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        studies = await fetch(`http://127.0.0.1:${port}/api/studies`)
+          .then(async (res) => ((await res.json()) as { study_summaries: Array<{ study_name: string }> }).study_summaries)
+          .catch(() => undefined);
+        assert.equal(child.exitCode, null, `optuna-dashboard exited: ${stderr}`);
+      }
+      assert.ok(studies, `optuna-dashboard did not answer: ${stderr}`);
+      assert.ok(studies.some((st) => st.study_name === 'hyperopt-basic'), JSON.stringify(studies));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('fails bad input at once, not retried, with a clear message', async () => {
     const study = 'hyperopt-bad';
     await call('optunaCreateStudy', { study, seed: 1 });
@@ -288,11 +311,12 @@ print(json.dumps({name: value}))`,
       [() => call('optunaAsk', { study: 'hyperopt-nope', seed: 1, space, keys: ['bad/0'] }), /no study named 'hyperopt-nope'/],
       [() => call('optunaTell', { study, results: [{ key: 'bad/9', number: 9, state: 'complete', value: 1 }] }), /has no trial 9/],
       [() => call('optunaSummary', { study: 'hyperopt-nope', top: 1 }), /no study named 'hyperopt-nope'/],
+      [() => call('optunaCreateStudy', { study, seed: 2 }), /exists with seed 1, not 2/],
     ];
     for (const [p, message] of cases) {
       const failure = await failureOf(p());
       assert.equal(failure.nonRetryable, true, failure.message);
-      assert.equal(failure.type, 'OptunaBadInput');
+      assert.equal(failure.type, OPTUNA_BAD_INPUT);
       assert.match(failure.message, message);
     }
     // Nothing of it reached the study.
