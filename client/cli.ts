@@ -8,6 +8,7 @@ import { runWorker } from './commands/worker';
 import { registerFeaturesCommand } from './commands/features';
 import { registerOpsCommands } from './commands/ops';
 import { registerBacktestCommand } from './commands/backtest';
+import { registerHyperoptCommand } from './commands/hyperopt';
 import { registerTrainCommand } from './commands/train';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerHistoryCommands } from './commands/history';
@@ -58,9 +59,9 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('run one worker against TEMPORAL_ADDRESS and DATABASE_URL (the docker-compose services use this)')
-    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training']).default('trading'))
+    .addOption(new Option('--queue <name>', 'which worker').choices(['trading', 'telegram', 'training', 'research']).default('trading'))
     .option('--replay', 'join the replay that `trader up --replay` is running (its candles, strategy and capital, from its database)')
-    .action(async (opts: { queue: 'trading' | 'telegram' | 'training'; replay?: boolean }) => {
+    .action(async (opts: { queue: 'trading' | 'telegram' | 'training' | 'research'; replay?: boolean }) => {
       const cfg = loadConfig();
       await runWorker(cfg, opts.queue, { replay: opts.replay });
     });
@@ -83,6 +84,7 @@ function registerOptionalCommands(program: Command): void {
   registerFeaturesCommand(program);
   registerOpsCommands(program);
   registerBacktestCommand(program);
+  registerHyperoptCommand(program);
   registerTrainCommand(program);
   registerScheduleCommand(program);
   registerHistoryCommands(program);

@@ -25,6 +25,8 @@ export interface Database {
   sql: postgres.Sql;
   /** Connection URL with the password masked: safe to print. */
   url: string;
+  /** The full URL, password included: for a child process that connects too (the Optuna worker); never printed. */
+  connectionUrl: string;
   embedded: boolean;
   /**
    * The server's default ledger database (`ledger` embedded, DATABASE_URL's own), migrated:
@@ -86,7 +88,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
       throw new Error(`cannot reach PostgreSQL at DATABASE_URL=${url}: ${describe(err)}`, { cause: err });
     }
     const defaultUrl = opts.database ? async () => opts.databaseUrl! : undefined;
-    return finishOpen(sql, { url, embedded: false, log, stop: async () => undefined, alive: () => true, defaultUrl });
+    return finishOpen(sql, { url, connectionUrl: target, embedded: false, log, stop: async () => undefined, alive: () => true, defaultUrl });
   }
 
   const home = path.resolve(opts.home);
@@ -105,7 +107,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     throw err;
   }
   const defaultUrl = opts.database !== undefined && opts.database !== EMBEDDED_DATABASE ? () => ensureDatabase(server.url, EMBEDDED_DATABASE, log) : undefined;
-  return finishOpen(connect(url, log), { url: maskUrl(url), embedded: true, log, stop: () => server.stop(), alive: () => server.alive(), defaultUrl });
+  return finishOpen(connect(url, log), { url: maskUrl(url), connectionUrl: url, embedded: true, log, stop: () => server.stop(), alive: () => server.alive(), defaultUrl });
 }
 
 /** The ledger gets its own database rather than the `postgres` maintenance one. */
@@ -135,7 +137,7 @@ async function ensureDatabase(serverUrl: string, name: string, log: Logger, fres
 
 async function finishOpen(
   sql: postgres.Sql,
-  o: { url: string; embedded: boolean; log: Logger; stop: () => Promise<void>; alive: () => boolean; defaultUrl?: () => Promise<string> },
+  o: { url: string; connectionUrl: string; embedded: boolean; log: Logger; stop: () => Promise<void>; alive: () => boolean; defaultUrl?: () => Promise<string> },
 ): Promise<Database> {
   let other: Promise<postgres.Sql> | undefined;
   const close = async () => {
@@ -167,7 +169,7 @@ async function finishOpen(
     throw err;
   }
   o.log.info({ url: o.url, embedded: o.embedded }, 'ledger database ready');
-  return { sql, url: o.url, embedded: o.embedded, defaultDatabase, close };
+  return { sql, url: o.url, connectionUrl: o.connectionUrl, embedded: o.embedded, defaultDatabase, close };
 }
 
 export interface EmbeddedServer {

@@ -4,3 +4,4 @@ export { systemCheckWorkflow } from './system-check';
 export { symbolTraderWorkflow } from './symbol-trader';
 export { portfolioWorkflow } from './portfolio';
 export { retrainWorkflow } from './retrain';
+export { hyperoptWorkflow } from './hyperopt';

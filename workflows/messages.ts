@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
+import type { HyperoptProgress } from '../lib/contracts/hyperopt';
 import type { DecisionView, EmergencyCloseResult, PortfolioStateView, StrategySwitchResult, SymbolStateView } from '../lib/contracts/trading';
 import { MESSAGE_NAMES as N, type PortfolioStatusArgs, type ReloadModelArgs, type CommandArgs, type SetStrategyArgs, type PortfolioSetStrategyArgs } from '../lib/contracts/messages';
 
@@ -38,3 +39,6 @@ export const portfolioEmergencyUpdate = defineUpdate<EmergencyCloseResult[], Com
 /** Check a strategy switch on a trading worker, audit it, and pass it on to the symbol; refused with the reason when it cannot run. */
 export const portfolioSetStrategyUpdate = defineUpdate<StrategySwitchResult, PortfolioSetStrategyArgs>(N.portfolioSetStrategy);
 export const portfolioStateQuery = defineQuery<PortfolioStateView>(N.portfolioState);
+
+/** A hyperopt run's progress: trials asked, complete and failed, the best so far (the CLI's progress bar). */
+export const hyperoptProgressQuery = defineQuery<HyperoptProgress & { total: number }>('hyperoptProgress');

@@ -102,6 +102,21 @@ export function flattenConfig(value: unknown, prefix = ''): Array<[string, strin
   return out;
 }
 
+/** The report pages' style (the backtest report, the hyperopt report). */
+export const PAGE_STYLE = `  :root { --pos: #0a8f5a; --neg: #c62f3b; --muted: #6b7280; --line: #e5e7eb; }
+  body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Ubuntu, sans-serif; color: #111827; margin: 0; background: #f9fafb; }
+  main { max-width: 1200px; margin: 0 auto; padding: 24px; }
+  h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 32px 0 8px; font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { margin: 20px 0 6px; font-size: 15px; }
+  .muted { color: var(--muted); font-weight: normal; } .pos { color: var(--pos); } .neg { color: var(--neg); }
+  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 10px; margin: 16px 0; }
+  .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; } .card b { display: block; font-size: 19px; white-space: nowrap; } .card span { color: var(--muted); font-size: 12px; }
+  .chart { background: #fff; border: 1px solid var(--line); border-radius: 8px; height: 360px; } .chart.small { height: 180px; } .legend { font-size: 12px; color: var(--muted); margin: 4px 0; }
+  table { border-collapse: collapse; background: #fff; margin: 8px 0; font-size: 13px; } th, td { border: 1px solid var(--line); padding: 3px 8px; white-space: nowrap; } th { background: #f3f4f6; text-align: left; }
+  table.num td { text-align: right; } table.num td:first-child { text-align: left; }
+  .scroll { overflow-x: auto; max-height: 600px; overflow-y: auto; } .two { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; } @media (max-width: 800px) { .two { grid-template-columns: 1fr; } }
+  footer { color: var(--muted); font-size: 12px; margin: 40px 0 0; }
+`;
+
 /** Embedded JSON must not be able to close its script element. */
 const scriptSafe = (text: string) => text.replace(/<\/script/gi, '<\\/script');
 
@@ -174,19 +189,7 @@ export function renderReportHtml(d: ReportData): string {
 <link rel="icon" href="data:,">
 <title>${esc(d.title)} - durable-trader</title>
 <style>
-  :root { --pos: #0a8f5a; --neg: #c62f3b; --muted: #6b7280; --line: #e5e7eb; }
-  body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Ubuntu, sans-serif; color: #111827; margin: 0; background: #f9fafb; }
-  main { max-width: 1200px; margin: 0 auto; padding: 24px; }
-  h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 32px 0 8px; font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { margin: 20px 0 6px; font-size: 15px; }
-  .muted { color: var(--muted); font-weight: normal; } .pos { color: var(--pos); } .neg { color: var(--neg); }
-  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 10px; margin: 16px 0; }
-  .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; } .card b { display: block; font-size: 19px; white-space: nowrap; } .card span { color: var(--muted); font-size: 12px; }
-  .chart { background: #fff; border: 1px solid var(--line); border-radius: 8px; height: 360px; } .chart.small { height: 180px; } .legend { font-size: 12px; color: var(--muted); margin: 4px 0; }
-  table { border-collapse: collapse; background: #fff; margin: 8px 0; font-size: 13px; } th, td { border: 1px solid var(--line); padding: 3px 8px; white-space: nowrap; } th { background: #f3f4f6; text-align: left; }
-  table.num td { text-align: right; } table.num td:first-child { text-align: left; }
-  .scroll { overflow-x: auto; max-height: 600px; overflow-y: auto; } .two { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; } @media (max-width: 800px) { .two { grid-template-columns: 1fr; } }
-  footer { color: var(--muted); font-size: 12px; margin: 40px 0 0; }
-</style>
+${PAGE_STYLE}</style>
 </head>
 <body>
 <main>

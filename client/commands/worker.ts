@@ -5,6 +5,7 @@ import { createAlertDispatcher } from '../../activities/alerts';
 import { accountName } from '../../lib/contracts/workflows';
 import { configuredTrading, startTradingWorker } from '../../workers/trading';
 import { startTrainingWorker } from '../../workers/training';
+import { startResearchWorker } from '../../workers/research';
 import { runTelegramWorker } from '../../telegram';
 import type { Logger } from '../../infra/logger';
 import { joinReplay, REPLAY_DATABASE } from '../../workers/replay';
@@ -15,7 +16,7 @@ import { openProcessMetrics } from '../../activities/metrics';
  * `replay`, a trading worker that joins the replay `trader up --replay` started (workers/replay.ts):
  * same candles, same strategy and capital, the replay's own database.
  */
-export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training', opts: { replay?: boolean } = {}): Promise<void> {
+export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 'training' | 'research', opts: { replay?: boolean } = {}): Promise<void> {
   if (opts.replay && queue !== 'trading') throw new UsageError('--replay joins a replay on the trading queue; it does not go with --queue ' + queue);
   if (queue === 'telegram') return runTelegramWorker(cfg, { account: accountName(cfg) });
   if (!cfg.temporal.address || !cfg.databaseUrl) {
@@ -33,6 +34,16 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
     await training.done;
     await stack.close();
     await metrics.close();
+    return;
+  }
+  if (queue === 'research') {
+    // Hyperopt: the HyperoptWorkflow and its trials (one backtest at a time per process).
+    const research = await startResearchWorker(stack, log, { home: cfg.home });
+    log.info({ taskQueue: 'research', temporal: stack.temporal.address }, 'research worker running');
+    await Promise.race([stopSignal, research.done]);
+    research.shutdown();
+    await research.done;
+    await stack.close();
     return;
   }
   if (opts.replay) return runReplayWorker(cfg, stack, log, stopSignal);

@@ -63,10 +63,10 @@ export default defineStrategy<Params>({
   params: Params,
   search: {
     channel: { type: 'int', low: 20, high: 120, step: 4 },
-    exitChannel: { type: 'int', low: 6, high: 60, step: 2 },
-    stopAtr: { type: 'float', low: 1, high: 4 },
-    trailAtr: { type: 'float', low: 1.5, high: 6 },
-    trailActivatePct: { type: 'float', low: 0, high: 0.05 },
+    exitChannel: { type: 'int', low: 6, high: 60, step: 2, space: 'exit' },
+    stopAtr: { type: 'float', low: 1, high: 4, space: 'stop' },
+    trailAtr: { type: 'float', low: 1.5, high: 6, space: 'stop' },
+    trailActivatePct: { type: 'float', low: 0, high: 0.05, space: 'stop' },
   },
   indicators(candles, p) {
     return { upper: channel(candles, p.channel, 'high'), lower: channel(candles, p.exitChannel, 'low') };

@@ -60,8 +60,8 @@ export default defineStrategy<Params>({
     bbStdDev: { type: 'float', low: 1.5, high: 3 },
     rsiPeriod: { type: 'int', low: 7, high: 21 },
     rsiOversold: { type: 'float', low: 15, high: 40 },
-    maxHoldCandles: { type: 'int', low: 6, high: 96 },
-    stopAtr: { type: 'float', low: 1.5, high: 5 },
+    maxHoldCandles: { type: 'int', low: 6, high: 96, space: 'exit' },
+    stopAtr: { type: 'float', low: 1.5, high: 5, space: 'stop' },
   },
   indicators(candles, p) {
     const closes = candles.map((c) => c.close);

@@ -66,7 +66,7 @@ export default defineStrategy<Params>({
     trendPeriod: { type: 'int', low: 20, high: 100, step: 5 },
     slopeLookback: { type: 'int', low: 3, high: 24 },
     enterProb: { type: 'float', low: 0.5, high: 0.7 },
-    exitProb: { type: 'float', low: 0.3, high: 0.5 },
+    exitProb: { type: 'float', low: 0.3, high: 0.5, space: 'exit' },
     minConfidence: { type: 'float', low: 0, high: 0.5 },
   },
   indicators(candles, p) {

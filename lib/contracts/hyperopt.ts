@@ -111,3 +111,120 @@ export interface OptunaActivities {
   optunaTell(req: OptunaTellRequest): Promise<OptunaTellResult>;
   optunaSummary(req: OptunaSummaryRequest): Promise<OptunaSummary>;
 }
+
+// ---- The hyperopt workflow and its research activities (TypeScript: activities/research) ----
+
+/** The candles of a run: files (every research worker must see the same paths) or candle store series. */
+export interface HyperoptData {
+  files?: string[];
+  store?: { exchange: string; symbols: string[]; timeframe: string; since: number; until: number };
+}
+
+/** What every trial of a run shares. */
+export interface HyperoptSetup {
+  /** A built-in's name or the strategy file's absolute path. */
+  strategy: string;
+  /** Parameters outside the space (fixed for the run), from --params. */
+  baseParams?: Record<string, unknown>;
+  data: HyperoptData;
+  loss: LossName;
+  /** Test folds the search part is scored over (1: the whole part). */
+  folds: number;
+  /** The holdout's first millisecond (a UTC midnight), fixed when the run begins; null: none. */
+  cutoff: number | null;
+  initialCapital: number;
+  feeBps: number;
+  slippageBps: number;
+  risk?: Record<string, unknown>;
+}
+
+export interface HyperoptInput {
+  /** `[A-Za-z0-9_.-]`; the workflow id is `hyperopt/<runId>`, the study `hyperopt-<runId>`. */
+  runId: string;
+  setup: HyperoptSetup;
+  space: Record<string, ParamDistribution>;
+  spaces?: SpaceName[];
+  trials: number;
+  /** Trials asked for and run at once: the search's schedule (and so its answers) depend on it, never on how many workers run them. */
+  batchSize: number;
+  seed: number;
+  startupTrials?: number;
+  /** The holdout share asked for (for the report; the cutoff is in setup). */
+  holdout: number;
+  /** A trial's time limit: a research worker that dies mid-trial is noticed after this long, and its trial runs again (default 60 s). */
+  trialTimeoutMs?: number;
+  researchTaskQueue?: string;
+  optunaTaskQueue?: string;
+  /** Continue-as-new after this many batches (default 25). */
+  batchesPerRun?: number;
+  carried?: HyperoptProgress;
+}
+
+export interface HyperoptProgress {
+  asked: number;
+  complete: number;
+  failed: number;
+  best: { number: number; loss: number; params: Record<string, unknown> } | null;
+  /** The last losses in trial order (null: failed), for the UI's details. */
+  recent: Array<number | null>;
+}
+
+export interface RunTrialRequest {
+  runId: string;
+  key: string;
+  number: number;
+  params: Record<string, unknown>;
+  setup: HyperoptSetup;
+}
+
+export interface RunTrialResult {
+  key: string;
+  number: number;
+  state: 'complete' | 'fail';
+  loss?: number;
+  error?: string;
+  trades?: number;
+}
+
+export interface HyperoptBeginRequest {
+  runId: string;
+  config: Record<string, unknown>;
+  setup: HyperoptSetup;
+}
+
+export interface HoldoutFigures {
+  loss: number;
+  totalReturn: number;
+  sharpe: number;
+  sortino: number;
+  calmar: number;
+  maxDrawdown: number;
+  trades: number;
+  days: number;
+  /** Equity at the end of each holdout day (the report's curve). */
+  equity: Array<{ time: number; equity: number }>;
+}
+
+export interface HyperoptResult {
+  runId: string;
+  study: string;
+  trials: { asked: number; complete: number; failed: number };
+  best: {
+    number: number;
+    params: Record<string, unknown>;
+    loss: number;
+    /** Figures of the whole search part and of each fold. */
+    inSearch: { totalReturn: number; sharpe: number; sortino: number; calmar: number; maxDrawdown: number; trades: number; foldLosses: number[] };
+    holdout: HoldoutFigures | null;
+  } | null;
+  /** The overfitting guard (lib/hyperopt/overfitting.ts), or why it could not be computed. */
+  guard: { dsr: number; psr: number; sharpeAnnualized: number | null; thresholdAnnualized: number | null; trialSharpeVariance: number; pbo: number; partitions: number; combinations: number; periods: number; trials: number } | { skipped: string };
+  importance: Record<string, number>;
+  top: Array<{ number: number; loss: number; params: Record<string, unknown> }>;
+}
+
+export interface ResearchActivities {
+  hyperoptBegin(req: HyperoptBeginRequest): Promise<{ days: number }>;
+  hyperoptRunTrial(req: RunTrialRequest): Promise<RunTrialResult>;
+  hyperoptFinish(req: { runId: string; setup: HyperoptSetup; top: OptunaSummary['best']; importance: Record<string, number>; asked: number }): Promise<HyperoptResult>;
+}

@@ -70,10 +70,17 @@ export interface Strategy<P extends Record<string, unknown> = Record<string, unk
 
 export type ModelPart = 'ensemble' | 'ppo';
 
-export type SearchRange =
+/**
+ * Which part of the strategy a parameter tunes, for `trader hyperopt --spaces entry,exit`
+ * (freqtrade's buy/sell/stoploss spaces): `entry` when absent.
+ */
+export type SearchSpace = 'entry' | 'exit' | 'stop' | 'size';
+
+export type SearchRange = (
   | { type: 'int'; low: number; high: number; step?: number }
   | { type: 'float'; low: number; high: number; step?: number; log?: boolean }
-  | { type: 'categorical'; choices: ReadonlyArray<string | number | boolean> };
+  | { type: 'categorical'; choices: ReadonlyArray<string | number | boolean> }
+) & { space?: SearchSpace };
 
 /** The open position as the engine held it when the candle closed. */
 export interface StrategyPosition {

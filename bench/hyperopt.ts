@@ -1,0 +1,125 @@
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { HyperoptInput, HyperoptResult } from '../lib/contracts/hyperopt';
+import { startOptunaWorker } from '../infra/optuna-worker';
+import { loadStrategy, paramsHash } from '../infra/strategies';
+import { StrategyHost } from '../lib/strategy/host';
+import { loadFile } from '../backtester/run';
+import { holdoutCutoff, runTrial, searchPart } from '../backtester/hyperopt';
+import { settingsOf } from '../activities/research/hyperopt';
+import { simulateBacktest } from '../lib/backtest';
+import { searchSpace } from '../lib/hyperopt/space';
+import { HyperoptStore } from '../ledger/hyperopt-store';
+import { fixtureCandleFile } from '../testkit/fixtures';
+import { testLog } from '../testkit/db';
+import { loadLine, machineLine, numberArg, openBenchStack, parseArgs } from './helpers/trading-stack';
+import { runBench } from './helpers/run';
+import { quantiles } from '../lib/backtest';
+
+const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
+
+/**
+ * Hyperopt throughput: trials per minute of the same search (the same seed, batch and trials)
+ * with one `trader worker --queue research` process, then with two, on the dev server with the
+ * Optuna worker (Python) and the study in the embedded PostgreSQL, all real. Beside it, in this
+ * process, the cost of a trial's work without the orchestration: a bare simulateBacktest of the
+ * search part (what `runBacktest` runs) against runTrial (the backtest plus the daily returns
+ * and the fold scores), and the trials' own durations as the workers recorded them.
+ *
+ *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv]
+ *
+ * Goals (issue): two workers at least 1.8x one on two cores; a trial at most 1.2x a bare backtest.
+ */
+
+const REPO = path.resolve(__dirname, '..');
+const args = parseArgs(process.argv.slice(2), { trials: 'value', batch: 'value', strategy: 'value', data: 'value', rounds: 'value' });
+const TRIALS = numberArg(args, 'trials', 100, (x) => Number.isInteger(x) && x >= 2);
+const BATCH = numberArg(args, 'batch', 8, (x) => Number.isInteger(x) && x >= 1);
+const ROUNDS = numberArg(args, 'rounds', 7, (x) => Number.isInteger(x) && x >= 1);
+const STRATEGY = (args.get('strategy') as string | undefined) ?? 'rules';
+const FILES = ((args.get('data') as string | undefined)?.split(',') ?? ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((f) => fixtureCandleFile(f))).map((f) => path.resolve(f));
+
+function startWorker(env: NodeJS.ProcessEnv, name: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'worker', '--queue', 'research'], { cwd: REPO, env: { ...process.env, ...env, TRADER_HOME: path.join(env.TRADER_HOME!, name) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('research worker running')) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`research worker ${name} exited ${code}:\n${out.slice(-2000)}`)));
+  });
+}
+
+runBench(async () => {
+  console.log(`hyperopt bench: ${TRIALS} trials of ${STRATEGY}, batch ${BATCH}, over ${FILES.map((f) => path.basename(f)).join(', ')}`);
+  console.log(`${machineLine()}; load ${loadLine()}`);
+  console.log(`reproduce: npm run bench -- hyperopt --trials ${TRIALS} --batch ${BATCH} --strategy ${STRATEGY}`);
+  const loaded = loadStrategy(STRATEGY);
+  const series = FILES.map((f) => loadFile(f));
+  const cutoff = holdoutCutoff(series, 0.2, 2);
+  const space = searchSpace(loaded.strategy);
+  const setup = { strategy: STRATEGY, data: { files: FILES }, loss: 'sharpe' as const, folds: 2, cutoff, initialCapital: 10_000, feeBps: 10, slippageBps: 0 };
+  const candles = searchPart(series, cutoff).reduce((n, s) => n + s.candles.length, 0);
+
+  // The floor, in this process: a bare backtest of the search part against a trial's work.
+  const params = Object.fromEntries(Object.entries(space).map(([k, r]) => [k, r.type === 'categorical' ? r.choices[0] : (r.low + r.high) / 2]));
+  const bare: number[] = [];
+  const trial: number[] = [];
+  const settings = settingsOf(setup);
+  for (let i = 0; i < ROUNDS + 1; i++) {
+    let t0 = performance.now();
+    const host = new StrategyHost(loaded, params, paramsHash);
+    await simulateBacktest({ series: searchPart(series, cutoff), strategy: STRATEGY, strategyParams: host.params, strategyHost: host, initialCapital: 10_000, fees: settings.fees, slippage: { bps: 0 } });
+    if (i > 0) bare.push(performance.now() - t0);
+    t0 = performance.now();
+    await runTrial(series, loaded, params, settings);
+    if (i > 0) trial.push(performance.now() - t0);
+  }
+  const bareMs = p50(bare);
+  const trialMs = p50(trial);
+  console.log(`in process, ${candles} candles: bare backtest p50 ${bareMs.toFixed(1)} ms, runTrial p50 ${trialMs.toFixed(1)} ms (x${(trialMs / bareMs).toFixed(3)})`);
+
+  const stack = await openBenchStack('hyperopt');
+  const db = await stack.freshDatabase();
+  const home = path.join(stack.dir, 'homes');
+  const env = { TEMPORAL_ADDRESS: stack.env.address!, TEMPORAL_NAMESPACE: stack.env.namespace ?? 'default', DATABASE_URL: db.url, TRADER_HOME: home, LOG_LEVEL: 'info', LOG_FORMAT: 'json' };
+  const optuna = await startOptunaWorker({ temporalAddress: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, databaseUrl: db.url, log: testLog, env: { OPTUNA_WORKER_LOG_LEVEL: 'WARNING' } });
+  const store = new HyperoptStore(db.sql);
+  const children: ChildProcess[] = [];
+  try {
+    const perMin: number[] = [];
+    const workerTrialMs: number[] = [];
+    for (const workers of [1, 2]) {
+      while (children.length < workers) children.push(await startWorker(env, `w${children.length + 1}`));
+      const runId = `bench-${workers}`;
+      const input: HyperoptInput = { runId, setup, space, trials: TRIALS, batchSize: BATCH, seed: 1, holdout: 0.2, trialTimeoutMs: 120_000 };
+      const t0 = performance.now();
+      const h = await stack.env.client.workflow.start('hyperoptWorkflow', { taskQueue: 'research', workflowId: `hyperopt/${runId}`, args: [input] });
+      const result = (await h.result()) as HyperoptResult;
+      const minutes = (performance.now() - t0) / 60_000;
+      if (result.trials.complete !== TRIALS) throw new Error(`${workers} worker(s): ${result.trials.complete} of ${TRIALS} trials complete`);
+      perMin.push(TRIALS / minutes);
+      const ms = (await store.trials(runId, { withReturns: false })).map((t) => t.durationMs ?? 0);
+      workerTrialMs.push(p50(ms));
+      console.log(`${workers} research worker(s): ${TRIALS} trials in ${(minutes * 60).toFixed(1)} s = ${(TRIALS / minutes).toFixed(1)} trials/min; a trial in its worker p50 ${p50(ms).toFixed(0)} ms; load ${loadLine()}`);
+    }
+    const figures = {
+      trials_per_min_1: Number(perMin[0].toFixed(1)),
+      trials_per_min_2: Number(perMin[1].toFixed(1)),
+      speedup_2_over_1: Number((perMin[1] / perMin[0]).toFixed(3)),
+      bare_backtest_ms_p50: Number(bareMs.toFixed(1)),
+      trial_ms_p50: Number(trialMs.toFixed(1)),
+      trial_over_bare: Number((trialMs / bareMs).toFixed(3)),
+      worker_trial_ms_p50: Number(workerTrialMs[0].toFixed(0)),
+      candles_per_trial: candles,
+    };
+    console.log(JSON.stringify(figures));
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await optuna.stop();
+    await stack.close();
+  }
+});
