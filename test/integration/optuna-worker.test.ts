@@ -13,13 +13,16 @@ import {
   optunaDashboardCommand,
   optunaStorageUrl,
   requireOptunaWorker,
+  securityEnv,
   startOptunaWorker,
   type OptunaWorkerProcess,
 } from '../../infra/optuna-worker';
 import { parseEncryptionKeys } from '../../infra/payload-codec';
 import { temporalDataConverter } from '../../infra/temporal';
 import { freePort, freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
+import { makeTestPki } from '../../testkit/certificates';
 import { freshTaskQueue, sharedDevServerEnv } from '../../testkit/temporal';
+import { startTlsProxy } from '../../testkit/tls-proxy';
 
 /**
  * The Optuna sampler (workers/optuna/worker.py, a Python Temporal worker) against a real dev
@@ -39,6 +42,25 @@ describe('the Optuna worker: glue', () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+  });
+
+  it('hands TLS, the API key and the encryption keys to the child as the TEMPORAL_* variables worker.py reads', () => {
+    const key = Buffer.alloc(32, 7);
+    assert.deepEqual(securityEnv({}), {
+      TEMPORAL_TLS: 'false',
+      TEMPORAL_TLS_CERT: undefined,
+      TEMPORAL_TLS_KEY: undefined,
+      TEMPORAL_TLS_CA: undefined,
+      TEMPORAL_TLS_SERVER_NAME: undefined,
+      TEMPORAL_API_KEY: undefined,
+      TEMPORAL_ENCRYPTION: 'false',
+      TEMPORAL_ENCRYPTION_KEYS: undefined,
+    });
+    const env = securityEnv({ tls: { serverRootCACertificate: Buffer.from('CA PEM') }, apiKey: 'k3y', encryptionKeys: [{ id: 'a', key }] });
+    assert.equal(env.TEMPORAL_TLS, 'true');
+    assert.equal(env.TEMPORAL_TLS_CA, 'CA PEM');
+    assert.equal(env.TEMPORAL_API_KEY, 'k3y');
+    assert.equal(env.TEMPORAL_ENCRYPTION_KEYS, `a:${key.toString('base64')}`);
   });
 
   it("turns DATABASE_URL into Optuna's storage URL with search_path optuna", () => {
@@ -231,18 +253,29 @@ print(json.dumps({name: value}))`,
     assert.deepEqual(resumed, whole);
   });
 
-  it('speaks the encrypted payloads of TEMPORAL_ENCRYPTION_KEYS (infra/payload-codec.ts) both ways', async () => {
-    const keysText = `old:${Buffer.alloc(32, 1).toString('base64')},new:${Buffer.alloc(32, 2).toString('base64url')}`;
-    const dataConverter = temporalDataConverter({ encryptionKeys: parseEncryptionKeys(keysText) });
+  it('reaches the server over mTLS and speaks the encrypted payloads of TEMPORAL_ENCRYPTION_KEYS, as cfg.temporal sets them', async () => {
+    const encryptionKeys = parseEncryptionKeys(`old:${Buffer.alloc(32, 1).toString('base64')},new:${Buffer.alloc(32, 2).toString('base64url')}`);
+    const dataConverter = temporalDataConverter({ encryptionKeys });
     const queue = freshTaskQueue('optuna-encrypted');
+    // A TLS-terminating proxy demanding a client certificate, in front of the dev server; the
+    // TypeScript side of the test talks to the server directly.
+    const pki = makeTestPki('temporal.test');
+    const [host, port] = env.address!.split(':');
+    const proxy = await startTlsProxy({ target: { host: host === 'localhost' ? '127.0.0.1' : host, port: Number(port) }, cert: pki.server.cert, key: pki.server.key, ca: pki.ca });
+    const tls = { serverRootCACertificate: Buffer.from(pki.ca), clientCertPair: { crt: Buffer.from(pki.client.cert), key: Buffer.from(pki.client.key) }, serverNameOverride: 'temporal.test' };
     const encrypted = await startOptunaWorker({
-      temporalAddress: env.address!,
+      temporalAddress: `127.0.0.1:${proxy.port}`,
       namespace: env.namespace!,
       taskQueue: `${queue}-py`,
       databaseUrl: db.url,
       log: testLog,
-      env: { TEMPORAL_ENCRYPTION_KEYS: keysText, OPTUNA_WORKER_LOG_LEVEL: 'WARNING' },
+      security: { tls, encryptionKeys },
+      env: { OPTUNA_WORKER_LOG_LEVEL: 'WARNING' },
+    }).catch(async (err: unknown) => {
+      await proxy.close();
+      throw err;
     });
+    assert.ok(proxy.authorized >= 1 && proxy.clients.includes('trader-worker'), `the worker did not come through the mTLS proxy: ${JSON.stringify(proxy)}`);
     const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: queue, workflowsPath: require.resolve('../fixtures/optuna/call-workflow'), dataConverter });
     const client = new Client({ connection: env.connection, namespace: env.namespace, dataConverter });
     try {
@@ -265,6 +298,7 @@ print(json.dumps({name: value}))`,
       });
     } finally {
       await encrypted.stop();
+      await proxy.close();
     }
   });
 
