@@ -99,7 +99,7 @@ export interface OptunaWorkerOptions {
   /** postgres://... of the project's database; Optuna's tables go into its schema `optuna`. */
   databaseUrl: string;
   log: Logger;
-  /** How long to wait for the ready line (default 60 s: Python imports numpy, scipy, sklearn). */
+  /** How long to wait for the ready line (default 60 s; a start takes a second or two, more on a cold disk). */
   readyTimeoutMs?: number;
   /**
    * TLS, API key and payload encryption as this process resolved them (cfg.temporal): handed to
@@ -175,12 +175,13 @@ export async function startOptunaWorker(opts: OptunaWorkerOptions): Promise<Optu
   });
   const recent: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-    recent.push(line);
+    // worker.py writes a record on one line, a traceback's newlines escaped.
+    recent.push(line.replace(/\\n/g, '\n'));
     if (recent.length > 30) recent.shift();
     const m = LOG_LINE.exec(line);
     if (!m) return log.warn(line);
     const [, level, logger, escaped] = m;
-    const message = escaped.replace(/\\n/g, '\n'); // worker.py writes a traceback on one line
+    const message = escaped.replace(/\\n/g, '\n');
     const fields = { python: logger };
     if (level === 'ERROR' || level === 'CRITICAL') log.error(fields, message);
     else if (level === 'WARNING') log.warn(fields, message);
@@ -209,8 +210,11 @@ export async function startOptunaWorker(opts: OptunaWorkerOptions): Promise<Optu
   try {
     await ready;
   } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
+    // A spawn that failed (no pid) never exits.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
     throw err;
   }
   log.info({ pid: child.pid }, 'optuna worker polling');

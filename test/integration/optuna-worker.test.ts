@@ -335,6 +335,14 @@ print(json.dumps({name: value}))`,
     }
   });
 
+  it('says why when the worker cannot start (its last log lines), e.g. an unreachable database', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      startOptunaWorker({ temporalAddress: env.address!, namespace: env.namespace!, taskQueue: freshTaskQueue('optuna-nodb'), databaseUrl: `postgres://nobody:x@127.0.0.1:${port}/nothing`, log: testLog, env: { OPTUNA_WORKER_LOG_LEVEL: 'WARNING' } }),
+      (err: Error) => /the Optuna worker exited \(code 1\) before it was ready/.test(err.message) && /Connection refused|could not connect|OperationalError/i.test(err.message),
+    );
+  });
+
   it('fails bad input at once, not retried, with a clear message', async () => {
     const study = 'hyperopt-bad';
     await call('optunaCreateStudy', { study, seed: 1 });
