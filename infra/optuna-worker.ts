@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Logger } from './logger';
+import type { TemporalSecurity } from './temporal-security';
 import { OPTUNA_TASK_QUEUE } from '../lib/contracts/hyperopt';
 
 /**
@@ -98,10 +99,34 @@ export interface OptunaWorkerOptions {
   /** postgres://... of the project's database; Optuna's tables go into its schema `optuna`. */
   databaseUrl: string;
   log: Logger;
-  /** How long to wait for the ready line (default 60 s: Python imports numpy, scipy, sklearn). */
+  /** How long to wait for the ready line (default 60 s; a start takes a second or two, more on a cold disk). */
   readyTimeoutMs?: number;
+  /**
+   * TLS, API key and payload encryption as this process resolved them (cfg.temporal): handed to
+   * the child as the TEMPORAL_* variables worker.py reads (PEMs inline), replacing any inherited
+   * ones. Without it the child sees this process's environment only, and a `.env` file's settings
+   * (which the config reads without putting them into process.env) would not reach it.
+   */
+  security?: Pick<TemporalSecurity, 'tls' | 'apiKey' | 'encryptionKeys'>;
   /** More environment for the child (e.g. OPTUNA_WORKER_LOG_LEVEL). */
   env?: NodeJS.ProcessEnv;
+}
+
+type SecurityVar = 'TEMPORAL_TLS' | 'TEMPORAL_TLS_CERT' | 'TEMPORAL_TLS_KEY' | 'TEMPORAL_TLS_CA' | 'TEMPORAL_TLS_SERVER_NAME' | 'TEMPORAL_API_KEY' | 'TEMPORAL_ENCRYPTION' | 'TEMPORAL_ENCRYPTION_KEYS';
+
+/** The TEMPORAL_* variables of workers/optuna/temporal_connection.py for these settings (every one of them, unset ones undefined). */
+export function securityEnv(s: NonNullable<OptunaWorkerOptions['security']>): Record<SecurityVar, string | undefined> {
+  const keys = s.encryptionKeys ?? [];
+  return {
+    TEMPORAL_TLS: s.tls ? 'true' : 'false',
+    TEMPORAL_TLS_CERT: s.tls?.clientCertPair?.crt.toString('utf8'),
+    TEMPORAL_TLS_KEY: s.tls?.clientCertPair?.key.toString('utf8'),
+    TEMPORAL_TLS_CA: s.tls?.serverRootCACertificate?.toString('utf8'),
+    TEMPORAL_TLS_SERVER_NAME: s.tls?.serverNameOverride,
+    TEMPORAL_API_KEY: s.apiKey,
+    TEMPORAL_ENCRYPTION: keys.length > 0 ? 'true' : 'false',
+    TEMPORAL_ENCRYPTION_KEYS: keys.length > 0 ? keys.map((k) => `${k.id}:${k.key.toString('base64')}`).join(',') : undefined,
+  };
 }
 
 export interface OptunaWorkerProcess {
@@ -126,10 +151,16 @@ export async function startOptunaWorker(opts: OptunaWorkerOptions): Promise<Optu
   const paths = requireOptunaWorker(opts.env ? { ...process.env, ...opts.env } : process.env);
   const taskQueue = opts.taskQueue ?? OPTUNA_TASK_QUEUE;
   const log = opts.log.child({ component: 'optuna-worker', taskQueue });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  if (opts.security) {
+    for (const [name, value] of Object.entries(securityEnv(opts.security))) {
+      if (value === undefined) delete env[name];
+      else env[name] = value;
+    }
+  }
   const child = spawn(paths.python, ['-u', paths.script, '--exit-with-stdin'], {
     env: {
-      ...process.env,
-      ...opts.env,
+      ...env,
       TEMPORAL_ADDRESS: opts.temporalAddress,
       TEMPORAL_NAMESPACE: opts.namespace,
       OPTUNA_TASK_QUEUE: taskQueue,
@@ -144,12 +175,13 @@ export async function startOptunaWorker(opts: OptunaWorkerOptions): Promise<Optu
   });
   const recent: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-    recent.push(line);
+    // worker.py writes a record on one line, a traceback's newlines escaped.
+    recent.push(line.replace(/\\n/g, '\n'));
     if (recent.length > 30) recent.shift();
     const m = LOG_LINE.exec(line);
     if (!m) return log.warn(line);
     const [, level, logger, escaped] = m;
-    const message = escaped.replace(/\\n/g, '\n'); // worker.py writes a traceback on one line
+    const message = escaped.replace(/\\n/g, '\n');
     const fields = { python: logger };
     if (level === 'ERROR' || level === 'CRITICAL') log.error(fields, message);
     else if (level === 'WARNING') log.warn(fields, message);
@@ -178,8 +210,11 @@ export async function startOptunaWorker(opts: OptunaWorkerOptions): Promise<Optu
   try {
     await ready;
   } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
+    // A spawn that failed (no pid) never exits.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
     throw err;
   }
   log.info({ pid: child.pid }, 'optuna worker polling');

@@ -19,13 +19,23 @@ if [ -f "$stamp" ] && [ -x "$dest/bin/python" ] && [ -x "$dest/bin/optuna-dashbo
   exit 0
 fi
 rm -rf "$dest"
-if ! "$py" -m venv "$dest" 2>/dev/null; then
+pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location -r "$req")
+if "$py" -m venv "$dest" 2>/dev/null; then
+  "$dest/bin/python" -m pip "${pip_args[@]}"
+else
+  # Debian's python3 without python3-venv has venv but not ensurepip: a venv without pip,
+  # filled by this python's own pip (pip 22.3+: --python).
   rm -rf "$dest"
-  echo "setup-optuna: '$py -m venv' failed; install the venv module (Debian: apt-get install python3-venv)" >&2
-  exit 1
+  if ! "$py" -m venv --without-pip "$dest" || ! "$py" -m pip --python "$dest/bin/python" "${pip_args[@]}"; then
+    rm -rf "$dest"
+    echo "setup-optuna: could not make the virtualenv $dest with $py; install the venv module (Debian: apt-get install python3-venv) or pip 22.3+" >&2
+    exit 1
+  fi
 fi
-"$dest/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location -r "$req"
 "$dest/bin/python" -c 'import optuna, temporalio, sqlalchemy, psycopg2, sklearn, optuna_dashboard; from importlib.metadata import version as v; print("setup-optuna:", ", ".join(p + " " + v(p) for p in ("temporalio", "optuna", "optuna-dashboard")))'
 touch "$stamp"
-echo "setup-optuna: installed into $dest. To browse a study kept in PostgreSQL (DATABASE_URL=postgres://user:pass@host:port/db):" >&2
-echo "  $dest/bin/optuna-dashboard 'postgresql+psycopg2://user:pass@host:port/db?options=-csearch_path%3Doptuna'" >&2
+echo "setup-optuna: installed into $dest. optuna-dashboard opens the hyperopt studies (schema optuna of the ledger's database):" >&2
+echo "  the embedded PostgreSQL of trader up:" >&2
+echo "    $dest/bin/optuna-dashboard \"postgresql+psycopg2://trader:\$(cat .data/postgres.password)@127.0.0.1:54329/ledger?options=-csearch_path%3Doptuna\"" >&2
+echo "  DATABASE_URL=postgres://USER:PASS@HOST:PORT/DB:" >&2
+echo "    $dest/bin/optuna-dashboard 'postgresql+psycopg2://USER:PASS@HOST:PORT/DB?options=-csearch_path%3Doptuna'" >&2

@@ -2,23 +2,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { ActivityFailure, ApplicationFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { AskedTrial, OptunaActivities, OptunaAskRequest, OptunaSummary, OptunaTellResult, ParamDistribution } from '../../lib/contracts/hyperopt';
+import { OPTUNA_BAD_INPUT, type AskedTrial, type OptunaActivities, type OptunaAskRequest, type OptunaSummary, type OptunaTellResult, type ParamDistribution } from '../../lib/contracts/hyperopt';
 import {
   OptunaNotInstalledError,
   findOptunaWorker,
+  optunaDashboardCommand,
   optunaStorageUrl,
   requireOptunaWorker,
+  securityEnv,
   startOptunaWorker,
   type OptunaWorkerProcess,
 } from '../../infra/optuna-worker';
 import { parseEncryptionKeys } from '../../infra/payload-codec';
 import { temporalDataConverter } from '../../infra/temporal';
-import { freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
+import { freePort, freshDatabase, testLog, type TestDatabase } from '../../testkit/db';
+import { makeTestPki } from '../../testkit/certificates';
 import { freshTaskQueue, sharedDevServerEnv } from '../../testkit/temporal';
+import { startTlsProxy } from '../../testkit/tls-proxy';
 
 /**
  * The Optuna sampler (workers/optuna/worker.py, a Python Temporal worker) against a real dev
@@ -38,6 +42,25 @@ describe('the Optuna worker: glue', () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+  });
+
+  it('hands TLS, the API key and the encryption keys to the child as the TEMPORAL_* variables worker.py reads', () => {
+    const key = Buffer.alloc(32, 7);
+    assert.deepEqual(securityEnv({}), {
+      TEMPORAL_TLS: 'false',
+      TEMPORAL_TLS_CERT: undefined,
+      TEMPORAL_TLS_KEY: undefined,
+      TEMPORAL_TLS_CA: undefined,
+      TEMPORAL_TLS_SERVER_NAME: undefined,
+      TEMPORAL_API_KEY: undefined,
+      TEMPORAL_ENCRYPTION: 'false',
+      TEMPORAL_ENCRYPTION_KEYS: undefined,
+    });
+    const env = securityEnv({ tls: { serverRootCACertificate: Buffer.from('CA PEM') }, apiKey: 'k3y', encryptionKeys: [{ id: 'a', key }] });
+    assert.equal(env.TEMPORAL_TLS, 'true');
+    assert.equal(env.TEMPORAL_TLS_CA, 'CA PEM');
+    assert.equal(env.TEMPORAL_API_KEY, 'k3y');
+    assert.equal(env.TEMPORAL_ENCRYPTION_KEYS, `a:${key.toString('base64')}`);
   });
 
   it("turns DATABASE_URL into Optuna's storage URL with search_path optuna", () => {
@@ -230,18 +253,29 @@ print(json.dumps({name: value}))`,
     assert.deepEqual(resumed, whole);
   });
 
-  it('speaks the encrypted payloads of TEMPORAL_ENCRYPTION_KEYS (infra/payload-codec.ts) both ways', async () => {
-    const keysText = `old:${Buffer.alloc(32, 1).toString('base64')},new:${Buffer.alloc(32, 2).toString('base64url')}`;
-    const dataConverter = temporalDataConverter({ encryptionKeys: parseEncryptionKeys(keysText) });
+  it('reaches the server over mTLS and speaks the encrypted payloads of TEMPORAL_ENCRYPTION_KEYS, as cfg.temporal sets them', async () => {
+    const encryptionKeys = parseEncryptionKeys(`old:${Buffer.alloc(32, 1).toString('base64')},new:${Buffer.alloc(32, 2).toString('base64url')}`);
+    const dataConverter = temporalDataConverter({ encryptionKeys });
     const queue = freshTaskQueue('optuna-encrypted');
+    // A TLS-terminating proxy demanding a client certificate, in front of the dev server; the
+    // TypeScript side of the test talks to the server directly.
+    const pki = makeTestPki('temporal.test');
+    const [host, port] = env.address!.split(':');
+    const proxy = await startTlsProxy({ target: { host: host === 'localhost' ? '127.0.0.1' : host, port: Number(port) }, cert: pki.server.cert, key: pki.server.key, ca: pki.ca });
+    const tls = { serverRootCACertificate: Buffer.from(pki.ca), clientCertPair: { crt: Buffer.from(pki.client.cert), key: Buffer.from(pki.client.key) }, serverNameOverride: 'temporal.test' };
     const encrypted = await startOptunaWorker({
-      temporalAddress: env.address!,
+      temporalAddress: `127.0.0.1:${proxy.port}`,
       namespace: env.namespace!,
       taskQueue: `${queue}-py`,
       databaseUrl: db.url,
       log: testLog,
-      env: { TEMPORAL_ENCRYPTION_KEYS: keysText, OPTUNA_WORKER_LOG_LEVEL: 'WARNING' },
+      security: { tls, encryptionKeys },
+      env: { OPTUNA_WORKER_LOG_LEVEL: 'WARNING' },
+    }).catch(async (err: unknown) => {
+      await proxy.close();
+      throw err;
     });
+    assert.ok(proxy.authorized >= 1 && proxy.clients.includes('trader-worker'), `the worker did not come through the mTLS proxy: ${JSON.stringify(proxy)}`);
     const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: queue, workflowsPath: require.resolve('../fixtures/optuna/call-workflow'), dataConverter });
     const client = new Client({ connection: env.connection, namespace: env.namespace, dataConverter });
     try {
@@ -264,6 +298,7 @@ print(json.dumps({name: value}))`,
       });
     } finally {
       await encrypted.stop();
+      await proxy.close();
     }
   });
 
@@ -278,6 +313,36 @@ print(json.dumps({name: value}))`,
     assert.equal(n, 6);
   });
 
+  it('lets optuna-dashboard open the study in PostgreSQL with the command scripts/setup-optuna.sh prints', async () => {
+    const port = await freePort();
+    const [dashboard, storage] = optunaDashboardCommand(db.url);
+    const child = spawn(dashboard, [storage, '--host', '127.0.0.1', '--port', String(port), '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] }); // stderr: its request log, read on failure
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      let studies: Array<{ study_name: string }> | undefined;
+      for (let i = 0; i < 100 && !studies; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        studies = await fetch(`http://127.0.0.1:${port}/api/studies`)
+          .then(async (res) => ((await res.json()) as { study_summaries: Array<{ study_name: string }> }).study_summaries)
+          .catch(() => undefined);
+        assert.equal(child.exitCode, null, `optuna-dashboard exited: ${stderr}`);
+      }
+      assert.ok(studies, `optuna-dashboard did not answer: ${stderr}`);
+      assert.ok(studies.some((st) => st.study_name === 'hyperopt-basic'), JSON.stringify(studies));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('says why when the worker cannot start (its last log lines), e.g. an unreachable database', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      startOptunaWorker({ temporalAddress: env.address!, namespace: env.namespace!, taskQueue: freshTaskQueue('optuna-nodb'), databaseUrl: `postgres://nobody:x@127.0.0.1:${port}/nothing`, log: testLog, env: { OPTUNA_WORKER_LOG_LEVEL: 'WARNING' } }),
+      (err: Error) => /the Optuna worker exited \(code 1\) before it was ready/.test(err.message) && /Connection refused|could not connect|OperationalError/i.test(err.message),
+    );
+  });
+
   it('fails bad input at once, not retried, with a clear message', async () => {
     const study = 'hyperopt-bad';
     await call('optunaCreateStudy', { study, seed: 1 });
@@ -288,11 +353,12 @@ print(json.dumps({name: value}))`,
       [() => call('optunaAsk', { study: 'hyperopt-nope', seed: 1, space, keys: ['bad/0'] }), /no study named 'hyperopt-nope'/],
       [() => call('optunaTell', { study, results: [{ key: 'bad/9', number: 9, state: 'complete', value: 1 }] }), /has no trial 9/],
       [() => call('optunaSummary', { study: 'hyperopt-nope', top: 1 }), /no study named 'hyperopt-nope'/],
+      [() => call('optunaCreateStudy', { study, seed: 2 }), /exists with seed 1, not 2/],
     ];
     for (const [p, message] of cases) {
       const failure = await failureOf(p());
       assert.equal(failure.nonRetryable, true, failure.message);
-      assert.equal(failure.type, 'OptunaBadInput');
+      assert.equal(failure.type, OPTUNA_BAD_INPUT);
       assert.match(failure.message, message);
     }
     // Nothing of it reached the study.

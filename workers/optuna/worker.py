@@ -52,7 +52,6 @@ from optuna.distributions import (
     IntDistribution,
     check_distribution_compatibility,
 )
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.samplers import TPESampler
 from optuna.trial import FrozenTrial, TrialState
 from temporalio import activity
@@ -73,6 +72,8 @@ SCHEMA = "optuna"
 READY_PREFIX = "OPTUNA_WORKER_READY"
 """Printed on stdout, followed by JSON, once the worker polls its task queue."""
 DEFAULT_STARTUP_TRIALS = 10
+BAD_INPUT = "OptunaBadInput"
+"""The type of the non-retryable ApplicationError for bad input (OPTUNA_BAD_INPUT in lib/contracts/hyperopt.ts)."""
 
 Scalar = str | int | float | bool
 
@@ -122,8 +123,8 @@ class SummaryRequest(TypedDict):
 
 
 def bad_input(message: str) -> ApplicationError:
-    """An error no retry can fix: the activity fails at once, with this message."""
-    return ApplicationError(message, type="OptunaBadInput", non_retryable=True)
+    """An error no retry can fix: the activity fails at once, with this message (type: OPTUNA_BAD_INPUT of lib/contracts/hyperopt.ts)."""
+    return ApplicationError(message, type=BAD_INPUT, non_retryable=True)
 
 
 def require(req: Mapping[str, Any], field: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -370,6 +371,9 @@ class Sampler:
         names = set.intersection(*(set(t.params) for t in complete)) if complete else set()
         if len(complete) < 2 or len(names) < 2:
             return {}
+        # Imported here: fANOVA brings scikit-learn, seconds of the worker's start otherwise.
+        from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
         seed = study.user_attrs.get(SEED_ATTR)
         try:
             importance = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed if isinstance(seed, int) else 0))
@@ -415,15 +419,15 @@ def distributions(space: Mapping[str, Any]) -> dict[str, BaseDistribution]:
         kind = r.get("type")
         try:
             if kind == "int":
-                low, high, step = r.get("low"), r.get("high"), r.get("step", 1)
+                low, high, step = r.get("low"), r.get("high"), 1 if r.get("step") is None else r.get("step")
                 if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step)):
                     raise bad_input(f"{where}: an int range needs integer low, high (and step), got {dict(r)!r}")
-                out[name] = IntDistribution(low, high, step=step)
+                out[name] = IntDistribution(cast(int, low), cast(int, high), step=cast(int, step))
             elif kind == "float":
-                low, high, step, log_ = r.get("low"), r.get("high"), r.get("step"), r.get("log", False)
+                low, high, step, log_ = r.get("low"), r.get("high"), r.get("step"), bool(r.get("log")) if r.get("log") is None else r.get("log")
                 if not (number(low) and number(high) and (step is None or number(step)) and isinstance(log_, bool)):
                     raise bad_input(f"{where}: a float range needs numbers low, high (and step, log: boolean), got {dict(r)!r}")
-                out[name] = FloatDistribution(float(low), float(high), step=None if step is None else float(step), log=log_)
+                out[name] = FloatDistribution(float(cast(float, low)), float(cast(float, high)), step=None if step is None else float(step), log=log_)
             elif kind == "categorical":
                 choices = r.get("choices")
                 if not isinstance(choices, list) or not choices or not all(isinstance(c, (str, int, float, bool)) for c in choices):
@@ -525,7 +529,7 @@ class OneLineFormatter(logging.Formatter):
 def quiet_bad_input(record: logging.LogRecord) -> bool:
     """Temporal logs a failed activity with its traceback; for bad input the message says it all."""
     err = record.exc_info[1] if record.exc_info else None
-    if isinstance(err, ApplicationError) and err.type == "OptunaBadInput":
+    if isinstance(err, ApplicationError) and err.type == BAD_INPUT:
         record.msg = f"{record.getMessage()}: {err.message}"
         record.args = None
         record.exc_info = None
