@@ -1,5 +1,5 @@
 import { continueAsNew, log, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
-import { OPTUNA_TASK_QUEUE, RESEARCH_TASK_QUEUE, type HyperoptInput, type HyperoptProgress, type HyperoptResult, type OptunaActivities, type ResearchActivities, type RunTrialResult } from '../lib/contracts/hyperopt';
+import { OPTUNA_BAD_INPUT, OPTUNA_TASK_QUEUE, RESEARCH_TASK_QUEUE, type HyperoptInput, type HyperoptProgress, type HyperoptResult, type OptunaActivities, type ResearchActivities, type RunTrialResult } from '../lib/contracts/hyperopt';
 import { hyperoptProgressQuery } from './messages';
 
 /**
@@ -34,7 +34,7 @@ export async function hyperoptWorkflow(input: HyperoptInput): Promise<HyperoptRe
   const optuna = proxyActivities<OptunaActivities>({
     taskQueue: input.optunaTaskQueue ?? OPTUNA_TASK_QUEUE,
     startToCloseTimeout: '2 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['OptunaInputError'] },
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: [OPTUNA_BAD_INPUT] },
   });
 
   const { runId, setup } = input;

@@ -255,7 +255,7 @@ async function startWorkers(stack: Stack, cfg: AppConfig, log: Logger, opts: { l
   const stops: Array<() => Promise<void>> = [];
   try {
     if (opts.optunaWorker !== false) {
-      const py = await startOptunaWorker({ temporalAddress: stack.temporal.address, namespace: stack.temporal.namespace, databaseUrl: stack.db.connectionUrl, log: log.child({ worker: 'optuna' }) });
+      const py = await startOptunaWorker({ temporalAddress: stack.temporal.address, namespace: stack.temporal.namespace, databaseUrl: stack.db.connectionUrl, security: cfg.temporal, log: log.child({ worker: 'optuna' }) });
       stops.push(() => py.stop());
     }
     if (opts.localWorker !== false) {

@@ -27,7 +27,7 @@ export async function runWorker(cfg: AppConfig, queue: 'trading' | 'telegram' | 
   const stopSignal = onShutdownSignal(log);
   if (queue === 'optuna') {
     // Hyperopt's sampler: the Python worker (workers/optuna), as a child of this process.
-    const py = await startOptunaWorker({ temporalAddress: cfg.temporal.address, namespace: cfg.temporal.namespace, databaseUrl: cfg.databaseUrl, log });
+    const py = await startOptunaWorker({ temporalAddress: cfg.temporal.address, namespace: cfg.temporal.namespace, databaseUrl: cfg.databaseUrl, security: cfg.temporal, log });
     log.info({ taskQueue: 'optuna', temporal: cfg.temporal.address, pid: py.pid }, 'optuna worker running');
     const ended = await Promise.race([stopSignal.then(() => null), py.exited]);
     if (ended) throw new Error(`the Optuna worker exited (${ended.code ?? ended.signal})`);
