@@ -5,7 +5,7 @@ import { startOptunaWorker } from '../infra/optuna-worker';
 import { loadStrategy, paramsHash } from '../infra/strategies';
 import { StrategyHost } from '../lib/strategy/host';
 import { loadFile } from '../backtester/run';
-import { holdoutCutoff, runTrial, searchPart } from '../backtester/hyperopt';
+import { holdoutCutoff, runTrial, searchPart } from '../lib/hyperopt/trial';
 import { settingsOf } from '../activities/research/hyperopt';
 import { simulateBacktest } from '../lib/backtest';
 import { searchSpace } from '../lib/hyperopt/space';
@@ -75,7 +75,7 @@ runBench(async () => {
     await simulateBacktest({ series: searchPart(series, cutoff), strategy: STRATEGY, strategyParams: host.params, strategyHost: host, initialCapital: 10_000, fees: settings.fees, slippage: { bps: 0 } });
     if (i > 0) bare.push(performance.now() - t0);
     t0 = performance.now();
-    await runTrial(series, loaded, params, settings);
+    await runTrial(series, loaded, params, settings, paramsHash);
     if (i > 0) trial.push(performance.now() - t0);
   }
   const bareMs = p50(bare);

@@ -2,6 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CandleCsvError, candleFileFromText, parseCandleFileName, type CandleFile, type CandleFileOverrides } from '../lib/candle-csv';
 import { ReplayMarketData, type ReplayOptions } from '../lib/exchange/replay-market-data';
+import { inferTimeframeMs } from '../lib/candle-hygiene';
+import { msToTimeframe } from '../lib/candles';
+import { BacktestInputError, type BacktestSeries } from '../lib/backtest/simulate';
 
 /**
  * Recorded candle files on disk (`<exchange>_<BASE>-<QUOTE>_<timeframe>.csv`, header
@@ -53,4 +56,21 @@ function addFile(r: ReplayMarketData, file: ReplayFile, onDuplicate: 'throw' | '
     { symbol: file.symbol ?? fromName?.symbol, timeframe: file.timeframe ?? fromName?.timeframe, label: file.path, load: () => readCandleCsv(file.path, file).candles },
     onDuplicate,
   );
+}
+
+/** One candle file as a series; a bad file is a BacktestInputError naming it. */
+export function loadSeriesFile(f: string | ReplayFile): BacktestSeries {
+  const spec = typeof f === 'string' ? { path: f } : f;
+  let file;
+  try {
+    file = readCandleCsv(spec.path, spec);
+  } catch (err) {
+    if (err instanceof CandleCsvError) throw new BacktestInputError(err.missing ? `${err.message} (give --${err.missing})` : err.message);
+    throw err;
+  }
+  const spacing = inferTimeframeMs(file.candles);
+  if (spacing !== undefined && spacing !== file.timeframeMs) {
+    throw new BacktestInputError(`${file.path}: candles are mostly ${msToTimeframe(spacing)} apart but the timeframe is ${file.timeframe}`);
+  }
+  return { source: file.path, exchange: file.exchange, symbol: file.symbol, timeframe: file.timeframe, timeframeMs: file.timeframeMs, candles: file.candles };
 }

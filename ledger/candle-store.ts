@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { transaction } from '../infra/transaction';
 import { MarketSymbol, timeframeToMs, type Candle } from '../lib/candles';
 import { candleSlots, mergeRanges, subtractRanges, type TimeRange } from '../lib/candle-ranges';
+import { BacktestInputError, type BacktestSeries } from '../lib/backtest/simulate';
 
 /**
  * The candle store: closed candles per exchange, symbol and timeframe in the ledger database
@@ -300,3 +301,22 @@ async function addFetched(tx: postgres.TransactionSql, exchange: string, symbol:
 
 const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms));
 
+/**
+ * The series of a candle store selection; a symbol with no candles in the range is a
+ * BacktestInputError saying how to download them.
+ */
+export async function loadStoreSeries(store: CandleStore, sel: CandleSelection): Promise<BacktestSeries[]> {
+  const timeframeMs = timeframeToMs(sel.timeframe);
+  const out: BacktestSeries[] = [];
+  for (const { symbol, candles } of await store.select(sel)) {
+    if (candles.length === 0) {
+      const day = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T00:00', '');
+      throw new BacktestInputError(
+        `the candle store has no ${sel.exchange} ${symbol} ${sel.timeframe} candles from ${day(sel.since)} to ${day(sel.until)}; ` +
+          `download them: trader data download --exchange ${sel.exchange} --symbols ${symbol} --timeframe ${sel.timeframe} --since ${day(sel.since)} --until ${day(sel.until)}`,
+      );
+    }
+    out.push({ source: `store:${sel.exchange}`, exchange: sel.exchange, symbol, timeframe: sel.timeframe, timeframeMs, candles });
+  }
+  return out;
+}

@@ -5,11 +5,11 @@ import type { BacktestSeries } from '../../lib/backtest';
 import type { HyperoptData, HyperoptResult, HyperoptSetup, ResearchActivities, RunTrialResult } from '../../lib/contracts/hyperopt';
 import { overfittingReport } from '../../lib/hyperopt/overfitting';
 import { StrategyParamsError, type LoadedStrategy } from '../../lib/strategy/run';
-import { CandleStore } from '../../ledger/candle-store';
 import { HyperoptStore, type HyperoptTrialRow } from '../../ledger/hyperopt-store';
-import { loadFile, loadStoreSeries } from '../../backtester/run';
-import { holdoutBacktest, PERIODS_PER_YEAR, runTrial, type TrialSettings } from '../../backtester/hyperopt';
-import { loadStrategy } from '../../infra/strategies';
+import { CandleStore, loadStoreSeries } from '../../ledger/candle-store';
+import { loadSeriesFile } from '../../infra/candle-files';
+import { holdoutBacktest, PERIODS_PER_YEAR, runTrial, type TrialSettings } from '../../lib/hyperopt/trial';
+import { loadStrategy, paramsHash } from '../../infra/strategies';
 import type { Logger } from '../../infra/logger';
 
 /**
@@ -64,7 +64,7 @@ export function createResearchActivities(deps: ResearchDeps): ResearchActivities
     let p = series.get(key);
     if (!p) {
       p = (async () => {
-        if (data.files && data.files.length > 0) return data.files.map((f) => loadFile(f));
+        if (data.files && data.files.length > 0) return data.files.map((f) => loadSeriesFile(f));
         if (data.store) return loadStoreSeries(new CandleStore(deps.sql), data.store);
         throw ApplicationFailure.nonRetryable('a hyperopt run needs candle files or candle store series', 'HyperoptInputError');
       })();
@@ -105,7 +105,7 @@ export function createResearchActivities(deps: ResearchDeps): ResearchActivities
       const all = { ...(setup.baseParams ?? {}), ...params };
       let row: HyperoptTrialRow;
       try {
-        const out = await runTrial(loaded, s, all, settingsOf(setup));
+        const out = await runTrial(loaded, s, all, settingsOf(setup), paramsHash);
         const { loss, folds, whole } = out.score;
         if (!Number.isFinite(loss)) throw new Error(`the loss is ${loss}`);
         row = { runId, number, key, params: all, state: 'complete', loss, figures: { whole, folds }, returns: out.returns, days: out.days, trades: out.trades };
@@ -158,7 +158,7 @@ export function createResearchActivities(deps: ResearchDeps): ResearchActivities
         let holdout = null;
         if (setup.cutoff !== null) {
           Context.current().heartbeat('holdout');
-          const h = await holdoutBacktest(await candles(setup.data), strategy(setup.strategy), bestRow.params, { ...settingsOf(setup), cutoff: setup.cutoff });
+          const h = await holdoutBacktest(await candles(setup.data), strategy(setup.strategy), bestRow.params, { ...settingsOf(setup), cutoff: setup.cutoff }, paramsHash);
           holdout = { loss: h.loss, totalReturn: h.figures.totalReturn, sharpe: h.figures.sharpe, sortino: h.figures.sortino, calmar: h.figures.calmar, maxDrawdown: h.figures.maxDrawdown, trades: h.trades, days: h.days.length, equity: dailyCloses(h.equityCurve) };
         }
         const w = figures.whole;

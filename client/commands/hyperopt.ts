@@ -19,7 +19,7 @@ import { HyperoptInputError, parseSpaces, searchSpace, assertInSpace } from '../
 import { parseHoldout, parseLoss } from '../../lib/hyperopt/objective';
 import { HyperoptStore } from '../../ledger/hyperopt-store';
 import { CandleStore } from '../../ledger/candle-store';
-import { holdoutCutoff } from '../../backtester/hyperopt';
+import { holdoutCutoff } from '../../lib/hyperopt/trial';
 import { isBacktestInputError, loadFile, loadStoreSeries } from '../../backtester/run';
 import { hyperoptProgressQuery } from '../../workflows/messages';
 import { startResearchWorker } from '../../workers/research';

@@ -8,7 +8,7 @@ import type { HyperoptInput, HyperoptResult } from '../../lib/contracts/hyperopt
 import { findOptunaWorker, startOptunaWorker, type OptunaWorkerProcess } from '../../infra/optuna-worker';
 import { HyperoptStore } from '../../ledger/hyperopt-store';
 import { loadFile } from '../../backtester/run';
-import { holdoutCutoff } from '../../backtester/hyperopt';
+import { holdoutCutoff } from '../../lib/hyperopt/trial';
 import { searchSpace } from '../../lib/hyperopt/space';
 import { loadStrategy } from '../../infra/strategies';
 import { freshDatabase, testLog, type TestDatabase } from '../../testkit/db';

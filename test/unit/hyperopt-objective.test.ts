@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineStrategy } from '../../lib/strategy/types';
 import { HyperoptInputError, assertInSpace, parseSpaces, searchSpace } from '../../lib/hyperopt/space';
 import { FIGURE_CAP, foldBounds, lossOf, parseHoldout, parseLoss, returnFigures, scoreReturns } from '../../lib/hyperopt/objective';
-import { holdoutCutoff, holdoutPart, searchPart } from '../../backtester/hyperopt';
+import { holdoutCutoff, holdoutPart, searchPart } from '../../lib/hyperopt/trial';
 import { FEATURE_SCHEMA } from '../../lib/features/schema';
 import type { BacktestSeries } from '../../lib/backtest';
 

@@ -1,16 +1,16 @@
-import type { LossName } from '../lib/contracts/hyperopt';
-import { periodReturns, simulateBacktest, type BacktestResult, type BacktestSeries } from '../lib/backtest';
-import { FEATURE_SCHEMA } from '../lib/features/schema';
-import type { RiskConfigInput } from '../lib/risk';
-import { StrategyHost } from '../lib/strategy/host';
-import type { LoadedStrategy } from '../lib/strategy/run';
-import { paramsHash } from '../infra/strategies';
-import { HyperoptInputError } from '../lib/hyperopt/space';
-import { foldBounds, returnFigures, scoreReturns, type ReturnFigures, type TrialScore } from '../lib/hyperopt/objective';
+import type { LossName } from '../contracts/hyperopt';
+import { periodReturns, simulateBacktest, type BacktestResult, type BacktestSeries } from '../backtest';
+import { FEATURE_SCHEMA } from '../features/schema';
+import type { RiskConfigInput } from '../risk';
+import { StrategyHost } from '../strategy/host';
+import type { LoadedStrategy } from '../strategy/run';
+import { HyperoptInputError } from './space';
+import { foldBounds, returnFigures, scoreReturns, type ReturnFigures, type TrialScore } from './objective';
 
 /**
  * One hyperopt trial: a backtest through lib/backtest (the decision code the workflows run) over
- * the search part of the data, scored per UTC day by lib/hyperopt/objective. The last share of
+ * the search part of the data, scored per UTC day by ./objective. Pure: the caller hands in the
+ * loaded strategy and how parameters are hashed (infra/strategies paramsHash). The last share of
  * the data (the holdout) is cut off before the trial sees it; `holdoutBacktest` runs the chosen
  * parameters over it once the search is over.
  */
@@ -72,12 +72,11 @@ export interface TrialOutcome {
   finalEquity: number;
 }
 
-export function newHost(loaded: LoadedStrategy, params: Record<string, unknown>): StrategyHost {
-  return new StrategyHost(loaded, params, paramsHash);
-}
+/** How a strategy's parameters are hashed for its identity (infra/strategies paramsHash). */
+export type HashParams = (params: Record<string, unknown>) => string;
 
-async function backtest(series: BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings): Promise<BacktestResult> {
-  const host = newHost(loaded, params);
+async function backtest(series: BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings, hash: HashParams): Promise<BacktestResult> {
+  const host = new StrategyHost(loaded, params, hash);
   return simulateBacktest({
     series,
     strategy: loaded.origin === 'builtin' ? loaded.strategy.name : loaded.origin,
@@ -91,8 +90,8 @@ async function backtest(series: BacktestSeries[], loaded: LoadedStrategy, params
 }
 
 /** A trial: the backtest of the search part with these parameters, and its score. */
-export async function runTrial(series: readonly BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings): Promise<TrialOutcome> {
-  const result = await backtest(searchPart(series, s.cutoff), loaded, params, s);
+export async function runTrial(series: readonly BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings, hash: HashParams): Promise<TrialOutcome> {
+  const result = await backtest(searchPart(series, s.cutoff), loaded, params, s, hash);
   const daily = periodReturns(result.equityCurve, 'day');
   const returns = daily.map((d) => d.return);
   return {
@@ -113,8 +112,8 @@ export interface HoldoutOutcome {
 }
 
 /** The chosen parameters over the holdout: figures of the days from the cutoff on. */
-export async function holdoutBacktest(series: readonly BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings & { cutoff: number }): Promise<HoldoutOutcome> {
-  const result = await backtest(holdoutPart(series, s.cutoff, loaded.strategy.warmup), loaded, params, s);
+export async function holdoutBacktest(series: readonly BacktestSeries[], loaded: LoadedStrategy, params: Record<string, unknown>, s: TrialSettings & { cutoff: number }, hash: HashParams): Promise<HoldoutOutcome> {
+  const result = await backtest(holdoutPart(series, s.cutoff, loaded.strategy.warmup), loaded, params, s, hash);
   const scored = result.equityCurve.filter((p) => p.time >= s.cutoff);
   // The first holdout day's return is measured from the equity at the cutoff.
   const before = result.equityCurve.filter((p) => p.time < s.cutoff).at(-1);
