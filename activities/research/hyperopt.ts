@@ -13,7 +13,7 @@ import { loadStrategy, paramsHash } from '../../infra/strategies';
 import type { Logger } from '../../infra/logger';
 
 /**
- * The research task queue's activities: a hyperopt trial is a backtest (backtester/hyperopt.ts),
+ * The research task queue's activities: a hyperopt trial is a backtest (lib/hyperopt/trial.ts),
  * written to the ledger database by (run, trial number) so a retry after a crash writes the same
  * row again; the run's end computes the overfitting guard over every trial's daily returns and
  * backtests the chosen parameters over the holdout.
