@@ -137,6 +137,20 @@ export interface MarketCatalog {
   market(symbol: string): Promise<MarketInfo>;
 }
 
+/**
+ * Market data in process memory (recorded candles), answered at once: same answers as
+ * fetchCandles. With it (and a catalog and store that answer at once) the paper exchange can
+ * serve a call without a promise per step (the backtester's every-candle fill lookup).
+ */
+export interface SyncMarketDataSource extends MarketDataSource {
+  fetchCandlesSync(symbol: string, timeframe: string, since?: number, limit?: number): Candle[];
+}
+
+/** A catalog in process memory: `marketSync` answers (or throws) exactly as `market` would. */
+export interface SyncMarketCatalog extends MarketCatalog {
+  marketSync(symbol: string): MarketInfo;
+}
+
 export interface ExchangeAdapter extends MarketDataSource, MarketCatalog {
   /** ccxt id of the venue (or 'paper'). */
   readonly exchangeId: string;
@@ -153,6 +167,11 @@ export interface ExchangeAdapter extends MarketDataSource, MarketCatalog {
   cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder>;
   fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]>;
   fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]>;
+  /**
+   * fetchMyTrades answered at once, when the adapter can (the paper exchange over in-memory state
+   * and recorded candles, nothing else in progress on the account); undefined: call fetchMyTrades.
+   */
+  fetchMyTradesNow?(symbol: string, since?: number, limit?: number): Trade[] | undefined;
   /** The circuit breaker guarding the venue this adapter talks to (none for pure replays). */
   breakerState?(): BreakerStatus | undefined;
 }
