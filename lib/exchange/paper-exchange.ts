@@ -25,6 +25,7 @@ import {
 } from './errors';
 import type { PaperAccountView, PaperFill, PaperRead, PaperStateChange, PaperStateStore, SyncPaperStateStore } from './paper-state';
 import {
+  isPlainOrderRequest,
   OrderRequest,
   type Balances,
   type BreakerStatus,
@@ -119,7 +120,7 @@ function syncPartsOf(opts: PaperExchangeOptions): SyncParts | undefined {
   const store = opts.store as Partial<SyncPaperStateStore>;
   const marketData = opts.marketData as Partial<SyncMarketDataSource>;
   const markets = opts.markets as Partial<SyncMarketCatalog>;
-  if (typeof store.readSync !== 'function' || typeof store.commitSync !== 'function') return undefined;
+  if (typeof store.readSync !== 'function' || typeof store.commitSync !== 'function' || typeof store.versionSync !== 'function') return undefined;
   if (typeof marketData.fetchCandlesSync !== 'function' || typeof markets.marketSync !== 'function') return undefined;
   return { store: opts.store as SyncPaperStateStore, marketData: opts.marketData as SyncMarketDataSource, markets: opts.markets as SyncMarketCatalog };
 }
@@ -215,15 +216,17 @@ class Working {
   }
 
   change(): PaperStateChange {
-    const pick = <T>(from: Record<string, T>, keys: Set<string> | undefined) => Object.fromEntries([...(keys ?? [])].map((k) => [k, from[k]]));
-    return {
-      balances: pick(this.balances, this.changedBalances),
-      cursors: pick(this.cursors, this.changedCursors),
-      nextId: this.nextId,
-      orders: [...(this.changedOrders ?? [])].map((id) => this.orders.get(id) as ExchangeOrder),
-      fills: this.newFills,
-    };
+    const orders: ExchangeOrder[] = [];
+    if (this.changedOrders) for (const id of this.changedOrders) orders.push(this.orders.get(id) as ExchangeOrder);
+    return { balances: picked(this.balances, this.changedBalances), cursors: picked(this.cursors, this.changedCursors), nextId: this.nextId, orders, fills: this.newFills };
   }
+}
+
+/** The entries of `from` named by `keys` (a loop, not a closure per call: a backtest commits on most candles). */
+function picked<T>(from: Record<string, T>, keys: Set<string> | undefined): Record<string, T> {
+  const out: Record<string, T> = {};
+  if (keys) for (const k of keys) out[k] = from[k];
+  return out;
 }
 
 export class PaperExchange implements ExchangeAdapter {
@@ -238,6 +241,12 @@ export class PaperExchange implements ExchangeAdapter {
   private readonly marketReads = new Map<string, PaperRead>();
   /** Store, market data and catalog when all three answer at once (in-memory: the backtester). */
   private readonly sync: SyncParts | undefined;
+  /**
+   * The last fetchMyTradesNow answer that read a market with no open orders: nothing to match, so
+   * nothing changed by it, and while the account's version stays the same (no commit by anyone)
+   * the same question has the same answer. A flat backtest asks it on every candle.
+   */
+  private idleTrades?: { symbol: string; since: number | undefined; limit: number | undefined; version: number; trades: readonly Trade[] };
 
   constructor(opts: PaperExchangeOptions) {
     this.opts = opts;
@@ -291,12 +300,18 @@ export class PaperExchange implements ExchangeAdapter {
   }
 
   async createOrder(request: OrderRequest): Promise<ExchangeOrder> {
-    const parsed = OrderRequest.safeParse(request);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new InvalidOrderError(`order request ${i.path.join('.')}: ${i.message}`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol: request?.symbol });
+    let req: OrderRequest;
+    if (isPlainOrderRequest(request)) {
+      // Valid as it is: only the fields the schema knows are read below, as from zod's copy.
+      req = request;
+    } else {
+      const parsed = OrderRequest.safeParse(request);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new InvalidOrderError(`order request ${i.path.join('.')}: ${i.message}`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol: request?.symbol });
+      }
+      req = parsed.data;
     }
-    const req = parsed.data;
     const ctx = { exchangeId: this.exchangeId, operation: 'createOrder', symbol: req.symbol };
     const market = await this.market(req.symbol);
     return this.transact({ ...this.marketRead(market), order: { clientOrderId: req.clientOrderId } }, async (w) => {
@@ -386,11 +401,23 @@ export class PaperExchange implements ExchangeAdapter {
    * and committed), or undefined when it cannot be: a store, market data or catalog that needs
    * I/O, or another call queued on the account. The backtester asks on every candle.
    */
-  fetchMyTradesNow(symbol: string, since?: number, limit?: number): Trade[] | undefined {
+  fetchMyTradesNow(symbol: string, since?: number, limit?: number): readonly Trade[] | undefined {
     const sync = this.sync;
-    if (!sync || accountQueue(this.opts.store, this.opts.account).pending > 0) return undefined;
+    const { store, account } = this.opts;
+    if (!sync || accountQueue(store, account).pending > 0) return undefined;
     const market = sync.markets.marketSync(symbol);
-    return this.transactNow(sync, { ...this.marketRead(market), fills: { symbol, since, limit } }, (w, stored) => tradesOf(w, stored, symbol, since, limit));
+    const memo = this.idleTrades;
+    if (memo && memo.symbol === symbol && memo.since === since && memo.limit === limit && memo.version === sync.store.versionSync(account)) return memo.trades;
+    let idle = false;
+    const trades = this.transactNow(sync, { ...this.marketRead(market), fills: { symbol, since, limit } }, (w, stored) => {
+      idle = w.openOrders(symbol).length === 0 && !w.dirty;
+      const out = tradesOf(w, stored, symbol, since, limit);
+      // Frozen when it may be handed out again (above).
+      if (idle) for (const t of out) Object.freeze(t);
+      return idle ? Object.freeze(out) : out;
+    });
+    this.idleTrades = idle ? { symbol, since, limit, version: sync.store.versionSync(account), trades } : undefined;
+    return trades;
   }
 
   // --- internals -------------------------------------------------------------------------------

@@ -119,6 +119,8 @@ export interface PaperStateStore {
 export interface SyncPaperStateStore extends PaperStateStore {
   readSync(account: string, what: PaperRead): PaperAccountView | undefined;
   commitSync(account: string, expectedVersion: number, change: PaperStateChange): number;
+  /** The account's version (0: never stored): every commit changes it. */
+  versionSync(account: string): number;
 }
 
 interface StoredAccount {
@@ -153,6 +155,10 @@ export class InMemoryPaperStateStore implements SyncPaperStateStore {
 
   async commit(account: string, expectedVersion: number, change: PaperStateChange): Promise<number> {
     return this.commitSync(account, expectedVersion, change);
+  }
+
+  versionSync(account: string): number {
+    return this.accounts.get(account)?.version ?? 0;
   }
 
   readSync(account: string, what: PaperRead): PaperAccountView | undefined {
