@@ -407,16 +407,17 @@ export class PaperExchange implements ExchangeAdapter {
     if (!sync || accountQueue(store, account).pending > 0) return undefined;
     const market = sync.markets.marketSync(symbol);
     const memo = this.idleTrades;
-    if (memo && memo.symbol === symbol && memo.since === since && memo.limit === limit && memo.version === sync.store.versionSync(account)) return memo.trades;
+    // A fresh array each time; the trades in it are frozen, as they may be handed out again. (Not
+    // a frozen array: Array.prototype.filter and friends take a slow path on frozen arrays.)
+    if (memo && memo.symbol === symbol && memo.since === since && memo.limit === limit && memo.version === sync.store.versionSync(account)) return memo.trades.slice();
     let idle = false;
     const trades = this.transactNow(sync, { ...this.marketRead(market), fills: { symbol, since, limit } }, (w, stored) => {
       idle = w.openOrders(symbol).length === 0 && !w.dirty;
       const out = tradesOf(w, stored, symbol, since, limit);
-      // Frozen when it may be handed out again (above).
       if (idle) for (const t of out) Object.freeze(t);
-      return idle ? Object.freeze(out) : out;
+      return out;
     });
-    this.idleTrades = idle ? { symbol, since, limit, version: sync.store.versionSync(account), trades } : undefined;
+    this.idleTrades = idle ? { symbol, since, limit, version: sync.store.versionSync(account), trades: trades.slice() } : undefined;
     return trades;
   }
 
