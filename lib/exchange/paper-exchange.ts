@@ -82,8 +82,9 @@ const PAGE = 500;
 const COMMIT_TRIES = 5;
 
 // One queue per store and account: two calls in this process never interleave their read-modify-write.
-// `pending` counts the calls queued or running: a call answered at once (transactNow) may run only
-// when it is 0, so it never runs in the middle of another's read-modify-write.
+// `pending` counts the calls in flight on the account (PaperExchange.counted, from their start): a
+// call answered at once (fetchMyTradesNow) runs only when it is 0, so it never runs in the middle
+// of another's read-modify-write nor overtakes a call started before it.
 interface AccountQueue {
   tail: Promise<unknown>;
   pending: number;
@@ -100,12 +101,8 @@ function accountQueue(store: PaperStateStore, account: string): AccountQueue {
 
 function serialize<T>(store: PaperStateStore, account: string, fn: () => Promise<T>): Promise<T> {
   const q = accountQueue(store, account);
-  q.pending++;
   const next = q.tail.then(fn, fn);
-  q.tail = next.then(
-    () => void q.pending--,
-    () => void q.pending--,
-  );
+  q.tail = next.catch(() => undefined);
   return next;
 }
 
@@ -281,7 +278,11 @@ export class PaperExchange implements ExchangeAdapter {
 
   // --- account ---------------------------------------------------------------------------------
 
-  async fetchBalance(): Promise<Balances> {
+  fetchBalance(): Promise<Balances> {
+    return this.counted(this.fetchBalanceCall());
+  }
+
+  private async fetchBalanceCall(): Promise<Balances> {
     return this.transact({}, async (w) => {
       const used: Record<string, string> = {};
       for (const o of w.openOrders()) {
@@ -299,7 +300,11 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async createOrder(request: OrderRequest): Promise<ExchangeOrder> {
+  createOrder(request: OrderRequest): Promise<ExchangeOrder> {
+    return this.counted(this.createOrderCall(request));
+  }
+
+  private async createOrderCall(request: OrderRequest): Promise<ExchangeOrder> {
     let req: OrderRequest;
     if (isPlainOrderRequest(request)) {
       // Valid as it is: only the fields the schema knows are read below, as from zod's copy.
@@ -367,12 +372,20 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
+  fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
+    return this.counted(this.fetchOrderByClientIdCall(symbol, clientOrderId));
+  }
+
+  private async fetchOrderByClientIdCall(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
     const market = await this.market(symbol);
     return this.transact({ ...this.marketRead(market), order: { clientOrderId } }, async (w) => w.find((o) => o.symbol === symbol && o.clientOrderId === clientOrderId) ?? null);
   }
 
-  async cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
+  cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
+    return this.counted(this.cancelOrderCall(symbol, ref));
+  }
+
+  private async cancelOrderCall(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
     const market = await this.market(symbol);
     const lookup = ref.id ? { id: ref.id } : { clientOrderId: ref.clientOrderId as string };
     return this.transact({ ...this.marketRead(market), order: lookup }, async (w) => {
@@ -386,12 +399,20 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+  fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+    return this.counted(this.fetchOpenOrdersCall(symbol));
+  }
+
+  private async fetchOpenOrdersCall(symbol?: string): Promise<ExchangeOrder[]> {
     const read = symbol === undefined ? {} : this.marketRead(await this.market(symbol));
     return this.transact(read, async (w) => w.openOrders(symbol));
   }
 
-  async fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+  fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+    return this.counted(this.fetchMyTradesCall(symbol, since, limit));
+  }
+
+  private async fetchMyTradesCall(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
     const market = await this.market(symbol);
     return this.transact({ ...this.marketRead(market), fills: { symbol, since, limit } }, async (w, stored) => tradesOf(w, stored, symbol, since, limit));
   }
@@ -401,7 +422,7 @@ export class PaperExchange implements ExchangeAdapter {
    * and committed), or undefined when it cannot be: a store, market data or catalog that needs
    * I/O, or another call queued on the account. The backtester asks on every candle.
    */
-  fetchMyTradesNow(symbol: string, since?: number, limit?: number): readonly Trade[] | undefined {
+  fetchMyTradesNow(symbol: string, since?: number, limit?: number): Trade[] | undefined {
     const sync = this.sync;
     const { store, account } = this.opts;
     if (!sync || accountQueue(store, account).pending > 0) return undefined;
@@ -422,6 +443,19 @@ export class PaperExchange implements ExchangeAdapter {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  /**
+   * Counts a call as in flight on its account from its start to its end: fetchMyTradesNow does not
+   * run while one is, even before the call has reached the queue (it may first await the
+   * market's rules). Linearizes an answer given at once after every call started before it.
+   */
+  private counted<T>(call: Promise<T>): Promise<T> {
+    const q = accountQueue(this.opts.store, this.opts.account);
+    q.pending++;
+    const leave = () => void q.pending--;
+    call.then(leave, leave);
+    return call;
+  }
 
   /** What every call about one market reads: its open orders and cursor, its two currencies. */
   private marketRead(market: MarketInfo): PaperRead {

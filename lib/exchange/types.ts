@@ -198,8 +198,9 @@ export interface ExchangeAdapter extends MarketDataSource, MarketCatalog {
   /**
    * fetchMyTrades answered at once, when the adapter can (the paper exchange over in-memory state
    * and recorded candles, nothing else in progress on the account); undefined: call fetchMyTrades.
+   * A fresh array; its trades may be shared with later answers (frozen).
    */
-  fetchMyTradesNow?(symbol: string, since?: number, limit?: number): readonly Trade[] | undefined;
+  fetchMyTradesNow?(symbol: string, since?: number, limit?: number): Trade[] | undefined;
   /** The circuit breaker guarding the venue this adapter talks to (none for pure replays). */
   breakerState?(): BreakerStatus | undefined;
 }
