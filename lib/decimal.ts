@@ -58,6 +58,17 @@ export function toDecimalString(x: DecimalInput): string {
   return text(read(x));
 }
 
+/**
+ * Number(toDecimalString(x)): `x` read at FLOAT_DIGITS significant digits, back as a number,
+ * without big.js when it is already that number. A number whose shortest text (String) has at
+ * most FLOAT_DIGITS characters is read as that text, and any text of the same decimal value
+ * converts back to the same number; -0 reads as 0. Only longer ones go through big.js.
+ */
+export function toFloatDigits(x: number): number {
+  if (typeof x === 'number' && Number.isFinite(x) && String(x).length <= FLOAT_DIGITS) return x === 0 ? 0 : x;
+  return Number(toDecimalString(x));
+}
+
 export function decAdd(a: DecimalInput, b: DecimalInput): string {
   return text(read(a).plus(read(b)));
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecimalString, FLOAT_DIGITS, decCmp, decMul, roundToSignificant, roundToStep, toDecimalString, type Rounding } from './decimal';
+import { DecimalString, FLOAT_DIGITS, decCmp, decMul, roundToSignificant, roundToStep, toDecimalString, toFloatDigits, type Rounding } from './decimal';
 
 /**
  * Rounding to a market's precision and checking its minimums, decimal-safe.
@@ -48,7 +48,7 @@ export function precisionRule(value: number | string | null | undefined, mode: P
 }
 
 export function applyPrecision(value: number, rule: PrecisionRule | undefined, mode: Rounding): number {
-  if (!rule) return Number(toDecimalString(value));
+  if (!rule) return toFloatDigits(value);
   return Number(rule.kind === 'step' ? roundToStep(value, rule.step, mode) : roundToSignificant(value, rule.digits, mode));
 }
 

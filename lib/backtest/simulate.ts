@@ -15,6 +15,7 @@ import {
   type AccountMarks,
   type ClosedTrade,
   type EngineConfig,
+  type EngineContext,
   type OrderRejection,
   type PortfolioView,
   type StepCursor,
@@ -171,6 +172,8 @@ export interface BacktestResult {
 interface Runner {
   file: BacktestSeries;
   cfg: EngineConfig;
+  /** The engine context of the symbol's steps (its workflow id), made once. */
+  ctx: EngineContext;
   state: SymbolState;
   cursor: StepCursor;
   ports: StepPorts;
@@ -178,6 +181,8 @@ interface Runner {
   quote: string;
   base: string;
   done: boolean;
+  /** Close time of the candle the next step will decide on (when not done). */
+  nextClose: number;
   mark: number | null;
   markTime: number | null;
   firstDecision: Candle | null;
@@ -243,21 +248,25 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     const workflowId = symbolWorkflowId(file.exchange, symbol);
     const cfg = engineConfig({ symbol, strategy: options.strategy, ...(options.strategyParams ? { strategyParams: options.strategyParams } : {}), risk, timeframeMs, sleeveCapital, feeRate: fees.taker });
     const replay = { candles: () => candles, setNow: (ms: number) => void (now = Math.max(now, ms)) };
+    const prepareDeps = { exchange, features, signal: options.signal, replay, strategy: options.strategyHost };
     const ports: StepPorts = {
-      prepare: (cursor, state) =>
-        prepareCandleStep({ exchange, features, signal: options.signal, replay, strategy: options.strategyHost }, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince, position: positionForStrategy(state) }),
+      prepare: (cursor, state) => prepareCandleStep(prepareDeps, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince, position: positionForStrategy(state) }),
       // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
       execute: (intents, _why, state) => executeIntentsStep({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
       portfolio: () => (options.accountGates ? view : undefined),
     };
     return {
       file, cfg, ports, exchange,
+      ctx: { workflowId },
       state: initialSymbolState(cfg),
       cursor: { after: null, fillsSince: 0 },
       quote: market.quote, base: market.base,
-      done: false, mark: null, markTime: null, firstDecision: null, decisions: 0, untradable: 0,
+      done: false, nextClose: Infinity, mark: null, markTime: null, firstDecision: null, decisions: 0, untradable: 0,
     };
   });
+  // The sleeves the account is marked from, one per runner (same order), updated after each step:
+  // not rebuilt at every candle time.
+  const sleeves = runners.map(sleeveOf);
 
   const trades: ClosedTrade[] = [];
   const rejected: BacktestResult['rejected'] = [];
@@ -270,7 +279,6 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   for (;;) {
     // The next close time of each symbol, as prepareCandleStep will pick it.
     let t = Infinity;
-    const due: Array<[Runner, number]> = [];
     for (const r of runners) {
       if (r.done) continue;
       const next = nextCandle(r);
@@ -278,35 +286,39 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
         r.done = true;
         continue;
       }
-      const close = next.timestamp + r.file.timeframeMs;
-      due.push([r, close]);
-      t = Math.min(t, close);
+      r.nextClose = next.timestamp + r.file.timeframeMs;
+      t = Math.min(t, r.nextClose);
     }
     if (t === Infinity) break;
     if (equityCurve.length === 0) {
-      const first = markAccount(runners.map(sleeveOf), t - minTf, null);
+      const first = markAccount(sleeves, t - minTf, null);
       marks = first.marks;
       view = first.view;
       equityCurve.push({ time: t - minTf, equity: first.view.equity });
     }
-    for (const [r, close] of due) {
-      if (close !== t) continue;
-      const out = await runCandleStep(r.state, r.cursor, r.ports, r.cfg, { workflowId: symbolWorkflowId(r.file.exchange, r.file.symbol) });
+    for (let k = 0; k < runners.length; k++) {
+      const r = runners[k];
+      // Due now: not done when the close times were taken above, and closing at t (a runner
+      // stepped earlier in this loop cannot become due again: its next close is after t).
+      if (r.done || r.nextClose !== t) continue;
+      const out = await runCandleStep(r.state, r.cursor, r.ports, r.cfg, r.ctx);
       r.state = out.state;
       r.cursor = out.cursor;
-      trades.push(...out.closed);
+      sleeves[k] = sleeveOf(r);
+      for (const c of out.closed) trades.push(c);
       for (const rej of out.rejected) rejected.push({ ...rej, symbol: r.file.symbol, time: t });
       if (out.done) r.done = true;
       if (out.candle) {
         r.mark = out.candle.close;
-        if (options.accountGates) view = markAccount(runners.map(sleeveOf), t, marks).view;
+        sleeves[k] = sleeveOf(r);
+        if (options.accountGates) view = markAccount(sleeves, t, marks).view;
         r.markTime = out.candle.timestamp;
         r.firstDecision ??= out.candle;
         r.decisions++;
         if (out.tradable === false) r.untradable++;
       }
     }
-    const m = markAccount(runners.map(sleeveOf), t, marks);
+    const m = markAccount(sleeves, t, marks);
     marks = m.marks;
     view = m.view;
     equityCurve.push({ time: t, equity: m.view.equity });

@@ -103,43 +103,36 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
     feesPaid: state.feesPaid, tradesClosed: state.tradesClosed, lastDecision: state.lastDecision,
   };
   const intents: OrderIntent[] = [];
-  const done = (action: DecisionView['action'], reason: string, signal?: number): DecideResult => {
-    const decision: DecisionView = { seq, candleTime: c.timestamp, action, reason, price: c.close, regime: input.regime?.label };
-    if (signal !== undefined && Number.isFinite(signal)) decision.signal = signal;
-    // `s` is this call's own copy (made above, or made from it by the helpers): set, not copied again.
-    s.lastDecision = decision;
-    return { state: s, decision, intents };
-  };
 
   const usable = input.tradable !== false && input.features.length === FEATURE_SCHEMA.width && input.features.every(Number.isFinite);
   if (!usable) {
     const why = input.features.length === 0 ? 'features warming up' : input.tradable === false ? 'candle failed hygiene' : 'features unusable';
-    return done('hold', [why, ...(input.problems ?? [])].join(': '));
+    return decided(s, intents, input, 'hold', [why, ...(input.problems ?? [])].join(': '));
   }
-  if (s.tradingStatus === 'halted') return done('hold', `halted${s.statusReason ? ` (${s.statusReason})` : ''}`);
+  if (s.tradingStatus === 'halted') return decided(s, intents, input, 'hold', `halted${s.statusReason ? ` (${s.statusReason})` : ''}`);
 
   const sig = strategySignal(input, cfg);
   const atr = featureAtr(input.features);
   const exiting = s.pending.some((p) => p.tag === 'exit');
 
   if (s.position) {
-    if (exiting) return done('hold', 'exit order in flight', sig.score);
+    if (exiting) return decided(s, intents, input, 'hold', 'exit order in flight', sig.score);
     if (sig.exit && mayReduce(s.tradingStatus)) {
       s = withExit(s, intents, ctx, seq, 'ex', 'signal', c.close);
       const exit = intents[intents.length - 1];
       if (sig.strategy) exit.strategy = sig.strategy;
-      return done('exit', sig.reason, sig.score);
+      return decided(s, intents, input, 'exit', sig.reason, sig.score);
     }
     // Protective upkeep: the candle has already been matched against the resting stop (its fills
     // were applied before this decision), so it may now move the stop for the next candle.
     const trail = trailStop(s, input, cfg, ctx, seq, intents);
     s = trail.state;
-    if (trail.exited) return done('exit', 'stop level at or above the close', sig.score);
-    return done('hold', trail.moved ? `in position; trailing stop to ${s.position?.stopPrice}` : 'in position', sig.score);
+    if (trail.exited) return decided(s, intents, input, 'exit', 'stop level at or above the close', sig.score);
+    return decided(s, intents, input, 'hold', trail.moved ? `in position; trailing stop to ${s.position?.stopPrice}` : 'in position', sig.score);
   }
 
-  if (s.pending.some((p) => p.tag === 'entry')) return done('hold', 'entry order in flight', sig.score);
-  if (!sig.enter) return done('hold', sig.reason, sig.score);
+  if (s.pending.some((p) => p.tag === 'entry')) return decided(s, intents, input, 'hold', 'entry order in flight', sig.score);
+  if (!sig.enter) return decided(s, intents, input, 'hold', sig.reason, sig.score);
 
   const portfolio = input.portfolio;
   const equity = sleeveEquity(s, cfg);
@@ -155,7 +148,7 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
     currentBar: bar,
     cfg: cfg.risk,
   });
-  if (!gate.allowed) return done('blocked', gate.reason, sig.score);
+  if (!gate.allowed) return decided(s, intents, input, 'blocked', gate.reason, sig.score);
 
   // Sized on the symbol's own sleeve, never the shared account: the decision then does not
   // depend on the order in which symbols closing at the same time are processed.
@@ -170,14 +163,14 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
     cfg: cfg.risk,
   });
   let qty = size.qty;
-  if (qty <= 0) return done('blocked', size.reason, sig.score);
+  if (qty <= 0) return decided(s, intents, input, 'blocked', size.reason, sig.score);
   if (portfolio) {
     const room = cfg.risk.maxTotalExposure * portfolio.equity - portfolio.totalExposure;
-    if (!(room > 0)) return done('blocked', 'no_exposure_room', sig.score);
+    if (!(room > 0)) return decided(s, intents, input, 'blocked', 'no_exposure_room', sig.score);
     qty = Math.min(qty, room / c.close);
   }
   qty = Math.min(qty, equity / (c.close * (1 + cfg.feeRate + SLIPPAGE_MARGIN)));
-  if (!(qty > 0)) return done('blocked', 'no_equity', sig.score);
+  if (!(qty > 0)) return decided(s, intents, input, 'blocked', 'no_equity', sig.score);
 
   const id = clientOrderId(ctx.workflowId, seq, 'en');
   const entry: OrderIntent = { tag: 'entry', side: 'buy', type: 'market', qty, price: c.close, reason: sig.reason, clientOrderId: id };
@@ -190,7 +183,21 @@ export function decide(state: SymbolState, input: DecisionInput, cfg: EngineConf
   if (plan) pending.plan = plan;
   if (sig.strategy) pending.strategy = sig.strategy;
   s = { ...s, pending: [...s.pending, pending] };
-  return done('enter', `${sig.reason}; size ${size.reason}`, sig.score);
+  return decided(s, intents, input, 'enter', `${sig.reason}; size ${size.reason}`, sig.score);
+}
+
+/**
+ * decide's result: the decision recorded on `s`. A module function rather than a closure in
+ * decide: under tsx (esbuild keepNames) every named closure costs an Object.defineProperty per
+ * call, and decide runs on every candle.
+ */
+function decided(s: SymbolState, intents: OrderIntent[], input: DecisionInput, action: DecisionView['action'], reason: string, signal?: number): DecideResult {
+  const c = input.candle;
+  const decision: DecisionView = { seq: s.seq, candleTime: c.timestamp, action, reason, price: c.close, regime: input.regime?.label };
+  if (signal !== undefined && Number.isFinite(signal)) decision.signal = signal;
+  // `s` is this call's own copy (made in decide, or made from it by the helpers): set, not copied again.
+  s.lastDecision = decision;
+  return { state: s, decision, intents };
 }
 
 /** The strategy's hooks for an entry, or undefined when it asked for nothing beyond the risk config. */

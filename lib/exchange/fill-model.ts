@@ -168,6 +168,15 @@ interface Touch {
   price: number; // the market price where it triggers (before slippage)
 }
 
+/**
+ * Whether price `p` reaches `level`. A module function rather than a closure in firstTouch: under
+ * tsx (esbuild keepNames) a named closure costs an Object.defineProperty per call, and resting
+ * orders are matched on every candle.
+ */
+function reached(p: number, level: number, waitsForDrop: boolean, limitStrict: boolean): boolean {
+  return waitsForDrop ? (limitStrict ? p < level : p <= level) : limitStrict ? p > level : p >= level;
+}
+
 function firstTouch(order: WorkingOrder, points: number[], strict: boolean): Touch | undefined {
   const isStop = order.type === 'stop_market';
   const level = isStop ? order.stopPrice : order.price;
@@ -175,14 +184,13 @@ function firstTouch(order: WorkingOrder, points: number[], strict: boolean): Tou
   // Buy limits and sell stops wait for the price to come down to them; the other two for it to rise.
   const waitsForDrop = (order.side === 'buy') !== isStop;
   const limitStrict = !isStop && strict;
-  const reached = (p: number) => (waitsForDrop ? (limitStrict ? p < level : p <= level) : limitStrict ? p > level : p >= level);
   // At the open: the price gapped onto or past the level. A stop fills where the market is (worse
   // than its level); a limit fills at its level, never better.
-  if (reached(points[0])) return { order, at: 0, price: isStop ? points[0] : level };
+  if (reached(points[0], level, waitsForDrop, limitStrict)) return { order, at: 0, price: isStop ? points[0] : level };
   for (let leg = 0; leg < points.length - 1; leg++) {
     const from = points[leg];
     const to = points[leg + 1];
-    if (from === to || !reached(to)) continue;
+    if (from === to || !reached(to, level, waitsForDrop, limitStrict)) continue;
     const frac = Math.min(1, Math.max(0, (from - level) / (from - to)));
     return { order, at: leg + frac, price: level };
   }
@@ -226,6 +234,10 @@ export function matchCandle(orders: WorkingOrder[], candle: Candle, cash: Market
   const first = playPath(green ? 'open-low-high-close' : 'open-high-low-close', orders, candle, cash, rules);
   if (first.fills.length + first.unfunded.length === 0) return first;
   const second = playPath(green ? 'open-high-low-close' : 'open-low-high-close', orders, candle, cash, rules);
-  const value = (m: CandleMatch) => decAdd(m.cash.quote, decMul(m.cash.base, candle.close));
-  return decCmp(value(second), value(first)) < 0 ? second : first;
+  return decCmp(valueAtClose(second, candle), valueAtClose(first, candle)) < 0 ? second : first;
+}
+
+/** The account's value at the candle's close after a path's fills. */
+function valueAtClose(m: CandleMatch, candle: Candle): string {
+  return decAdd(m.cash.quote, decMul(m.cash.base, candle.close));
 }

@@ -1,11 +1,11 @@
 import { BadSymbolError } from './errors';
-import { MarketInfo, type MarketCatalog } from './types';
+import { MarketInfo, type SyncMarketCatalog } from './types';
 
 /**
  * Market rules known in advance: for replays and backtests over recorded candles, where no venue
  * is asked. Unknown symbols are refused, so a typo cannot trade under made-up rules.
  */
-export class StaticMarketCatalog implements MarketCatalog {
+export class StaticMarketCatalog implements SyncMarketCatalog {
   private readonly markets = new Map<string, MarketInfo>();
 
   constructor(markets: MarketInfo[]) {
@@ -13,6 +13,10 @@ export class StaticMarketCatalog implements MarketCatalog {
   }
 
   async market(symbol: string): Promise<MarketInfo> {
+    return this.marketSync(symbol);
+  }
+
+  marketSync(symbol: string): MarketInfo {
     const m = this.markets.get(symbol);
     if (!m) throw new BadSymbolError(`no market rules for ${symbol} (known: ${[...this.markets.keys()].join(', ') || 'none'})`, { exchangeId: 'paper', operation: 'market', symbol });
     return m;

@@ -23,8 +23,9 @@ import {
   OrderNotFoundError,
   PaperStateConflictError,
 } from './errors';
-import type { PaperAccountView, PaperFill, PaperRead, PaperStateChange, PaperStateStore } from './paper-state';
+import type { PaperAccountView, PaperFill, PaperRead, PaperStateChange, PaperStateStore, SyncPaperStateStore } from './paper-state';
 import {
+  isPlainOrderRequest,
   OrderRequest,
   type Balances,
   type BreakerStatus,
@@ -34,6 +35,8 @@ import {
   type MarketDataSource,
   type MarketInfo,
   type OrderRef,
+  type SyncMarketCatalog,
+  type SyncMarketDataSource,
   type Trade,
 } from './types';
 
@@ -79,15 +82,44 @@ const PAGE = 500;
 const COMMIT_TRIES = 5;
 
 // One queue per store and account: two calls in this process never interleave their read-modify-write.
-const queues = new WeakMap<PaperStateStore, Map<string, Promise<unknown>>>();
+// `pending` counts the calls in flight on the account (PaperExchange.counted, from their start): a
+// call answered at once (fetchMyTradesNow) runs only when it is 0, so it never runs in the middle
+// of another's read-modify-write nor overtakes a call started before it.
+interface AccountQueue {
+  tail: Promise<unknown>;
+  pending: number;
+}
+const queues = new WeakMap<PaperStateStore, Map<string, AccountQueue>>();
 
-function serialize<T>(store: PaperStateStore, account: string, fn: () => Promise<T>): Promise<T> {
+function accountQueue(store: PaperStateStore, account: string): AccountQueue {
   let byAccount = queues.get(store);
   if (!byAccount) queues.set(store, (byAccount = new Map()));
-  const prev = byAccount.get(account) ?? Promise.resolve();
-  const next = prev.then(fn, fn);
-  byAccount.set(account, next.catch(() => undefined));
+  let q = byAccount.get(account);
+  if (!q) byAccount.set(account, (q = { tail: Promise.resolve(), pending: 0 }));
+  return q;
+}
+
+function serialize<T>(store: PaperStateStore, account: string, fn: () => Promise<T>): Promise<T> {
+  const q = accountQueue(store, account);
+  const next = q.tail.then(fn, fn);
+  q.tail = next.catch(() => undefined);
   return next;
+}
+
+/** The parts of a paper exchange that can answer at once, when all of them can. */
+interface SyncParts {
+  store: SyncPaperStateStore;
+  marketData: SyncMarketDataSource;
+  markets: SyncMarketCatalog;
+}
+
+function syncPartsOf(opts: PaperExchangeOptions): SyncParts | undefined {
+  const store = opts.store as Partial<SyncPaperStateStore>;
+  const marketData = opts.marketData as Partial<SyncMarketDataSource>;
+  const markets = opts.markets as Partial<SyncMarketCatalog>;
+  if (typeof store.readSync !== 'function' || typeof store.commitSync !== 'function' || typeof store.versionSync !== 'function') return undefined;
+  if (typeof marketData.fetchCandlesSync !== 'function' || typeof markets.marketSync !== 'function') return undefined;
+  return { store: opts.store as SyncPaperStateStore, marketData: opts.marketData as SyncMarketDataSource, markets: opts.markets as SyncMarketCatalog };
 }
 
 /**
@@ -181,15 +213,17 @@ class Working {
   }
 
   change(): PaperStateChange {
-    const pick = <T>(from: Record<string, T>, keys: Set<string> | undefined) => Object.fromEntries([...(keys ?? [])].map((k) => [k, from[k]]));
-    return {
-      balances: pick(this.balances, this.changedBalances),
-      cursors: pick(this.cursors, this.changedCursors),
-      nextId: this.nextId,
-      orders: [...(this.changedOrders ?? [])].map((id) => this.orders.get(id) as ExchangeOrder),
-      fills: this.newFills,
-    };
+    const orders: ExchangeOrder[] = [];
+    if (this.changedOrders) for (const id of this.changedOrders) orders.push(this.orders.get(id) as ExchangeOrder);
+    return { balances: picked(this.balances, this.changedBalances), cursors: picked(this.cursors, this.changedCursors), nextId: this.nextId, orders, fills: this.newFills };
   }
+}
+
+/** The entries of `from` named by `keys` (a loop, not a closure per call: a backtest commits on most candles). */
+function picked<T>(from: Record<string, T>, keys: Set<string> | undefined): Record<string, T> {
+  const out: Record<string, T> = {};
+  if (keys) for (const k of keys) out[k] = from[k];
+  return out;
 }
 
 export class PaperExchange implements ExchangeAdapter {
@@ -202,6 +236,14 @@ export class PaperExchange implements ExchangeAdapter {
   private readonly log: Log;
   /** What a call about each market reads, made once per market (every candle asks). */
   private readonly marketReads = new Map<string, PaperRead>();
+  /** Store, market data and catalog when all three answer at once (in-memory: the backtester). */
+  private readonly sync: SyncParts | undefined;
+  /**
+   * The last fetchMyTradesNow answer that read a market with no open orders: nothing to match, so
+   * nothing changed by it, and while the account's version stays the same (no commit by anyone)
+   * the same question has the same answer. A flat backtest asks it on every candle.
+   */
+  private idleTrades?: { symbol: string; since: number | undefined; limit: number | undefined; version: number; trades: readonly Trade[] };
 
   constructor(opts: PaperExchangeOptions) {
     this.opts = opts;
@@ -211,6 +253,7 @@ export class PaperExchange implements ExchangeAdapter {
     this.slippage = SlippageModel.parse(opts.slippage ?? {});
     this.now = opts.now ?? Date.now;
     this.log = (opts.log ?? silentLog).child({ exchangeId: this.exchangeId, account: opts.account });
+    this.sync = syncPartsOf(opts);
   }
 
   /** In DRY_RUN over live market data, the live venue's breaker still matters. */
@@ -235,7 +278,11 @@ export class PaperExchange implements ExchangeAdapter {
 
   // --- account ---------------------------------------------------------------------------------
 
-  async fetchBalance(): Promise<Balances> {
+  fetchBalance(): Promise<Balances> {
+    return this.counted(this.fetchBalanceCall());
+  }
+
+  private async fetchBalanceCall(): Promise<Balances> {
     return this.transact({}, async (w) => {
       const used: Record<string, string> = {};
       for (const o of w.openOrders()) {
@@ -253,13 +300,23 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async createOrder(request: OrderRequest): Promise<ExchangeOrder> {
-    const parsed = OrderRequest.safeParse(request);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new InvalidOrderError(`order request ${i.path.join('.')}: ${i.message}`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol: request?.symbol });
+  createOrder(request: OrderRequest): Promise<ExchangeOrder> {
+    return this.counted(this.createOrderCall(request));
+  }
+
+  private async createOrderCall(request: OrderRequest): Promise<ExchangeOrder> {
+    let req: OrderRequest;
+    if (isPlainOrderRequest(request)) {
+      // Valid as it is: only the fields the schema knows are read below, as from zod's copy.
+      req = request;
+    } else {
+      const parsed = OrderRequest.safeParse(request);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new InvalidOrderError(`order request ${i.path.join('.')}: ${i.message}`, { exchangeId: this.exchangeId, operation: 'createOrder', symbol: request?.symbol });
+      }
+      req = parsed.data;
     }
-    const req = parsed.data;
     const ctx = { exchangeId: this.exchangeId, operation: 'createOrder', symbol: req.symbol };
     const market = await this.market(req.symbol);
     return this.transact({ ...this.marketRead(market), order: { clientOrderId: req.clientOrderId } }, async (w) => {
@@ -315,12 +372,20 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
+  fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
+    return this.counted(this.fetchOrderByClientIdCall(symbol, clientOrderId));
+  }
+
+  private async fetchOrderByClientIdCall(symbol: string, clientOrderId: string): Promise<ExchangeOrder | null> {
     const market = await this.market(symbol);
     return this.transact({ ...this.marketRead(market), order: { clientOrderId } }, async (w) => w.find((o) => o.symbol === symbol && o.clientOrderId === clientOrderId) ?? null);
   }
 
-  async cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
+  cancelOrder(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
+    return this.counted(this.cancelOrderCall(symbol, ref));
+  }
+
+  private async cancelOrderCall(symbol: string, ref: OrderRef): Promise<ExchangeOrder> {
     const market = await this.market(symbol);
     const lookup = ref.id ? { id: ref.id } : { clientOrderId: ref.clientOrderId as string };
     return this.transact({ ...this.marketRead(market), order: lookup }, async (w) => {
@@ -334,36 +399,63 @@ export class PaperExchange implements ExchangeAdapter {
     });
   }
 
-  async fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+  fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]> {
+    return this.counted(this.fetchOpenOrdersCall(symbol));
+  }
+
+  private async fetchOpenOrdersCall(symbol?: string): Promise<ExchangeOrder[]> {
     const read = symbol === undefined ? {} : this.marketRead(await this.market(symbol));
     return this.transact(read, async (w) => w.openOrders(symbol));
   }
 
-  async fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+  fetchMyTrades(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
+    return this.counted(this.fetchMyTradesCall(symbol, since, limit));
+  }
+
+  private async fetchMyTradesCall(symbol: string, since?: number, limit?: number): Promise<Trade[]> {
     const market = await this.market(symbol);
-    return this.transact({ ...this.marketRead(market), fills: { symbol, since, limit } }, async (w, stored) => {
-      const fresh = w.newFills.filter((f) => f.symbol === symbol && (since === undefined || f.timestamp >= since));
-      const fills = fresh.length === 0 ? stored.fills : [...stored.fills, ...fresh];
-      const trades = fills.map(
-        (f): Trade => ({
-          id: f.id,
-          orderId: f.orderId,
-          clientOrderId: f.clientOrderId,
-          symbol: f.symbol,
-          side: f.side,
-          price: f.price,
-          qty: f.qty,
-          cost: Number(f.cost),
-          fee: { cost: Number(f.fee), currency: f.feeCurrency },
-          liquidity: f.liquidity,
-          timestamp: f.timestamp,
-        }),
-      );
-      return limit === undefined ? trades : trades.slice(0, limit);
+    return this.transact({ ...this.marketRead(market), fills: { symbol, since, limit } }, async (w, stored) => tradesOf(w, stored, symbol, since, limit));
+  }
+
+  /**
+   * fetchMyTrades answered at once (same answer, same effects: resting orders matched up to now
+   * and committed), or undefined when it cannot be: a store, market data or catalog that needs
+   * I/O, or another call queued on the account. The backtester asks on every candle.
+   */
+  fetchMyTradesNow(symbol: string, since?: number, limit?: number): Trade[] | undefined {
+    const sync = this.sync;
+    const { store, account } = this.opts;
+    if (!sync || accountQueue(store, account).pending > 0) return undefined;
+    const market = sync.markets.marketSync(symbol);
+    const memo = this.idleTrades;
+    // A fresh array each time; the trades in it are frozen, as they may be handed out again. (Not
+    // a frozen array: Array.prototype.filter and friends take a slow path on frozen arrays.)
+    if (memo && memo.symbol === symbol && memo.since === since && memo.limit === limit && memo.version === sync.store.versionSync(account)) return memo.trades.slice();
+    let idle = false;
+    const trades = this.transactNow(sync, { ...this.marketRead(market), fills: { symbol, since, limit } }, (w, stored) => {
+      idle = w.openOrders(symbol).length === 0 && !w.dirty;
+      const out = tradesOf(w, stored, symbol, since, limit);
+      if (idle) for (const t of out) Object.freeze(t);
+      return out;
     });
+    this.idleTrades = idle ? { symbol, since, limit, version: sync.store.versionSync(account), trades: trades.slice() } : undefined;
+    return trades;
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  /**
+   * Counts a call as in flight on its account from its start to its end: fetchMyTradesNow does not
+   * run while one is, even before the call has reached the queue (it may first await the
+   * market's rules). Linearizes an answer given at once after every call started before it.
+   */
+  private counted<T>(call: Promise<T>): Promise<T> {
+    const q = accountQueue(this.opts.store, this.opts.account);
+    q.pending++;
+    const leave = () => void q.pending--;
+    call.then(leave, leave);
+    return call;
+  }
 
   /** What every call about one market reads: its open orders and cursor, its two currencies. */
   private marketRead(market: MarketInfo): PaperRead {
@@ -397,6 +489,29 @@ export class PaperExchange implements ExchangeAdapter {
         }
       }
     });
+  }
+
+  /**
+   * transact without a promise: the same read, catch-up, operation and commit, through the parts'
+   * synchronous calls. Only when no other call is queued on the account (checked by the caller),
+   * so it cannot interleave with one; and an in-memory store has no other writer to conflict with.
+   */
+  private transactNow<T>(sync: SyncParts, read: PaperRead, fn: (w: Working, stored: PaperAccountView) => T): T {
+    const { account } = this.opts;
+    for (let attempt = 1; ; attempt++) {
+      const stored = sync.store.readSync(account, read);
+      const w = new Working(stored ?? this.newAccount(), read, stored === undefined);
+      this.catchUpNow(sync, w, read.symbols ?? w.openSymbols());
+      const result = fn(w, stored ?? EMPTY_VIEW);
+      if (!w.dirty) return result;
+      try {
+        sync.store.commitSync(account, w.version, w.change());
+        return result;
+      } catch (err) {
+        if (!(err instanceof PaperStateConflictError) || attempt >= COMMIT_TRIES) throw err;
+        this.log.debug({ attempt }, 'paper account changed by another writer; redoing');
+      }
+    }
   }
 
   private newAccount(): PaperAccountView {
@@ -479,45 +594,91 @@ export class PaperExchange implements ExchangeAdapter {
     for (const symbol of symbols) {
       if (w.openOrders(symbol).length === 0) continue;
       const market = await this.market(symbol);
-      const rules = this.rules(market);
-      // The first candle that can fill an order is the one that had not closed when it was placed.
-      const earliest = Math.min(...w.openOrders(symbol).map((o) => (o.createdAt ?? 0) - this.tfMs + 1));
-      let since = Math.max(w.cursor(symbol) + 1, earliest);
+      let since = this.catchUpFrom(w, symbol);
       for (;;) {
         const batch = await this.opts.marketData.fetchCandles(symbol, this.opts.timeframe, since, PAGE);
-        for (const candle of batch) {
-          if (candle.timestamp <= w.cursor(symbol)) continue;
-          const close = candle.timestamp + this.tfMs;
-          const eligible = w.openOrders(symbol).filter((o) => (o.createdAt ?? 0) < close);
-          w.setCursor(symbol, candle.timestamp);
-          if (eligible.length === 0) continue;
-          const working: WorkingOrder[] = eligible.map((o) => ({
-            key: o.clientOrderId as string,
-            side: o.side,
-            type: o.type === 'limit' ? 'limit' : 'stop_market',
-            qty: o.qty,
-            price: o.price,
-            stopPrice: o.stopPrice,
-          }));
-          const match = matchCandle(working, candle, this.cash(w, market), rules);
-          let cash = this.cash(w, market);
-          for (const fill of match.fills) {
-            const order = eligible.find((o) => o.clientOrderId === fill.key) as ExchangeOrder;
-            cash = applyFill(cash, fill) as MarketCash;
-            this.record(w, market, order, fill, cash, close, candle.timestamp);
-          }
-          for (const key of match.unfunded) {
-            const order = eligible.find((o) => o.clientOrderId === key) as ExchangeOrder;
-            const have = order.side === 'sell' ? `${cash.base} ${market.base}` : `${cash.quote} ${market.quote}`;
-            w.upsert({ ...order, status: 'canceled', updatedAt: close, reason: `triggered in the ${new Date(candle.timestamp).toISOString()} candle but the account no longer had the funds (${have}): an earlier fill used them` });
-            this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol }, 'paper order canceled: funds used by an earlier fill');
-          }
-        }
-        if (batch.length < PAGE || w.openOrders(symbol).length === 0) break;
+        if (this.matchBatch(w, symbol, market, batch)) break;
         since = batch[batch.length - 1].timestamp + 1;
       }
     }
   }
+
+  /** catchUp through the synchronous parts (transactNow). */
+  private catchUpNow(sync: SyncParts, w: Working, symbols: readonly string[]): void {
+    for (const symbol of symbols) {
+      if (w.openOrders(symbol).length === 0) continue;
+      const market = sync.markets.marketSync(symbol);
+      let since = this.catchUpFrom(w, symbol);
+      for (;;) {
+        const batch = sync.marketData.fetchCandlesSync(symbol, this.opts.timeframe, since, PAGE);
+        if (this.matchBatch(w, symbol, market, batch)) break;
+        since = batch[batch.length - 1].timestamp + 1;
+      }
+    }
+  }
+
+  /** Where a market's catch-up starts: after its cursor, and no earlier than the first candle that can fill one of its open orders. */
+  private catchUpFrom(w: Working, symbol: string): number {
+    // The first candle that can fill an order is the one that had not closed when it was placed.
+    const earliest = Math.min(...w.openOrders(symbol).map((o) => (o.createdAt ?? 0) - this.tfMs + 1));
+    return Math.max(w.cursor(symbol) + 1, earliest);
+  }
+
+  /** Matches one page of candles against the market's open orders; true when the catch-up is over (last page, or nothing left open). */
+  private matchBatch(w: Working, symbol: string, market: MarketInfo, batch: readonly Candle[]): boolean {
+    const rules = this.rules(market);
+    for (const candle of batch) {
+      if (candle.timestamp <= w.cursor(symbol)) continue;
+      const close = candle.timestamp + this.tfMs;
+      const eligible = w.openOrders(symbol).filter((o) => (o.createdAt ?? 0) < close);
+      w.setCursor(symbol, candle.timestamp);
+      if (eligible.length === 0) continue;
+      const working: WorkingOrder[] = eligible.map((o) => ({
+        key: o.clientOrderId as string,
+        side: o.side,
+        type: o.type === 'limit' ? 'limit' : 'stop_market',
+        qty: o.qty,
+        price: o.price,
+        stopPrice: o.stopPrice,
+      }));
+      const match = matchCandle(working, candle, this.cash(w, market), rules);
+      let cash = this.cash(w, market);
+      for (const fill of match.fills) {
+        const order = eligible.find((o) => o.clientOrderId === fill.key) as ExchangeOrder;
+        cash = applyFill(cash, fill) as MarketCash;
+        this.record(w, market, order, fill, cash, close, candle.timestamp);
+      }
+      for (const key of match.unfunded) {
+        const order = eligible.find((o) => o.clientOrderId === key) as ExchangeOrder;
+        const have = order.side === 'sell' ? `${cash.base} ${market.base}` : `${cash.quote} ${market.quote}`;
+        w.upsert({ ...order, status: 'canceled', updatedAt: close, reason: `triggered in the ${new Date(candle.timestamp).toISOString()} candle but the account no longer had the funds (${have}): an earlier fill used them` });
+        this.log.info({ orderId: order.id, clientOrderId: order.clientOrderId, symbol }, 'paper order canceled: funds used by an earlier fill');
+      }
+    }
+    return batch.length < PAGE || w.openOrders(symbol).length === 0;
+  }
+}
+
+/** The fills an operation read (and the ones it made), as trades. */
+function tradesOf(w: Working, stored: PaperAccountView, symbol: string, since: number | undefined, limit: number | undefined): Trade[] {
+  const fresh = w.newFills.filter((f) => f.symbol === symbol && (since === undefined || f.timestamp >= since));
+  const fills = fresh.length === 0 ? stored.fills : [...stored.fills, ...fresh];
+  const trades = fills.map(
+    (f): Trade => ({
+      id: f.id,
+      orderId: f.orderId,
+      clientOrderId: f.clientOrderId,
+      symbol: f.symbol,
+      side: f.side,
+      price: f.price,
+      qty: f.qty,
+      cost: Number(f.cost),
+      fee: { cost: Number(f.fee), currency: f.feeCurrency },
+      liquidity: f.liquidity,
+      timestamp: f.timestamp,
+    }),
+  );
+  return limit === undefined ? trades : trades.slice(0, limit);
 }
 
 const EMPTY_VIEW: PaperAccountView = Object.freeze({ version: 0, nextId: 1, balances: {}, cursors: {}, openOrders: [], fills: [] });

@@ -110,6 +110,19 @@ export interface PaperStateStore {
   snapshot(account: string): Promise<PaperAccountState | undefined>;
 }
 
+/**
+ * A store that can also answer at once (process memory): the paper exchange then runs an
+ * operation without a promise per step when nothing else is queued on the account (the
+ * backtester asks for fills on every candle; the promise machinery was most of that call's cost).
+ * Same semantics as `read` and `commit`.
+ */
+export interface SyncPaperStateStore extends PaperStateStore {
+  readSync(account: string, what: PaperRead): PaperAccountView | undefined;
+  commitSync(account: string, expectedVersion: number, change: PaperStateChange): number;
+  /** The account's version (0: never stored): every commit changes it. */
+  versionSync(account: string): number;
+}
+
 interface StoredAccount {
   version: number;
   nextId: number;
@@ -133,10 +146,22 @@ interface StoredAccount {
  * paper exchange builds a new order object for every change, and a frozen record turns any edit
  * into a TypeError (strict mode), so sharing cannot leak a change past a commit.
  */
-export class InMemoryPaperStateStore implements PaperStateStore {
+export class InMemoryPaperStateStore implements SyncPaperStateStore {
   private readonly accounts = new Map<string, StoredAccount>();
 
   async read(account: string, what: PaperRead): Promise<PaperAccountView | undefined> {
+    return this.readSync(account, what);
+  }
+
+  async commit(account: string, expectedVersion: number, change: PaperStateChange): Promise<number> {
+    return this.commitSync(account, expectedVersion, change);
+  }
+
+  versionSync(account: string): number {
+    return this.accounts.get(account)?.version ?? 0;
+  }
+
+  readSync(account: string, what: PaperRead): PaperAccountView | undefined {
     const s = this.accounts.get(account);
     if (!s) return undefined;
     const balances: Record<string, string> = {};
@@ -175,7 +200,7 @@ export class InMemoryPaperStateStore implements PaperStateStore {
     return view;
   }
 
-  async commit(account: string, expectedVersion: number, change: PaperStateChange): Promise<number> {
+  commitSync(account: string, expectedVersion: number, change: PaperStateChange): number {
     let s = this.accounts.get(account);
     const version = s?.version ?? 0;
     if (version !== expectedVersion) {

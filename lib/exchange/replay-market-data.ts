@@ -1,6 +1,6 @@
 import { timeframeToMs, type Candle } from '../candles';
 import { BadSymbolError } from './errors';
-import type { MarketDataSource } from './types';
+import type { MarketDataSource, SyncMarketDataSource } from './types';
 
 /**
  * Market data replayed from recorded candles, as of a moving "now": fetchCandles answers only
@@ -35,7 +35,7 @@ export interface ReplayOptions {
 
 const key = (symbol: string, timeframe: string) => `${symbol}|${timeframe}`;
 
-export class ReplayMarketData implements MarketDataSource {
+export class ReplayMarketData implements SyncMarketDataSource {
   private readonly series = new Map<string, Series>();
   private readonly clock?: () => number;
   private current = Date.now();
@@ -86,6 +86,10 @@ export class ReplayMarketData implements MarketDataSource {
   }
 
   async fetchCandles(symbol: string, timeframe: string, since?: number, limit?: number): Promise<Candle[]> {
+    return this.fetchCandlesAt(this.now(), symbol, timeframe, since, limit);
+  }
+
+  fetchCandlesSync(symbol: string, timeframe: string, since?: number, limit?: number): Candle[] {
     return this.fetchCandlesAt(this.now(), symbol, timeframe, since, limit);
   }
 

@@ -194,23 +194,31 @@ export function strategyIdentity(loaded: LoadedStrategy, paramsHash: string): St
  */
 export function runStrategy(loaded: LoadedStrategy, params: Record<string, unknown>, paramsHash: string, inputs: StrategyInputs, opts: RunOptions = {}): StrategySignal {
   const identity = strategyIdentity(loaded, paramsHash);
-  const fail = (error: string): StrategySignal => errorSignal(`strategy ${loaded.identity.name} failed: ${error}`, error, identity);
   let answer: unknown;
   const started = opts.clock?.();
   try {
     answer = loaded.strategy.decide(strategyContext(inputs, params));
   } catch (err) {
-    return fail(err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`);
+    return failed(loaded, identity, err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`);
   }
   if (opts.budgetMs !== undefined && started !== undefined && opts.clock) {
     const took = opts.clock() - started;
-    if (took > opts.budgetMs) return fail(`decide() took ${took.toFixed(0)} ms, over its budget of ${opts.budgetMs} ms (STRATEGY_BUDGET_MS)`);
+    if (took > opts.budgetMs) return failed(loaded, identity, `decide() took ${took.toFixed(0)} ms, over its budget of ${opts.budgetMs} ms (STRATEGY_BUDGET_MS)`);
   }
   const checked = checkAnswer(answer);
-  if (typeof checked === 'string') return fail(checked);
+  if (typeof checked === 'string') return failed(loaded, identity, checked);
   // checkAnswer's own object: stamped in place rather than copied (this runs on every candle).
   (checked as StrategySignal).strategy = identity;
   return checked as StrategySignal;
+}
+
+/**
+ * The signal of a strategy that failed on a candle. A module function, not a closure in
+ * runStrategy: under tsx (esbuild keepNames) a named closure costs an Object.defineProperty on
+ * every call, and runStrategy runs on every candle.
+ */
+function failed(loaded: LoadedStrategy, identity: StrategyIdentity, error: string): StrategySignal {
+  return errorSignal(`strategy ${loaded.identity.name} failed: ${error}`, error, identity);
 }
 
 const Distance = z.union([z.object({ pct: z.number().gt(0).lt(1) }).strict(), z.object({ atr: z.number().gt(0).max(100) }).strict()]);
