@@ -29,6 +29,8 @@ const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
  *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv]
  *
  * Goals (issue): two workers at least 1.8x one on two cores; a trial at most 1.2x a bare backtest.
+ * Each case starts its research workers afresh (cold JIT in both); the activities' times from the
+ * run's history show where the rest of the time goes (the asks, the tells).
  */
 
 const REPO = path.resolve(__dirname, '..');
@@ -93,7 +95,12 @@ runBench(async () => {
     const perMin: number[] = [];
     const workerTrialMs: number[] = [];
     for (const workers of [1, 2]) {
-      while (children.length < workers) children.push(await startWorker(env, `w${children.length + 1}`));
+      // Fresh processes for each case, so that neither starts with a JIT warmed by the other's trials.
+      for (const c of children.splice(0)) {
+        c.kill('SIGTERM');
+        await new Promise((r) => c.once('exit', r));
+      }
+      while (children.length < workers) children.push(await startWorker(env, `w${workers}-${children.length + 1}`));
       const runId = `bench-${workers}`;
       const input: HyperoptInput = { runId, setup, space, trials: TRIALS, batchSize: BATCH, seed: 1, holdout: 0.2, trialTimeoutMs: 120_000 };
       const t0 = performance.now();
@@ -103,6 +110,21 @@ runBench(async () => {
       if (result.trials.complete !== TRIALS) throw new Error(`${workers} worker(s): ${result.trials.complete} of ${TRIALS} trials complete`);
       perMin.push(TRIALS / minutes);
       const ms = (await store.trials(runId, { withReturns: false })).map((t) => t.durationMs ?? 0);
+      // Where the run's time went: each activity type's total time from scheduled to completed, from the history.
+      const spent = new Map<string, { n: number; ms: number }>();
+      const scheduled = new Map<string, { type: string; at: number }>();
+      for (const e of (await h.fetchHistory()).events ?? []) {
+        const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+        const s = e.activityTaskScheduledEventAttributes;
+        if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at });
+        const c = e.activityTaskCompletedEventAttributes;
+        const from = c && scheduled.get(String(c.scheduledEventId));
+        if (from) {
+          const x = spent.get(from.type) ?? { n: 0, ms: 0 };
+          spent.set(from.type, { n: x.n + 1, ms: x.ms + at - from.at });
+        }
+      }
+      console.log(`  activities (count, total ms from scheduled to completed): ${[...spent].map(([k, v]) => `${k} ${v.n} x ${Math.round(v.ms / v.n)} ms = ${Math.round(v.ms)} ms`).join('; ')}`);
       workerTrialMs.push(p50(ms));
       console.log(`${workers} research worker(s): ${TRIALS} trials in ${(minutes * 60).toFixed(1)} s = ${(TRIALS / minutes).toFixed(1)} trials/min; a trial in its worker p50 ${p50(ms).toFixed(0)} ms; load ${loadLine()}`);
     }
