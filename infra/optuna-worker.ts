@@ -5,6 +5,7 @@ import readline from 'node:readline';
 import type { Logger } from './logger';
 import type { TemporalSecurity } from './temporal-security';
 import { OPTUNA_TASK_QUEUE } from '../lib/contracts/hyperopt';
+import { PROJECT_ROOT } from './project-root';
 
 /**
  * The Optuna sampler of `trader hyperopt` is a small Python Temporal worker (workers/optuna/worker.py,
@@ -15,7 +16,8 @@ import { OPTUNA_TASK_QUEUE } from '../lib/contracts/hyperopt';
  * started with --exit-with-stdin, gone by itself when this process dies.
  */
 
-const REPO_ROOT = path.resolve(__dirname, '..');
+// The project's directory, also when this runs from the build in dist/ (.tools and workers/optuna are not compiled).
+const REPO_ROOT = PROJECT_ROOT;
 /** The line worker.py prints on stdout, followed by JSON, once it polls. */
 export const OPTUNA_READY_PREFIX = 'OPTUNA_WORKER_READY';
 export const OPTUNA_SETUP_SCRIPT = 'scripts/setup-optuna.sh';
