@@ -227,21 +227,17 @@ export function resultLines(r: HyperoptResult): string[] {
   return out;
 }
 
-/** The run's trials and result as JSON (every trial's parameters, loss, folds and daily returns). */
-async function writeJson(file: string, store: HyperoptStore, runId: string, result: HyperoptResult): Promise<void> {
-  const run = await store.run(runId);
-  const trials = await store.trials(runId);
-  writeAtomically(file, JSON.stringify({ runId, config: run?.config ?? null, result, trials: trials.map(({ runId: _r, ...t }) => t) }, null, 2) + '\n');
-}
-
+/** `--json` (every trial: parameters, loss, folds and daily returns, and the result) and `--report`, from one read of the run. */
 async function outputs(opts: { json?: string; report?: string }, store: HyperoptStore, runId: string, result: HyperoptResult, io: HyperoptIo): Promise<void> {
+  if (!opts.json && !opts.report) return;
+  const run = await store.run(runId);
+  const trials = await store.trials(runId, { withReturns: opts.json !== undefined });
   if (opts.json) {
-    await writeJson(opts.json, store, runId, result);
+    writeAtomically(opts.json, JSON.stringify({ runId, config: run?.config ?? null, result, trials: trials.map(({ runId: _r, ...t }) => t) }, null, 2) + '\n');
     io.info(`wrote ${opts.json}`);
   }
   if (opts.report) {
-    const run = await store.run(runId);
-    writeAtomically(opts.report, renderHyperoptReport({ result, config: run?.config ?? {}, trials: await store.trials(runId, { withReturns: false }) }));
+    writeAtomically(opts.report, renderHyperoptReport({ result, config: run?.config ?? {}, trials }));
     io.info(`wrote ${opts.report} (open it in a browser; it needs no network)`);
   }
 }

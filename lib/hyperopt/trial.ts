@@ -117,7 +117,7 @@ export async function holdoutBacktest(series: readonly BacktestSeries[], loaded:
   const scored = result.equityCurve.filter((p) => p.time >= s.cutoff);
   // The first holdout day's return is measured from the equity at the cutoff.
   const before = result.equityCurve.filter((p) => p.time < s.cutoff).at(-1);
-  const daily = periodReturns(before ? [{ time: before.time, equity: before.equity }, ...scored].map((p, i) => (i === 0 ? { time: s.cutoff, equity: p.equity } : p)) : scored, 'day');
+  const daily = periodReturns(before ? [{ time: s.cutoff, equity: before.equity }, ...scored] : scored, 'day');
   const returns = daily.map((d) => d.return);
   const figures = returnFigures(returns, PERIODS_PER_YEAR);
   return {
