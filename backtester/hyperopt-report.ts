@@ -1,6 +1,6 @@
 import type { HyperoptResult } from '../lib/contracts/hyperopt';
 import type { HyperoptTrialRow } from '../ledger/hyperopt-store';
-import { PAGE_STYLE } from './report/render';
+import { esc, pageHead } from './report/render';
 
 /**
  * The HTML report of a hyperopt run (`trader hyperopt --report`): one self-contained page in the
@@ -9,7 +9,6 @@ import { PAGE_STYLE } from './report/render';
  * guard's figures, and the best parameters' equity over the holdout.
  */
 
-const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${x > 0 ? '+' : ''}${(x * 100).toFixed(2)} %`);
 const num = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
 const cls = (x: number | null | undefined) => (x === null || x === undefined || x === 0 ? '' : x > 0 ? 'pos' : 'neg');
@@ -98,19 +97,7 @@ export function renderHyperoptReport(d: { result: HyperoptResult; config: Record
     .filter(([k]) => k !== 'space')
     .map(([k, v]) => `<tr><td>${esc(k)}</td><td style="text-align:left">${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</td></tr>`)
     .join('');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>hyperopt ${esc(r.runId)} - durable-trader</title>
-<style>
-${PAGE_STYLE}
-  svg.chart { width: 100%; height: auto; display: block; }
-  table.guard td:last-child { white-space: normal; text-align: left; max-width: 560px; }
-</style>
-</head>
+  return `${pageHead(`hyperopt ${r.runId}`, '  svg.chart { width: 100%; height: auto; display: block; }\n  table.guard td:last-child { white-space: normal; text-align: left; max-width: 560px; }\n')}
 <body>
 <main>
 <h1>hyperopt ${esc(r.runId)} <span class="muted">${r.trials.complete} complete, ${r.trials.failed} failed of ${r.trials.asked}</span></h1>

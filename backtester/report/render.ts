@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '../../infra/project-root';
 // A plain browser script, not compiled: read from the project (the build holds no copy).
 const PAGE_SCRIPT = path.join(PROJECT_ROOT, 'backtester', 'report', 'page.js');
 
-const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+export const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? '-' : new Date(ms).toISOString().slice(0, 16).replace('T', ' '));
 const pct = (x: number | null | undefined, d = 2) => {
   if (x === null || x === undefined || !Number.isFinite(x)) return 'n/a';
@@ -105,7 +105,7 @@ export function flattenConfig(value: unknown, prefix = ''): Array<[string, strin
 }
 
 /** The report pages' style (the backtest report, the hyperopt report). */
-export const PAGE_STYLE = `  :root { --pos: #0a8f5a; --neg: #c62f3b; --muted: #6b7280; --line: #e5e7eb; }
+const PAGE_STYLE = `  :root { --pos: #0a8f5a; --neg: #c62f3b; --muted: #6b7280; --line: #e5e7eb; }
   body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Ubuntu, sans-serif; color: #111827; margin: 0; background: #f9fafb; }
   main { max-width: 1200px; margin: 0 auto; padding: 24px; }
   h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 32px 0 8px; font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { margin: 20px 0 6px; font-size: 15px; }
@@ -118,6 +118,20 @@ export const PAGE_STYLE = `  :root { --pos: #0a8f5a; --neg: #c62f3b; --muted: #6
   .scroll { overflow-x: auto; max-height: 600px; overflow-y: auto; } .two { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; } @media (max-width: 800px) { .two { grid-template-columns: 1fr; } }
   footer { color: var(--muted); font-size: 12px; margin: 40px 0 0; }
 `;
+
+/** A report page's head, up to `</head>`: no external resource (an empty inline favicon), the shared style and the page's own rules. */
+export function pageHead(title: string, extraStyle = ''): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${esc(title)} - durable-trader</title>
+<style>
+${PAGE_STYLE}${extraStyle}</style>
+</head>`;
+}
 
 /** Embedded JSON must not be able to close its script element. */
 const scriptSafe = (text: string) => text.replace(/<\/script/gi, '<\\/script');
@@ -183,16 +197,7 @@ export function renderReportHtml(d: ReportData): string {
     : table('open-positions', ['symbol', 'entry (UTC)', 'entry', 'qty', 'stop', 'target', 'mark', 'unrealized PnL'], d.openPositions.map((p) => [td(p.symbol), td(iso(p.entryTime)), td(price(p.entryPrice)), td(String(p.qty)), td(price(p.stopPrice)), td(price(p.targetPrice)), td(price(p.markPrice)), td(num(p.unrealizedPnl), cls(p.unrealizedPnl))]));
   const charts = d.charts.map((c, i) => `<h3>${esc(c.symbol)} ${esc(c.timeframe)} <span class="muted">${c.candles.length} candles; ${d.trades.filter((t) => t.symbol === c.symbol).length} trades</span></h3><div class="chart candles" data-chart="${i}"></div>`).join('\n');
 
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>${esc(d.title)} - durable-trader</title>
-<style>
-${PAGE_STYLE}</style>
-</head>
+  return `${pageHead(d.title)}
 <body>
 <main>
 <h1>${esc(d.title)}</h1>
