@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../testkit/db';
+import { embeddedStackEnv, traderProcess as trader, waitForOutput } from '../../testkit/trader-process';
 import { findOptunaWorker } from '../../infra/optuna-worker';
 import { loadStrategy } from '../../infra/strategies';
 import { strategyParams } from '../../lib/strategy/run';
@@ -21,36 +20,11 @@ const DATA = path.join(REPO, 'test', 'fixtures', 'ohlcv', 'binanceusdm_BTC-USDT_
 const TRIALS = 16;
 const inCi = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
 
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-function trader(args: string[], env: Record<string, string>): Run {
-  let out = '';
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), ...args], { cwd: env.TRADER_HOME, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(run: Run, re: RegExp, ms: number): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const m = run.output().match(re);
-    if (m) return m;
-    if (run.child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`did not see ${re} in time; output:\n${run.output()}`);
-}
 
 describe('trader hyperopt on the embedded stack: killed, resumed, applied', function () {
   this.timeout(600_000);
   let home: string;
-  let env: Record<string, string>;
+  let env: NodeJS.ProcessEnv;
 
   before(async function () {
     if (!findOptunaWorker()) {
@@ -59,17 +33,15 @@ describe('trader hyperopt on the embedded stack: killed, resumed, applied', func
     }
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'dt-hyperopt-cli-'));
     fs.chmodSync(home, 0o755);
-    env = { TRADER_HOME: home, TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), POSTGRES_PORT: String(await freePort()) };
-    delete process.env.TEMPORAL_ADDRESS;
-    delete process.env.DATABASE_URL;
+    env = await embeddedStackEnv(home);
   });
   after(() => home && fs.rmSync(home, { recursive: true, force: true }));
 
   it('SIGKILL mid-run, then --resume: the run ends with every trial once; --apply gates on the holdout and the DSR', async () => {
     const first = trader(['hyperopt', '--strategy', 'rules', '--data', DATA, '--trials', String(TRIALS), '--batch', '4', '--walk-forward', '2', '--seed', '3', '--run-id', 'e2e', '--no-progress'], env);
-    await waitFor(first, /hyperopt e2e: 16 trials of rules over adxTrendMin, rsiMin, rsiMax/, 180_000);
+    await waitForOutput(first, /hyperopt e2e: 16 trials of rules over adxTrendMin, rsiMin, rsiMax/, 180_000);
     // Killed once some trials are in (the CLI prints every tenth of the run without a terminal).
-    await waitFor(first, /([4-9]|1[0-5])\/16 trials/, 240_000);
+    await waitForOutput(first, /([4-9]|1[0-5])\/16 trials/, 240_000);
     first.child.kill('SIGKILL');
     await first.exited;
 

@@ -1,41 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../testkit/db';
+import { traderProcess, waitForOutput, type TraderRun } from '../../testkit/trader-process';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-function startUp(env: Record<string, string>): Run {
-  let out = '';
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'up'], {
-    cwd: env.TRADER_HOME,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(run: Run, re: RegExp, ms: number): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const m = run.output().match(re);
-    if (m) return m;
-    if (run.child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`did not see ${re} in time; output:\n${run.output()}`);
-}
+const startUp = (env: Record<string, string>): TraderRun => traderProcess(['up'], { ...process.env, LOG_LEVEL: 'warn', ...env });
 
 /** `trader status --json` against the running stack, retried while the symbol workflows start. */
 async function statusJson(env: Record<string, string>): Promise<Array<{ symbol: string; tradingStatus: string }>> {
@@ -80,7 +52,7 @@ describe('trader up (npm start)', function () {
 
   it('starts the embedded stack, stops cleanly on Ctrl-C and resumes on the next start', async () => {
     const first = startUp(env);
-    const m1 = await waitFor(first, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
+    const m1 = await waitForOutput(first, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
     assert.match(first.output(), new RegExp(`Temporal Web UI: http://localhost:${env.TEMPORAL_UI_PORT}`));
     // The UI really answers on that port.
     const ui = await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`);
@@ -111,7 +83,7 @@ describe('trader up (npm start)', function () {
     assert.ok(fs.existsSync(path.join(home, 'postgres')));
 
     const second = startUp(env);
-    const m2 = await waitFor(second, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
+    const m2 = await waitForOutput(second, /System check: workflow (\S+) wrote audit rows (\d+) and (\d+)/, 180_000);
     assert.notEqual(m1[1], m2[1]);
     // The ledger kept the first run's rows: its identity sequence went on instead of restarting.
     assert.ok(Number(m2[2]) > Number(m1[3]), `audit ids restarted: ${m1[0]} / ${m2[0]}`);
