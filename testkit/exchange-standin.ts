@@ -32,8 +32,13 @@ export interface StandinMarket {
    * offset so that candle `lastClosedIndex` is the newest closed one then, order and spacing kept.
    * A recorded or generated series then plays as if it were happening now: the candles before it
    * are the history a trader warms up on, the later ones close one by one on the wall clock.
+   *
+   * A client judges "closed" by when it sent the request, which the stand-in cannot see. A first
+   * request arriving less than `ambiguousMs` (default 3 s) after a candle close may have been sent
+   * before it, and would then count that candle as still forming. Such a request is answered 503,
+   * once, and not re-timed on: the client's retry is sent after the close for certain.
    */
-  retimeAtFirstRequest?: { lastClosedIndex: number };
+  retimeAtFirstRequest?: { lastClosedIndex: number; ambiguousMs?: number };
 }
 
 export type Fault =
@@ -100,7 +105,7 @@ interface Market {
   stepSize: string;
   minQty: string;
   minNotional: string;
-  retime?: { lastClosedIndex: number; at?: number };
+  retime?: { lastClosedIndex: number; ambiguousMs?: number; at?: number; refusedAt?: number };
   /** Candles opening at or after `openTime` are not served before the stand-in's clock reaches `at`. */
   late?: { openTime: number; at: number };
 }
@@ -484,7 +489,12 @@ export class ExchangeStandin {
     if (!m) return sendJson(res, 400, { code: -1121, msg: 'Invalid symbol.' });
     if (q.interval !== m.interval) return sendJson(res, 400, { code: -1120, msg: 'Invalid interval.' });
     if (m.retime && m.retime.at === undefined) {
-      const newestClosedOpen = Math.floor(this.now / m.tfMs) * m.tfMs - m.tfMs;
+      const newestClose = Math.floor(this.now / m.tfMs) * m.tfMs;
+      if (m.retime.refusedAt === undefined && this.now - newestClose < (m.retime.ambiguousMs ?? 3000)) {
+        m.retime.refusedAt = this.now;
+        return sendJson(res, 503, { code: -1008, msg: 'Server is currently overloaded with other requests. Please try again in a few minutes.' });
+      }
+      const newestClosedOpen = newestClose - m.tfMs;
       const shift = newestClosedOpen - m.candles[m.retime.lastClosedIndex].timestamp;
       m.candles = m.candles.map((c) => ({ ...c, timestamp: c.timestamp + shift }));
       m.retime.at = this.now;

@@ -194,8 +194,16 @@ export class CcxtExchangeAdapter implements ExchangeAdapter {
     const ask = limit === undefined ? undefined : since === undefined ? limit + 1 : limit;
     // Closed as of when we asked, not when the answer came: a candle that closes while the request
     // is in flight comes back as the venue saw it then, still forming, and must not pass for final.
-    const asked = this.now();
-    const raw = await this.resilience.run('fetchCandles', () => this.exchange.fetchOHLCV(symbol, timeframe, since, ask), symbol);
+    // Taken per attempt: a retry sent after the close is answered with the candle final.
+    let asked = this.now();
+    const raw = await this.resilience.run(
+      'fetchCandles',
+      () => {
+        asked = this.now();
+        return this.exchange.fetchOHLCV(symbol, timeframe, since, ask);
+      },
+      symbol,
+    );
     const byTime = new Map<number, Candle>();
     for (const c of parseCandles(raw, this.ctx('fetchCandles', symbol))) {
       if (c.timestamp + tfMs <= asked && (since === undefined || c.timestamp >= since)) byTime.set(c.timestamp, c);

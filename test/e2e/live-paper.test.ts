@@ -73,6 +73,38 @@ describe('ccxt adapter: closed means closed when the request was sent', () => {
       await standin.close();
     }
   });
+
+  it('a retry sent after the close is judged by its own sending time: the candle closed meanwhile comes back final', async () => {
+    const first = Date.UTC(2025, 0, 1);
+    const candles = sampledMarketCandles(SYMBOL, M, first, 10, 0);
+    const close = candles[8].timestamp + M;
+    const standin = await ExchangeStandin.start({ markets: [{ candles: candles.slice(0, 9), symbol: SYMBOL, timeframe: '1m' }], now: close - 1 });
+    try {
+      let clock = close - 1;
+      // The retry waits 0.5 to 1 s: time to move both clocks past the close once the first attempt failed.
+      const resilience = new ExchangeResilience('binance-retry', { initialDelayMs: 1000 }, createLogger({ level: 'silent' }));
+      const a = CcxtExchangeAdapter.create(
+        { exchangeId: 'binance', apiUrl: standin.url, rateLimitMs: 1, ccxtOptions: { fetchMarkets: { types: ['spot'] } } },
+        { resilience, now: () => clock, log: createLogger({ level: 'silent' }) },
+      );
+      await a.loadMarkets();
+      standin.inject({ path: '/api/v3/klines', fault: { kind: 'status', status: 503 } });
+      const pending = a.fetchCandles(SYMBOL, '1m', undefined, 3);
+      while (resilience.stats.retries === 0) await new Promise((r) => setTimeout(r, 1));
+      clock = close + 1;
+      standin.now = close + 1;
+      const got = await pending;
+      assert.equal(resilience.stats.retries, 1, 'one retry');
+      assert.deepEqual(
+        got.map((c) => c.timestamp),
+        [6, 7, 8].map((i) => candles[i].timestamp),
+        'candle 8 closed before the retry was sent, and is in its answer',
+      );
+      assert.deepEqual(got[2], candles[8]);
+    } finally {
+      await standin.close();
+    }
+  });
 });
 
 interface Sample {
