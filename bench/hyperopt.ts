@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { HyperoptInput, HyperoptResult } from '../lib/contracts/hyperopt';
@@ -40,6 +41,18 @@ const BATCH = numberArg(args, 'batch', 8, (x) => Number.isInteger(x) && x >= 1);
 const ROUNDS = numberArg(args, 'rounds', 7, (x) => Number.isInteger(x) && x >= 1);
 const STRATEGY = (args.get('strategy') as string | undefined) ?? 'rules';
 const FILES = ((args.get('data') as string | undefined)?.split(',') ?? ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((f) => fixtureCandleFile(f))).map((f) => path.resolve(f));
+
+/** A child process's CPU time so far (user + system, all its threads), seconds; NaN where /proc is missing. */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of the file (utime, stime), in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function startWorker(env: NodeJS.ProcessEnv, name: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'worker', '--queue', 'research'], { cwd: REPO, env: { ...process.env, ...env, TRADER_HOME: path.join(env.TRADER_HOME!, name) }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,6 +97,23 @@ runBench(async () => {
   const trialMs = p50(trial);
   console.log(`in process, ${candles} candles: bare backtest p50 ${bareMs.toFixed(1)} ms, runTrial p50 ${trialMs.toFixed(1)} ms (x${(trialMs / bareMs).toFixed(3)})`);
 
+  // What the machine gives two CPU-bound processes (no Temporal): the same trial in one process
+  // alone, then in two at once. Its ratio is the ceiling of two research workers' speed-up here.
+  const loop = (): Promise<number[]> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, 'helpers', 'trial-loop.ts'), STRATEGY, String(ROUNDS * 2), '2', ...FILES], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.once('exit', (code) => (code === 0 ? resolve((JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number[] }).ms) : reject(new Error(`trial loop exited ${code}`))));
+    });
+  const alone = await loop();
+  const [pairA, pairB] = await Promise.all([loop(), loop()]);
+  const machineScaling = p50(alone) / p50(pairA) + p50(alone) / p50(pairB);
+  console.log(
+    `the machine's own scaling, runTrial in child processes (no Temporal): one alone p50 ${p50(alone).toFixed(1)} ms a trial; two at once p50 ${p50(pairA).toFixed(1)} and ${p50(pairB).toFixed(1)} ms; ` +
+      `two processes give x${machineScaling.toFixed(2)} the trials of one (the ceiling of the speed-up below)`,
+  );
+
   const stack = await openBenchStack('hyperopt');
   const db = await stack.freshDatabase();
   const home = path.join(stack.dir, 'homes');
@@ -94,6 +124,7 @@ runBench(async () => {
   try {
     const perMin: number[] = [];
     const workerTrialMs: number[] = [];
+    const workerCpuMsPerTrial: number[] = [];
     for (const workers of [1, 2]) {
       // Fresh processes for each case, so that neither starts with a JIT warmed by the other's trials.
       for (const c of children.splice(0)) {
@@ -101,6 +132,7 @@ runBench(async () => {
         await new Promise((r) => c.once('exit', r));
       }
       while (children.length < workers) children.push(await startWorker(env, `w${workers}-${children.length + 1}`));
+      const cpu0 = children.map(cpuSeconds);
       const runId = `bench-${workers}`;
       const input: HyperoptInput = { runId, setup, space, trials: TRIALS, batchSize: BATCH, seed: 1, holdout: 0.2, trialTimeoutMs: 120_000 };
       const t0 = performance.now();
@@ -125,6 +157,11 @@ runBench(async () => {
         }
       }
       console.log(`  activities (count, total ms from scheduled to completed): ${[...spent].map(([k, v]) => `${k} ${v.n} x ${Math.round(v.ms / v.n)} ms = ${Math.round(v.ms)} ms`).join('; ')}`);
+      const cpu = children.map((c, i) => cpuSeconds(c) - cpu0[i]);
+      workerCpuMsPerTrial.push((1000 * cpu.reduce((a, b) => a + b, 0)) / TRIALS);
+      console.log(
+        `  research workers' CPU over the run (their threads included, /proc): ${cpu.map((x) => `${x.toFixed(1)} s`).join(' + ')} = ${(workerCpuMsPerTrial.at(-1)!).toFixed(0)} ms a trial, against ${trialMs.toFixed(0)} ms of wall time for a trial in this process`,
+      );
       workerTrialMs.push(p50(ms));
       console.log(`${workers} research worker(s): ${TRIALS} trials in ${(minutes * 60).toFixed(1)} s = ${(TRIALS / minutes).toFixed(1)} trials/min; a trial in its worker p50 ${p50(ms).toFixed(0)} ms; load ${loadLine()}`);
     }
@@ -136,6 +173,10 @@ runBench(async () => {
       trial_ms_p50: Number(trialMs.toFixed(1)),
       trial_over_bare: Number((trialMs / bareMs).toFixed(3)),
       worker_trial_ms_p50: Number(workerTrialMs[0].toFixed(0)),
+      worker_trial_ms_p50_two_workers: Number(workerTrialMs[1].toFixed(0)),
+      machine_scaling_2_processes: Number(machineScaling.toFixed(3)),
+      worker_cpu_ms_per_trial_1: Number(workerCpuMsPerTrial[0].toFixed(0)),
+      worker_cpu_ms_per_trial_2: Number(workerCpuMsPerTrial[1].toFixed(0)),
       candles_per_trial: candles,
     };
     console.log(JSON.stringify(figures));

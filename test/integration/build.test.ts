@@ -50,6 +50,20 @@ describe('the trader CLI from the build (dist/)', function () {
     for (const c of ['up', 'worker', 'config', 'backtest', 'train', 'strategy', 'status', 'emergency', 'report', 'eval', 'data', 'history', 'schedule', 'codec-server', 'features']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'), c);
   });
 
+  it('npx trader runs bin/trader.js straight from node_modules/.bin (the install links it; package.json declares no bin, which npx would run through its cache)', () => {
+    const link = path.join(REPO, 'node_modules', '.bin', 'trader');
+    assert.equal(fs.realpathSync(link), fs.realpathSync(TRADER), 'node_modules/.bin/trader is bin/trader.js (scripts/link-bin.js, postinstall)');
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { bin?: unknown; scripts: Record<string, string> };
+    assert.equal(pkg.bin, undefined);
+    assert.match(pkg.scripts.postinstall, /^node scripts\/link-bin\.js && /);
+    const env: NodeJS.ProcessEnv = { ...process.env, TRADER_FROM: 'dist', TRADER_STARTUP_DEBUG: '1' };
+    delete env.NODE_OPTIONS;
+    const r = spawnSync('npx', ['--no-install', 'trader', '--help'], { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^trader: from dist\//m);
+    assert.match(r.stdout, /^  hyperopt /m);
+  });
+
   it("a command's help is the same from dist/ as from the sources", () => {
     for (const cmd of [['backtest'], ['strategy', 'check'], ['up']]) {
       const dist = fromDist([...cmd, '--help']);
