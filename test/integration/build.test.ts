@@ -61,7 +61,7 @@ describe('the trader CLI from the build (dist/)', function () {
     const r = spawnSync('npx', ['--no-install', 'trader', '--help'], { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^trader: from dist\//m);
-    assert.match(r.stdout, /^  hyperopt /m);
+    assert.match(r.stdout, /^ {2}hyperopt /m);
   });
 
   it("a command's help is the same from dist/ as from the sources", () => {
