@@ -35,11 +35,13 @@ const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
  */
 
 const REPO = path.resolve(__dirname, '..');
-const args = parseArgs(process.argv.slice(2), { trials: 'value', batch: 'value', strategy: 'value', data: 'value', rounds: 'value' });
+const args = parseArgs(process.argv.slice(2), { trials: 'value', batch: 'value', strategy: 'value', data: 'value', rounds: 'value', 'worker-node-args': 'value' });
 const TRIALS = numberArg(args, 'trials', 100, (x) => Number.isInteger(x) && x >= 2);
 const BATCH = numberArg(args, 'batch', 8, (x) => Number.isInteger(x) && x >= 1);
 const ROUNDS = numberArg(args, 'rounds', 7, (x) => Number.isInteger(x) && x >= 1);
 const STRATEGY = (args.get('strategy') as string | undefined) ?? 'rules';
+// Node/V8 flags for the research worker processes (a space-separated list), to compare settings.
+const WORKER_NODE_ARGS = ((args.get('worker-node-args') as string | undefined) ?? '').split(' ').filter(Boolean);
 const FILES = ((args.get('data') as string | undefined)?.split(',') ?? ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((f) => fixtureCandleFile(f))).map((f) => path.resolve(f));
 
 /** A child process's CPU time so far (user + system, all its threads), seconds; NaN where /proc is missing. */
@@ -54,8 +56,24 @@ function cpuSeconds(child: ChildProcess): number {
   }
 }
 
+/** A child process's CPU time by thread name (threads of one name summed), seconds. */
+function threadSeconds(child: ChildProcess): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const t of fs.readdirSync(`/proc/${child.pid}/task`)) {
+      const stat = fs.readFileSync(`/proc/${child.pid}/task/${t}/stat`, 'utf8');
+      const name = `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}${t === String(child.pid) ? ' (main)' : ` +${Number(t) - child.pid!}`}`;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    }
+  } catch {
+    // no /proc: nothing to show
+  }
+  return out;
+}
+
 function startWorker(env: NodeJS.ProcessEnv, name: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'trader.js'), 'worker', '--queue', 'research'], { cwd: REPO, env: { ...process.env, ...env, TRADER_HOME: path.join(env.TRADER_HOME!, name) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...WORKER_NODE_ARGS, path.join(REPO, 'bin', 'trader.js'), 'worker', '--queue', 'research'], { cwd: REPO, env: { ...process.env, ...env, TRADER_HOME: path.join(env.TRADER_HOME!, name) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
@@ -133,6 +151,7 @@ runBench(async () => {
       }
       while (children.length < workers) children.push(await startWorker(env, `w${workers}-${children.length + 1}`));
       const cpu0 = children.map(cpuSeconds);
+      const threads0 = children.map(threadSeconds);
       const runId = `bench-${workers}`;
       const input: HyperoptInput = { runId, setup, space, trials: TRIALS, batchSize: BATCH, seed: 1, holdout: 0.2, trialTimeoutMs: 120_000 };
       const t0 = performance.now();
@@ -162,6 +181,11 @@ runBench(async () => {
       console.log(
         `  research workers' CPU over the run (their threads included, /proc): ${cpu.map((x) => `${x.toFixed(1)} s`).join(' + ')} = ${(workerCpuMsPerTrial.at(-1)!).toFixed(0)} ms a trial, against ${trialMs.toFixed(0)} ms of wall time for a trial in this process`,
       );
+      const byThread = new Map<string, number>();
+      children.forEach((c, i) => {
+        for (const [name, sec] of threadSeconds(c)) byThread.set(name, (byThread.get(name) ?? 0) + sec - (threads0[i].get(name) ?? 0));
+      });
+      console.log(`  by thread name (both workers): ${[...byThread].filter(([, v]) => v > 0.05).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
       workerTrialMs.push(p50(ms));
       console.log(`${workers} research worker(s): ${TRIALS} trials in ${(minutes * 60).toFixed(1)} s = ${(TRIALS / minutes).toFixed(1)} trials/min; a trial in its worker p50 ${p50(ms).toFixed(0)} ms; load ${loadLine()}`);
     }

@@ -220,7 +220,8 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   const sleeveCapital = options.initialCapital / files.length;
   const store = options.paperStore ?? new InMemoryPaperStateStore();
   const log = silentLog;
-  let view: PortfolioView | undefined;
+  // The account view the entry gates read (accountGates), updated by the loop.
+  const gate: { view: PortfolioView | undefined } = { view: undefined };
 
   const runners: Runner[] = files.map((file) => {
     const { symbol, timeframe, timeframeMs, candles } = file;
@@ -253,7 +254,7 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
       prepare: (cursor, state) => prepareCandleStep(prepareDeps, { workflowId, symbol, timeframe, after: cursor.after, fillsSince: cursor.fillsSince, position: positionForStrategy(state) }),
       // As the workflow sends them: follow-ups (an entry's stop and target) in the same call.
       execute: (intents, _why, state) => executeIntentsStep({ exchange }, { symbol, intents, engine: { state, cfg, ctx: { workflowId } } }),
-      portfolio: () => (options.accountGates ? view : undefined),
+      portfolio: () => (options.accountGates ? gate.view : undefined),
     };
     return {
       file, cfg, ports, exchange,
@@ -268,66 +269,23 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
   // not rebuilt at every candle time.
   const sleeves = runners.map(sleeveOf);
 
-  const trades: ClosedTrade[] = [];
-  const rejected: BacktestResult['rejected'] = [];
-  const equityCurve: EquityPoint[] = [];
-  const minTf = Math.min(...runners.map((r) => r.file.timeframeMs));
-  let marks: AccountMarks | null = null;
-  let exposed = 0;
-  let started = 0;
-
-  for (;;) {
-    // The next close time of each symbol, as prepareCandleStep will pick it.
-    let t = Infinity;
-    for (const r of runners) {
-      if (r.done) continue;
-      const next = nextCandle(r);
-      if (!next) {
-        r.done = true;
-        continue;
-      }
-      r.nextClose = next.timestamp + r.file.timeframeMs;
-      t = Math.min(t, r.nextClose);
-    }
-    if (t === Infinity) break;
-    if (equityCurve.length === 0) {
-      const first = markAccount(sleeves, t - minTf, null);
-      marks = first.marks;
-      view = first.view;
-      equityCurve.push({ time: t - minTf, equity: first.view.equity });
-    }
-    for (let k = 0; k < runners.length; k++) {
-      const r = runners[k];
-      // Due now: not done when the close times were taken above, and closing at t (a runner
-      // stepped earlier in this loop cannot become due again: its next close is after t).
-      if (r.done || r.nextClose !== t) continue;
-      const out = await runCandleStep(r.state, r.cursor, r.ports, r.cfg, r.ctx);
-      r.state = out.state;
-      r.cursor = out.cursor;
-      sleeves[k] = sleeveOf(r);
-      for (const c of out.closed) trades.push(c);
-      for (const rej of out.rejected) rejected.push({ ...rej, symbol: r.file.symbol, time: t });
-      if (out.done) r.done = true;
-      if (out.candle) {
-        r.mark = out.candle.close;
-        sleeves[k] = sleeveOf(r);
-        if (options.accountGates) view = markAccount(sleeves, t, marks).view;
-        r.markTime = out.candle.timestamp;
-        r.firstDecision ??= out.candle;
-        r.decisions++;
-        if (out.tradable === false) r.untradable++;
-      }
-    }
-    const m = markAccount(sleeves, t, marks);
-    marks = m.marks;
-    view = m.view;
-    equityCurve.push({ time: t, equity: m.view.equity });
-    for (const r of runners) {
-      if (r.firstDecision === null) continue;
-      started++;
-      if (r.state.position) exposed++;
-    }
-  }
+  const loop: LoopState = {
+    runners,
+    sleeves,
+    accountGates: options.accountGates === true,
+    trades: [],
+    rejected: [],
+    equityCurve: [],
+    minTf: Math.min(...runners.map((r) => r.file.timeframeMs)),
+    marks: null,
+    gate,
+    exposed: 0,
+    started: 0,
+  };
+  // One candle time per call: the loop body is its own function, optimized like any other after
+  // a few calls, instead of the whole backtest being compiled on-stack (OSR) again in every run.
+  while (await stepCandleTime(loop));
+  const { trades, rejected, equityCurve, minTf, exposed, started } = loop;
 
   const bh = runners.filter((r) => r.firstDecision && r.mark !== null).map((r) => (r.mark as number) / (r.firstDecision as Candle).close - 1);
   const metrics = computeMetrics({
@@ -385,6 +343,82 @@ export async function simulateBacktest(options: SimulateOptions): Promise<Backte
     rejected,
     exchangeEquity,
   };
+}
+
+/** The backtest loop's state between candle times (stepCandleTime). */
+interface LoopState {
+  runners: Runner[];
+  /** The sleeves the account is marked from, one per runner (same order), updated after each step. */
+  sleeves: Array<ReturnType<typeof sleeveOf>>;
+  accountGates: boolean;
+  trades: ClosedTrade[];
+  rejected: BacktestResult['rejected'];
+  equityCurve: EquityPoint[];
+  minTf: number;
+  marks: AccountMarks | null;
+  /** The account view the entry gates read (accountGates). */
+  gate: { view: PortfolioView | undefined };
+  exposed: number;
+  started: number;
+}
+
+/**
+ * Steps every symbol closing at the next candle time, in symbol order, and marks the account
+ * then. False when every symbol is done.
+ */
+async function stepCandleTime(loop: LoopState): Promise<boolean> {
+  const { runners, sleeves } = loop;
+  // The next close time of each symbol, as prepareCandleStep will pick it.
+  let t = Infinity;
+  for (const r of runners) {
+    if (r.done) continue;
+    const next = nextCandle(r);
+    if (!next) {
+      r.done = true;
+      continue;
+    }
+    r.nextClose = next.timestamp + r.file.timeframeMs;
+    t = Math.min(t, r.nextClose);
+  }
+  if (t === Infinity) return false;
+  if (loop.equityCurve.length === 0) {
+    const first = markAccount(sleeves, t - loop.minTf, null);
+    loop.marks = first.marks;
+    loop.gate.view = first.view;
+    loop.equityCurve.push({ time: t - loop.minTf, equity: first.view.equity });
+  }
+  for (let k = 0; k < runners.length; k++) {
+    const r = runners[k];
+    // Due now: not done when the close times were taken above, and closing at t (a runner
+    // stepped earlier in this loop cannot become due again: its next close is after t).
+    if (r.done || r.nextClose !== t) continue;
+    const out = await runCandleStep(r.state, r.cursor, r.ports, r.cfg, r.ctx);
+    r.state = out.state;
+    r.cursor = out.cursor;
+    sleeves[k] = sleeveOf(r);
+    for (const c of out.closed) loop.trades.push(c);
+    for (const rej of out.rejected) loop.rejected.push({ ...rej, symbol: r.file.symbol, time: t });
+    if (out.done) r.done = true;
+    if (out.candle) {
+      r.mark = out.candle.close;
+      sleeves[k] = sleeveOf(r);
+      if (loop.accountGates) loop.gate.view = markAccount(sleeves, t, loop.marks).view;
+      r.markTime = out.candle.timestamp;
+      r.firstDecision ??= out.candle;
+      r.decisions++;
+      if (out.tradable === false) r.untradable++;
+    }
+  }
+  const m = markAccount(sleeves, t, loop.marks);
+  loop.marks = m.marks;
+  loop.gate.view = m.view;
+  loop.equityCurve.push({ time: t, equity: m.view.equity });
+  for (const r of runners) {
+    if (r.firstDecision === null) continue;
+    loop.started++;
+    if (r.state.position) loop.exposed++;
+  }
+  return true;
 }
 
 function sleeveOf(r: Runner) {

@@ -26,6 +26,22 @@ export interface AccountMarks {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * AccountMarks made by a constructor, not an object literal: equity starts as a whole number (a
+ * Smi to V8) and turns fractional at the first fee. Stored from a literal, V8's optimized
+ * backtest loop kept assuming whole numbers and was thrown away and recompiled every few candles
+ * in a long-lived research worker (a deopt loop: about 3 compiles of the loop a trial, a core's
+ * worth of background compiling). A class's fields follow the change once.
+ */
+class Marks implements AccountMarks {
+  constructor(
+    readonly equity: number,
+    readonly peakEquity: number,
+    readonly dayStartEquity: number,
+    readonly day: number,
+  ) {}
+}
+
 export function markAccount(sleeves: readonly Sleeve[], time: number, prev: AccountMarks | null): { view: PortfolioView; marks: AccountMarks } {
   let equity = 0;
   let totalExposure = 0;
@@ -45,6 +61,6 @@ export function markAccount(sleeves: readonly Sleeve[], time: number, prev: Acco
   const peakEquity = Math.max(prev?.peakEquity ?? equity, equity);
   return {
     view: { openPositions, totalExposure, equity, peakEquity, dayStartEquity, dailyPnl: equity - dayStartEquity },
-    marks: { equity, peakEquity, dayStartEquity, day },
+    marks: new Marks(equity, peakEquity, dayStartEquity, day),
   };
 }
