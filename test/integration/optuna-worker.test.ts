@@ -218,7 +218,7 @@ describe('the Optuna worker (Python) on a dev server with PostgreSQL', function 
     assert.equal(new Set(undisturbed.map((t) => JSON.stringify(t.params))).size, rounds * perRound);
   });
 
-  it('completes a trial whose ask was cut short (the worker died between two parameters) as an undisturbed ask would', async () => {
+  it('completes a trial whose ask was cut short (the worker died between two parameters, as an older version could) as an undisturbed ask would', async () => {
     async function prepare(study: string): Promise<void> {
       await call('optunaCreateStudy', { study, seed: 77 });
       await tellAll(study, await call('optunaAsk', { study, seed: 77, space, keys: keys(study, 0, 4), startupTrials: 3 }));
@@ -226,8 +226,9 @@ describe('the Optuna worker (Python) on a dev server with PostgreSQL', function 
     await prepare('hyperopt-whole');
     const whole = await call('optunaAsk', { study: 'hyperopt-whole', seed: 77, space, keys: keys('x', 4, 2), startupTrials: 3 });
     await prepare('hyperopt-cut');
-    // What a kill -9 in the middle of an ask leaves: the key's trial (created with its key in one
-    // transaction) holding its first parameter only. Written with worker.py's own functions.
+    // What a kill -9 in the middle of an ask left before trials were created with their parameters
+    // (they were set one at a time): the key's trial holding its first parameter only. Written with
+    // worker.py's own functions (a trial created with no parameter to draw, then one drawn as before).
     const cut = spawnSync(
       findOptunaWorker()!.python,
       [
@@ -239,7 +240,7 @@ from worker import Sampler, distributions, draw_seed, postgres_to_sqlalchemy
 s = Sampler(postgres_to_sqlalchemy(os.environ['DATABASE_URL']))
 study = s.load('hyperopt-cut', 'test')
 name, dist = next(iter(distributions(json.loads(sys.argv[1])).items()))
-t = s._new_trial(study, 'x/4')
+t = s._new_trial(study, None, 'x/4', {}, 77, 3)
 value = TPESampler(seed=draw_seed(77, t.number, name), n_startup_trials=3).sample_independent(study, t, name, dist)
 s.storage.set_trial_param(t._trial_id, name, dist.to_internal_repr(value), dist)
 print(json.dumps({name: value}))`,

@@ -6,9 +6,9 @@ lives in the project's PostgreSQL (Optuna's RDB storage, its tables in the schem
 survives whatever the workflow survives and optuna-dashboard can open it.
 
 Crash safety, as the contract asks:
-  * every trial is created with its key (a user attribute) in one transaction, so a retried ask
-    finds the trials it made and returns them; a trial whose parameters were not all set when the
-    worker died gets the missing ones on the retry;
+  * every trial is created with its key (a user attribute) and its parameters in one transaction,
+    so a retried ask finds the trials it made and returns them (a trial left without some of its
+    parameters by an older version gets the missing ones on the retry);
   * a retried tell leaves a finished trial as it is and counts it in `already`;
   * no sampler state lives in this process: each parameter of each trial is drawn by a TPESampler
     built for that draw, seeded from (study seed, trial number, parameter name). The draw depends
@@ -267,19 +267,28 @@ class Sampler:
         study = self.load(name, "optunaAsk")
         asked: list[AskedTrial] = []
         with self.study_lock(name):
-            by_key = trials_by_key(study.get_trials(deepcopy=False))
+            trials = study.get_trials(deepcopy=False)
+            by_key = trials_by_key(trials)
+            mirror = StudyMirror.of(trials)
             for key in keys:
                 trial = by_key.get(key)
                 retried = trial is not None
                 if trial is None:
-                    trial = self._new_trial(study, key)
-                trial = self._fill_params(study, trial, space, seed, startup)
+                    trial = self._new_trial(study, mirror, key, space, seed, startup)
+                else:
+                    trial = self._fill_params(study, mirror, trial, space, seed, startup)
                 asked.append({"key": key, "number": trial.number, "params": {p: trial.params[p] for p in space}})
                 log.info("ask study=%s trial=%d key=%s%s params=%s", name, trial.number, key, " (retried: existing trial)" if retried else "", json.dumps(asked[-1]["params"]))
         return asked
 
-    def _new_trial(self, study: optuna.Study, key: str) -> FrozenTrial:
-        """A RUNNING trial holding its key, created in one transaction (no keyless trial if we die)."""
+    def _new_trial(self, study: optuna.Study, mirror: StudyMirror | None, key: str, space: dict[str, BaseDistribution], seed: int, startup: int) -> FrozenTrial:
+        """A RUNNING trial holding its key and its parameters, created in one transaction (no keyless or half-drawn trial if we die).
+
+        The parameters are drawn first, against the in-memory copy of the study, for the number the
+        trial will get (the study's trial count: numbers are consecutive, and the study lock keeps
+        anyone else from creating one meanwhile). Without a copy (numbers not consecutive), the
+        trial is created first and drawn for as an existing one.
+        """
         template = FrozenTrial(
             number=-1,
             state=TrialState.RUNNING,
@@ -293,10 +302,24 @@ class Sampler:
             intermediate_values={},
             trial_id=-1,
         )
+        if mirror is None:
+            trial_id = self.storage.create_new_trial(study._study_id, template_trial=template)
+            return self._fill_params(study, None, self.storage.get_trial(trial_id), space, seed, startup)
+        template.number = mirror.next_number
+        for param, dist in space.items():
+            sampler = TPESampler(seed=draw_seed(seed, template.number, param), n_startup_trials=startup)
+            value = sampler.sample_independent(mirror.study, template, param, dist)
+            template.params[param] = value
+            template.distributions[param] = dist
         trial_id = self.storage.create_new_trial(study._study_id, template_trial=template)
-        return self.storage.get_trial(trial_id)
+        trial = self.storage.get_trial(trial_id)
+        if trial.number != template.number:
+            # Cannot happen under the study lock; if it did, this trial's draws used another trial's seeds.
+            log.error("ask study=%s key=%s: drawn for trial %d but created as %d", study.study_name, key, template.number, trial.number)
+        mirror.add(trial)
+        return trial
 
-    def _fill_params(self, study: optuna.Study, trial: FrozenTrial, space: dict[str, BaseDistribution], seed: int, startup: int) -> FrozenTrial:
+    def _fill_params(self, study: optuna.Study, mirror: StudyMirror | None, trial: FrozenTrial, space: dict[str, BaseDistribution], seed: int, startup: int) -> FrozenTrial:
         """Samples the parameters the trial lacks, each with a sampler seeded from (seed, number, name)."""
         for param, dist in space.items():
             if param in trial.distributions:
@@ -308,9 +331,11 @@ class Sampler:
             if trial.state != TrialState.RUNNING:
                 raise bad_input(f"optunaAsk: trial {trial.number} ({trial.user_attrs.get(KEY_ATTR)}) is {trial.state.name} and has no {param}: the space changed after it was told")
             sampler = TPESampler(seed=draw_seed(seed, trial.number, param), n_startup_trials=startup)
-            value = sampler.sample_independent(study, trial, param, dist)
+            value = sampler.sample_independent(mirror.study if mirror else study, trial, param, dist)
             self.storage.set_trial_param(trial._trial_id, param, dist.to_internal_repr(value), dist)
             trial = self.storage.get_trial(trial._trial_id)
+            if mirror:
+                mirror.set_param(trial.number, param, value, dist)
         return trial
 
     # ---- optunaTell ----
@@ -382,6 +407,40 @@ class Sampler:
             log.warning("summary study=%s: no parameter importances: %s", study.study_name, err)
             return {}
         return {k: float(v) for k, v in importance.items() if math.isfinite(v)}
+
+
+class StudyMirror:
+    """An in-memory copy of a study's trials for one ask, kept in step with what the ask writes.
+
+    TPE (with its constant liar, the default) reads every trial of the study at each draw: from
+    PostgreSQL that was a query per parameter of every trial asked, most of an ask's time. The copy
+    is read once; it holds the same trials under the same numbers, in the same order, so every
+    draw sees what it would have read from the database.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+
+    @classmethod
+    def of(cls, trials: Sequence[FrozenTrial]) -> "StudyMirror | None":
+        ordered = sorted(trials, key=lambda t: t.number)
+        # The copy numbers its trials 0, 1, ...: the same numbers only if the study's are that too.
+        if [t.number for t in ordered] != list(range(len(ordered))):
+            return None
+        study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction="minimize")
+        study.add_trials(ordered)
+        return cls(study)
+
+    @property
+    def next_number(self) -> int:
+        return len(self.study.get_trials(deepcopy=False))
+
+    def add(self, trial: FrozenTrial) -> None:
+        self.study.add_trial(trial)
+
+    def set_param(self, number: int, param: str, value: Any, dist: BaseDistribution) -> None:
+        copy = self.study.get_trials(deepcopy=False)[number]
+        self.study._storage.set_trial_param(copy._trial_id, param, dist.to_internal_repr(value), dist)
 
 
 # ---- Helpers ----
