@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { HyperoptInput, HyperoptResult } from '../lib/contracts/hyperopt';
@@ -13,7 +12,7 @@ import { searchSpace } from '../lib/hyperopt/space';
 import { HyperoptStore } from '../ledger/hyperopt-store';
 import { fixtureCandleFile } from '../testkit/fixtures';
 import { testLog } from '../testkit/db';
-import { loadLine, machineLine, numberArg, openBenchStack, parseArgs } from './helpers/trading-stack';
+import { cpuByThread, loadLine, machineLine, numberArg, openBenchStack, parseArgs } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 import { quantiles } from '../lib/backtest';
 
@@ -27,11 +26,16 @@ const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
  * search part (what `runBacktest` runs) against runTrial (the backtest plus the daily returns
  * and the fold scores), and the trials' own durations as the workers recorded them.
  *
- *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv]
+ *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv] [--worker-node-args "..."]
  *
  * Goals (issue): two workers at least 1.8x one on two cores; a trial at most 1.2x a bare backtest.
  * Each case starts its research workers afresh (cold JIT in both); the activities' times from the
- * run's history show where the rest of the time goes (the asks, the tells).
+ * run's history show where the rest of the time goes (the asks, the tells), and the workers' CPU
+ * by thread (/proc) what runs beside the trials (V8's compiler and GC threads show there: they
+ * found a deopt loop). Before the runs, `machine_scaling_2_processes`: the same trial looped in
+ * one child process alone, then in two at once, no Temporal (bench/helpers/trial-loop.ts): what
+ * the machine gives two processes of it, the ceiling of the workers' speed-up.
+ * `--worker-node-args "--trace-deopt ..."` passes Node/V8 flags to the research workers.
  */
 
 const REPO = path.resolve(__dirname, '..');
@@ -44,31 +48,17 @@ const STRATEGY = (args.get('strategy') as string | undefined) ?? 'rules';
 const WORKER_NODE_ARGS = ((args.get('worker-node-args') as string | undefined) ?? '').split(' ').filter(Boolean);
 const FILES = ((args.get('data') as string | undefined)?.split(',') ?? ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((f) => fixtureCandleFile(f))).map((f) => path.resolve(f));
 
-/** A child process's CPU time so far (user + system, all its threads), seconds; NaN where /proc is missing. */
+/** A child process's CPU time so far (all its threads), seconds. */
 function cpuSeconds(child: ChildProcess): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of the file (utime, stime), in clock ticks (100 a second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
+  let sum = 0;
+  for (const t of cpuByThread(child.pid).values()) sum += t.cpuS;
+  return sum;
 }
 
-/** A child process's CPU time by thread name (threads of one name summed), seconds. */
+/** A child process's CPU time by thread: its main thread, and the others by name and place after it. */
 function threadSeconds(child: ChildProcess): Map<string, number> {
   const out = new Map<string, number>();
-  try {
-    for (const t of fs.readdirSync(`/proc/${child.pid}/task`)) {
-      const stat = fs.readFileSync(`/proc/${child.pid}/task/${t}/stat`, 'utf8');
-      const name = `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}${t === String(child.pid) ? ' (main)' : ` +${Number(t) - child.pid!}`}`;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
-    }
-  } catch {
-    // no /proc: nothing to show
-  }
+  for (const [tid, t] of cpuByThread(child.pid)) out.set(`${t.name}${tid === child.pid ? ' (main)' : ` +${tid - child.pid!}`}`, t.cpuS);
   return out;
 }
 

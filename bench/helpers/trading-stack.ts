@@ -233,13 +233,13 @@ export function cpuDelta(before: Map<string, number>, after: Map<string, number>
     .join(', ');
 }
 
-/** CPU seconds so far of each thread of this process, by thread id, from /proc (Linux; empty elsewhere). */
-export function cpuByThread(): Map<number, { name: string; cpuS: number }> {
+/** CPU seconds so far of each thread of a process (default this one), by thread id, from /proc (Linux; empty elsewhere). */
+export function cpuByThread(pid: number = process.pid): Map<number, { name: string; cpuS: number }> {
   const out = new Map<number, { name: string; cpuS: number }>();
   try {
-    for (const tid of fs.readdirSync(`/proc/${process.pid}/task`)) {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       try {
-        const stat = fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
         const close = stat.lastIndexOf(')');
         const f = stat.slice(close + 2).split(' ');
         out.set(Number(tid), { name: stat.slice(stat.indexOf('(') + 1, close), cpuS: (Number(f[11]) + Number(f[12])) / 100 });
