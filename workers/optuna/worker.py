@@ -363,10 +363,12 @@ class Sampler:
                 # Attributes first: a finished trial takes none, and setting them again on a retry is harmless.
                 for k, v in (item.get("attrs") or {}).items():
                     self.storage.set_trial_user_attr(trial._trial_id, k, v)
+                # Straight to the storage, one transaction: study.tell would read the trial twice
+                # more to check what was checked above (running, ours, a finite value) under the lock.
                 if item["state"] == "complete":
-                    study.tell(number, item["value"], state=TrialState.COMPLETE, skip_if_finished=True)
+                    self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [float(item["value"])])
                 else:
-                    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+                    self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
                 told += 1
                 log.info("tell study=%s trial=%d key=%s state=%s value=%s", name, number, key, item["state"], item.get("value"))
         return {"told": told, "already": already}
