@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { HyperoptInput, HyperoptResult } from '../lib/contracts/hyperopt';
@@ -12,7 +13,7 @@ import { searchSpace } from '../lib/hyperopt/space';
 import { HyperoptStore } from '../ledger/hyperopt-store';
 import { fixtureCandleFile } from '../testkit/fixtures';
 import { testLog } from '../testkit/db';
-import { cpuByThread, loadLine, machineLine, numberArg, openBenchStack, parseArgs } from './helpers/trading-stack';
+import { cpuByThread, loadLine, processCpuSeconds, machineLine, numberArg, openBenchStack, parseArgs } from './helpers/trading-stack';
 import { runBench } from './helpers/run';
 import { quantiles } from '../lib/backtest';
 
@@ -26,7 +27,7 @@ const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
  * search part (what `runBacktest` runs) against runTrial (the backtest plus the daily returns
  * and the fold scores), and the trials' own durations as the workers recorded them.
  *
- *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv] [--worker-node-args "..."]
+ *   npm run bench -- hyperopt [--trials 100] [--batch 8] [--strategy rules] [--data a.csv,b.csv] [--worker-node-args "..."] [--worker-log DIR]
  *
  * Goals (issue): two workers at least 1.8x one on two cores; a trial at most 1.2x a bare backtest.
  * Each case starts its research workers afresh (cold JIT in both); the activities' times from the
@@ -35,24 +36,26 @@ const p50 = (xs: number[]): number => quantiles(xs, [0.5])[0];
  * found a deopt loop). Before the runs, `machine_scaling_2_processes`: the same trial looped in
  * one child process alone, then in two at once, no Temporal (bench/helpers/trial-loop.ts): what
  * the machine gives two processes of it, the ceiling of the workers' speed-up.
- * `--worker-node-args "--trace-deopt ..."` passes Node/V8 flags to the research workers.
+ * `--worker-node-args "--trace-opt --trace-deopt"` passes Node/V8 flags to the research workers,
+ * `--worker-log DIR` keeps their whole output (DIR/w1-1.log, ...).
  */
 
 const REPO = path.resolve(__dirname, '..');
-const args = parseArgs(process.argv.slice(2), { trials: 'value', batch: 'value', strategy: 'value', data: 'value', rounds: 'value', 'worker-node-args': 'value' });
+const args = parseArgs(process.argv.slice(2), { trials: 'value', batch: 'value', strategy: 'value', data: 'value', rounds: 'value', 'worker-node-args': 'value', 'worker-log': 'value' });
 const TRIALS = numberArg(args, 'trials', 100, (x) => Number.isInteger(x) && x >= 2);
 const BATCH = numberArg(args, 'batch', 8, (x) => Number.isInteger(x) && x >= 1);
 const ROUNDS = numberArg(args, 'rounds', 7, (x) => Number.isInteger(x) && x >= 1);
 const STRATEGY = (args.get('strategy') as string | undefined) ?? 'rules';
 // Node/V8 flags for the research worker processes (a space-separated list), to compare settings.
 const WORKER_NODE_ARGS = ((args.get('worker-node-args') as string | undefined) ?? '').split(' ').filter(Boolean);
+// Where each research worker's output goes whole (<name>.log), e.g. to read --trace-deopt's lines.
+const WORKER_LOG = args.get('worker-log') as string | undefined;
+if (WORKER_LOG) fs.mkdirSync(WORKER_LOG, { recursive: true });
 const FILES = ((args.get('data') as string | undefined)?.split(',') ?? ['binanceusdm_BTC-USDT_1h.csv', 'synthetic_ETH-USDT_1h.csv'].map((f) => fixtureCandleFile(f))).map((f) => path.resolve(f));
 
-/** A child process's CPU time so far (all its threads), seconds. */
+/** A child process's CPU time so far (all its threads, ended ones too), seconds. */
 function cpuSeconds(child: ChildProcess): number {
-  let sum = 0;
-  for (const t of cpuByThread(child.pid).values()) sum += t.cpuS;
-  return sum;
+  return processCpuSeconds(child.pid!);
 }
 
 /** A child process's CPU time by thread: its main thread, and the others by name and place after it. */
@@ -64,10 +67,13 @@ function threadSeconds(child: ChildProcess): Map<string, number> {
 
 function startWorker(env: NodeJS.ProcessEnv, name: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...WORKER_NODE_ARGS, path.join(REPO, 'bin', 'trader.js'), 'worker', '--queue', 'research'], { cwd: REPO, env: { ...process.env, ...env, TRADER_HOME: path.join(env.TRADER_HOME!, name) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The last lines, for the error if it dies; everything, with --worker-log DIR (a trace flag's output).
   let out = '';
+  const log = WORKER_LOG ? fs.createWriteStream(path.join(WORKER_LOG, `${name}.log`)) : undefined;
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
-      out += b.toString();
+      log?.write(b);
+      out = (out + b.toString()).slice(-4000);
       if (out.includes('research worker running')) resolve(child);
     };
     child.stdout!.on('data', onData);
@@ -79,7 +85,8 @@ function startWorker(env: NodeJS.ProcessEnv, name: string): Promise<ChildProcess
 runBench(async () => {
   console.log(`hyperopt bench: ${TRIALS} trials of ${STRATEGY}, batch ${BATCH}, over ${FILES.map((f) => path.basename(f)).join(', ')}`);
   console.log(`${machineLine()}; load ${loadLine()}`);
-  console.log(`reproduce: npm run bench -- hyperopt --trials ${TRIALS} --batch ${BATCH} --strategy ${STRATEGY}`);
+  const argv = process.argv.slice(2).map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  console.log(`reproduce: npm run bench -- hyperopt${argv ? ` ${argv}` : ''}`);
   const loaded = loadStrategy(STRATEGY);
   const series = FILES.map((f) => loadFile(f));
   const cutoff = holdoutCutoff(series, 0.2, 2);

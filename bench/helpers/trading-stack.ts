@@ -189,15 +189,10 @@ export function cpuByProgram(): Map<string, number> {
   const out = new Map<string, number>();
   let procs: Array<{ pid: number; ppid: number; comm: string; cpuS: number }> = [];
   try {
-    const tick = 100; // USER_HZ on Linux
     for (const entry of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const close = stat.lastIndexOf(')');
-        const comm = stat.slice(stat.indexOf('(') + 1, close);
-        const f = stat.slice(close + 2).split(' ');
-        procs.push({ pid: Number(entry), ppid: Number(f[1]), comm, cpuS: (Number(f[11]) + Number(f[12])) / tick });
+        procs.push({ pid: Number(entry), ...statCpuSeconds(fs.readFileSync(`/proc/${entry}/stat`, 'utf8')) });
       } catch {
         // the process ended while we looked
       }
@@ -233,16 +228,30 @@ export function cpuDelta(before: Map<string, number>, after: Map<string, number>
     .join(', ');
 }
 
+/** User + system CPU seconds in the text of a /proc stat file (fields 14 and 15, in 1/100 s). */
+function statCpuSeconds(stat: string): { comm: string; ppid: number; cpuS: number } {
+  const close = stat.lastIndexOf(')');
+  const f = stat.slice(close + 2).split(' ');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(f[1]), cpuS: (Number(f[11]) + Number(f[12])) / 100 };
+}
+
+/** A process's CPU seconds so far, its ended threads included (/proc/PID/stat); NaN where there is no /proc. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    return statCpuSeconds(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuS;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU seconds so far of each thread of a process (default this one), by thread id, from /proc (Linux; empty elsewhere). */
 export function cpuByThread(pid: number = process.pid): Map<number, { name: string; cpuS: number }> {
   const out = new Map<number, { name: string; cpuS: number }>();
   try {
     for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       try {
-        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const close = stat.lastIndexOf(')');
-        const f = stat.slice(close + 2).split(' ');
-        out.set(Number(tid), { name: stat.slice(stat.indexOf('(') + 1, close), cpuS: (Number(f[11]) + Number(f[12])) / 100 });
+        const t = statCpuSeconds(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+        out.set(Number(tid), { name: t.comm, cpuS: t.cpuS });
       } catch {
         // the thread ended while we looked
       }

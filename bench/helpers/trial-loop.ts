@@ -6,9 +6,10 @@ import { searchSpace } from '../../lib/hyperopt/space';
 
 /**
  * A child process of the hyperopt bench: runs a trial (runTrial, what a research worker's
- * activity runs, without Temporal) `count` times, each with parameters drawn in the space, after `warmup` untimed ones, and prints one line
- * of JSON with the timed trials' milliseconds. One of these alone, then two at once, is what the
- * machine gives two CPU-bound processes: the ceiling of two research workers' speed-up.
+ * activity runs, without Temporal) `count` times after `warmup` untimed ones, each with its own
+ * parameters drawn in the space, and prints one line of JSON with the timed trials' milliseconds.
+ * One of these alone, then two at once, is what the machine gives two CPU-bound processes: the
+ * ceiling of two research workers' speed-up.
  *
  *   node -r tsx/cjs bench/helpers/trial-loop.ts STRATEGY COUNT WARMUP FILE...
  */
