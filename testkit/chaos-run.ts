@@ -48,12 +48,25 @@ export interface ChaosOptions {
   finishTimeoutMs: number;
   log: Logger;
   progress?: (line: string) => void;
+  /**
+   * 'cluster': the production Temporal server, two nodes on a PostgreSQL of their own
+   * (temporal-cluster.ts), instead of the dev server; the server kill hits node 1 (the frontend
+   * every process is connected to), and Temporal's database (persistence and visibility) is
+   * restarted right after the ledger's.
+   */
+  temporal?: 'dev' | 'cluster';
+  /** Called after the verdict's data is collected, with the cluster still up (a test's own checks against it). */
+  inspect?: (ctx: { client: Client; cluster: Cluster; trader: (args: string[]) => Promise<{ stdout: string; stderr: string }> }) => Promise<void>;
 }
 
 export interface ChaosFigures {
   kills: number;
+  /** 'dev' (the dev server, SQLite) or 'cluster' (two production server nodes on PostgreSQL). */
+  temporal: 'dev' | 'cluster';
   temporal_restarts: number;
   postgres_restarts: number;
+  /** Restarts of the cluster's own PostgreSQL (persistence and visibility); 0 on the dev server. */
+  temporal_db_restarts: number;
   trades: number;
   duplicate_orders: number;
   lost_fills: number;
@@ -94,7 +107,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const rng = new Prng(o.seed);
   const symbols = o.files.map((f) => readCandleCsv(f).symbol);
   const workflowIds = symbols.map((s) => symbolWorkflowId('replay', s));
-  const cluster = await openCluster(o.dir, o.log);
+  const cluster = await openCluster(o.dir, o.log, { temporal: o.temporal ?? 'dev' });
   const procs: TraderProcess[] = [];
   let seq = 0;
   const logs = path.join(o.dir, 'logs');
@@ -157,7 +170,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       for (let i = alive; i < o.workers; i++) spawnWorker();
     };
 
-    while (kills < o.kills || cluster.temporal.restarts < 1 || cluster.postgres.restarts < 1) {
+    const temporalDb = cluster.temporalDb;
+    while (kills < o.kills || cluster.temporal.restarts < 1 || cluster.postgres.restarts < 1 || (temporalDb !== undefined && temporalDb.restarts < 1)) {
       await sleep(o.killEveryMs * (0.5 + rng.next()));
       await keepWorkersAlive();
       if ((await finished()).every(Boolean)) {
@@ -167,12 +181,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
       if (kills >= temporalAt && cluster.temporal.restarts < 1) {
         const s = await cluster.temporal.crashAndRestart();
-        say(`Temporal server SIGKILLed and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
+        say(`Temporal server${cluster.kind === 'cluster' ? ' node 1' : ''} SIGKILLed and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
         continue;
       }
       if (kills >= postgresAt && cluster.postgres.restarts < 1) {
         const s = await cluster.postgres.crashAndRestart();
         say(`PostgreSQL shut down immediately and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
+        continue;
+      }
+      if (temporalDb && kills >= postgresAt && temporalDb.restarts < 1) {
+        const s = await temporalDb.crashAndRestart();
+        say(`Temporal's PostgreSQL (persistence and visibility) shut down immediately and restarted (${s.toFixed(1)} s down) after ${kills} kills`);
         continue;
       }
       if (kills >= o.kills) continue;
@@ -231,13 +250,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       await sql.end({ timeout: 5 });
     }
     details.push(...audit.examples);
+    if (o.inspect) await o.inspect({ client, cluster, trader });
     const starts = procs.filter((p) => p.readyAt !== null).map((p) => (p.readyAt! - p.startedAt) / 1000).sort((a, b) => a - b);
 
     return {
       figures: {
         kills,
+        temporal: cluster.kind,
         temporal_restarts: cluster.temporal.restarts,
         postgres_restarts: cluster.postgres.restarts,
+        temporal_db_restarts: temporalDb?.restarts ?? 0,
         trades: ledgerTrades.length,
         duplicate_orders: audit.duplicateOrders,
         lost_fills: audit.lostFills,
@@ -276,6 +298,7 @@ export function chaosVerdict(f: ChaosFigures, required: { kills: number }): stri
   if (f.kills < required.kills) bad.push(`only ${f.kills} kills (required ${required.kills})`);
   if (f.temporal_restarts < 1) bad.push('no Temporal restart');
   if (f.postgres_restarts < 1) bad.push('no PostgreSQL restart');
+  if (f.temporal === 'cluster' && f.temporal_db_restarts < 1) bad.push("no restart of Temporal's PostgreSQL");
   if (f.trades === 0) bad.push('no trades: nothing was shown');
   for (const k of ['duplicate_orders', 'lost_fills', 'mismatched_trades', 'stuck_workflows', 'orders_missing_in_ledger', 'orders_missing_on_exchange', 'order_status_mismatches'] as const) {
     if (f[k] !== 0) bad.push(`${k} = ${f[k]}`);

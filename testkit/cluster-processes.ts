@@ -8,6 +8,7 @@ import { devServerExtraArgs } from '../infra/dev-server-lifecycle';
 import { connect, startEmbeddedPostgres, type EmbeddedServer } from '../infra/postgres';
 import { SEARCH_ATTRIBUTE_NAMES } from '../lib/contracts/search-attributes';
 import { freePort } from './db';
+import { TemporalClusterProcess } from './temporal-cluster';
 import type { Logger } from '../infra/logger';
 
 /**
@@ -35,7 +36,7 @@ async function exited(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** `temporal server start-dev` with its state in `dir/temporal.sqlite`; restartable on the same port. */
-export class TemporalServerProcess {
+export class TemporalServerProcess implements TemporalServer {
   private child?: ChildProcess;
   readonly address: string;
   restarts = 0;
@@ -112,8 +113,9 @@ export class PostgresProcess {
     private readonly opts: { dataDir: string; port: number; password: string; log: Logger },
   ) {}
 
-  static async start(dir: string, log: Logger): Promise<PostgresProcess> {
-    const opts = { dataDir: path.join(dir, 'postgres'), port: await freePort(), password: crypto.randomBytes(18).toString('base64url'), log };
+  /** `name`: the data directory under `dir` (a second server beside the first: Temporal's own database). */
+  static async start(dir: string, log: Logger, name = 'postgres'): Promise<PostgresProcess> {
+    const opts = { dataDir: path.join(dir, name), port: await freePort(), password: crypto.randomBytes(18).toString('base64url'), log };
     return new PostgresProcess(await startEmbeddedPostgres(opts), opts);
   }
 
@@ -229,30 +231,55 @@ export class TraderProcess {
   }
 }
 
-/** A Temporal server and a PostgreSQL as processes of their own, under `dir`, with the `ledger` database created. */
+/** What the chaos run needs of a Temporal server: the dev server, or a cluster of real server nodes. */
+export interface TemporalServer {
+  readonly address: string;
+  restarts: number;
+  /** SIGKILL (of a node, for a cluster), then start again on the same ports. Returns the seconds it was down. */
+  crashAndRestart(downMs?: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Temporal server and a PostgreSQL as processes of their own, under `dir`, with the `ledger`
+ * database created. `temporal: 'cluster'`: the production server instead of the dev server, two
+ * nodes (temporal-cluster.ts) on a second PostgreSQL of their own (`temporalDb`), as
+ * docker-compose.yml runs Temporal's database apart from the ledger's.
+ */
 export interface Cluster {
   dir: string;
-  temporal: TemporalServerProcess;
+  temporal: TemporalServer;
+  kind: 'dev' | 'cluster';
   postgres: PostgresProcess;
+  /** The cluster's persistence and visibility databases (kind 'cluster'). */
+  temporalDb?: PostgresProcess;
   /** What every `trader` process of the cluster gets: TEMPORAL_ADDRESS, DATABASE_URL, TRADER_HOME. */
   env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   close(): Promise<void>;
 }
 
-export async function openCluster(dir: string, log: Logger): Promise<Cluster> {
+export async function openCluster(dir: string, log: Logger, o: { temporal?: 'dev' | 'cluster' } = {}): Promise<Cluster> {
+  const kind = o.temporal ?? 'dev';
   // Readable by others: as root the embedded PostgreSQL runs as user `postgres`.
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   const postgres = await PostgresProcess.start(dir, log);
-  let temporal: TemporalServerProcess;
+  let temporal: TemporalServer;
+  let temporalDb: PostgresProcess | undefined;
   try {
     const admin = connect(postgres.url, log, { max: 1 });
     await admin.unsafe('create database ledger').catch((err: { code?: string }) => {
       if (err.code !== '42P04') throw err;
     });
     await admin.end({ timeout: 5 });
-    temporal = await TemporalServerProcess.start(dir);
+    if (kind === 'cluster') {
+      temporalDb = await PostgresProcess.start(dir, log, 'temporal-postgres');
+      temporal = await TemporalClusterProcess.start(path.join(dir, 'temporal-cluster'), temporalDb.url);
+    } else {
+      temporal = await TemporalServerProcess.start(dir);
+    }
   } catch (err) {
+    await temporalDb?.stop();
     await postgres.stop();
     throw err;
   }
@@ -261,7 +288,9 @@ export async function openCluster(dir: string, log: Logger): Promise<Cluster> {
   return {
     dir,
     temporal,
+    kind,
     postgres,
+    ...(temporalDb ? { temporalDb } : {}),
     env: (extra = {}) => {
       const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: postgres.urlFor('ledger'), TRADER_HOME: home, STRATEGY: 'rules', LOG_LEVEL: 'info', ...extra };
       // The cluster's settings, not the caller's .env or shell.
@@ -270,6 +299,7 @@ export async function openCluster(dir: string, log: Logger): Promise<Cluster> {
     },
     async close() {
       await temporal.stop().catch(() => undefined);
+      await temporalDb?.stop().catch(() => undefined);
       await postgres.stop().catch(() => undefined);
     },
   };
