@@ -32,6 +32,11 @@ import { runBench } from './helpers/run';
  *   npm run bench -- symbols-per-worker [--steps 100,250,500,750,1000,1500,2000] [--delay-ms 1000]
  *     [--deadline-s 10] [--minutes 1] [--collect-s 25] [--budget-min 15]
  *     [--store pg|memory] [--accounts shared|per-symbol] [--max-positions N] [--dynamic-config KEY=VALUE,...] [--sqlite-pragma PRAGMA=VALUE,...]
+ *     [--cluster] [--workers K]
+ *
+ * --cluster runs the production Temporal server as two nodes on PostgreSQL (testkit/temporal-cluster.ts)
+ * instead of the dev server; --workers K runs K Worker instances in this process (one JS thread).
+ * `npm run bench -- cluster` runs both servers side by side.
  *
  * --accounts shared (default) is what exchangeVenue does: one paper account for all symbols, as
  * on a real exchange; per-symbol gives each symbol its own account (as the replay venue does).
@@ -48,7 +53,11 @@ const args = parseArgs(process.argv.slice(2), {
   accounts: 'value',
   ...SERVER_EXPERIMENT_ARGS,
   'max-positions': 'value',
+  cluster: 'flag',
+  workers: 'value',
 });
+const TEMPORAL: 'dev' | 'cluster' = args.has('cluster') ? 'cluster' : 'dev';
+const WORKERS = numberArg(args, 'workers', 1, (x) => Number.isInteger(x) && x >= 1 && x <= 8);
 const STEPS = ((args.get('steps') as string | undefined) ?? '100,250,500,750,1000,1500,2000').split(',').map((x) => {
   const n = Number(x);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--steps: positive integers, got ${x}`);
@@ -108,6 +117,8 @@ interface Row {
   ok: boolean;
   breakdown: string;
   orders: number;
+  /** Decisions of the measured closes per second from the timer's due time (close + delay) to the last one done. */
+  decisionsPerS: number;
   /** The worker's CPU (this process) over the measured closes, per candle decided, ms. */
   workerCpuMs: number;
   warmupS: number;
@@ -133,26 +144,30 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
   const lastClose = new Map<string, number>();
   const prepareDoneAt = new Map<string, number>();
   const taskQueue = `bench-spw-${n}-${process.pid}`;
-  const worker = await tradingWorker(stack, {
-    taskQueue,
-    sql: db.sql,
-    log,
-    trading,
-    prepare: 'local',
-    observe: (a) => ({
-      ...a,
-      async prepareCandle(p: PrepareArgs): Promise<PrepareResult> {
-        const r = await a.prepareCandle(p);
-        if (r.input) {
-          const close = r.input.candle.timestamp + TF_MS;
-          lastClose.set(p.workflowId, close);
-          prepareDoneAt.set(`${p.workflowId}@${close}`, Date.now());
-        }
-        return r;
-      },
-    }),
-  });
-  const running = worker.run();
+  const makeWorker = () =>
+    tradingWorker(stack, {
+      taskQueue,
+      sql: db.sql,
+      log,
+      trading,
+      prepare: 'local',
+      observe: (a) => ({
+        ...a,
+        async prepareCandle(p: PrepareArgs): Promise<PrepareResult> {
+          const r = await a.prepareCandle(p);
+          if (r.input) {
+            const close = r.input.candle.timestamp + TF_MS;
+            lastClose.set(p.workflowId, close);
+            prepareDoneAt.set(`${p.workflowId}@${close}`, Date.now());
+          }
+          return r;
+        },
+      }),
+    });
+  // --workers K: K Worker instances of this process on the task queue (one JS thread between them).
+  const workers = [];
+  for (let k = 0; k < WORKERS; k++) workers.push(await makeWorker());
+  const running = Promise.all(workers.map((w) => w.run()));
   const exchange = `syn${n}`;
   const maxPositions = MAX_POSITIONS_ARG ?? n;
   const inputs: SymbolTraderInput[] = symbolTraderInputs(cfg, { account: 'paper-synthetic', exchange, mode: 'paper', symbols, timeframe: '1m', strategy: 'rules', candleDelayMs: DELAY_MS }).map((i) => ({
@@ -190,7 +205,7 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
     const loadAtClose = loadLine();
 
     // Stop the worker first, so reading histories does not compete with it and nothing moves.
-    worker.shutdown();
+    for (const w of workers) w.shutdown();
     await running;
     const histories = await mapLimit(ids, 32, async (id) => (await fetchRuns(stack.env.client, id)).flatMap(candleSteps));
     const latencies: number[] = [];
@@ -231,6 +246,7 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
       ok: sum.p99 <= DEADLINE_MS,
       orders,
       workerCpuMs: (workerCpuS * 1000) / decided,
+      decisionsPerS: decided / (Math.max(1, Math.max(...latencies.filter(Number.isFinite)) - DELAY_MS) / 1000) / MINUTES,
       warmupS,
       load: `${loadAtStart} -> ${loadAtClose}`,
       breakdown:
@@ -240,8 +256,8 @@ async function runStep(stack: BenchStack, n: number, deadline: number): Promise<
         `worker CPU per candle decided ${((workerCpuS * 1000) / decided).toFixed(2)} ms (${orders} of ${decided} with orders)`,
     };
   } finally {
-    if (worker.getState() === 'RUNNING') {
-      worker.shutdown();
+    if (workers.some((w) => w.getState() === 'RUNNING')) {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running.catch(() => undefined);
     }
     await mapLimit(ids, 32, (id) => stack.env.client.workflow.getHandle(id).terminate('bench step over').catch(() => undefined));
@@ -254,15 +270,15 @@ async function main(): Promise<void> {
   const began = Date.now();
   const deadline = began + BUDGET_MS;
   const loadBefore = loadLine();
-  const stack = await openBenchStack('spw', SERVER);
+  const stack = await openBenchStack('spw', SERVER, { temporal: TEMPORAL });
   const rows: Row[] = [];
   let stopped = '';
   try {
     console.log(
-      `symbols-per-worker bench: one trading worker (default options), N SymbolTraderWorkflows in paper mode on synthetic 1m candles, all closing at the same minute; ` +
-        `candle delay ${DELAY_MS} ms, strategy rules (default risk settings but max concurrent positions ${MAX_POSITIONS_ARG ?? 'N'}), ledger in PostgreSQL, paper exchange store ${STORE} (${ACCOUNTS} account${ACCOUNTS === 'shared' ? '' : 's'}), Temporal dev server`,
+      `symbols-per-worker bench: ${WORKERS === 1 ? 'one trading worker' : `${WORKERS} trading Worker instances in one process`} (default options), N SymbolTraderWorkflows in paper mode on synthetic 1m candles, all closing at the same minute; ` +
+        `candle delay ${DELAY_MS} ms, strategy rules (default risk settings but max concurrent positions ${MAX_POSITIONS_ARG ?? 'N'}), ledger in PostgreSQL, paper exchange store ${STORE} (${ACCOUNTS} account${ACCOUNTS === 'shared' ? '' : 's'}), ${TEMPORAL === 'cluster' ? 'Temporal server 1.31.0 as two nodes on PostgreSQL (--cluster)' : 'Temporal dev server'}`,
     );
-    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; dev server ${SERVER.description}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
+    console.log(`  machine: ${machineLine()}; load average before ${loadBefore}; ${TEMPORAL === 'cluster' ? 'cluster: 2 nodes, every role each, 4 history shards' : `dev server ${SERVER.description}`}; budget ${BUDGET_MS / 60_000} min; pass: p99 of close -> decision done <= ${DEADLINE_MS / 1000} s over ${MINUTES} close(s)`);
     console.log('');
     console.log('      N  decisions  with orders  never(>' + COLLECT_MS / 1000 + ' s)      p50       p99       max  warm-up  pass  load avg (start -> after)');
     for (const n of STEPS) {
@@ -295,7 +311,17 @@ async function main(): Promise<void> {
     console.log(`  reproduce: npm run bench -- symbols-per-worker${argv ? ` ${argv}` : ''}`);
     const best = rows.filter((r) => r.ok).at(-1);
     if (best) console.log(`  worker CPU per candle decided at N=${best.n}: ${best.workerCpuMs.toFixed(2)} ms (${best.orders} of ${best.latencies.length - best.never} candles with orders)`);
-    console.log(JSON.stringify({ max_symbols: max, worker_cpu_ms_per_decision: best ? Number(best.workerCpuMs.toFixed(2)) : null }));
+    if (best) console.log(`  at N=${best.n}: ${best.decisionsPerS.toFixed(0)} decisions/s (the close's decisions over the time from the timer's due time to the last one done), p99 ${fmtMs(best.p99)}`);
+    console.log(
+      JSON.stringify({
+        max_symbols: max,
+        worker_cpu_ms_per_decision: best ? Number(best.workerCpuMs.toFixed(2)) : null,
+        decisions_per_s: best ? Number(best.decisionsPerS.toFixed(1)) : null,
+        p99_ms: best ? Math.round(best.p99) : null,
+        temporal: TEMPORAL,
+        workers: WORKERS,
+      }),
+    );
   } finally {
     await stack.close();
   }

@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import net from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../infra/config';
-import { connectTemporalClient } from '../infra/temporal';
+import { devServerDbFile } from '../infra/dev-server-lifecycle';
+import { createLogger } from '../infra/logger';
+import { connectTemporalClient, openTemporal, TemporalConnectError } from '../infra/temporal';
 
 /**
  * A Temporal client for the CLI's one-shot commands: the running stack's server (TEMPORAL_ADDRESS,
@@ -15,4 +19,38 @@ export async function withTemporalClient<T>(cfg: AppConfig, fn: (client: Client)
   } finally {
     await client.connection.close();
   }
+}
+
+/**
+ * withTemporalClient for commands that read what the workflows left behind (`trader history
+ * export`): when no TEMPORAL_ADDRESS is set and the local dev server is not running (`trader up`
+ * has exited), the histories are still in TRADER_HOME's SQLite file, so a temporary dev server is
+ * started on that file (free ports, stopped afterwards) instead of asking the user to serve it by
+ * hand. A cluster that does not answer is still an error.
+ */
+export async function withTemporalHistoryClient<T>(cfg: AppConfig, fn: (client: Client) => Promise<T>, say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<T> {
+  try {
+    return await withTemporalClient(cfg, fn);
+  } catch (err) {
+    const file = devServerDbFile(cfg.home);
+    if (cfg.temporal.address || !(err instanceof TemporalConnectError) || !fs.existsSync(file)) throw err;
+    say(`no Temporal server on 127.0.0.1:${cfg.temporal.port} (\`trader up\` is not running): reading ${file} through a temporary dev server`);
+  }
+  const stack = await openTemporal({ ...cfg.temporal, address: undefined, home: cfg.home, port: await freeLocalPort(), uiPort: await freeLocalPort(), log: createLogger({ level: 'warn' }) });
+  try {
+    return await fn(stack.client);
+  } finally {
+    await stack.close();
+  }
+}
+
+async function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -301,11 +301,25 @@ async function assertPortFree(port: number, variable: string, hint: string): Pro
   });
 }
 
-/** Idempotent: attributes that already exist are left alone. */
-export async function registerSearchAttributes(client: Client, namespace: string, log: Logger): Promise<void> {
+/**
+ * Idempotent: attributes that already exist are left alone. A namespace registered moments ago
+ * (docker-compose's temporal-namespace job just finished) can be unknown to the operator API for
+ * a few seconds: "not found" is asked again for up to 30 s.
+ */
+export async function registerSearchAttributes(client: Client, namespace: string, log: Logger, o: { notFoundWaitMs?: number } = {}): Promise<void> {
   const missing: Record<string, number> = {};
   try {
-    const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+    const deadline = Date.now() + (o.notFoundWaitMs ?? 30_000);
+    let existing;
+    for (;;) {
+      try {
+        existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+        break;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 5 || Date.now() > deadline) throw err; // 5: NOT_FOUND
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     for (const key of SEARCH_ATTRIBUTES) {
       if (!existing.customAttributes?.[key.name]) missing[key.name] = 2; // INDEXED_VALUE_TYPE_KEYWORD
     }

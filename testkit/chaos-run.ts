@@ -19,9 +19,12 @@ import { auditExchangeAgainstLedger, mismatchedTrades, type TradeRow } from './r
  * - a Temporal dev server and PostgreSQL, each a process of its own (cluster-processes.ts);
  * - `trader up --replay FILES` starts the replay (it records the plan in the replay database and
  *   starts the portfolio and one symbol workflow per file), and is itself the first worker killed;
- * - `workers` x `trader worker --replay` on the trading queue; a killer SIGKILLs a random one that
- *   is polling every `killEveryMs` (+-50 %, seeded) and starts a replacement at once, so `workers`
- *   processes are always alive and 0..workers of them serving;
+ * - `workers` x `trader worker --replay` on the trading queue; every `killEveryMs` (+-50 %, seeded)
+ *   a killer SIGKILLs one of the workers holding the work (its identity on a running symbol
+ *   workflow's latest workflow task or activity; when none is found for 5 ticks, a random polling
+ *   one) and
+ *   starts a replacement at once, so `workers` processes are always alive and 0..workers of them
+ *   serving;
  * - the Temporal server is SIGKILLed and restarted once, PostgreSQL shut down immediately (SIGQUIT,
  *   crash recovery at start) and restarted once, at a third and two thirds of the kills;
  * - when the kills are done the survivors finish the replay; then the verdict: duplicate orders,
@@ -80,10 +83,12 @@ export interface ChaosFigures {
   exchange_fills: number;
   /** Workers that exited without being killed (e.g. on a server restart), each replaced. */
   worker_exits: number;
-  /** Worker processes whose identity completed workflow tasks of the symbol workflows. */
+  /** Worker processes whose identity started or completed workflow tasks or started activities of the symbol workflows. */
   serving_workers: number;
-  /** Killed processes that had completed a workflow task or started an activity of the symbol workflows: kills that hit work. */
+  /** Killed processes that had started or completed a workflow task, or started an activity, of the symbol workflows: kills that hit work. */
   kills_of_working_workers: number;
+  /** Kills whose victim held, when picked, the latest workflow task or activity of a running symbol workflow. */
+  kills_picked_at_work: number;
   workflow_task_timeouts: number;
   workflow_task_failures: number;
   activity_retries: number;
@@ -98,6 +103,8 @@ export interface ChaosResult {
   details: string[];
 }
 
+/** Ticks the killer waits for a worker holding work before it takes any polling worker instead. */
+const IDLE_TICKS_BEFORE_ANY = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REPO = path.resolve(__dirname, '..');
 
@@ -134,6 +141,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(procs.filter((p) => p !== up).map((p) => p.waitFor(/serving the replay/, 600_000)));
 
     let kills = 0;
+    let killsAtWork = 0;
+    let idleTicks = 0;
     let workerExits = 0;
     let finishedDuringKills = false;
     const kill = (p: TraderProcess) => {
@@ -195,13 +204,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         continue;
       }
       if (kills >= o.kills) continue;
+      // The victim is taken from where the work is: the processes whose identity is on the symbol
+      // workflows' latest workflow task or activity (sticky queues keep a workflow on the worker
+      // that has it cached, so a fresh worker can sit idle and a random pick would often hit it).
+      // Only when none of those is alive: any worker that has polled for minServe.
+      const working = await workingProcesses(client, workflowIds, procs.filter((p) => p !== up && p.alive));
       const minServe = o.minServeMs ?? o.killEveryMs;
       const serving = procs.filter((p) => p !== up && p.alive && p.readyAt !== null && Date.now() - p.readyAt >= minServe);
-      if (serving.length === 0) continue;
-      const victim = serving[rng.int(0, serving.length - 1)];
+      // No worker holds work yet (the replacements are still taking over the dead one's
+      // workflows): wait for one, a few ticks at most, rather than kill an idle process.
+      if (working.length === 0 && idleTicks < IDLE_TICKS_BEFORE_ANY) {
+        idleTicks++;
+        continue;
+      }
+      idleTicks = 0;
+      const pool = working.length > 0 ? working : serving;
+      if (pool.length === 0) continue;
+      const victim = pool[rng.int(0, pool.length - 1)];
       kill(victim);
+      if (working.includes(victim)) killsAtWork++;
       spawnWorker();
-      if (kills % 10 === 0) say(`kill ${kills}: ${victim.name} (served ${((Date.now() - victim.readyAt!) / 1000).toFixed(1)} s)`);
+      if (kills % 10 === 0) say(`kill ${kills}: ${victim.name} (${working.includes(victim) ? 'holding work' : 'no work found on any worker'}; ${killsAtWork} of the kills so far picked a worker holding work)`);
     }
     say(`kills done (${kills}); the surviving workers finish the replay`);
 
@@ -227,7 +250,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           if (e.workflowTaskTimedOutEventAttributes) hist.wtTimeouts++;
           if (e.workflowTaskFailedEventAttributes) hist.wtFailures++;
           if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) hist.activityRetries++;
-          const who = e.workflowTaskCompletedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
+          // A started workflow task is work in hand too (a worker killed holding it is why the task timed out).
+          const who = e.workflowTaskStartedEventAttributes?.identity || e.workflowTaskCompletedEventAttributes?.identity || e.activityTaskStartedEventAttributes?.identity;
           if (who) hist.identities.add(who);
         }
       }
@@ -275,6 +299,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         serving_workers: hist.identities.size,
         // Identities are the SDK's default, `pid@host`.
         kills_of_working_workers: procs.filter((p) => p.killed && [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
+        kills_picked_at_work: killsAtWork,
         workflow_task_timeouts: hist.wtTimeouts,
         workflow_task_failures: hist.wtFailures,
         activity_retries: hist.activityRetries,
@@ -290,6 +315,31 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await connection?.close().catch(() => undefined);
     await cluster.close();
   }
+}
+
+/**
+ * The live processes (of `candidates`) whose identity (the SDK's `pid@host`) is on the latest
+ * workflow task or activity task of a running symbol workflow: where the work is now.
+ */
+async function workingProcesses(client: Client, workflowIds: string[], candidates: TraderProcess[]): Promise<TraderProcess[]> {
+  const identities = new Set<string>();
+  await Promise.all(
+    workflowIds.map(async (workflowId) => {
+      try {
+        const page = await client.workflowService.getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution: { workflowId }, maximumPageSize: 30 });
+        for (const e of page.history?.events ?? []) {
+          const who = e.workflowTaskStartedEventAttributes?.identity || e.workflowTaskCompletedEventAttributes?.identity || e.activityTaskStartedEventAttributes?.identity;
+          if (who) {
+            identities.add(who);
+            if (e.workflowTaskStartedEventAttributes || e.workflowTaskCompletedEventAttributes) break;
+          }
+        }
+      } catch {
+        // completed, or the server is restarting: no work to find there
+      }
+    }),
+  );
+  return candidates.filter((p) => [...identities].some((id) => id.startsWith(`${p.pid}@`)));
 }
 
 /** A verdict line per failed condition; empty when the run shows exactly-once under the required faults. */

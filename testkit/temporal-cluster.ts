@@ -303,12 +303,15 @@ async function createNamespace(tools: TemporalServerTools, address: string, name
   } catch (err) {
     throw new Error(`registering namespace ${namespace} failed: ${(err as Error).message}`, { cause: err });
   }
-  // A namespace is seen by every frontend after their namespace cache refreshes (about 10 s).
+  // A namespace is seen by every frontend after their namespace caches refresh (seconds).
   const deadline = Date.now() + 60_000;
   for (;;) {
     const c = await Connection.connect({ address, connectTimeout: 2000 });
     try {
+      // The operator API reads the namespace registry on its own: wait for it too (a search
+      // attribute registered before it answers is refused with "namespace not found").
       await c.workflowService.describeNamespace({ namespace });
+      await c.operatorService.listSearchAttributes({ namespace });
       return;
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`namespace ${namespace} not visible on ${address}: ${(err as Error).message}`, { cause: err });

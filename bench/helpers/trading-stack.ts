@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DefaultLogger, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../activities';
 import type { TradingDeps } from '../../activities/trading';
 import { parseConfig, type AppConfig } from '../../infra/config';
@@ -10,7 +11,9 @@ import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 import { executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
 import { freshDatabase, stopTestServer, type TestDatabase } from '../../testkit/db';
-import { SEARCH_ATTRIBUTES } from '../../infra/temporal';
+import { registerSearchAttributes, SEARCH_ATTRIBUTES } from '../../infra/temporal';
+import { PostgresProcess } from '../../testkit/cluster-processes';
+import { TemporalClusterProcess } from '../../testkit/temporal-cluster';
 
 /**
  * What the trading benchmarks share: a real Temporal dev server (SQLite file on disk, as
@@ -41,8 +44,13 @@ export function loadLine(): string {
   return os.loadavg().map((x) => x.toFixed(2)).join(' ');
 }
 
+/** What the benches use of a Temporal server: the test environment's client, worker connection and namespace. */
+export type BenchTemporal = Pick<Env, 'client' | 'nativeConnection' | 'namespace' | 'address'>;
+
 export interface BenchStack {
-  env: Env;
+  env: BenchTemporal;
+  /** 'dev': the dev server as `trader up` runs it; 'cluster': two production server nodes on PostgreSQL (testkit/temporal-cluster.ts). */
+  temporal: 'dev' | 'cluster';
   dir: string;
   freshDatabase(): Promise<TestDatabase>;
   close(): Promise<void>;
@@ -54,12 +62,64 @@ export interface BenchStack {
  * pragmas in place of the product's) is for experiments only; without it the server runs as
  * `trader up` starts it.
  */
-export async function openBenchStack(name: string, experiment: ServerExperiment = NO_EXPERIMENT): Promise<BenchStack> {
+export async function openBenchStack(name: string, experiment: ServerExperiment = NO_EXPERIMENT, o: { temporal?: 'dev' | 'cluster' } = {}): Promise<BenchStack> {
   // Not mkdtemp's 0700: keep it readable, like TRADER_HOME, in case a server runs as another user.
   const dir = path.join(os.tmpdir(), `dt-bench-${name}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
   // The SDK runtime's logger (workflow log lines such as 'candle problems'): errors only, off stdout's figures.
   installTemporalRuntime(createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error', name: 'bench' }));
+  const dbs: TestDatabase[] = [];
+  const common = {
+    dir,
+    async freshDatabase() {
+      const db = await freshDatabase();
+      dbs.push(db);
+      return db;
+    },
+  };
+  if (o.temporal === 'cluster') {
+    if (experiment.dynamicConfig.length > 0 || experiment.sqlitePragmas) throw new Error('--dynamic-config and --sqlite-pragma are dev server experiments; not with --cluster');
+    const log = benchLog();
+    const pg = await PostgresProcess.start(dir, log, 'temporal-postgres');
+    let cluster: TemporalClusterProcess;
+    try {
+      cluster = await TemporalClusterProcess.start(path.join(dir, 'temporal-cluster'), pg.url);
+    } catch (err) {
+      await pg.stop();
+      throw err;
+    }
+    const connection = await Connection.connect({ address: cluster.address });
+    const client = new Client({ connection, namespace: 'default' });
+    await registerSearchAttributes(client, 'default', log);
+    // A start naming them is refused ("no mapping defined") until the servers' search attribute
+    // caches have them (seconds): a probe workflow is started until it is accepted, then ended.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const probe = await client.workflow.start('searchAttributeProbe', { taskQueue: 'bench-probe', workflowId: `bench-probe-${process.pid}`, typedSearchAttributes: SEARCH_ATTRIBUTES.map((key) => ({ key, value: 'probe' })) });
+        await probe.terminate('search attributes usable');
+        break;
+      } catch (err) {
+        if (attempt >= 60 || !/no mapping defined/.test(String((err as { cause?: Error }).cause?.message ?? err))) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    const nativeConnection = await NativeConnection.connect({ address: cluster.address });
+    return {
+      ...common,
+      temporal: 'cluster',
+      env: { client, nativeConnection, namespace: 'default', address: cluster.address },
+      async close() {
+        for (const db of dbs) await db.drop().catch(() => undefined);
+        await stopTestServer().catch(() => undefined);
+        await nativeConnection.close().catch(() => undefined);
+        await connection.close().catch(() => undefined);
+        await cluster.stop().catch(() => undefined);
+        await pg.stop().catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
   const env = await Env.createLocal({
     server: {
       executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, path.join(os.tmpdir(), 'durable-trader-temporal')),
@@ -70,15 +130,10 @@ export async function openBenchStack(name: string, experiment: ServerExperiment 
       extraArgs: devServerExtraArgs({ dynamicConfig: experiment.dynamicConfig, sqlitePragmas: experiment.sqlitePragmas }),
     },
   });
-  const dbs: TestDatabase[] = [];
   return {
+    ...common,
+    temporal: 'dev',
     env,
-    dir,
-    async freshDatabase() {
-      const db = await freshDatabase();
-      dbs.push(db);
-      return db;
-    },
     async close() {
       for (const db of dbs) await db.drop().catch(() => undefined);
       await stopTestServer().catch(() => undefined);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { withTemporalClient } from '../connect';
+import { withTemporalHistoryClient } from '../connect';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { loadConfig } from '../../infra/config';
 
@@ -40,10 +40,10 @@ export async function exportHistories(client: Client, opts: { out: string; query
   return done;
 }
 
-/** `trader history export --out DIR`. */
+/** `trader history export --out DIR`; after `trader up` has exited too (withTemporalHistoryClient). */
 export async function historyExportCommand(o: { out: string; query?: string; limit?: number }): Promise<void> {
   const cfg = loadConfig();
-  await withTemporalClient(cfg, async (client) => {
+  await withTemporalHistoryClient(cfg, async (client) => {
     const out = await exportHistories(client, o);
     for (const h of out) console.log(`${h.type} ${h.workflowId} (${h.events} events) -> ${h.file}`);
     console.log(`${out.length} histories written to ${o.out}`);

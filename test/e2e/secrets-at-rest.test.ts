@@ -141,21 +141,24 @@ describe('secrets never persisted; payloads encrypted at rest (trader up --repla
     assert.match(up.stdout, /Replay finished/, `${name}: up --replay did not finish:\n${up.stdout.slice(-3000)}\n${up.stderr.slice(-3000)}`);
     const trades = JSON.parse((await trader(['trades', '--json'])).stdout) as Trade[];
 
-    // The dev server `up` ran has stopped with it; serve the same SQLite file again to export.
+    // The dev server `up` ran has stopped with it: `history export` serves the same SQLite file
+    // itself, through a temporary dev server, and says so.
+    const result: Partial<RunResult> = {};
+    const out = path.join(home, 'export');
+    const exp = await trader(['history', 'export', '--out', out]);
+    assert.match(exp.stdout, /histories written/, exp.stderr);
+    assert.match(exp.stderr, /`trader up` is not running\): reading .*temporal\.sqlite through a temporary dev server/);
+    const exportedFiles = filesUnder(out, (f) => f.endsWith('.json') && !f.endsWith('index.json'));
+    result.exportedFiles = exportedFiles.length;
+    result.exported = exportedFiles.map((f) => jsonText(fs.readFileSync(f, 'utf8'))).join('\n');
+    // Search attributes are not payloads: a visibility query on them works either way.
+    const bySymbol = await trader(['history', 'export', '--out', path.join(home, 'by-symbol'), '--query', `Symbol = "${SYMBOLS[0]}"`]);
+    result.symbolQueryHits = Number(/(\d+) histories written/.exec(bySymbol.stdout)?.[1] ?? 0);
+
+    // Temporal's own CLI (workflow show, below) needs the file served: by hand.
     const sqliteFile = path.join(home, 'temporal', 'temporal.sqlite');
     const server = await devServerEnv({ dbFilename: sqliteFile, port: Number(env.TEMPORAL_PORT) });
-    const result: Partial<RunResult> = {};
     try {
-      const out = path.join(home, 'export');
-      const exp = await trader(['history', 'export', '--out', out]);
-      assert.match(exp.stdout, /histories written/, exp.stderr);
-      const exportedFiles = filesUnder(out, (f) => f.endsWith('.json') && !f.endsWith('index.json'));
-      result.exportedFiles = exportedFiles.length;
-      result.exported = exportedFiles.map((f) => jsonText(fs.readFileSync(f, 'utf8'))).join('\n');
-      // Search attributes are not payloads: a visibility query on them works either way.
-      const bySymbol = await trader(['history', 'export', '--out', path.join(home, 'by-symbol'), '--query', `Symbol = "${SYMBOLS[0]}"`]);
-      result.symbolQueryHits = Number(/(\d+) histories written/.exec(bySymbol.stdout)?.[1] ?? 0);
-
       if (extra.TEMPORAL_ENCRYPTION_KEYS) {
         const temporal = findExecutable('temporal', process.env.TEMPORAL_CLI_PATH);
         assert.ok(temporal, 'the temporal CLI is installed (.tools/py/bin)');
