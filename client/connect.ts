@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../infra/config';
-import { devServerDbFile } from '../infra/dev-server-lifecycle';
+import { devServerDbFile, temporalHome } from '../infra/dev-server-lifecycle';
 import { createLogger } from '../infra/logger';
 import { connectTemporalClient, openTemporal, TemporalConnectError } from '../infra/temporal';
 
@@ -32,11 +32,11 @@ export async function withTemporalHistoryClient<T>(cfg: AppConfig, fn: (client: 
   try {
     return await withTemporalClient(cfg, fn);
   } catch (err) {
-    const file = devServerDbFile(cfg.home);
+    const file = devServerDbFile(temporalHome(cfg.home));
     if (cfg.temporal.address || !(err instanceof TemporalConnectError) || !fs.existsSync(file)) throw err;
     say(`no Temporal server on 127.0.0.1:${cfg.temporal.port} (\`trader up\` is not running): reading ${file} through a temporary dev server`);
   }
-  const stack = await openTemporal({ ...cfg.temporal, address: undefined, home: cfg.home, port: await freeLocalPort(), uiPort: await freeLocalPort(), log: createLogger({ level: 'warn' }) });
+  const stack = await openTemporal({ ...cfg.temporal, address: undefined, home: temporalHome(cfg.home), port: await freeLocalPort(), uiPort: await freeLocalPort(), log: createLogger({ level: 'warn' }) });
   try {
     return await fn(stack.client);
   } finally {

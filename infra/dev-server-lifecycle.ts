@@ -34,6 +34,11 @@ export class DevServerInUseError extends Error {
   override name = 'DevServerInUseError';
 }
 
+/** Where `trader up` keeps the dev server's files: TRADER_HOME/temporal. */
+export function temporalHome(traderHome: string): string {
+  return path.join(traderHome, 'temporal');
+}
+
 /** The dev server's SQLite file under its home (TRADER_HOME/temporal). */
 export function devServerDbFile(home: string): string {
   return path.join(home, 'temporal.sqlite');

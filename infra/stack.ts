@@ -1,10 +1,9 @@
-import path from 'node:path';
 import type { AppConfig } from './config';
 import { secretsOf } from './config';
 import { createLogger, registerSecret, setRootLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './postgres';
 import { assertBindable, installTemporalRuntime, openTemporal, type TemporalStack } from './temporal';
-import { replaceOrphanedDevServer } from './dev-server-lifecycle';
+import { replaceOrphanedDevServer, temporalHome } from './dev-server-lifecycle';
 
 export interface Stack {
   cfg: AppConfig;
@@ -29,14 +28,14 @@ export function processLogger(cfg: AppConfig): Logger {
 export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?: string; fresh?: boolean } = {}): Promise<Stack> {
   // Before anything is touched: a second trader on this TRADER_HOME is refused here, not after it
   // has joined the first one's PostgreSQL (and, for a replay, reset its ledger database).
-  if (!cfg.temporal.address) await replaceOrphanedDevServer({ home: temporalHome(cfg), log: log.child({ component: 'temporal' }) });
+  if (!cfg.temporal.address) await replaceOrphanedDevServer({ home: temporalHome(cfg.home), log: log.child({ component: 'temporal' }) });
   const db = await openDatabase({ databaseUrl: cfg.databaseUrl, home: cfg.home, port: cfg.postgresPort, log: log.child({ component: 'postgres' }), ...dbOpts });
   let temporal: TemporalStack;
   try {
     const metricsAddress = cfg.temporal.metricsAddress;
     if (metricsAddress) await assertBindable(metricsAddress, 'TEMPORAL_METRICS_ADDRESS');
     installTemporalRuntime(log, { metricsAddress });
-    temporal = await openTemporal({ ...cfg.temporal, home: temporalHome(cfg), log: log.child({ component: 'temporal' }) });
+    temporal = await openTemporal({ ...cfg.temporal, home: temporalHome(cfg.home), log: log.child({ component: 'temporal' }) });
   } catch (err) {
     await db.close();
     throw err;
@@ -54,9 +53,6 @@ export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?
 }
 
 /** Where the local dev server keeps its SQLite file and pid record. */
-function temporalHome(cfg: AppConfig): string {
-  return path.join(cfg.home, 'temporal');
-}
 
 /**
  * Ctrl-C / SIGTERM: run `stop` once; a second signal while stopping exits at once.
