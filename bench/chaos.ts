@@ -69,6 +69,8 @@ async function main(): Promise<void> {
   console.log(`  exchange: ${f.exchange_orders} orders, ${f.exchange_fills} fills; ledger: ${f.trades} trades, backtest ${f.backtest_trades}`);
   console.log(`  duplicate orders ${f.duplicate_orders}, lost fills ${f.lost_fills}, mismatched trades ${f.mismatched_trades}, stuck workflows ${f.stuck_workflows}; orders missing in the ledger ${f.orders_missing_in_ledger}, on the exchange ${f.orders_missing_on_exchange}, status mismatches ${f.order_status_mismatches}`);
   for (const d of result.details.slice(0, 30)) console.log(`  ! ${d}`);
+  const atWorkGoal = Math.ceil(0.8 * f.kills);
+  console.log(`  kills that hit a worker holding work: ${f.kills_of_working_workers} of ${f.kills} (goal >= 80 %, ${atWorkGoal}: ${f.kills_of_working_workers >= atWorkGoal ? 'met' : 'MISSED'})`);
   console.log(`  verdict: ${bad.length === 0 ? 'exactly once under the faults' : `FAILED: ${bad.join('; ')}`} (${f.wall_s} s)`);
   console.log(`  reproduce: npm run chaos -- --symbols ${symbols.join(',')} --candles ${CANDLES} --kills ${KILLS} --kill-every ${KILL_EVERY_S} --min-serve ${MIN_SERVE_S} --workers ${WORKERS} --speed ${SPEED} --seed ${SEED}${TEMPORAL === 'cluster' ? ' --cluster' : ''}`);
   const keys = ['temporal', 'kills', 'kills_of_working_workers', 'kills_picked_at_work', 'temporal_restarts', 'postgres_restarts', 'temporal_db_restarts', 'trades', 'duplicate_orders', 'lost_fills', 'mismatched_trades', 'stuck_workflows'] as const;

@@ -11,7 +11,8 @@ import { runBench } from './helpers/run';
  * one after the other on the same machine, each in a process of its own, with the same steps.
  * Prints, for each: the largest N that passed, its p99, decisions per second (that close's
  * decisions over the time from the timer's due time to the last one done), and the worker's CPU
- * per decision.
+ * per decision; then every N both ran side by side, passed or not, and the ratio of decisions per
+ * second at the first (the JSON line's `cluster_over_dev_decisions_per_s`).
  *
  *   npm run bench -- cluster [--steps 250,500,1000] [--workers 1] [--budget-min 12]
  *
@@ -32,6 +33,7 @@ interface Figures {
   p99_ms: number | null;
   temporal: string;
   workers: number;
+  steps: Array<{ n: number; p99_ms: number | null; decisions_per_s: number; worker_cpu_ms_per_decision: number; pass: boolean }>;
 }
 
 function runOne(extra: string[]): Promise<Figures> {
@@ -64,8 +66,18 @@ async function main(): Promise<void> {
   console.log('');
   console.log(line('dev server', dev));
   console.log(line('two-node cluster', cluster));
-  const ratio = dev.decisions_per_s && cluster.decisions_per_s ? cluster.decisions_per_s / dev.decisions_per_s : null;
-  console.log(`  cluster / dev server decisions per second: ${ratio === null ? '-' : ratio.toFixed(2)}; load average after ${loadLine()}`);
+  // Every step both ran, passed or not: the comparison at the same N.
+  console.log('      N   dev: p99, decisions/s, worker CPU ms   cluster: p99, decisions/s, worker CPU ms   cluster / dev decisions/s');
+  const same = dev.steps.filter((d) => cluster.steps.some((c) => c.n === d.n));
+  const fmt = (x: Figures['steps'][number]) => `${x.p99_ms === null ? '-' : `${(x.p99_ms / 1000).toFixed(2)} s`}${x.pass ? '' : ' (over)'}, ${x.decisions_per_s}, ${x.worker_cpu_ms_per_decision}`;
+  for (const d of same) {
+    const c = cluster.steps.find((x) => x.n === d.n)!;
+    console.log(`  ${String(d.n).padStart(5)}   ${fmt(d).padEnd(35)}   ${fmt(c).padEnd(39)}   ${(c.decisions_per_s / d.decisions_per_s).toFixed(2)}`);
+  }
+  const first = same[0];
+  const firstCluster = first ? cluster.steps.find((x) => x.n === first.n) : undefined;
+  const ratio = first && firstCluster ? firstCluster.decisions_per_s / first.decisions_per_s : null;
+  console.log(`  cluster / dev server decisions per second at N=${first?.n ?? '-'}: ${ratio === null ? '-' : ratio.toFixed(2)}; load average after ${loadLine()}`);
   const argv = process.argv.slice(2).join(' ');
   console.log(`  reproduce: npm run bench -- cluster${argv ? ` ${argv}` : ''}`);
   console.log(
@@ -76,7 +88,10 @@ async function main(): Promise<void> {
       cluster_max_symbols: cluster.max_symbols,
       cluster_p99_ms: cluster.p99_ms,
       cluster_decisions_per_s: cluster.decisions_per_s,
-      cluster_over_dev: ratio === null ? null : Number(ratio.toFixed(2)),
+      cluster_over_dev_decisions_per_s: ratio === null ? null : Number(ratio.toFixed(2)),
+      at_n: first?.n ?? null,
+      dev_steps: dev.steps,
+      cluster_steps: cluster.steps,
       workers: WORKERS,
     }),
   );

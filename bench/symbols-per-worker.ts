@@ -320,6 +320,7 @@ async function main(): Promise<void> {
         p99_ms: best ? Math.round(best.p99) : null,
         temporal: TEMPORAL,
         workers: WORKERS,
+        steps: rows.map((r) => ({ n: r.n, p99_ms: Number.isFinite(r.p99) ? Math.round(r.p99) : null, decisions_per_s: Number(r.decisionsPerS.toFixed(1)), worker_cpu_ms_per_decision: Number(r.workerCpuMs.toFixed(2)), pass: r.ok })),
       }),
     );
   } finally {

@@ -145,8 +145,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let idleTicks = 0;
     let workerExits = 0;
     let finishedDuringKills = false;
+    // The killer's victims (not the survivors stopped at the end, which TraderProcess also marks killed).
+    const victims = new Set<TraderProcess>();
     const kill = (p: TraderProcess) => {
       p.kill('SIGKILL');
+      victims.add(p);
       kills++;
     };
     // The process that started the replay is a trading worker too: the first one to go.
@@ -298,7 +301,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         worker_exits: workerExits,
         serving_workers: hist.identities.size,
         // Identities are the SDK's default, `pid@host`.
-        kills_of_working_workers: procs.filter((p) => p.killed && [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
+        kills_of_working_workers: [...victims].filter((p) => [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
         kills_picked_at_work: killsAtWork,
         workflow_task_timeouts: hist.wtTimeouts,
         workflow_task_failures: hist.wtFailures,

@@ -77,6 +77,7 @@ interface NodePorts {
 
 class ServerNode {
   child?: ChildProcess;
+  private exitHook?: () => void;
   constructor(
     readonly index: number,
     readonly dir: string,
@@ -93,6 +94,12 @@ class ServerNode {
   }
 
   launch(): void {
+    // A Go server outlives a parent that exits without stopping it (a crashed test or bench):
+    // killed on this process's exit, however it exits short of SIGKILL.
+    if (!this.exitHook) {
+      this.exitHook = () => this.child?.kill('SIGKILL');
+      process.once('exit', this.exitHook);
+    }
     const out = fs.openSync(this.logFile, 'a');
     this.child = spawn(this.tools.server, ['--config-file', path.join(this.dir, 'config.yaml'), '--allow-no-auth', 'start'], { stdio: ['ignore', out, out], cwd: this.dir });
     fs.closeSync(out);
