@@ -50,18 +50,28 @@ export interface RulesVerdict {
 }
 
 export function rulesVerdict(features: readonly number[], regime: Regime, p: RulesParams = RULES): RulesVerdict {
-  const f = (k: keyof typeof I) => features[I[k]];
-  const trend = f('emaGap50') > 0 && f('slope50') > 0 && f('adx') >= p.adxTrendMin && f('diPlus') > f('diMinus');
-  const momentum = f('macdHist') > 0 && f('rsi') >= p.rsiMin && f('rsi') < p.rsiMax;
+  // Columns read straight by index: this runs on every candle of every backtest and hyperopt
+  // trial, and a closure made per call (a column getter) showed in the backtest's profile.
+  const macdHist = features[I.macdHist];
+  const rsi = features[I.rsi];
+  const trend = features[I.emaGap50] > 0 && features[I.slope50] > 0 && features[I.adx] >= p.adxTrendMin && features[I.diPlus] > features[I.diMinus];
+  const momentum = macdHist > 0 && rsi >= p.rsiMin && rsi < p.rsiMax;
   const regimeOk = !p.blockedRegimes.includes(regime.label);
-  const turned = f('macdHist') < 0 && f('emaGap20') < 0;
+  const turned = macdHist < 0 && features[I.emaGap20] < 0;
   const bear = regime.label === 'bear';
   const score = ((trend ? 1 : 0) + (momentum ? 1 : 0) + (regimeOk ? 1 : 0) - (turned ? 1.5 : 0) - (bear ? 1.5 : 0)) / 3;
   const enter = trend && momentum && regimeOk;
   const exit = turned || bear;
-  const missing = [!trend && 'no uptrend', !momentum && 'no momentum', !regimeOk && `regime ${regime.label}`].filter(Boolean).join(', ');
-  const reason = exit ? (bear ? 'regime turned bear' : 'momentum turned, below EMA20') : enter ? 'uptrend with momentum' : missing;
+  const reason = exit ? (bear ? 'regime turned bear' : 'momentum turned, below EMA20') : enter ? 'uptrend with momentum' : missingReason(trend, momentum, regimeOk, regime.label);
   return { enter, exit, score: Math.max(-1, Math.min(1, score)), reason };
+}
+
+/** What kept an entry out, in the order trend, momentum, regime (e.g. "no uptrend, regime bear"). */
+function missingReason(trend: boolean, momentum: boolean, regimeOk: boolean, label: string): string {
+  let out = trend ? '' : 'no uptrend';
+  if (!momentum) out += out ? ', no momentum' : 'no momentum';
+  if (!regimeOk) out += out ? `, regime ${label}` : `regime ${label}`;
+  return out;
 }
 
 export default defineStrategy<RulesParams>({
