@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../infra/config';
 import { devServerDbFile, temporalHome } from '../infra/dev-server-lifecycle';
 import { createLogger } from '../infra/logger';
+import { freePort } from '../infra/ports';
 import { connectTemporalClient, openTemporal, TemporalConnectError } from '../infra/temporal';
 
 /**
@@ -36,7 +36,7 @@ export async function withTemporalHistoryClient<T>(cfg: AppConfig, fn: (client: 
     if (cfg.temporal.address || !(err instanceof TemporalConnectError) || !fs.existsSync(file)) throw err;
     say(`no Temporal server on 127.0.0.1:${cfg.temporal.port} (\`trader up\` is not running): reading ${file} through a temporary dev server`);
   }
-  const stack = await openTemporal({ ...cfg.temporal, address: undefined, home: temporalHome(cfg.home), port: await freeLocalPort(), uiPort: await freeLocalPort(), log: createLogger({ level: 'warn' }) });
+  const stack = await openTemporal({ ...cfg.temporal, address: undefined, home: temporalHome(cfg.home), port: await freePort(), uiPort: await freePort(), log: createLogger({ level: 'warn' }) });
   try {
     return await fn(stack.client);
   } finally {
@@ -44,13 +44,3 @@ export async function withTemporalHistoryClient<T>(cfg: AppConfig, fn: (client: 
   }
 }
 
-async function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type postgres from 'postgres';
@@ -9,6 +8,10 @@ import { connect, startEmbeddedPostgres, type EmbeddedServer } from '../infra/po
 import { Ledger } from '../ledger/ledger';
 import { migrate } from '../infra/migrate';
 import { IN_MOCHA_WORKER } from './mocha-process';
+import { freePort } from '../infra/ports';
+
+/** The tests' and benches' free ports (infra/ports.ts). */
+export { freePort };
 
 /**
  * Real PostgreSQL for tests: one embedded server per mocha process, started on first use on a
@@ -37,16 +40,6 @@ export interface TestServer {
 
 let server: Promise<TestServer> | undefined;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startServer(): Promise<TestServer> {
   const external = process.env.TEST_DATABASE_URL;

@@ -1,6 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -8,7 +7,7 @@ import { stringify } from 'yaml';
 import { findExecutable } from '../infra/temporal';
 import { connect } from '../infra/postgres';
 import { createLogger } from '../infra/logger';
-import { freePort } from './db';
+import { freePort, portIsFree } from '../infra/ports';
 
 /**
  * The production Temporal server (go.temporal.io/server, built by scripts/setup-temporal-server.sh)
@@ -336,12 +335,7 @@ async function createNamespace(tools: TemporalServerTools, address: string, name
 async function membershipPort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (free) return port;
+    if (await portIsFree(port)) return port;
   }
   throw new Error('no free port between 20000 and 32000 for a Temporal membership address');
 }
