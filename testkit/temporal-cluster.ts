@@ -49,7 +49,7 @@ export function findTemporalServerTools(): TemporalServerTools | undefined {
   return { server, sqlTool, schemaDir, cli };
 }
 
-export interface PostgresEndpoint {
+interface PostgresEndpoint {
   host: string;
   port: number;
   user: string;
@@ -57,7 +57,7 @@ export interface PostgresEndpoint {
 }
 
 /** host, port, user and password of a postgres:// URL. */
-export function postgresEndpoint(url: string): PostgresEndpoint {
+function postgresEndpoint(url: string): PostgresEndpoint {
   const u = new URL(url);
   return { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
 }
@@ -133,10 +133,6 @@ export class TemporalClusterProcess {
     return this.nodes[0].address;
   }
 
-  get addresses(): string[] {
-    return this.nodes.map((n) => n.address);
-  }
-
   /**
    * Sets up the schema in `postgresUrl`'s server (databases `temporal` and `temporal_visibility`,
    * created when missing), starts `nodes` server processes under `dir`, waits until every node's
@@ -183,8 +179,12 @@ export class TemporalClusterProcess {
     return cluster;
   }
 
-  /** Every node's frontend answers, and node 1 sees all of them as frontend members. */
-  private async waitReady(ms: number, nodes: ServerNode[] = this.nodes): Promise<void> {
+  /**
+   * Every node of `nodes` answers on its frontend, and every live node's roles heartbeat in the
+   * membership table under a session other than `staleHosts` (a restarted node's old rows keep
+   * their recent heartbeats for a while: without this the wait would pass on them).
+   */
+  private async waitReady(ms: number, nodes: ServerNode[] = this.nodes, staleHosts: ReadonlySet<string> = new Set()): Promise<void> {
     const deadline = Date.now() + ms;
     for (const n of nodes) {
       for (;;) {
@@ -203,27 +203,36 @@ export class TemporalClusterProcess {
         }
       }
     }
-    await this.waitMembers(deadline);
+    await this.waitMembers(deadline, staleHosts);
   }
 
-  /**
-   * Until every live node's roles heartbeat in the membership table (the ring each node builds
-   * from it): a node that answers on its frontend may not own shards yet.
-   */
-  private async waitMembers(deadline: number): Promise<void> {
-    const want = this.nodes.filter((n) => n.alive).flatMap((n) => [n.ports.frontendMembership, n.ports.historyMembership, n.ports.matchingMembership, n.ports.workerMembership]);
-    const u = new URL(this.postgresUrl);
-    u.pathname = '/temporal';
-    const sql = connect(u.toString(), silentLogger, { max: 1 });
-    try {
+  /** Until every live node's roles heartbeat in the membership table (the ring each node builds from it), in sessions not in `staleHosts`. */
+  private async waitMembers(deadline: number, staleHosts: ReadonlySet<string>): Promise<void> {
+    const want = this.nodes.filter((n) => n.alive).flatMap(membershipPorts);
+    await this.withTemporalDb(async (sql) => {
       let seen: number[] = [];
       for (;;) {
-        const rows = await sql<Array<{ rpc_port: number }>>`select rpc_port from cluster_membership where last_heartbeat > now() - interval '20 seconds'`.catch(() => []);
-        seen = rows.map((r) => Number(r.rpc_port));
+        const rows = await this.members(sql).catch(() => []);
+        seen = rows.filter((r) => !staleHosts.has(r.host)).map((r) => r.port);
         if (want.every((p) => seen.includes(p))) return;
         if (Date.now() > deadline) throw new Error(`the Temporal cluster's membership lists ports ${seen.join(', ')}, not all of ${want.join(', ')}`);
         await sleep(500);
       }
+    });
+  }
+
+  /** The membership rows heartbeating in the last 20 s: port and session (host id). */
+  private async members(sql: ReturnType<typeof connect>): Promise<Array<{ port: number; host: string }>> {
+    const rows = await sql<Array<{ rpc_port: number; host: string }>>`select rpc_port, encode(host_id, 'hex') as host from cluster_membership where last_heartbeat > now() - interval '20 seconds'`;
+    return rows.map((r) => ({ port: Number(r.rpc_port), host: r.host }));
+  }
+
+  private async withTemporalDb<T>(fn: (sql: ReturnType<typeof connect>) => Promise<T>): Promise<T> {
+    const u = new URL(this.postgresUrl);
+    u.pathname = '/temporal';
+    const sql = connect(u.toString(), silentLogger, { max: 1 });
+    try {
+      return await fn(sql);
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -233,10 +242,12 @@ export class TemporalClusterProcess {
   async crashAndRestart(downMs = 2000, index = 1): Promise<number> {
     const started = Date.now();
     const node = this.nodes[index - 1];
+    const ports = membershipPorts(node);
+    const stale = new Set((await this.withTemporalDb((sql) => this.members(sql))).filter((r) => ports.includes(r.port)).map((r) => r.host));
     await node.kill('SIGKILL');
     await sleep(downMs);
     node.launch();
-    await this.waitReady(180_000, [node]);
+    await this.waitReady(180_000, [node], stale);
     this.restarts++;
     return (Date.now() - started) / 1000;
   }
@@ -244,6 +255,10 @@ export class TemporalClusterProcess {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.kill('SIGTERM')));
   }
+}
+
+function membershipPorts(n: ServerNode): number[] {
+  return [n.ports.frontendMembership, n.ports.historyMembership, n.ports.matchingMembership, n.ports.workerMembership];
 }
 
 /** One node's configuration: every role on its own ports, persistence and visibility in PostgreSQL, membership through it. */
