@@ -258,6 +258,21 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/**
+ * The production server's cluster (temporal-cluster.ts) on a PostgreSQL of its own under `dir`
+ * (as docker-compose.yml keeps Temporal's database apart from the ledger's); the database is
+ * stopped again if the cluster does not start.
+ */
+export async function startClusterOnOwnPostgres(dir: string, log: Logger): Promise<{ cluster: TemporalClusterProcess; temporalDb: PostgresProcess }> {
+  const temporalDb = await PostgresProcess.start(dir, log, 'temporal-postgres');
+  try {
+    return { cluster: await TemporalClusterProcess.start(path.join(dir, 'temporal-cluster'), temporalDb.url), temporalDb };
+  } catch (err) {
+    await temporalDb.stop();
+    throw err;
+  }
+}
+
 export async function openCluster(dir: string, log: Logger, o: { temporal?: 'dev' | 'cluster' } = {}): Promise<Cluster> {
   const kind = o.temporal ?? 'dev';
   // Readable by others: as root the embedded PostgreSQL runs as user `postgres`.
@@ -273,8 +288,7 @@ export async function openCluster(dir: string, log: Logger, o: { temporal?: 'dev
     });
     await admin.end({ timeout: 5 });
     if (kind === 'cluster') {
-      temporalDb = await PostgresProcess.start(dir, log, 'temporal-postgres');
-      temporal = await TemporalClusterProcess.start(path.join(dir, 'temporal-cluster'), temporalDb.url);
+      ({ cluster: temporal, temporalDb } = await startClusterOnOwnPostgres(dir, log));
     } else {
       temporal = await TemporalServerProcess.start(dir);
     }

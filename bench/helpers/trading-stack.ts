@@ -12,8 +12,7 @@ import { executableFor, installTemporalRuntime } from '../../infra/temporal';
 import { devServerExtraArgs } from '../../infra/dev-server-lifecycle';
 import { freshDatabase, stopTestServer, type TestDatabase } from '../../testkit/db';
 import { registerSearchAttributes, SEARCH_ATTRIBUTES } from '../../infra/temporal';
-import { PostgresProcess } from '../../testkit/cluster-processes';
-import { TemporalClusterProcess } from '../../testkit/temporal-cluster';
+import { startClusterOnOwnPostgres } from '../../testkit/cluster-processes';
 
 /**
  * What the trading benchmarks share: a real Temporal dev server (SQLite file on disk, as
@@ -70,75 +69,71 @@ export async function openBenchStack(name: string, experiment: ServerExperiment 
   // The SDK runtime's logger (workflow log lines such as 'candle problems'): errors only, off stdout's figures.
   installTemporalRuntime(createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'error', name: 'bench' }));
   const dbs: TestDatabase[] = [];
-  const common = {
+  let temporal: { kind: 'dev' | 'cluster'; env: BenchTemporal; stop(): Promise<void> };
+  if (o.temporal === 'cluster') {
+    if (experiment.dynamicConfig.length > 0 || experiment.sqlitePragmas) throw new Error('--dynamic-config and --sqlite-pragma are dev server experiments; not with --cluster');
+    temporal = await benchCluster(dir);
+  } else {
+    const env = await Env.createLocal({
+      server: {
+        executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, path.join(os.tmpdir(), 'durable-trader-temporal')),
+        ip: '127.0.0.1',
+        dbFilename: path.join(dir, 'temporal.sqlite'),
+        searchAttributes: SEARCH_ATTRIBUTES,
+        log: { format: 'json', level: 'error' },
+        extraArgs: devServerExtraArgs({ dynamicConfig: experiment.dynamicConfig, sqlitePragmas: experiment.sqlitePragmas }),
+      },
+    });
+    temporal = { kind: 'dev', env, stop: () => env.teardown() };
+  }
+  return {
     dir,
+    temporal: temporal.kind,
+    env: temporal.env,
     async freshDatabase() {
       const db = await freshDatabase();
       dbs.push(db);
       return db;
     },
-  };
-  if (o.temporal === 'cluster') {
-    if (experiment.dynamicConfig.length > 0 || experiment.sqlitePragmas) throw new Error('--dynamic-config and --sqlite-pragma are dev server experiments; not with --cluster');
-    const log = benchLog();
-    const pg = await PostgresProcess.start(dir, log, 'temporal-postgres');
-    let cluster: TemporalClusterProcess;
-    try {
-      cluster = await TemporalClusterProcess.start(path.join(dir, 'temporal-cluster'), pg.url);
-    } catch (err) {
-      await pg.stop();
-      throw err;
-    }
-    const connection = await Connection.connect({ address: cluster.address });
-    const client = new Client({ connection, namespace: 'default' });
-    await registerSearchAttributes(client, 'default', log);
-    // A start naming them is refused ("no mapping defined") until the servers' search attribute
-    // caches have them (seconds): a probe workflow is started until it is accepted, then ended.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const probe = await client.workflow.start('searchAttributeProbe', { taskQueue: 'bench-probe', workflowId: `bench-probe-${process.pid}`, typedSearchAttributes: SEARCH_ATTRIBUTES.map((key) => ({ key, value: 'probe' })) });
-        await probe.terminate('search attributes usable');
-        break;
-      } catch (err) {
-        if (attempt >= 60 || !/no mapping defined/.test(String((err as { cause?: Error }).cause?.message ?? err))) throw err;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-    const nativeConnection = await NativeConnection.connect({ address: cluster.address });
-    return {
-      ...common,
-      temporal: 'cluster',
-      env: { client, nativeConnection, namespace: 'default', address: cluster.address },
-      async close() {
-        for (const db of dbs) await db.drop().catch(() => undefined);
-        await stopTestServer().catch(() => undefined);
-        await nativeConnection.close().catch(() => undefined);
-        await connection.close().catch(() => undefined);
-        await cluster.stop().catch(() => undefined);
-        await pg.stop().catch(() => undefined);
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const env = await Env.createLocal({
-    server: {
-      executable: executableFor('temporal', process.env.TEMPORAL_CLI_PATH, path.join(os.tmpdir(), 'durable-trader-temporal')),
-      ip: '127.0.0.1',
-      dbFilename: path.join(dir, 'temporal.sqlite'),
-      searchAttributes: SEARCH_ATTRIBUTES,
-      log: { format: 'json', level: 'error' },
-      extraArgs: devServerExtraArgs({ dynamicConfig: experiment.dynamicConfig, sqlitePragmas: experiment.sqlitePragmas }),
-    },
-  });
-  return {
-    ...common,
-    temporal: 'dev',
-    env,
     async close() {
       for (const db of dbs) await db.drop().catch(() => undefined);
       await stopTestServer().catch(() => undefined);
-      await env.teardown().catch(() => undefined);
+      await temporal.stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The two-node cluster on its own PostgreSQL, with the search attributes registered and usable. */
+async function benchCluster(dir: string): Promise<{ kind: 'cluster'; env: BenchTemporal; stop(): Promise<void> }> {
+  const log = benchLog();
+  const { cluster, temporalDb } = await startClusterOnOwnPostgres(dir, log);
+  const connection = await Connection.connect({ address: cluster.address });
+  const client = new Client({ connection, namespace: 'default' });
+  await registerSearchAttributes(client, 'default', log);
+  // A start naming them is refused ("no mapping defined") until the servers' search attribute
+  // caches have them (seconds). The trading workflows are started by an activity in `trader up`,
+  // which retries; the benches start them directly: a probe workflow is started until it is
+  // accepted, then ended.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const probe = await client.workflow.start('searchAttributeProbe', { taskQueue: 'bench-probe', workflowId: `bench-probe-${process.pid}`, typedSearchAttributes: SEARCH_ATTRIBUTES.map((key) => ({ key, value: 'probe' })) });
+      await probe.terminate('search attributes usable');
+      break;
+    } catch (err) {
+      if (attempt >= 60 || !/no mapping defined/.test(String((err as { cause?: Error }).cause?.message ?? err))) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  const nativeConnection = await NativeConnection.connect({ address: cluster.address });
+  return {
+    kind: 'cluster',
+    env: { client, nativeConnection, namespace: 'default', address: cluster.address },
+    async stop() {
+      await nativeConnection.close().catch(() => undefined);
+      await connection.close().catch(() => undefined);
+      await cluster.stop().catch(() => undefined);
+      await temporalDb.stop().catch(() => undefined);
     },
   };
 }
