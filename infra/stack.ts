@@ -52,8 +52,6 @@ export async function openStack(cfg: AppConfig, log: Logger, dbOpts: { database?
   };
 }
 
-/** Where the local dev server keeps its SQLite file and pid record. */
-
 /**
  * Ctrl-C / SIGTERM: run `stop` once; a second signal while stopping exits at once.
  * Returns a promise that resolves when a signal arrives.

@@ -306,10 +306,10 @@ async function assertPortFree(port: number, variable: string, hint: string): Pro
  * (docker-compose's temporal-namespace job just finished) can be unknown to the operator API for
  * a few seconds: "not found" is asked again for up to 30 s.
  */
-export async function registerSearchAttributes(client: Client, namespace: string, log: Logger, o: { notFoundWaitMs?: number } = {}): Promise<void> {
+export async function registerSearchAttributes(client: Client, namespace: string, log: Logger): Promise<void> {
   const missing: Record<string, number> = {};
   try {
-    const deadline = Date.now() + (o.notFoundWaitMs ?? 30_000);
+    const deadline = Date.now() + 30_000;
     let existing;
     for (;;) {
       try {

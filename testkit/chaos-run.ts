@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { connect } from '../infra/postgres';
 import type { Logger } from '../infra/logger';
 import { readCandleCsv } from '../infra/candle-files';
@@ -22,9 +23,8 @@ import { auditExchangeAgainstLedger, mismatchedTrades, type TradeRow } from './r
  * - `workers` x `trader worker --replay` on the trading queue; every `killEveryMs` (+-50 %, seeded)
  *   a killer SIGKILLs one of the workers holding the work (its identity on a running symbol
  *   workflow's latest workflow task or activity; when none is found for 5 ticks, a random polling
- *   one) and
- *   starts a replacement at once, so `workers` processes are always alive and 0..workers of them
- *   serving;
+ *   one) and starts a replacement at once, so `workers` processes are always alive and 0..workers
+ *   of them serving;
  * - the Temporal server is SIGKILLed and restarted once, PostgreSQL shut down immediately (SIGQUIT,
  *   crash recovery at start) and restarted once, at a third and two thirds of the kills;
  * - when the kills are done the survivors finish the replay; then the verdict: duplicate orders,
@@ -253,8 +253,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           if (e.workflowTaskTimedOutEventAttributes) hist.wtTimeouts++;
           if (e.workflowTaskFailedEventAttributes) hist.wtFailures++;
           if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) hist.activityRetries++;
-          // A started workflow task is work in hand too (a worker killed holding it is why the task timed out).
-          const who = e.workflowTaskStartedEventAttributes?.identity || e.workflowTaskCompletedEventAttributes?.identity || e.activityTaskStartedEventAttributes?.identity;
+          const who = workerIdentity(e);
           if (who) hist.identities.add(who);
         }
       }
@@ -300,8 +299,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         exchange_fills: audit.exchangeFills,
         worker_exits: workerExits,
         serving_workers: hist.identities.size,
-        // Identities are the SDK's default, `pid@host`.
-        kills_of_working_workers: [...victims].filter((p) => [...hist.identities].some((id) => id.startsWith(`${p.pid}@`))).length,
+        kills_of_working_workers: [...victims].filter((p) => isOneOf(p, hist.identities)).length,
         kills_picked_at_work: killsAtWork,
         workflow_task_timeouts: hist.wtTimeouts,
         workflow_task_failures: hist.wtFailures,
@@ -331,7 +329,7 @@ async function workingProcesses(client: Client, workflowIds: string[], candidate
       try {
         const page = await client.workflowService.getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution: { workflowId }, maximumPageSize: 30 });
         for (const e of page.history?.events ?? []) {
-          const who = e.workflowTaskStartedEventAttributes?.identity || e.workflowTaskCompletedEventAttributes?.identity || e.activityTaskStartedEventAttributes?.identity;
+          const who = workerIdentity(e);
           if (who) {
             identities.add(who);
             if (e.workflowTaskStartedEventAttributes || e.workflowTaskCompletedEventAttributes) break;
@@ -342,7 +340,21 @@ async function workingProcesses(client: Client, workflowIds: string[], candidate
       }
     }),
   );
-  return candidates.filter((p) => [...identities].some((id) => id.startsWith(`${p.pid}@`)));
+  return candidates.filter((p) => isOneOf(p, identities));
+}
+
+/**
+ * The worker named by an event that puts work in a worker's hands: a workflow task started (a
+ * worker killed holding it is why such a task times out) or completed, an activity started.
+ */
+function workerIdentity(e: temporal.api.history.v1.IHistoryEvent): string | undefined {
+  return e.workflowTaskStartedEventAttributes?.identity || e.workflowTaskCompletedEventAttributes?.identity || e.activityTaskStartedEventAttributes?.identity || undefined;
+}
+
+/** Whether `p` is one of `identities`: the SDK's default identity is `pid@host`. */
+function isOneOf(p: TraderProcess, identities: ReadonlySet<string>): boolean {
+  for (const id of identities) if (id.startsWith(`${p.pid}@`)) return true;
+  return false;
 }
 
 /** A verdict line per failed condition; empty when the run shows exactly-once under the required faults. */
